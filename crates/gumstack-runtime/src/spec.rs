@@ -1,0 +1,30 @@
+//! What to start.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+/// Everything a runtime needs to start one server.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    /// A name for logs, e.g. the server's slug.
+    pub name: String,
+    /// The program to run: a path, or a bare name looked up in the `PATH` given in [`env`]
+    /// (the C library's default, e.g. `/bin:/usr/bin`, when it has none), never in the
+    /// platform's own `PATH`.
+    ///
+    /// [`env`]: LaunchSpec::env
+    pub program: PathBuf,
+    /// Arguments after the program.
+    pub args: Vec<String>,
+    /// The working directory; the platform's own when `None`.
+    pub working_dir: Option<PathBuf>,
+    /// The complete environment of the process, except `PORT`: nothing else is inherited. The
+    /// runtime sets `PORT` itself; an entry named `PORT` here is dropped.
+    pub env: Vec<(String, SecretString)>,
+    /// The path polled until it answers 200, e.g. `/health_check`.
+    pub health_path: String,
+    /// How long the process has to answer its health check before the start fails.
+    pub startup_timeout: Duration,
+}
