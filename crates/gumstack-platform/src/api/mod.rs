@@ -1,0 +1,46 @@
+//! The JSON API (docs/API.md): `Authorization: Bearer <admin token>`, servers addressed by slug
+//! or UUID, errors as `{"error": {"code", "message"}}`.
+
+mod servers;
+mod users;
+
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .nest("/api/servers", servers::router())
+        .nest("/api/users", users::router())
+}
+
+/// A JSON body whose rejection is an [`ApiError`] saying exactly what is wrong.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_problem(&rejection)),
+        }
+    }
+}
+
+fn json_problem(rejection: &JsonRejection) -> ApiError {
+    let code = match rejection {
+        JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+        _ => "invalid_json",
+    };
+    ApiError::invalid(code, rejection.body_text())
+}

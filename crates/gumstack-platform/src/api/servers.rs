@@ -1,0 +1,335 @@
+//! `/api/servers`: create, list, get, update, enable/disable, delete, redeploy; env vars;
+//! deployments.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use axum::Json;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::ApiJson;
+use crate::app::AppState;
+use crate::auth::ApiCaller;
+use crate::error::ApiError;
+use crate::servers::{NewServer, ServerPatch};
+use crate::store::{Deployment, EnvVarMeta, Role, RuntimeSpec, Server};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(list).post(create))
+        .route("/{server}", get(show).patch(update).delete(remove))
+        .route("/{server}/enable", post(enable))
+        .route("/{server}/disable", post(disable))
+        .route("/{server}/redeploy", post(redeploy))
+        .route("/{server}/deployments", get(deployments))
+        .route("/{server}/env", get(list_env))
+        .route("/{server}/env/{name}", put(set_env).delete(delete_env))
+}
+
+const MANAGE: &str = "manage servers";
+
+fn manager(caller: &ApiCaller) -> Result<(), ApiError> {
+    caller.require(Role::manages_servers, MANAGE).map(|_| ())
+}
+
+/// A server as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ServerView {
+    id: String,
+    slug: String,
+    name: String,
+    description: String,
+    icon: Option<String>,
+    auth_type: &'static str,
+    enabled: bool,
+    mcp_url: String,
+    config_yaml: String,
+    runtime: Option<RuntimeSpec>,
+    deploy_generation: i64,
+    /// The deployment serving the server now, if any.
+    live: Option<LiveView>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct LiveView {
+    deployment_id: String,
+    generation: i64,
+    /// The server process's own loopback URL (what the gateway forwards to).
+    direct_url: String,
+    status: String,
+}
+
+fn view(state: &AppState, server: Server) -> ServerView {
+    let live = state.supervisor.live(server.id).map(|live| LiveView {
+        deployment_id: live.deployment_id.to_string(),
+        generation: live.generation,
+        direct_url: format!("http://{}/mcp", live.addr()),
+        status: format!("{:?}", *live.handle.status().borrow()).to_lowercase(),
+    });
+    ServerView {
+        id: server.id.to_string(),
+        mcp_url: state.urls.mcp_url(&server.slug),
+        slug: server.slug,
+        name: server.name,
+        description: server.description,
+        icon: server.icon,
+        auth_type: server.auth_type.as_str(),
+        enabled: server.enabled,
+        config_yaml: server.config_yaml,
+        runtime: server.runtime,
+        deploy_generation: server.deploy_generation,
+        live,
+        created_at: server.created_at,
+        updated_at: server.updated_at,
+    }
+}
+
+async fn list(State(state): State<AppState>, caller: ApiCaller) -> Result<impl IntoResponse, ApiError> {
+    manager(&caller)?;
+    let servers = state.servers.list().await?;
+    let views: Vec<ServerView> = servers.into_iter().map(|s| view(&state, s)).collect();
+    Ok(Json(json!({ "servers": views })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateServer {
+    config_yaml: String,
+    runtime: Option<RuntimeSpec>,
+    name: Option<String>,
+    description: Option<String>,
+    icon: Option<String>,
+    slug: Option<String>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    ApiJson(body): ApiJson<CreateServer>,
+) -> Result<impl IntoResponse, ApiError> {
+    manager(&caller)?;
+    let server = state
+        .servers
+        .create(NewServer {
+            config_yaml: body.config_yaml,
+            runtime: body.runtime,
+            name: body.name,
+            description: body.description,
+            icon: body.icon,
+            slug: body.slug,
+            owner_id: Some(caller.0.id),
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(view(&state, server))))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(server): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    manager(&caller)?;
+    let server = state.servers.resolve(&server).await?;
+    Ok(Json(view(&state, server)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateServer {
+    name: Option<String>,
+    description: Option<String>,
+    #[serde(default, with = "double_option")]
+    icon: Option<Option<String>>,
+    config_yaml: Option<String>,
+    #[serde(default, with = "double_option")]
+    runtime: Option<Option<RuntimeSpec>>,
+    auth_type: Option<String>,
+}
+
+/// `null` clears a field, absence leaves it alone.
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        T: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(server): Path<String>,
+    ApiJson(body): ApiJson<UpdateServer>,
+) -> Result<impl IntoResponse, ApiError> {
+    manager(&caller)?;
+    let server = state
+        .servers
+        .update(
+            &server,
+            ServerPatch {
+                name: body.name,
+                description: body.description,
+                icon: body.icon,
+                config_yaml: body.config_yaml,
+                runtime: body.runtime,
+                auth_type: body.auth_type,
+            },
+        )
+        .await?;
+    Ok(Json(view(&state, server)))
+}
+
+async fn enable(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(server): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    manager(&caller)?;
+    let server = state.servers.set_enabled(&server, true).await?;
+    Ok(Json(view(&state, server)))
+}
+
+async fn disable(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(server): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    manager(&caller)?;
+    let server = state.servers.set_enabled(&server, false).await?;
+    Ok(Json(view(&state, server)))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(server): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    manager(&caller)?;
+    state.servers.delete(&server).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn redeploy(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(server): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    manager(&caller)?;
+    let generation = state.servers.redeploy(&server).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "deploy_generation": generation }))))
+}
+
+#[derive(Debug, Serialize)]
+struct DeploymentView {
+    id: String,
+    generation: i64,
+    status: &'static str,
+    address: Option<String>,
+    error: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<Deployment> for DeploymentView {
+    fn from(d: Deployment) -> Self {
+        Self {
+            id: d.id.to_string(),
+            generation: d.generation,
+            status: d.status.as_str(),
+            address: d.address,
+            error: d.error,
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+        }
+    }
+}
+
+async fn deployments(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(server): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    manager(&caller)?;
+    let server = state.servers.resolve(&server).await?;
+    let list = state.store.list_deployments(server.id, 50).await?;
+    let views: Vec<DeploymentView> = list.into_iter().map(Into::into).collect();
+    Ok(Json(json!({ "deployments": views })))
+}
+
+/// An env var as listed: the value is write-only and never returned.
+#[derive(Debug, Serialize)]
+struct EnvVarView {
+    name: String,
+    value: &'static str,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<EnvVarMeta> for EnvVarView {
+    fn from(meta: EnvVarMeta) -> Self {
+        Self {
+            name: meta.name,
+            value: "********",
+            created_at: meta.created_at,
+            updated_at: meta.updated_at,
+        }
+    }
+}
+
+async fn list_env(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(server): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    manager(&caller)?;
+    let vars = state.servers.list_env(&server).await?;
+    let views: Vec<EnvVarView> = vars.into_iter().map(Into::into).collect();
+    Ok(Json(json!({
+        "env": views,
+        "note": "values are write-only; changes take effect on the next deployment (POST .../redeploy)"
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetEnv {
+    value: SecretString,
+}
+
+async fn set_env(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path((server, name)): Path<(String, String)>,
+    ApiJson(body): ApiJson<SetEnv>,
+) -> Result<impl IntoResponse, ApiError> {
+    manager(&caller)?;
+    let created = state.servers.set_env(&server, &name, &body.value).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((
+        status,
+        Json(json!({
+            "name": name,
+            "value": "********",
+            "note": "takes effect on the next deployment (POST .../redeploy)"
+        })),
+    ))
+}
+
+async fn delete_env(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path((server, name)): Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    manager(&caller)?;
+    state.servers.delete_env(&server, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,233 @@
+//! Assembling the platform: [`Platform::open`] builds the state from a data directory,
+//! [`Platform::router`] the HTTP surface, [`Platform::run`] serves until shutdown.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::FromRef;
+use gumstack_runtime::{ProcessRuntime, Runtime};
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Role, Store};
+use crate::supervisor::{Supervisor, SupervisorSettings};
+use crate::urls::PublicUrls;
+use crate::users::{Accounts, NewAccount};
+use crate::vault::Vault;
+use crate::servers::Servers;
+use crate::web::limiter::LoginLimiter;
+
+/// The email of the admin account the platform creates on first start.
+pub const FIRST_ADMIN_EMAIL: &str = "admin@gumstack.local";
+
+/// How the platform is started.
+#[derive(Debug, Clone)]
+pub struct PlatformOptions {
+    /// Holds `gumstack.db` and, unless `master_key_file` is given, `master.key`.
+    pub data_dir: PathBuf,
+    /// The URL users and providers see; defaults to `http://<listen address>`.
+    pub public_url: Option<String>,
+    /// An operator-supplied master key file (it must exist, mode 0600).
+    pub master_key_file: Option<PathBuf>,
+    /// How long a server process gets to answer its health check.
+    pub startup_timeout: Duration,
+}
+
+impl PlatformOptions {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            public_url: None,
+            master_key_file: None,
+            startup_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why the platform could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Vault(#[from] crate::vault::VaultError),
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Everything a request handler may need, passed explicitly.
+#[derive(Debug, Clone, FromRef)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub vault: Arc<Vault>,
+    pub accounts: Accounts,
+    pub servers: Servers,
+    pub supervisor: Arc<Supervisor>,
+    pub urls: PublicUrls,
+    pub limiter: Arc<LoginLimiter>,
+}
+
+/// A platform instance.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    pub state: AppState,
+}
+
+impl Platform {
+    /// Opens the data directory (creating it, the database and the master key as needed).
+    /// `listen_addr` is the bound address: it gives the default public URL and the URL server
+    /// processes use to reach the platform.
+    pub async fn open(options: PlatformOptions, listen_addr: SocketAddr) -> Result<Self, StartupError> {
+        create_private_dir(&options.data_dir)?;
+        let vault = match &options.master_key_file {
+            Some(path) => Vault::open(path)?,
+            None => Vault::open_or_create(&options.data_dir.join("master.key"))?,
+        };
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&options.data_dir.join("gumstack.db")).await?);
+        let runtime: Arc<dyn Runtime> = Arc::new(ProcessRuntime::default());
+        Self::assemble(store, Arc::new(vault), runtime, &options, listen_addr)
+    }
+
+    /// Builds a platform from parts (tests give an in-memory store or another runtime).
+    pub fn assemble(
+        store: Arc<dyn Store>,
+        vault: Arc<Vault>,
+        runtime: Arc<dyn Runtime>,
+        options: &PlatformOptions,
+        listen_addr: SocketAddr,
+    ) -> Result<Self, StartupError> {
+        let loopback = loopback_of(listen_addr);
+        let public_url = options
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{loopback}"));
+        let urls = PublicUrls::new(&public_url).map_err(StartupError::Config)?;
+        let changed = Arc::new(Notify::new());
+        let supervisor = Arc::new(Supervisor::new(
+            Arc::clone(&store),
+            Arc::clone(&vault),
+            runtime,
+            SupervisorSettings {
+                backend_url: format!("http://{loopback}"),
+                urls: urls.clone(),
+                startup_timeout: options.startup_timeout,
+            },
+            Arc::clone(&changed),
+        ));
+        let state = AppState {
+            accounts: Accounts::new(Arc::clone(&store)),
+            servers: Servers::new(Arc::clone(&store), Arc::clone(&vault), changed),
+            store,
+            vault,
+            supervisor,
+            urls,
+            limiter: Arc::new(LoginLimiter::default()),
+        };
+        Ok(Self { state })
+    }
+
+    /// Creates the first admin when there is no account yet; returns it with its password.
+    pub async fn ensure_first_admin(&self) -> Result<Option<NewAccount>, crate::error::ApiError> {
+        if self.state.store.count_users().await? > 0 {
+            return Ok(None);
+        }
+        let account = self
+            .state
+            .accounts
+            .create(FIRST_ADMIN_EMAIL, Role::Admin, None)
+            .await?;
+        Ok(Some(account))
+    }
+
+    /// Gives the first admin a fresh generated password (the demo does this at every start).
+    pub async fn reset_first_admin(&self) -> Result<SecretString, crate::error::ApiError> {
+        if let Some(created) = self.ensure_first_admin().await? {
+            return created
+                .generated_password
+                .ok_or_else(|| crate::error::ApiError::Internal("no password generated".into()));
+        }
+        let (_, password) = self
+            .state
+            .accounts
+            .reset_password(FIRST_ADMIN_EMAIL, None)
+            .await?;
+        password.ok_or_else(|| crate::error::ApiError::Internal("no password generated".into()))
+    }
+
+    /// The whole HTTP surface.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .merge(crate::api::router())
+            .merge(crate::web::router())
+            .with_state(self.state.clone())
+            .layer(tower_http::trace::TraceLayer::new_for_http())
+            .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+    }
+
+    /// Serves on `listener` and supervises server processes until `shutdown` resolves; then
+    /// stops every server process.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let supervisor = Arc::clone(&self.state.supervisor);
+        let mut supervisor_stop = stop_rx.clone();
+        let supervising = tokio::spawn(async move {
+            supervisor
+                .run(async move {
+                    let _ = supervisor_stop.wait_for(|stop| *stop).await;
+                })
+                .await;
+        });
+        let app = self.router();
+        let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            })
+            .await;
+        let _ = supervising.await;
+        served
+    }
+}
+
+/// The address to reach a listener on this machine: a wildcard bind is reached on loopback.
+fn loopback_of(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
+fn create_private_dir(path: &Path) -> Result<(), StartupError> {
+    let err = |source| StartupError::DataDir {
+        path: path.display().to_string(),
+        source,
+    };
+    if !path.exists() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            builder.mode(0o700);
+        }
+        builder.create(path).map_err(err)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! Who is calling: the admin API token of a script ([`ApiCaller`]) or the session cookie of a
+//! browser ([`SessionUser`]). Each is an extractor, so a handler's signature shows what it needs.
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+use crate::crypto::token_hash;
+use crate::error::ApiError;
+use crate::store::{Role, Store, StoreError, User, now};
+use crate::urls::PublicUrls;
+
+/// Prefix of admin API tokens.
+pub const API_TOKEN_PREFIX: &str = "gsk_";
+
+/// The user behind `Authorization: Bearer <admin token>`.
+#[derive(Debug, Clone)]
+pub struct ApiCaller(pub User);
+
+impl ApiCaller {
+    /// Refuses callers without the role a resource needs.
+    pub fn require(&self, allowed: impl Fn(Role) -> bool, what: &str) -> Result<&User, ApiError> {
+        if allowed(self.0.role) {
+            Ok(&self.0)
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "your role ({}) may not {what}",
+                self.0.role.as_str()
+            )))
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for ApiCaller
+where
+    S: Send + Sync,
+    Arc<dyn Store>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ApiError::Unauthenticated)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| t.starts_with(API_TOKEN_PREFIX))
+            .ok_or(ApiError::Unauthenticated)?;
+        let store = Arc::<dyn Store>::from_ref(state);
+        let hash = token_hash(&SecretString::from(token.to_owned()));
+        match store.api_token_user(&hash, now()).await {
+            Ok(user) => Ok(Self(user)),
+            Err(StoreError::NotFound) => Err(ApiError::Unauthenticated),
+            Err(other) => Err(other.into()),
+        }
+    }
+}
+
+/// Name of the browser session cookie (`__Host-` prefixed when the platform is served over
+/// https, which pins it to this host, path `/` and `Secure`).
+pub fn session_cookie_name(urls: &PublicUrls) -> &'static str {
+    if urls.is_https() {
+        "__Host-gumstack_session"
+    } else {
+        "gumstack_session"
+    }
+}
+
+/// The CSRF token of a session: derived from the session token, which only the browser
+/// holding the cookie knows, so no storage is needed and it changes with every login.
+pub fn csrf_token_for(session_token: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"gumstack-csrf\0")
+        .chain_update(session_token.as_bytes())
+        .finalize();
+    URL_SAFE_NO_PAD.encode(digest)
+}
+
+/// The logged-in browser user, with the CSRF token forms must carry.
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    pub user: User,
+    pub csrf: String,
+    pub token: SecretString,
+}
+
+impl SessionUser {
+    /// Checks a submitted CSRF token in constant time.
+    pub fn check_csrf(&self, submitted: &str) -> bool {
+        crate::crypto::constant_time_eq(self.csrf.as_bytes(), submitted.as_bytes())
+    }
+}
+
+/// A browser without a valid session is sent to the login page.
+#[derive(Debug)]
+pub enum SessionRejection {
+    Login,
+    Internal(ApiError),
+}
+
+impl IntoResponse for SessionRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Login => Redirect::to("/login").into_response(),
+            Self::Internal(err) => err.into_response(),
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for SessionUser
+where
+    S: Send + Sync,
+    Arc<dyn Store>: FromRef<S>,
+    PublicUrls: FromRef<S>,
+{
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let urls = PublicUrls::from_ref(state);
+        let jar = CookieJar::from_headers(&parts.headers);
+        let token = jar
+            .get(session_cookie_name(&urls))
+            .map(|c| SecretString::from(c.value().to_owned()))
+            .ok_or(SessionRejection::Login)?;
+        let store = Arc::<dyn Store>::from_ref(state);
+        match store.session_user(&token_hash(&token), now()).await {
+            Ok(user) => Ok(Self {
+                user,
+                csrf: csrf_token_for(token.expose_secret()),
+                token,
+            }),
+            Err(StoreError::NotFound) => Err(SessionRejection::Login),
+            Err(other) => Err(SessionRejection::Internal(other.into())),
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The Gumstack platform: everything `gumstackd` runs.
+//!
+//! # Layout
+//! - [`app`]: assembles the state ([`app::Platform`]) and the HTTP router, and runs them.
+//! - [`api`]: the JSON API for scripts (admin API tokens).
+//! - [`web`]: the browser side: login, logout, the servers page.
+//! - [`auth`]: who is calling — API token or browser session — as extractors; CSRF tokens.
+//! - [`servers`]: servers and env vars: validation, the immutable auth type, sealing values.
+//! - [`users`]: accounts, argon2id passwords.
+//! - [`supervisor`]: keeps server processes (via [`gumstack_runtime`]) in line with the store.
+//! - [`store`]: the persistence seam ([`store::Store`]) and its SQLite implementation.
+//! - [`vault`]: AES-256-GCM sealing of secrets bound to their rows; master keys.
+//! - [`crypto`], [`redact`], [`urls`]: small shared pieces.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod crypto;
+pub mod error;
+pub mod redact;
+pub mod servers;
+pub mod store;
+pub mod supervisor;
+pub mod urls;
+pub mod users;
+pub mod vault;
+pub mod web;
+
+pub use app::{AppState, Platform, PlatformOptions, StartupError};

@@ -1,0 +1,321 @@
+//! Keeps the running deployments in line with the stored servers (SPEC §12).
+//!
+//! The store holds the desired state (enabled servers with a runtime spec, each with a
+//! `deploy_generation`); the supervisor reconciles towards it whenever something changed (a
+//! [`Notify`] from the API) and every few seconds (to see changes written by the CLI or another
+//! instance). A deployment of a new generation starts next to the old one and replaces it only
+//! once healthy; a failed start leaves the previous deployment live. Crash restarts are the
+//! runtime's job ([`gumstack_runtime`]).
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gumstack_runtime::{Deployment as RunningDeployment, LaunchSpec, Runtime};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::crypto::{random_token, token_hash};
+use crate::redact::redact_secrets;
+use crate::servers::{env_name_problem, env_var_aad};
+use crate::store::{Deployment, DeploymentStatus, Server, Store, now};
+use crate::urls::PublicUrls;
+use crate::vault::Vault;
+
+/// How often the supervisor looks at the store when nothing woke it.
+const POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// How long a failed generation waits before it is tried again.
+const RETRY_FAILED_AFTER: Duration = Duration::from_secs(30);
+/// The PATH a server process gets unless its developer sets one.
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// A deployment that serves a server now.
+#[derive(Debug, Clone)]
+pub struct LiveDeployment {
+    pub deployment_id: Uuid,
+    pub generation: i64,
+    pub handle: Arc<dyn RunningDeployment>,
+}
+
+impl LiveDeployment {
+    pub fn addr(&self) -> SocketAddr {
+        self.handle.addr()
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    live: HashMap<Uuid, LiveDeployment>,
+    in_flight: HashSet<Uuid>,
+    failed: HashMap<Uuid, (i64, Instant)>,
+}
+
+/// Settings the supervisor needs from the platform.
+#[derive(Debug, Clone)]
+pub struct SupervisorSettings {
+    /// How server processes reach the platform (loopback), given to them as
+    /// `GUMSTACK_BACKEND_URL`.
+    pub backend_url: String,
+    pub urls: PublicUrls,
+    pub startup_timeout: Duration,
+}
+
+#[derive(Debug)]
+pub struct Supervisor {
+    store: Arc<dyn Store>,
+    vault: Arc<Vault>,
+    runtime: Arc<dyn Runtime>,
+    settings: SupervisorSettings,
+    changed: Arc<Notify>,
+    state: Mutex<State>,
+}
+
+impl Supervisor {
+    pub fn new(
+        store: Arc<dyn Store>,
+        vault: Arc<Vault>,
+        runtime: Arc<dyn Runtime>,
+        settings: SupervisorSettings,
+        changed: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            vault,
+            runtime,
+            settings,
+            changed,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The deployment serving `server_id`, if any.
+    pub fn live(&self, server_id: Uuid) -> Option<LiveDeployment> {
+        self.state().live.get(&server_id).cloned()
+    }
+
+    /// Reconciles until `shutdown` resolves, then stops every deployment.
+    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(error) = Arc::clone(&self).reconcile().await {
+                tracing::error!(%error, "reconciling deployments failed");
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = self.changed.notified() => {}
+                () = tokio::time::sleep(POLL_INTERVAL) => {}
+            }
+        }
+        self.stop_all().await;
+    }
+
+    /// One pass: start what should run, stop what should not.
+    pub async fn reconcile(self: Arc<Self>) -> Result<(), crate::store::StoreError> {
+        let servers = self.store.list_servers().await?;
+        let wanted: HashMap<Uuid, Server> = servers
+            .into_iter()
+            .filter(|s| s.enabled && s.runtime.is_some())
+            .map(|s| (s.id, s))
+            .collect();
+        let mut to_stop = Vec::new();
+        let mut to_start = Vec::new();
+        {
+            let mut state = self.state();
+            let stale: Vec<Uuid> = state
+                .live
+                .keys()
+                .filter(|id| !wanted.contains_key(id))
+                .copied()
+                .collect();
+            for id in stale {
+                to_stop.extend(state.live.remove(&id));
+            }
+            for server in wanted.values() {
+                let current = state.live.get(&server.id).map(|l| l.generation);
+                let recently_failed = state.failed.get(&server.id).is_some_and(|(generation, at)| {
+                    *generation == server.deploy_generation && at.elapsed() < RETRY_FAILED_AFTER
+                });
+                if current != Some(server.deploy_generation)
+                    && !recently_failed
+                    && state.in_flight.insert(server.id)
+                {
+                    to_start.push(server.clone());
+                }
+            }
+        }
+        for old in to_stop {
+            self.retire(old).await;
+        }
+        for server in to_start {
+            let this = Arc::clone(&self);
+            tokio::spawn(async move {
+                let id = server.id;
+                this.deploy(server).await;
+                this.state().in_flight.remove(&id);
+                // Look again: the server may have changed while it was deploying.
+                this.changed.notify_one();
+            });
+        }
+        Ok(())
+    }
+
+    async fn deploy(&self, server: Server) {
+        let Some(runtime) = server.runtime.clone() else {
+            return;
+        };
+        let server_token = random_token("gst_");
+        let t = now();
+        let mut record = Deployment {
+            id: Uuid::new_v4(),
+            server_id: server.id,
+            generation: server.deploy_generation,
+            status: DeploymentStatus::Deploying,
+            address: None,
+            error: None,
+            created_at: t,
+            updated_at: t,
+        };
+        if let Err(error) = self
+            .store
+            .insert_deployment(&record, &token_hash(&server_token))
+            .await
+        {
+            tracing::error!(server = %server.slug, %error, "could not record a deployment");
+            return;
+        }
+        tracing::info!(server = %server.slug, generation = record.generation, "deploying");
+        let result = match self.environment(&server, record.id, &server_token).await {
+            Ok(env) => {
+                let secrets: Vec<SecretString> = env.iter().map(|(_, v)| v.clone()).collect();
+                let spec = LaunchSpec {
+                    name: server.slug.clone(),
+                    program: runtime.command.clone().into(),
+                    args: runtime.args.clone(),
+                    working_dir: runtime.working_dir.clone().map(Into::into),
+                    env,
+                    health_path: "/health_check".to_owned(),
+                    startup_timeout: self.settings.startup_timeout,
+                };
+                self.runtime.start(spec).await.map_err(|e| {
+                    // The runtime's message leaves the output out; it is added here redacted.
+                    let mut message = e.to_string();
+                    for line in e.log_tail() {
+                        message.push('\n');
+                        message.push_str(line);
+                    }
+                    redact_secrets(&message, secrets.iter().map(|s| s.expose_secret()))
+                })
+            }
+            Err(message) => Err(message),
+        };
+        match result {
+            Ok(handle) => {
+                let handle: Arc<dyn RunningDeployment> = Arc::from(handle);
+                let address = handle.addr().to_string();
+                record.status = DeploymentStatus::Live;
+                self.record(&record, Some(&address), None).await;
+                tracing::info!(server = %server.slug, %address, "deployment live");
+                let live = LiveDeployment {
+                    deployment_id: record.id,
+                    generation: record.generation,
+                    handle,
+                };
+                let previous = {
+                    let mut state = self.state();
+                    state.failed.remove(&server.id);
+                    state.live.insert(server.id, live)
+                };
+                if let Some(previous) = previous {
+                    self.retire(previous).await;
+                }
+            }
+            Err(message) => {
+                tracing::warn!(server = %server.slug, error = %message, "deployment failed");
+                record.status = DeploymentStatus::Failed;
+                self.record(&record, None, Some(&message)).await;
+                self.state()
+                    .failed
+                    .insert(server.id, (record.generation, Instant::now()));
+            }
+        }
+    }
+
+    async fn record(&self, record: &Deployment, address: Option<&str>, error: Option<&str>) {
+        if let Err(e) = self
+            .store
+            .update_deployment(record.id, record.status, address, error)
+            .await
+        {
+            tracing::error!(deployment = %record.id, error = %e, "could not record deployment status");
+        }
+    }
+
+    async fn retire(&self, old: LiveDeployment) {
+        old.handle.stop().await;
+        if let Err(error) = self
+            .store
+            .update_deployment(old.deployment_id, DeploymentStatus::Stopped, None, None)
+            .await
+        {
+            tracing::debug!(deployment = %old.deployment_id, %error, "could not mark deployment stopped");
+        }
+    }
+
+    /// Stops every deployment (shutdown).
+    pub async fn stop_all(&self) {
+        let all: Vec<LiveDeployment> = self.state().live.drain().map(|(_, l)| l).collect();
+        for live in all {
+            self.retire(live).await;
+        }
+    }
+
+    /// The process environment, built from scratch: the developer's env vars (reserved names
+    /// dropped again, whatever the store holds) and then the system variables, which win.
+    async fn environment(
+        &self,
+        server: &Server,
+        deployment_id: Uuid,
+        server_token: &SecretString,
+    ) -> Result<Vec<(String, SecretString)>, String> {
+        let sealed = self
+            .store
+            .sealed_env_vars(server.id)
+            .await
+            .map_err(|e| format!("could not read env vars: {e}"))?;
+        let mut env: Vec<(String, SecretString)> = Vec::with_capacity(sealed.len() + 8);
+        for var in sealed {
+            if let Some((_, reason)) = env_name_problem(&var.name) {
+                tracing::warn!(server = %server.slug, "dropping env var from the store: {reason}");
+                continue;
+            }
+            let value = self
+                .vault
+                .decrypt_string(&var.ciphertext, &env_var_aad(server.id, var.id))
+                .map_err(|e| format!("env var {} could not be decrypted: {e}", var.name))?;
+            env.push((var.name, value));
+        }
+        if !env.iter().any(|(name, _)| name == "PATH") {
+            env.push(("PATH".to_owned(), SecretString::from(DEFAULT_PATH)));
+        }
+        let backend = self.settings.backend_url.clone();
+        let system = [
+            ("GUMSTACK_SERVER_ID", server.id.to_string()),
+            ("GUMSTACK_DEPLOYMENT_ID", deployment_id.to_string()),
+            ("GUMSTACK_BACKEND_URL", backend.clone()),
+            ("GUMLOOP_BACKEND_URL", backend),
+            ("GUMSTACK_MCP_URL", self.settings.urls.mcp_url(&server.slug)),
+            ("ENVIRONMENT", "production".to_owned()),
+        ];
+        for (name, value) in system {
+            env.push((name.to_owned(), SecretString::from(value)));
+        }
+        env.push(("GUMSTACK_SERVER_TOKEN".to_owned(), server_token.clone()));
+        Ok(env)
+    }
+}

@@ -1,0 +1,242 @@
+//! Local accounts (SPEC §8): argon2id passwords, account creation and password resets.
+
+use std::sync::{Arc, OnceLock};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::Argon2;
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+
+use crate::crypto::{random_bytes, random_password};
+use crate::error::ApiError;
+use crate::store::{Role, Store, StoreError, User, now};
+
+/// Shortest password the platform accepts from a person.
+pub const MIN_PASSWORD_LEN: usize = 12;
+
+/// Hashes a password with argon2id (the crate's default parameters, OWASP's recommendation).
+pub fn hash_password(password: &SecretString) -> String {
+    let salt = SaltString::encode_b64(&random_bytes::<16>()).expect("16 bytes is a valid salt");
+    Argon2::default()
+        .hash_password(password.expose_secret().as_bytes(), &salt)
+        .expect("argon2 with default parameters hashes any password")
+        .to_string()
+}
+
+/// Checks a password against a stored argon2 PHC string.
+pub fn verify_password(password: &SecretString, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(password.expose_secret().as_bytes(), &hash)
+            .is_ok()
+    })
+}
+
+/// A hash to verify against when the email is unknown, so a login for a missing account costs
+/// the same time as one with a wrong password.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&random_password()))
+}
+
+/// Normalises and validates an email address (lower-cased, one `@`, no spaces).
+pub fn normalize_email(email: &str) -> Result<String, ApiError> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && email.split('@').count() == 2
+        && email.split('@').all(|part| !part.is_empty())
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(email)
+    } else {
+        Err(ApiError::invalid(
+            "invalid_email",
+            "email must look like name@example.com",
+        ))
+    }
+}
+
+fn check_password_strength(password: &SecretString) -> Result<(), ApiError> {
+    if password.expose_secret().chars().count() < MIN_PASSWORD_LEN {
+        return Err(ApiError::invalid(
+            "weak_password",
+            format!("password must be at least {MIN_PASSWORD_LEN} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Account operations shared by the API, the dashboard and the CLI.
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    store: Arc<dyn Store>,
+}
+
+/// A newly created account and its password when the platform generated it (shown once).
+#[derive(Debug)]
+pub struct NewAccount {
+    pub user: User,
+    pub generated_password: Option<SecretString>,
+}
+
+impl Accounts {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    /// Creates an account in the default organisation and group. Without a password, one is
+    /// generated and returned.
+    pub async fn create(
+        &self,
+        email: &str,
+        role: Role,
+        password: Option<SecretString>,
+    ) -> Result<NewAccount, ApiError> {
+        let email = normalize_email(email)?;
+        if let Some(password) = &password {
+            check_password_strength(password)?;
+        }
+        let (generated_password, password) = match password {
+            Some(p) => (None, p),
+            None => {
+                let p = random_password();
+                (Some(p.clone()), p)
+            }
+        };
+        let (org, group) = self.store.default_org().await?;
+        let user = User {
+            id: Uuid::new_v4(),
+            org_id: org.id,
+            group_id: group.id,
+            email,
+            password_hash: hash_password_blocking(password).await?,
+            role,
+            created_at: now(),
+        };
+        match self.store.insert_user(&user).await {
+            Err(StoreError::Conflict(_)) => Err(ApiError::Conflict {
+                code: "email_taken",
+                message: format!("a user with email {} already exists", user.email),
+            }),
+            other => other.map_err(ApiError::from),
+        }?;
+        Ok(NewAccount {
+            user,
+            generated_password,
+        })
+    }
+
+    /// Sets a new password (generated when `None`); ends the account's sessions.
+    pub async fn reset_password(
+        &self,
+        email: &str,
+        password: Option<SecretString>,
+    ) -> Result<(User, Option<SecretString>), ApiError> {
+        let email = normalize_email(email)?;
+        let user = match self.store.user_by_email(&email).await {
+            Err(StoreError::NotFound) => {
+                return Err(ApiError::NotFound(format!("no user with email {email}")));
+            }
+            other => other?,
+        };
+        if let Some(password) = &password {
+            check_password_strength(password)?;
+        }
+        let (generated, password) = match password {
+            Some(p) => (None, p),
+            None => {
+                let p = random_password();
+                (Some(p.clone()), p)
+            }
+        };
+        let hash = hash_password_blocking(password).await?;
+        self.store.set_password_hash(user.id, &hash).await?;
+        Ok((user, generated))
+    }
+
+    /// The account for a login, or `None` for an unknown email or a wrong password (the two are
+    /// indistinguishable to the caller, and take the same time).
+    pub async fn authenticate(
+        &self,
+        email: &str,
+        password: SecretString,
+    ) -> Result<Option<User>, ApiError> {
+        let user = match normalize_email(email) {
+            Ok(email) => match self.store.user_by_email(&email).await {
+                Ok(user) => Some(user),
+                Err(StoreError::NotFound) => None,
+                Err(other) => return Err(other.into()),
+            },
+            Err(_) => None,
+        };
+        let phc = user
+            .as_ref()
+            .map_or_else(|| dummy_hash().to_owned(), |u| u.password_hash.clone());
+        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(user.filter(|_| ok))
+    }
+}
+
+/// Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
+async fn hash_password_blocking(password: SecretString) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    #[test]
+    fn argon2id_hashes_verify_and_differ() {
+        let password = SecretString::from("correct horse battery".to_owned());
+        let a = hash_password(&password);
+        let b = hash_password(&password);
+        assert!(a.starts_with("$argon2id$"));
+        assert_ne!(a, b, "salted");
+        assert!(verify_password(&password, &a));
+        assert!(!verify_password(&SecretString::from("wrong".to_owned()), &a));
+        assert!(!verify_password(&password, "not a phc string"));
+    }
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(normalize_email(" Ada@Example.COM ").unwrap(), "ada@example.com");
+        for bad in ["", "ada", "@example.com", "ada@", "a b@example.com", "a@b@c"] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn accounts_create_authenticate_and_reset() {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
+        let accounts = Accounts::new(store.clone());
+        let created = accounts.create("Ada@example.com", Role::Admin, None).await.unwrap();
+        let password = created.generated_password.unwrap();
+        assert_eq!(created.user.email, "ada@example.com");
+
+        let ok = accounts.authenticate("ada@example.com", password.clone()).await.unwrap();
+        assert_eq!(ok.unwrap().id, created.user.id);
+        let wrong = SecretString::from("not the password".to_owned());
+        assert!(accounts.authenticate("ada@example.com", wrong).await.unwrap().is_none());
+        assert!(accounts.authenticate("nobody@example.com", password.clone()).await.unwrap().is_none());
+
+        let dup = accounts.create("ADA@example.com", Role::Member, None).await.unwrap_err();
+        assert_eq!(dup.code(), "email_taken");
+        let weak = accounts
+            .create("bob@example.com", Role::Member, Some(SecretString::from("short".to_owned())))
+            .await
+            .unwrap_err();
+        assert_eq!(weak.code(), "weak_password");
+        assert_eq!(store.count_users().await.unwrap(), 1, "failed creations changed nothing");
+
+        let (_, new_password) = accounts.reset_password("ada@example.com", None).await.unwrap();
+        let new_password = new_password.unwrap();
+        assert!(accounts.authenticate("ada@example.com", password).await.unwrap().is_none());
+        assert!(accounts.authenticate("ada@example.com", new_password).await.unwrap().is_some());
+    }
+}

@@ -1,0 +1,211 @@
+//! The browser side: login with a CSRF-protected form, logout, and the servers page a logged-in
+//! user lands on. Server-rendered HTML (maud escapes every interpolated string), no JavaScript.
+
+pub mod limiter;
+mod pages;
+
+use std::net::SocketAddr;
+
+use axum::Form;
+use axum::Router;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::app::AppState;
+use crate::auth::{SessionUser, session_cookie_name};
+use crate::crypto::{constant_time_eq, random_token, token_hash};
+use crate::store::now;
+
+/// Browser sessions last a week.
+const SESSION_SECONDS: i64 = 7 * 24 * 3600;
+/// The cookie carrying the login form's CSRF token (double submit: the form echoes it).
+const LOGIN_CSRF_COOKIE: &str = "gumstack_login_csrf";
+
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/assets/app.css", get(stylesheet))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("app.css"),
+    )
+}
+
+fn cookie<'a>(state: &AppState, name: &'a str, value: String, max_age: i64) -> Cookie<'a> {
+    Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .secure(state.urls.is_https())
+        .same_site(if name == LOGIN_CSRF_COOKIE {
+            SameSite::Strict
+        } else {
+            SameSite::Lax
+        })
+        .max_age(time::Duration::seconds(max_age))
+        .build()
+}
+
+async fn login_page(State(state): State<AppState>, jar: CookieJar) -> Response {
+    let (jar, csrf) = login_csrf(&state, jar);
+    (jar, pages::login(&csrf, "", None)).into_response()
+}
+
+/// The login form's CSRF token: the cookie's, or a fresh one.
+fn login_csrf(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
+    if let Some(existing) = jar.get(LOGIN_CSRF_COOKIE) {
+        let value = existing.value().to_owned();
+        return (jar, value);
+    }
+    let token = random_token("").expose_secret().to_owned();
+    let jar = jar.add(cookie(state, LOGIN_CSRF_COOKIE, token.clone(), 3600));
+    (jar, token)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    email: String,
+    password: SecretString,
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let expected = jar.get(LOGIN_CSRF_COOKIE).map(|c| c.value().to_owned());
+    let csrf_ok = expected.as_deref().is_some_and(|expected| {
+        !form.csrf.is_empty() && constant_time_eq(expected.as_bytes(), form.csrf.as_bytes())
+    });
+    if !csrf_ok {
+        let (jar, csrf) = login_csrf(&state, jar);
+        let page = pages::login(
+            &csrf,
+            &form.email,
+            Some("This form expired or was not sent from this site. Please try again."),
+        );
+        return (StatusCode::FORBIDDEN, jar, page).into_response();
+    }
+    let csrf = expected.unwrap_or_default();
+    let email_key = form.email.trim().to_lowercase();
+    let address = peer.ip().to_string();
+    if let Some(wait) = state.limiter.blocked_for(&email_key, &address) {
+        let message = format!("Too many failed attempts. Try again in {} minutes.", wait.div_ceil(60));
+        let mut response =
+            (StatusCode::TOO_MANY_REQUESTS, pages::login(&csrf, &form.email, Some(&message)))
+                .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return response;
+    }
+    let user = match state.accounts.authenticate(&form.email, form.password).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            state.limiter.record_failure(&email_key, &address);
+            tracing::info!(%address, "failed login");
+            let page = pages::login(&csrf, &form.email, Some("The email or password is wrong."));
+            return (StatusCode::UNAUTHORIZED, page).into_response();
+        }
+        Err(err) => return err.into_response(),
+    };
+    state.limiter.record_success(&email_key);
+    let token = random_token("");
+    if let Err(err) = state
+        .store
+        .insert_session(user.id, &token_hash(&token), now() + SESSION_SECONDS)
+        .await
+    {
+        return crate::error::ApiError::from(err).into_response();
+    }
+    let name = session_cookie_name(&state.urls);
+    let jar = jar
+        .remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/"))
+        .add(cookie(&state, name, token.expose_secret().to_owned(), SESSION_SECONDS));
+    (jar, Redirect::to("/")).into_response()
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    session: SessionUser,
+    jar: CookieJar,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !session.check_csrf(&form.csrf) {
+        return pages::forbidden_form().into_response();
+    }
+    if let Err(err) = state.store.delete_session(&token_hash(&session.token)).await {
+        return crate::error::ApiError::from(err).into_response();
+    }
+    let jar = jar.remove(Cookie::build(session_cookie_name(&state.urls)).path("/"));
+    (jar, Redirect::to("/login")).into_response()
+}
+
+async fn home(State(state): State<AppState>, session: SessionUser) -> Response {
+    match state.servers.list().await {
+        Ok(servers) => {
+            let rows: Vec<pages::ServerRow> = servers
+                .into_iter()
+                .map(|server| {
+                    let live = state.supervisor.live(server.id);
+                    pages::ServerRow {
+                        status: if !server.enabled {
+                            "disabled"
+                        } else if live.is_some() {
+                            "live"
+                        } else {
+                            "not running"
+                        },
+                        mcp_url: state.urls.mcp_url(&server.slug),
+                        server,
+                    }
+                })
+                .collect();
+            pages::home(&session, &rows).into_response()
+        }
+        Err(err) => err.into_response(),
+    }
+}

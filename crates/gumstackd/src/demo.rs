@@ -1,0 +1,156 @@
+//! `gumstackd demo`: the platform with embedded defaults, ready to try. A temporary SQLite data
+//! directory (unless `--data-dir`), the example servers registered and running, and a fresh
+//! admin password at every start; the URLs and the login go to stdout.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use gumstack_platform::Platform;
+use gumstack_platform::PlatformOptions;
+use gumstack_platform::app::FIRST_ADMIN_EMAIL;
+use gumstack_platform::servers::{NewServer, ServerPatch};
+use gumstack_platform::store::RuntimeSpec;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::net::TcpListener;
+
+use crate::cli::{DemoArgs, say, shutdown_signal};
+
+/// An example server the demo hosts.
+struct Example {
+    slug: &'static str,
+    binary: &'static str,
+    config_yaml: &'static str,
+    /// Env vars the demo sets so the example works out of the box.
+    env: &'static [(&'static str, &'static str)],
+}
+
+const EXAMPLES: &[Example] = &[Example {
+    slug: "greeter",
+    binary: "example-none-server",
+    config_yaml: include_str!("../../../examples/none-server/config.yaml"),
+    env: &[("GREETING", "Hello")],
+}];
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let temp;
+    let data_dir = match args.data_dir {
+        Some(dir) => dir,
+        None => {
+            temp = tempfile::Builder::new().prefix("gumstack-demo-").tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let examples_dir = match args.examples_dir {
+        Some(dir) => dir,
+        None => std::env::current_exe()?
+            .parent()
+            .map(PathBuf::from)
+            .context("locating the directory of gumstackd")?,
+    };
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let platform = Platform::open(PlatformOptions::new(&data_dir), listener.local_addr()?).await?;
+    tracing::info!(data_dir = %data_dir.display(), "demo data directory");
+    let password = platform.reset_first_admin().await?;
+
+    let mut hosted = Vec::new();
+    for example in EXAMPLES {
+        let binary = examples_dir.join(example.binary);
+        anyhow::ensure!(
+            binary.is_file(),
+            "example server {} not found; build the workspace first: cargo build --workspace",
+            binary.display()
+        );
+        hosted.push(register(&platform, example, binary).await?);
+    }
+
+    let running = tokio::spawn(platform.clone().run(listener, shutdown_signal()));
+    let mut lines = Vec::new();
+    for server_id in hosted {
+        let server = platform.state.store.server_by_id(server_id).await?;
+        let live = wait_live(&platform, server.id, server.deploy_generation).await;
+        let url = live.map_or_else(
+            || "(not running; see the log above)".to_owned(),
+            |addr| format!("http://{addr}/mcp"),
+        );
+        lines.push(format!("server: {} ({}) {url}", server.slug, server.auth_type.as_str()));
+    }
+    say(&format!("dashboard: {}", platform.state.urls.base()));
+    say(&format!("login: {FIRST_ADMIN_EMAIL} / {}", password.expose_secret()));
+    for line in lines {
+        say(&line);
+    }
+    running.await??;
+    Ok(())
+}
+
+/// Registers an example (or points an existing one at this build) and returns its id.
+async fn register(
+    platform: &Platform,
+    example: &Example,
+    binary: PathBuf,
+) -> anyhow::Result<gumstack_platform::store::Uuid> {
+    let servers = &platform.state.servers;
+    let runtime = RuntimeSpec {
+        command: binary.display().to_string(),
+        args: Vec::new(),
+        working_dir: None,
+    };
+    let server = match servers.resolve(example.slug).await {
+        Ok(existing) => {
+            servers
+                .update(
+                    &existing.id.to_string(),
+                    ServerPatch {
+                        runtime: Some(Some(runtime)),
+                        ..ServerPatch::default()
+                    },
+                )
+                .await?
+        }
+        Err(_) => {
+            servers
+                .create(NewServer {
+                    config_yaml: example.config_yaml.to_owned(),
+                    runtime: Some(runtime),
+                    slug: Some(example.slug.to_owned()),
+                    ..NewServer::default()
+                })
+                .await?
+        }
+    };
+    let existing: Vec<String> = servers
+        .list_env(example.slug)
+        .await?
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    for (name, value) in example.env {
+        if !existing.iter().any(|n| n == name) {
+            servers
+                .set_env(example.slug, name, &SecretString::from(*value))
+                .await?;
+        }
+    }
+    Ok(server.id)
+}
+
+/// Waits until the server's current generation is live; its address.
+async fn wait_live(
+    platform: &Platform,
+    server_id: gumstack_platform::store::Uuid,
+    generation: i64,
+) -> Option<std::net::SocketAddr> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while tokio::time::Instant::now() < deadline {
+        if let Some(live) = platform.state.supervisor.live(server_id)
+            && live.generation >= generation
+        {
+            return Some(live.addr());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
