@@ -1,0 +1,56 @@
+//! [`GumstackContext`]: who is calling the tool that is running.
+
+use crate::{error::GumstackError, scope::RequestScope};
+
+/// The caller of the current tool call, as vouched for by the platform.
+///
+/// Read it anywhere inside a tool handled by [`GumstackHost`](crate::GumstackHost) (or a task
+/// started with [`crate::spawn`]) with [`GumstackContext::current`]; there is nothing to pass
+/// around.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GumstackContext {
+    /// The platform's stable id of the user.
+    pub user_id: String,
+    pub email: String,
+    /// The user's organisation (one per platform until RBAC lands).
+    pub org_id: String,
+    /// The user's permission group.
+    pub group_id: String,
+    /// This server's id on the platform.
+    pub server_id: String,
+    /// The OAuth client id of the MCP client that made the call.
+    pub client_id: String,
+}
+
+impl GumstackContext {
+    /// The caller of the tool call this code runs in.
+    ///
+    /// Fails with [`GumstackError::NoAuthContext`] outside a request handled by the host, and
+    /// when the request carries no verified identity.
+    pub fn current() -> Result<Self, GumstackError> {
+        let scope = RequestScope::current().ok_or_else(|| {
+            GumstackError::no_auth_context(
+                "no authentication context: GumstackContext::current() was called outside a \
+                 tool call handled by GumstackHost",
+            )
+        })?;
+        scope.caller().cloned().ok_or_else(|| {
+            GumstackError::no_auth_context(
+                "no authentication context: this request carries no verified user identity \
+                 (this SDK version does not verify the platform-signed identity of calls yet)",
+            )
+        })
+    }
+
+    /// The fixed caller of local mode, where there is no platform to vouch for anyone.
+    pub(crate) fn local(server_id: Option<&str>) -> Self {
+        Self {
+            user_id: "local".to_owned(),
+            email: "local@localhost".to_owned(),
+            org_id: "local".to_owned(),
+            group_id: "default".to_owned(),
+            server_id: server_id.unwrap_or("local").to_owned(),
+            client_id: "local".to_owned(),
+        }
+    }
+}

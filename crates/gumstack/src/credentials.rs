@@ -1,0 +1,241 @@
+//! `get_credentials()` and friends: the credentials a tool needs for third-party services.
+//!
+//! Where they come from depends on the server's auth type (config.yaml) and the mode:
+//!
+//! | auth type | production | local (`ENVIRONMENT=local`) |
+//! |---|---|---|
+//! | `none` | env var `NAME` for each `credentials` entry `name` | `LOCAL_NAME` |
+//! | `cred` | the calling user's form values (not yet: [`GumstackError::NotSupported`]) | `LOCAL_NAME` |
+//! | `oauth` | the calling user's connection (not yet: [`GumstackError::NotSupported`]) | `access_token` from `LOCAL_ACCESS_TOKEN` (`LOCAL_<PROVIDER>_ACCESS_TOKEN` with several providers) |
+//!
+//! An empty variable counts as unset.
+
+use std::{collections::BTreeMap, fmt};
+
+use gumstack_config::AuthType;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{
+    env::Mode,
+    error::GumstackError,
+    scope::{HostState, RequestScope},
+};
+
+/// Credentials by name (`api_key`, `access_token`, …). Values are secrets: `Debug` shows names
+/// only and there is no `Serialize`.
+pub struct Credentials {
+    values: BTreeMap<String, SecretString>,
+    /// Declared credentials that are not set, with the variable that would set them.
+    unset: BTreeMap<String, String>,
+}
+
+impl Credentials {
+    /// The value of credential `name`, if set.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(|value| value.expose_secret())
+    }
+
+    /// The value of credential `name`, or a [`GumstackError::Misconfigured`] saying how to set it.
+    pub fn require(&self, name: &str) -> Result<&str, GumstackError> {
+        if let Some(value) = self.get(name) {
+            return Ok(value);
+        }
+        Err(GumstackError::misconfigured(match self.unset.get(name) {
+            Some(variable) => {
+                format!("credential `{name}` is not set: set the environment variable {variable}")
+            }
+            None => format!("credential `{name}` is not declared in config.yaml"),
+        }))
+    }
+
+    /// The names of the credentials that are set.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str)
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.values.keys().map(|name| (name, "[REDACTED]")))
+            .finish()
+    }
+}
+
+/// The credentials of a `none` server, read from the environment (synchronous, as in the
+/// original SDK). For `oauth` and `cred` servers use [`get_credentials`].
+///
+/// Works inside a request and, for code outside requests, once a host was built in this
+/// process; before that it fails with [`GumstackError::NoAuthContext`].
+pub fn get_credentials_sync() -> Result<Credentials, GumstackError> {
+    let host = HostState::current().ok_or_else(|| {
+        GumstackError::no_auth_context(
+            "no authentication context: get_credentials_sync() was called before a \
+             GumstackHost was built in this process",
+        )
+    })?;
+    match host.config.auth.kind {
+        AuthType::None => declared_from_env(&host),
+        AuthType::Oauth | AuthType::Cred => Err(GumstackError::misconfigured(format!(
+            "get_credentials_sync() only serves servers with auth type `none`; this server's \
+             auth type is `{}`: call get_credentials().await inside the tool instead",
+            host.config.auth.kind.as_str()
+        ))),
+    }
+}
+
+/// The credentials of the user calling the current tool (for `none` servers: the server's own,
+/// as [`get_credentials_sync`]).
+///
+/// Must run inside a tool call handled by [`GumstackHost`](crate::GumstackHost) (or a task
+/// started with [`crate::spawn`]), else [`GumstackError::NoAuthContext`]. An `oauth` server with
+/// several providers must use [`get_credentials_for`].
+pub async fn get_credentials() -> Result<Credentials, GumstackError> {
+    let scope = current_scope("get_credentials()")?;
+    let host = scope.host();
+    match host.config.auth.kind {
+        AuthType::None => declared_from_env(host),
+        AuthType::Cred => match host.env.mode() {
+            Mode::Local => declared_from_env(host),
+            Mode::Production => Err(user_credentials_not_supported("cred")),
+        },
+        AuthType::Oauth => match host.config.auth.providers.as_slice() {
+            [provider] => oauth_token(host, provider),
+            providers => Err(GumstackError::misconfigured(format!(
+                "this server has several OAuth providers ({}): call \
+                 get_credentials_for(provider).await",
+                providers.join(", ")
+            ))),
+        },
+    }
+}
+
+/// The OAuth credentials (`access_token`) of the calling user for `provider`, for `oauth`
+/// servers with several providers.
+pub async fn get_credentials_for(provider: &str) -> Result<Credentials, GumstackError> {
+    let scope = current_scope("get_credentials_for()")?;
+    let host = scope.host();
+    if !matches!(host.config.auth.kind, AuthType::Oauth) {
+        return Err(GumstackError::misconfigured(format!(
+            "get_credentials_for() is for servers with auth type `oauth`; this server's auth \
+             type is `{}`: call get_credentials() instead",
+            host.config.auth.kind.as_str()
+        )));
+    }
+    if !host.config.auth.providers.iter().any(|p| p == provider) {
+        return Err(GumstackError::misconfigured(format!(
+            "provider `{provider}` is not declared in config.yaml (auth.provider: {})",
+            host.config.auth.providers.join(", ")
+        )));
+    }
+    oauth_token(host, provider)
+}
+
+/// At start-up: the first required credential of a `none` server that is not set, so the
+/// developer reads about it in the log before a user hits it.
+pub(crate) fn check_at_start(host: &HostState) -> Result<(), GumstackError> {
+    match host.config.auth.kind {
+        AuthType::None => declared_from_env(host).map(drop),
+        AuthType::Oauth | AuthType::Cred => Ok(()),
+    }
+}
+
+fn current_scope(function: &str) -> Result<RequestScope, GumstackError> {
+    RequestScope::current().ok_or_else(|| {
+        GumstackError::no_auth_context(format!(
+            "no authentication context: {function} was called outside a tool call handled by \
+             GumstackHost"
+        ))
+    })
+}
+
+/// Every `credentials` entry of config.yaml from its environment variable.
+fn declared_from_env(host: &HostState) -> Result<Credentials, GumstackError> {
+    let mut credentials = Credentials {
+        values: BTreeMap::new(),
+        unset: BTreeMap::new(),
+    };
+    for field in &host.config.auth.credentials {
+        let variable = match host.env.mode() {
+            Mode::Production => field.env_var_name(),
+            Mode::Local => format!("LOCAL_{}", field.env_var_name()),
+        };
+        match env_value(host, &variable) {
+            Some(value) => {
+                credentials.values.insert(field.name.clone(), value);
+            }
+            None if field.required => {
+                return Err(GumstackError::misconfigured(format!(
+                    "the required credential `{}` is not set: {}",
+                    field.name,
+                    how_to_set(host.env.mode(), &variable)
+                )));
+            }
+            None => {
+                credentials.unset.insert(field.name.clone(), variable);
+            }
+        }
+    }
+    Ok(credentials)
+}
+
+fn oauth_token(host: &HostState, provider: &str) -> Result<Credentials, GumstackError> {
+    if host.env.mode() == Mode::Production {
+        return Err(user_credentials_not_supported("oauth"));
+    }
+    let variable = if host.config.auth.providers.len() == 1 {
+        "LOCAL_ACCESS_TOKEN".to_owned()
+    } else {
+        format!("LOCAL_{}_ACCESS_TOKEN", env_name_part(provider))
+    };
+    let value = env_value(host, &variable).ok_or_else(|| {
+        GumstackError::misconfigured(format!(
+            "no access token for provider `{provider}` in local mode: {}",
+            how_to_set(Mode::Local, &variable)
+        ))
+    })?;
+    Ok(Credentials {
+        values: BTreeMap::from([("access_token".to_owned(), value)]),
+        unset: BTreeMap::new(),
+    })
+}
+
+fn env_value(host: &HostState, variable: &str) -> Option<SecretString> {
+    host.env
+        .var(variable)
+        .filter(|value| !value.expose_secret().is_empty())
+        .map(|value| SecretString::from(value.expose_secret()))
+}
+
+fn how_to_set(mode: Mode, variable: &str) -> String {
+    match mode {
+        Mode::Production => format!(
+            "set the environment variable {variable} for this server on the Gumstack platform, \
+             then redeploy"
+        ),
+        Mode::Local => format!("set the environment variable {variable} (local mode)"),
+    }
+}
+
+fn user_credentials_not_supported(auth_type: &str) -> GumstackError {
+    GumstackError::NotSupported {
+        message: format!(
+            "fetching the calling user's credentials (auth type `{auth_type}`) from the platform \
+             arrives in a later version of Gumstack; in local mode they come from LOCAL_* \
+             variables"
+        ),
+    }
+}
+
+/// `my-provider` → `MY_PROVIDER`.
+fn env_name_part(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,210 @@
+//! [`GumstackHost`]: serves the developer's rmcp handler the way the platform expects.
+//!
+//! - `POST /mcp`: rmcp's Streamable HTTP server in stateless mode (no sessions, JSON replies),
+//!   behind the `identity` middleware, each request in its own scope.
+//! - `GET /health_check`: `200 {"status":"ok"}`, polled by the platform before it routes
+//!   traffic to a new deployment.
+//!
+//! It listens on loopback only, in production as in local mode.
+
+use std::{
+    fmt,
+    net::{Ipv4Addr, SocketAddr},
+    sync::Arc,
+};
+
+use axum::{Json, Router, middleware, routing::get};
+use gumstack_config::Config;
+use rmcp::{
+    ServerHandler,
+    transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::never::NeverSessionManager,
+    },
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    credentials,
+    env::{HostEnv, Mode},
+    error::HostError,
+    handler::ScopedHandler,
+    identity::{IdentitySource, LocalIdentity, PlatformIdentity, identify_request},
+    scope::HostState,
+};
+
+/// Host names accepted in the `Host` header (any port): the server listens on loopback, and
+/// rejecting other names defeats DNS rebinding from a browser on the same machine.
+const ALLOWED_HOSTS: [&str; 3] = ["127.0.0.1", "localhost", "::1"];
+
+/// Serves an rmcp [`ServerHandler`] as a Gumstack server.
+///
+/// `H` is the developer's handler, typically a struct with `#[tool_router]` and
+/// `#[tool_handler]`; it is cloned for every request.
+///
+/// Building the HTTP application ([`router`](Self::router), [`serve`](Self::serve),
+/// [`serve_with_listener`](Self::serve_with_listener)) also records the config and environment
+/// as the host of the process, for code that runs outside requests such as
+/// [`get_credentials_sync`](crate::get_credentials_sync) at start-up. Run one host per process.
+pub struct GumstackHost<H> {
+    config: Config,
+    handler: H,
+    env: Option<HostEnv>,
+}
+
+impl<H> fmt::Debug for GumstackHost<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GumstackHost")
+            .field("server", &self.config.name)
+            .field("env", &self.env)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: ServerHandler + Clone> GumstackHost<H> {
+    /// A host for the server described by `config` (its config.yaml) with tools from `handler`.
+    pub fn new(config: Config, handler: H) -> Self {
+        Self {
+            config,
+            handler,
+            env: None,
+        }
+    }
+
+    /// Uses `env` instead of reading the process environment (tests, embedding).
+    pub fn with_env(mut self, env: HostEnv) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    /// Reads the environment, listens on `127.0.0.1:$PORT` and serves until SIGTERM or Ctrl-C.
+    pub async fn serve(mut self) -> Result<(), HostError> {
+        let env = match self.env.take() {
+            Some(env) => env,
+            None => HostEnv::from_process()?,
+        };
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, env.port()));
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| HostError::Bind { addr, source })?;
+        self.with_env(env)
+            .serve_with_listener(listener, shutdown_signal())
+            .await
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then finishes in-flight requests.
+    pub async fn serve_with_listener(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), HostError> {
+        let (router, stop_mcp) = self.build()?;
+        let addr = listener.local_addr().map_err(HostError::Serve)?;
+        tracing::info!("listening on http://{addr}/mcp");
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down");
+                stop_mcp.cancel();
+            })
+            .await
+            .map_err(HostError::Serve)
+    }
+
+    /// The HTTP application, for driving in-process (reads the process environment unless
+    /// [`with_env`](Self::with_env) was given).
+    pub fn router(self) -> Result<Router, HostError> {
+        self.build().map(|(router, _)| router)
+    }
+
+    fn build(self) -> Result<(Router, CancellationToken), HostError> {
+        let env = match self.env {
+            Some(env) => env,
+            None => HostEnv::from_process()?,
+        };
+        announce(&env);
+        let identity: Arc<dyn IdentitySource> = match env.mode() {
+            Mode::Local => Arc::new(LocalIdentity::new(env.server_id())),
+            Mode::Production => Arc::new(PlatformIdentity),
+        };
+        let state = HostState {
+            config: self.config,
+            env,
+        }
+        .install();
+        if let Err(error) = credentials::check_at_start(&state) {
+            tracing::warn!("{error}");
+        }
+
+        let stop_mcp = CancellationToken::new();
+        let handler = self.handler;
+        let mcp = StreamableHttpService::new(
+            move || Ok(ScopedHandler::new(handler.clone(), Arc::clone(&state))),
+            Arc::new(NeverSessionManager::default()),
+            StreamableHttpServerConfig::default()
+                .with_legacy_session_mode(false)
+                .with_json_response(true)
+                .with_sse_keep_alive(None)
+                .with_allowed_hosts(ALLOWED_HOSTS)
+                .with_cancellation_token(stop_mcp.child_token()),
+        );
+        let router = Router::new()
+            .route_service("/mcp", mcp)
+            .layer(middleware::from_fn_with_state(identity, identify_request))
+            .route("/health_check", get(health_check));
+        Ok((router, stop_mcp))
+    }
+}
+
+async fn health_check() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Says in the log how the server runs; loudly when nothing authenticates its callers.
+fn announce(env: &HostEnv) {
+    match env.mode() {
+        Mode::Local => tracing::warn!(
+            "UNAUTHENTICATED LOCAL MODE (ENVIRONMENT=local): every request is served as the \
+             local user and credentials come from LOCAL_<NAME> variables. Listening on loopback \
+             only; host the server on Gumstack to authenticate its users."
+        ),
+        Mode::Production => {
+            let missing = env.missing_platform_vars();
+            if !missing.is_empty() {
+                tracing::warn!(
+                    missing = ?missing,
+                    "system variables the Gumstack platform sets are missing"
+                );
+            }
+        }
+    }
+}
+
+/// Completes on SIGTERM (how the platform stops a deployment) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,79 @@
+//! The Gumstack SDK: write an MCP server with [`rmcp`], and let the Gumstack platform host it,
+//! authenticate its users and hand its tools their credentials.
+//!
+//! A server is an rmcp [`ServerHandler`](rmcp::ServerHandler) plus its `config.yaml`.
+//! [`GumstackHost`] serves it over Streamable HTTP the way the platform expects. Inside a tool,
+//! [`GumstackContext::current`] says who is calling and [`get_credentials`] (or
+//! [`get_credentials_sync`] for auth type `none`) returns the credentials the tool needs; no
+//! request object has to be passed around. Failures are a [`GumstackError`] saying what the
+//! caller should do, which a tool can return as is.
+//!
+//! ```no_run
+//! use gumstack::{Config, GumstackError, GumstackHost, get_credentials_sync};
+//! use rmcp::{ServerHandler, handler::server::wrapper::Parameters, schemars, tool, tool_handler, tool_router};
+//!
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct GreetArgs {
+//!     name: String,
+//! }
+//!
+//! #[derive(Clone)]
+//! struct Greeter;
+//!
+//! #[tool_router]
+//! impl Greeter {
+//!     #[tool(description = "Greet someone")]
+//!     fn greet(&self, Parameters(GreetArgs { name }): Parameters<GreetArgs>) -> Result<String, GumstackError> {
+//!         let credentials = get_credentials_sync()?;
+//!         Ok(format!("{}, {name}!", credentials.require("greeting")?))
+//!     }
+//! }
+//!
+//! #[tool_handler]
+//! impl ServerHandler for Greeter {}
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let config = Config::parse(include_str!("../../../examples/none-server/config.yaml"))?;
+//!     GumstackHost::new(config, Greeter).serve().await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Running it
+//!
+//! The platform starts the server with `ENVIRONMENT=production`, `PORT` and its `GUMSTACK_*`
+//! system variables. To run it on your machine, set `ENVIRONMENT=local`: it then listens on
+//! `127.0.0.1:8000` (or `PORT`), serves every call as a fixed local user without any
+//! authentication, and reads credentials from `LOCAL_<NAME>` variables. Without `ENVIRONMENT`
+//! it refuses to start.
+//!
+//! # Layout
+//!
+//! - [`host`]: [`GumstackHost`], the HTTP server (`/mcp`, `/health_check`, shutdown).
+//! - [`mod@env`]: [`HostEnv`], the environment read once at start (mode, port, system variables).
+//! - `identity`: who made a request; the seam where the platform-signed identity is checked.
+//! - `handler`: wraps the developer's handler so each request runs in its scope.
+//! - `scope`: the task-local request scope, the process-wide host state, [`spawn`].
+//! - [`context`]: [`GumstackContext`], the caller of the current tool call.
+//! - [`credentials`]: [`Credentials`], [`get_credentials`] and its variants.
+//! - [`error`]: [`GumstackError`] (tools) and [`HostError`] (start-up).
+
+pub mod context;
+pub mod credentials;
+pub mod env;
+pub mod error;
+mod handler;
+pub mod host;
+mod identity;
+mod scope;
+
+pub use context::GumstackContext;
+pub use credentials::{Credentials, get_credentials, get_credentials_for, get_credentials_sync};
+pub use env::{HostEnv, Mode};
+pub use error::{GumstackError, HostError};
+pub use gumstack_config::Config;
+pub use host::GumstackHost;
+/// The rmcp version this SDK is built on, so servers can depend on the same one.
+pub use rmcp;
+pub use scope::spawn;

@@ -1,0 +1,222 @@
+//! Shared helpers: a test server with tools that exercise the SDK, started on a real socket,
+//! and a real rmcp client.
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the helpers"
+)]
+
+use gumstack::{
+    Config, GumstackContext, GumstackError, GumstackHost, HostEnv, HostError, get_credentials,
+    get_credentials_for, get_credentials_sync,
+};
+use rmcp::{
+    ServerHandler, ServiceExt,
+    handler::server::wrapper::Parameters,
+    model::{CallToolRequestParams, CallToolResult, ClientConfig},
+    schemars,
+    service::{RoleClient, RunningService},
+    tool, tool_handler, tool_router,
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use serde_json::{Value, json};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+/// A `none` server: `greeting` is required, `farewell` optional.
+pub const NONE_CONFIG: &str = "\
+name: Test
+auth:
+  type: none
+  credentials:
+    - name: greeting
+      label: Greeting
+    - name: farewell
+      label: Farewell
+      required: false
+";
+
+pub const OAUTH_CONFIG: &str = "name: Test\nauth:\n  type: oauth\n  provider: linear\n";
+
+pub const TWO_PROVIDERS_CONFIG: &str =
+    "name: Test\nauth:\n  type: oauth\n  provider: [linear, github-app]\n";
+
+pub const CRED_CONFIG: &str = "\
+name: Test
+auth:
+  type: cred
+  credentials:
+    - name: api_key
+      label: API key
+      secret: true
+";
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct NameArgs {
+    pub name: String,
+}
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct ProviderArgs {
+    pub provider: String,
+    pub name: String,
+}
+
+/// Tools that report what the SDK gives them.
+#[derive(Debug, Clone)]
+pub struct Probe;
+
+#[tool_router]
+impl Probe {
+    #[tool(description = "The credential `name` from get_credentials_sync()")]
+    fn sync_credential(
+        &self,
+        Parameters(NameArgs { name }): Parameters<NameArgs>,
+    ) -> Result<String, GumstackError> {
+        Ok(get_credentials_sync()?.require(&name)?.to_owned())
+    }
+
+    #[tool(description = "The credential `name` from get_credentials().await")]
+    async fn async_credential(
+        &self,
+        Parameters(NameArgs { name }): Parameters<NameArgs>,
+    ) -> Result<String, GumstackError> {
+        Ok(get_credentials().await?.require(&name)?.to_owned())
+    }
+
+    #[tool(description = "The credential `name` from get_credentials_for(provider).await")]
+    async fn provider_credential(
+        &self,
+        Parameters(ProviderArgs { provider, name }): Parameters<ProviderArgs>,
+    ) -> Result<String, GumstackError> {
+        Ok(get_credentials_for(&provider)
+            .await?
+            .require(&name)?
+            .to_owned())
+    }
+
+    #[tool(description = "The caller's user id and email")]
+    fn whoami(&self) -> Result<String, GumstackError> {
+        let caller = GumstackContext::current()?;
+        Ok(format!("{} <{}>", caller.user_id, caller.email))
+    }
+
+    #[tool(description = "The caller's user id, read in a task started with gumstack::spawn")]
+    async fn whoami_in_gumstack_spawn(&self) -> Result<String, GumstackError> {
+        let caller = gumstack::spawn(async { GumstackContext::current() })
+            .await
+            .expect("the task does not panic")?;
+        Ok(caller.user_id)
+    }
+
+    #[tool(description = "The caller's user id, read in a task started with tokio::spawn")]
+    async fn whoami_in_tokio_spawn(&self) -> Result<String, GumstackError> {
+        let caller = tokio::spawn(async { GumstackContext::current() })
+            .await
+            .expect("the task does not panic")?;
+        Ok(caller.user_id)
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for Probe {}
+
+pub fn env(vars: &[(&str, &str)]) -> HostEnv {
+    HostEnv::from_vars(vars.iter().copied()).expect("valid test environment")
+}
+
+pub fn local_env(vars: &[(&str, &str)]) -> HostEnv {
+    let mut all = vec![("ENVIRONMENT", "local")];
+    all.extend_from_slice(vars);
+    env(&all)
+}
+
+pub fn production_env(vars: &[(&str, &str)]) -> HostEnv {
+    let mut all = vec![("ENVIRONMENT", "production"), ("PORT", "4100")];
+    all.extend_from_slice(vars);
+    env(&all)
+}
+
+/// A host serving [`Probe`] on a real socket (port 0).
+pub struct TestServer {
+    pub url: String,
+    pub addr: std::net::SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), HostError>>,
+}
+
+impl TestServer {
+    pub async fn start(config_yaml: &str, env: HostEnv) -> Self {
+        let config = Config::parse(config_yaml).expect("valid test config");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let host = GumstackHost::new(config, Probe).with_env(env);
+        let task = tokio::spawn(host.serve_with_listener(listener, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            url: format!("http://{addr}"),
+            addr,
+            shutdown: Some(shutdown),
+            task,
+        }
+    }
+
+    /// Connects a real rmcp client to `/mcp`.
+    pub async fn client(&self) -> RunningService<RoleClient, ClientConfig> {
+        let transport = StreamableHttpClientTransport::from_config(
+            StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", self.url)),
+        );
+        ClientConfig::default()
+            .serve(transport)
+            .await
+            .expect("the client connects")
+    }
+
+    /// Asks the host to stop and waits for it.
+    pub async fn stop(mut self) -> Result<(), HostError> {
+        let _ = self.shutdown.take().unwrap().send(());
+        self.task.await.expect("the host does not panic")
+    }
+}
+
+pub async fn call(
+    client: &RunningService<RoleClient, ClientConfig>,
+    tool: &str,
+    arguments: Value,
+) -> CallToolResult {
+    let arguments = match arguments {
+        Value::Object(map) => map,
+        Value::Null => Default::default(),
+        other => panic!("arguments must be an object, got {other}"),
+    };
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
+        .await
+        .expect("the tool call gets a result")
+}
+
+/// The text of a result, with whether it is an error.
+pub fn text(result: &CallToolResult) -> (bool, String) {
+    let text = result
+        .content
+        .iter()
+        .filter_map(|block| block.as_text().map(|text| text.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (result.is_error == Some(true), text)
+}
+
+/// Calls `tool` and returns its text, with whether it is an error.
+pub async fn call_text(
+    client: &RunningService<RoleClient, ClientConfig>,
+    tool: &str,
+    arguments: Value,
+) -> (bool, String) {
+    text(&call(client, tool, arguments).await)
+}
+
+pub fn name(value: &str) -> Value {
+    json!({ "name": value })
+}
