@@ -13,13 +13,13 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::servers::Servers;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Role, Store};
 use crate::supervisor::{Supervisor, SupervisorSettings};
 use crate::urls::PublicUrls;
 use crate::users::{Accounts, NewAccount};
 use crate::vault::Vault;
-use crate::servers::Servers;
 use crate::web::limiter::LoginLimiter;
 
 /// The email of the admin account the platform creates on first start.
@@ -87,7 +87,10 @@ impl Platform {
     /// Opens the data directory (creating it, the database and the master key as needed).
     /// `listen_addr` is the bound address: it gives the default public URL and the URL server
     /// processes use to reach the platform.
-    pub async fn open(options: PlatformOptions, listen_addr: SocketAddr) -> Result<Self, StartupError> {
+    pub async fn open(
+        options: PlatformOptions,
+        listen_addr: SocketAddr,
+    ) -> Result<Self, StartupError> {
         create_private_dir(&options.data_dir)?;
         let vault = match &options.master_key_file {
             Some(path) => Vault::open(path)?,
@@ -193,12 +196,15 @@ impl Platform {
                 .await;
         });
         let app = self.router();
-        let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stop_tx.send(true);
-            })
-            .await;
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
+        .await;
         let _ = supervising.await;
         served
     }

@@ -33,7 +33,10 @@ mod tests {
     fn replaces_every_occurrence_longest_first() {
         let text = "key=sk-abcdef and again sk-abcdef; prefix sk-abc";
         let out = redact_secrets(text, ["sk-abc", "sk-abcdef"]);
-        assert_eq!(out, format!("key={REDACTED} and again {REDACTED}; prefix {REDACTED}"));
+        assert_eq!(
+            out,
+            format!("key={REDACTED} and again {REDACTED}; prefix {REDACTED}")
+        );
     }
 
     #[test]

@@ -34,7 +34,10 @@ pub fn env_var_aad(server_id: Uuid, env_var_id: Uuid) -> Aad {
 /// Why an env var name is refused, or `None` when it is acceptable.
 pub fn env_name_problem(name: &str) -> Option<(&'static str, String)> {
     let well_formed = name.len() <= MAX_ENV_NAME_LEN
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !well_formed {
         return Some((
@@ -195,7 +198,9 @@ impl Servers {
                 if &clean != slug {
                     return Err(ApiError::invalid(
                         "invalid_slug",
-                        format!("slug must be lower-case letters, digits and dashes, e.g. `{clean}`"),
+                        format!(
+                            "slug must be lower-case letters, digits and dashes, e.g. `{clean}`"
+                        ),
                     ));
                 }
                 clean
@@ -366,7 +371,9 @@ impl Servers {
 fn auth_type_conflict(current: &str, requested: &str) -> ApiError {
     ApiError::Conflict {
         code: "auth_type_immutable",
-        message: format!("{AUTH_TYPE_IMMUTABLE} (it is `{current}`, the request asked for `{requested}`)"),
+        message: format!(
+            "{AUTH_TYPE_IMMUTABLE} (it is `{current}`, the request asked for `{requested}`)"
+        ),
     }
 }
 
@@ -380,10 +387,25 @@ mod tests {
             assert!(env_name_problem(ok).is_none(), "{ok}");
         }
         for bad in ["", "1ABC", "A-B", "A B", "ÄPI", &"A".repeat(129)] {
-            assert_eq!(env_name_problem(bad).unwrap().0, "invalid_env_name", "{bad}");
+            assert_eq!(
+                env_name_problem(bad).unwrap().0,
+                "invalid_env_name",
+                "{bad}"
+            );
         }
-        for reserved in ["GUMSTACK_X", "gumstack_x", "GumLoop_Backend", "PORT", "port", "ENVIRONMENT"] {
-            assert_eq!(env_name_problem(reserved).unwrap().0, "reserved_env_name", "{reserved}");
+        for reserved in [
+            "GUMSTACK_X",
+            "gumstack_x",
+            "GumLoop_Backend",
+            "PORT",
+            "port",
+            "ENVIRONMENT",
+        ] {
+            assert_eq!(
+                env_name_problem(reserved).unwrap().0,
+                "reserved_env_name",
+                "{reserved}"
+            );
         }
     }
 

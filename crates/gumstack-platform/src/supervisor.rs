@@ -91,7 +91,9 @@ impl Supervisor {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The deployment serving `server_id`, if any.
@@ -138,9 +140,14 @@ impl Supervisor {
             }
             for server in wanted.values() {
                 let current = state.live.get(&server.id).map(|l| l.generation);
-                let recently_failed = state.failed.get(&server.id).is_some_and(|(generation, at)| {
-                    *generation == server.deploy_generation && at.elapsed() < RETRY_FAILED_AFTER
-                });
+                let recently_failed =
+                    state
+                        .failed
+                        .get(&server.id)
+                        .is_some_and(|(generation, at)| {
+                            *generation == server.deploy_generation
+                                && at.elapsed() < RETRY_FAILED_AFTER
+                        });
                 if current != Some(server.deploy_generation)
                     && !recently_failed
                     && state.in_flight.insert(server.id)

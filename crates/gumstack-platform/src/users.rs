@@ -2,8 +2,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
@@ -199,14 +199,27 @@ mod tests {
         assert!(a.starts_with("$argon2id$"));
         assert_ne!(a, b, "salted");
         assert!(verify_password(&password, &a));
-        assert!(!verify_password(&SecretString::from("wrong".to_owned()), &a));
+        assert!(!verify_password(
+            &SecretString::from("wrong".to_owned()),
+            &a
+        ));
         assert!(!verify_password(&password, "not a phc string"));
     }
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(normalize_email(" Ada@Example.COM ").unwrap(), "ada@example.com");
-        for bad in ["", "ada", "@example.com", "ada@", "a b@example.com", "a@b@c"] {
+        assert_eq!(
+            normalize_email(" Ada@Example.COM ").unwrap(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "@example.com",
+            "ada@",
+            "a b@example.com",
+            "a@b@c",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }
@@ -215,28 +228,72 @@ mod tests {
     async fn accounts_create_authenticate_and_reset() {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
         let accounts = Accounts::new(store.clone());
-        let created = accounts.create("Ada@example.com", Role::Admin, None).await.unwrap();
+        let created = accounts
+            .create("Ada@example.com", Role::Admin, None)
+            .await
+            .unwrap();
         let password = created.generated_password.unwrap();
         assert_eq!(created.user.email, "ada@example.com");
 
-        let ok = accounts.authenticate("ada@example.com", password.clone()).await.unwrap();
+        let ok = accounts
+            .authenticate("ada@example.com", password.clone())
+            .await
+            .unwrap();
         assert_eq!(ok.unwrap().id, created.user.id);
         let wrong = SecretString::from("not the password".to_owned());
-        assert!(accounts.authenticate("ada@example.com", wrong).await.unwrap().is_none());
-        assert!(accounts.authenticate("nobody@example.com", password.clone()).await.unwrap().is_none());
+        assert!(
+            accounts
+                .authenticate("ada@example.com", wrong)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            accounts
+                .authenticate("nobody@example.com", password.clone())
+                .await
+                .unwrap()
+                .is_none()
+        );
 
-        let dup = accounts.create("ADA@example.com", Role::Member, None).await.unwrap_err();
+        let dup = accounts
+            .create("ADA@example.com", Role::Member, None)
+            .await
+            .unwrap_err();
         assert_eq!(dup.code(), "email_taken");
         let weak = accounts
-            .create("bob@example.com", Role::Member, Some(SecretString::from("short".to_owned())))
+            .create(
+                "bob@example.com",
+                Role::Member,
+                Some(SecretString::from("short".to_owned())),
+            )
             .await
             .unwrap_err();
         assert_eq!(weak.code(), "weak_password");
-        assert_eq!(store.count_users().await.unwrap(), 1, "failed creations changed nothing");
+        assert_eq!(
+            store.count_users().await.unwrap(),
+            1,
+            "failed creations changed nothing"
+        );
 
-        let (_, new_password) = accounts.reset_password("ada@example.com", None).await.unwrap();
+        let (_, new_password) = accounts
+            .reset_password("ada@example.com", None)
+            .await
+            .unwrap();
         let new_password = new_password.unwrap();
-        assert!(accounts.authenticate("ada@example.com", password).await.unwrap().is_none());
-        assert!(accounts.authenticate("ada@example.com", new_password).await.unwrap().is_some());
+        assert!(
+            accounts
+                .authenticate("ada@example.com", password)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            accounts
+                .authenticate("ada@example.com", new_password)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 }

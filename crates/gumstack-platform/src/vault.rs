@@ -123,7 +123,9 @@ impl Vault {
                 .split_once(char::is_whitespace)
                 .ok_or_else(|| format!("line {n}: expected `<key id> <base64 key>`"))?;
             if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(format!("line {n}: key id must be 1-64 visible ASCII characters"));
+                return Err(format!(
+                    "line {n}: key id must be 1-64 visible ASCII characters"
+                ));
             }
             let bytes = Zeroizing::new(
                 STANDARD
@@ -131,7 +133,10 @@ impl Vault {
                     .map_err(|_| format!("line {n}: key is not valid base64"))?,
             );
             if bytes.len() != 32 {
-                return Err(format!("line {n}: key must be 32 bytes, found {}", bytes.len()));
+                return Err(format!(
+                    "line {n}: key must be 32 bytes, found {}",
+                    bytes.len()
+                ));
             }
             let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes));
             if keys.insert(id.to_owned(), cipher).is_some() {
@@ -283,7 +288,10 @@ mod tests {
         let ct = vault.encrypt(b"hunter2", &aad(&ids));
         let kid = vault.active_key_id().as_bytes();
         assert_eq!(&ct[2..2 + kid.len()], kid);
-        assert_eq!(vault.decrypt(&ct, &aad(&ids)).unwrap().as_slice(), b"hunter2");
+        assert_eq!(
+            vault.decrypt(&ct, &aad(&ids)).unwrap().as_slice(),
+            b"hunter2"
+        );
     }
 
     #[test]
@@ -292,11 +300,20 @@ mod tests {
         let (server, row) = (Uuid::new_v4(), Uuid::new_v4());
         let ct = vault.encrypt(b"secret", &aad(&[server, row]));
         let other_row = aad(&[server, Uuid::new_v4()]);
-        assert!(matches!(vault.decrypt(&ct, &other_row), Err(VaultError::Rejected)));
+        assert!(matches!(
+            vault.decrypt(&ct, &other_row),
+            Err(VaultError::Rejected)
+        ));
         let other_field = Aad::new("env_vars", "name", &[server, row]);
-        assert!(matches!(vault.decrypt(&ct, &other_field), Err(VaultError::Rejected)));
+        assert!(matches!(
+            vault.decrypt(&ct, &other_field),
+            Err(VaultError::Rejected)
+        ));
         let other_table = Aad::new("credentials", "value", &[server, row]);
-        assert!(matches!(vault.decrypt(&ct, &other_table), Err(VaultError::Rejected)));
+        assert!(matches!(
+            vault.decrypt(&ct, &other_table),
+            Err(VaultError::Rejected)
+        ));
     }
 
     #[test]
@@ -306,9 +323,18 @@ mod tests {
         let mut ct = vault.encrypt(b"secret", &aad(&ids));
         let last = ct.len() - 1;
         ct[last] ^= 1;
-        assert!(matches!(vault.decrypt(&ct, &aad(&ids)), Err(VaultError::Rejected)));
-        assert!(matches!(vault.decrypt(&[], &aad(&ids)), Err(VaultError::Malformed)));
-        assert!(matches!(vault.decrypt(&[1, 40, 1], &aad(&ids)), Err(VaultError::Malformed)));
+        assert!(matches!(
+            vault.decrypt(&ct, &aad(&ids)),
+            Err(VaultError::Rejected)
+        ));
+        assert!(matches!(
+            vault.decrypt(&[], &aad(&ids)),
+            Err(VaultError::Malformed)
+        ));
+        assert!(matches!(
+            vault.decrypt(&[1, 40, 1], &aad(&ids)),
+            Err(VaultError::Malformed)
+        ));
     }
 
     #[test]
@@ -317,7 +343,10 @@ mod tests {
         let ids = [Uuid::new_v4()];
         let ct = old.encrypt(b"v", &aad(&ids));
         let other = Vault::generate();
-        assert!(matches!(other.decrypt(&ct, &aad(&ids)), Err(VaultError::UnknownKey(_))));
+        assert!(matches!(
+            other.decrypt(&ct, &aad(&ids)),
+            Err(VaultError::UnknownKey(_))
+        ));
         // A key file gaining a newer active key still decrypts what the older key sealed.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.key");
@@ -352,7 +381,15 @@ mod tests {
     #[test]
     fn malformed_key_lines_are_explained() {
         assert!(Vault::from_key_lines("").unwrap_err().contains("no key"));
-        assert!(Vault::from_key_lines("k1 !!!").unwrap_err().contains("base64"));
-        assert!(Vault::from_key_lines("k1 AAAA").unwrap_err().contains("32 bytes"));
+        assert!(
+            Vault::from_key_lines("k1 !!!")
+                .unwrap_err()
+                .contains("base64")
+        );
+        assert!(
+            Vault::from_key_lines("k1 AAAA")
+                .unwrap_err()
+                .contains("32 bytes")
+        );
     }
 }

@@ -16,7 +16,11 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 
 #[derive(Debug, Parser)]
-#[command(name = "gumstackd", version, about = "Hosts MCP servers and handles their authentication")]
+#[command(
+    name = "gumstackd",
+    version,
+    about = "Hosts MCP servers and handles their authentication"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -156,7 +160,9 @@ fn read_password(from_stdin: bool) -> anyhow::Result<Option<SecretString>> {
     }
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
-    Ok(Some(SecretString::from(line.trim_end_matches(['\r', '\n']).to_owned())))
+    Ok(Some(SecretString::from(
+        line.trim_end_matches(['\r', '\n']).to_owned(),
+    )))
 }
 
 /// Prints one line on stdout and flushes it (scripts read these as they come).
@@ -212,8 +218,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             let password = read_password(password_stdin)?;
             let platform = open_offline(&data).await?;
-            let created = platform.state.accounts.create(&email, role, password).await?;
-            say(&format!("user: {} ({})", created.user.email, created.user.role.as_str()));
+            let created = platform
+                .state
+                .accounts
+                .create(&email, role, password)
+                .await?;
+            say(&format!(
+                "user: {} ({})",
+                created.user.email,
+                created.user.role.as_str()
+            ));
             if let Some(password) = created.generated_password {
                 say(&format!("password: {}", password.expose_secret()));
             }
@@ -276,10 +290,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let platform = Platform::open(options, listener.local_addr()?).await?;
     let first_admin = platform.ensure_first_admin().await?;
     say(&format!("dashboard: {}", platform.state.urls.base()));
-    if let Some(admin) = first_admin {
-        if let Some(password) = admin.generated_password {
-            say(&format!("login: {} / {}", admin.user.email, password.expose_secret()));
-        }
+    if let Some(admin) = first_admin
+        && let Some(password) = admin.generated_password
+    {
+        say(&format!(
+            "login: {} / {}",
+            admin.user.email,
+            password.expose_secret()
+        ));
     }
     platform.run(listener, shutdown_signal()).await?;
     Ok(())

@@ -37,7 +37,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let data_dir = match args.data_dir {
         Some(dir) => dir,
         None => {
-            temp = tempfile::Builder::new().prefix("gumstack-demo-").tempdir()?;
+            temp = tempfile::Builder::new()
+                .prefix("gumstack-demo-")
+                .tempdir()?;
             temp.path().to_path_buf()
         }
     };
@@ -75,10 +77,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             || "(not running; see the log above)".to_owned(),
             |addr| format!("http://{addr}/mcp"),
         );
-        lines.push(format!("server: {} ({}) {url}", server.slug, server.auth_type.as_str()));
+        lines.push(format!(
+            "server: {} ({}) {url}",
+            server.slug,
+            server.auth_type.as_str()
+        ));
     }
     say(&format!("dashboard: {}", platform.state.urls.base()));
-    say(&format!("login: {FIRST_ADMIN_EMAIL} / {}", password.expose_secret()));
+    say(&format!(
+        "login: {FIRST_ADMIN_EMAIL} / {}",
+        password.expose_secret()
+    ));
     for line in lines {
         say(&line);
     }

@@ -1,12 +1,12 @@
 //! `/api/servers`: create, list, get, update, enable/disable, delete, redeploy; env vars;
 //! deployments.
 
+use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
-use axum::Json;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -90,7 +90,10 @@ fn view(state: &AppState, server: Server) -> ServerView {
     }
 }
 
-async fn list(State(state): State<AppState>, caller: ApiCaller) -> Result<impl IntoResponse, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+) -> Result<impl IntoResponse, ApiError> {
     manager(&caller)?;
     let servers = state.servers.list().await?;
     let views: Vec<ServerView> = servers.into_iter().map(|s| view(&state, s)).collect();
@@ -225,7 +228,10 @@ async fn redeploy(
 ) -> Result<impl IntoResponse, ApiError> {
     manager(&caller)?;
     let generation = state.servers.redeploy(&server).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "deploy_generation": generation }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "deploy_generation": generation })),
+    ))
 }
 
 #[derive(Debug, Serialize)]
@@ -313,7 +319,11 @@ async fn set_env(
 ) -> Result<impl IntoResponse, ApiError> {
     manager(&caller)?;
     let created = state.servers.set_env(&server, &name, &body.value).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((
         status,
         Json(json!({

@@ -21,7 +21,9 @@ pub fn router() -> Router<AppState> {
 }
 
 fn admin(caller: &ApiCaller) -> Result<(), ApiError> {
-    caller.require(|r| r == Role::Admin, "manage users").map(|_| ())
+    caller
+        .require(|r| r == Role::Admin, "manage users")
+        .map(|_| ())
 }
 
 #[derive(Debug, Serialize)]
@@ -47,7 +49,10 @@ impl From<User> for UserView {
     }
 }
 
-async fn list(State(state): State<AppState>, caller: ApiCaller) -> Result<impl IntoResponse, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+) -> Result<impl IntoResponse, ApiError> {
     admin(&caller)?;
     let users = state.store.list_users().await?;
     let views: Vec<UserView> = users.into_iter().map(Into::into).collect();

@@ -5,13 +5,15 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+};
 use sqlx::{Row as _, error::ErrorKind};
 use uuid::Uuid;
 
 use super::{
-    AuthType, Deployment, DeploymentStatus, EnvVarMeta, Group, Org, RuntimeSpec,
-    SealedEnvVar, Server, ServerUpdate, Store, StoreError, Timestamp, User, now,
+    AuthType, Deployment, DeploymentStatus, EnvVarMeta, Group, Org, RuntimeSpec, SealedEnvVar,
+    Server, ServerUpdate, Store, StoreError, Timestamp, User, now,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -113,7 +115,9 @@ fn server_from_row(row: &SqliteRow) -> Result<Server, StoreError> {
         name: row.try_get("name")?,
         description: row.try_get("description")?,
         icon: row.try_get("icon")?,
-        auth_type: auth_type.parse::<AuthType>().map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        auth_type: auth_type
+            .parse::<AuthType>()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         config_yaml: row.try_get("config_yaml")?,
         runtime,
         enabled: row.try_get("enabled")?,
@@ -152,7 +156,8 @@ fn args_json(runtime: Option<&RuntimeSpec>) -> String {
     )
 }
 
-const USER_COLUMNS: &str = "u.id, u.org_id, u.group_id, u.email, u.password_hash, u.role, u.created_at";
+const USER_COLUMNS: &str =
+    "u.id, u.org_id, u.group_id, u.email, u.password_hash, u.role, u.created_at";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -233,28 +238,34 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_id(&self, id: Uuid) -> Result<User, StoreError> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?"))
-            .bind(id.to_string())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
         user_from_row(&row)
     }
 
     async fn user_by_email(&self, email: &str) -> Result<User, StoreError> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.email = ?"))
-            .bind(email)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.email = ?"
+        ))
+        .bind(email)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
         user_from_row(&row)
     }
 
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.email"))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u ORDER BY u.email"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
         rows.iter().map(user_from_row).collect()
     }
 

@@ -19,7 +19,10 @@ pub struct LoginLimiter {
 impl LoginLimiter {
     /// Seconds to wait before another attempt is allowed for this account or address, if any.
     pub fn blocked_for(&self, email: &str, address: &str) -> Option<u64> {
-        let mut map = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
         [
             (format!("account:{email}"), MAX_FAILURES_PER_ACCOUNT),
@@ -31,14 +34,20 @@ impl LoginLimiter {
             times.retain(|t| now.duration_since(*t) < WINDOW);
             (times.len() >= max).then(|| {
                 let oldest = times.first().copied().unwrap_or(now);
-                WINDOW.saturating_sub(now.duration_since(oldest)).as_secs().max(1)
+                WINDOW
+                    .saturating_sub(now.duration_since(oldest))
+                    .as_secs()
+                    .max(1)
             })
         })
         .max()
     }
 
     pub fn record_failure(&self, email: &str, address: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
         for key in [format!("account:{email}"), format!("address:{address}")] {
             map.entry(key).or_default().push(now);
@@ -46,7 +55,10 @@ impl LoginLimiter {
     }
 
     pub fn record_success(&self, email: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.remove(&format!("account:{email}"));
     }
 }

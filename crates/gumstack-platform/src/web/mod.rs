@@ -127,16 +127,25 @@ async fn login(
     let email_key = form.email.trim().to_lowercase();
     let address = peer.ip().to_string();
     if let Some(wait) = state.limiter.blocked_for(&email_key, &address) {
-        let message = format!("Too many failed attempts. Try again in {} minutes.", wait.div_ceil(60));
-        let mut response =
-            (StatusCode::TOO_MANY_REQUESTS, pages::login(&csrf, &form.email, Some(&message)))
-                .into_response();
+        let message = format!(
+            "Too many failed attempts. Try again in {} minutes.",
+            wait.div_ceil(60)
+        );
+        let mut response = (
+            StatusCode::TOO_MANY_REQUESTS,
+            pages::login(&csrf, &form.email, Some(&message)),
+        )
+            .into_response();
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(wait));
         return response;
     }
-    let user = match state.accounts.authenticate(&form.email, form.password).await {
+    let user = match state
+        .accounts
+        .authenticate(&form.email, form.password)
+        .await
+    {
         Ok(Some(user)) => user,
         Ok(None) => {
             state.limiter.record_failure(&email_key, &address);
@@ -158,7 +167,12 @@ async fn login(
     let name = session_cookie_name(&state.urls);
     let jar = jar
         .remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/"))
-        .add(cookie(&state, name, token.expose_secret().to_owned(), SESSION_SECONDS));
+        .add(cookie(
+            &state,
+            name,
+            token.expose_secret().to_owned(),
+            SESSION_SECONDS,
+        ));
     (jar, Redirect::to("/")).into_response()
 }
 
@@ -177,7 +191,11 @@ async fn logout(
     if !session.check_csrf(&form.csrf) {
         return pages::forbidden_form().into_response();
     }
-    if let Err(err) = state.store.delete_session(&token_hash(&session.token)).await {
+    if let Err(err) = state
+        .store
+        .delete_session(&token_hash(&session.token))
+        .await
+    {
         return crate::error::ApiError::from(err).into_response();
     }
     let jar = jar.remove(Cookie::build(session_cookie_name(&state.urls)).path("/"));

@@ -50,14 +50,21 @@ impl Reply {
         let json = self.json();
         assert_eq!(json["error"]["code"], code, "{}", self.text);
         let message = json["error"]["message"].as_str().unwrap_or_default();
-        assert!(message.contains(fragment), "message {message:?} lacks {fragment:?}");
+        assert!(
+            message.contains(fragment),
+            "message {message:?} lacks {fragment:?}"
+        );
     }
 }
 
 impl Harness {
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(&dir.path().join("gumstack.db")).await.unwrap());
+        let store = Arc::new(
+            SqliteStore::open(&dir.path().join("gumstack.db"))
+                .await
+                .unwrap(),
+        );
         let dyn_store: Arc<dyn Store> = store.clone();
         let addr: SocketAddr = ([127, 0, 0, 1], 8080).into();
         let platform = Platform::assemble(
@@ -97,7 +104,13 @@ impl Harness {
 
     /// A user with `role` and an API token for them.
     pub async fn user_with_token(&self, email: &str, role: Role) -> (User, String) {
-        let created = self.platform.state.accounts.create(email, role, None).await.unwrap();
+        let created = self
+            .platform
+            .state
+            .accounts
+            .create(email, role, None)
+            .await
+            .unwrap();
         let token = Self::token_for(&self.platform, &created.user).await;
         (created.user, token)
     }
@@ -106,7 +119,9 @@ impl Harness {
         let response = self.router.clone().oneshot(req).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
         Reply {
             status,
             headers,
@@ -115,7 +130,13 @@ impl Harness {
     }
 
     /// A JSON API call with a bearer token (`None`: no Authorization header).
-    pub async fn api(&self, method: Method, uri: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn api(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(token) = token {
             req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
@@ -130,7 +151,8 @@ impl Harness {
     }
 
     pub async fn admin_api(&self, method: Method, uri: &str, body: Option<Value>) -> Reply {
-        self.api(method, uri, Some(&self.admin_token.clone()), body).await
+        self.api(method, uri, Some(&self.admin_token.clone()), body)
+            .await
     }
 
     /// Creates a server through the API; returns its JSON.

@@ -1,0 +1,319 @@
+//! The foundation end to end: the real platform binary hosts the real example server; the
+//! developer's env var reaches the tool; reserved and platform variables never do; server
+//! processes never outlive the platform.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{
+    Running, assert_all_exit, call_tool, descendants, repo_root, sibling_binary, text_of,
+};
+use gumstack_platform::servers::Servers;
+use gumstack_platform::store::Store;
+use gumstack_platform::store::sqlite::SqliteStore;
+use gumstack_platform::vault::Vault;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+struct Api {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Asks for a redeploy and waits until that generation is live; its direct MCP URL.
+    async fn redeploy_and_wait(&self, slug: &str) -> String {
+        let (status, body) = self
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/servers/{slug}/redeploy"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        let generation = body["deploy_generation"].as_i64().unwrap();
+        self.wait_live(slug, generation).await
+    }
+
+    async fn wait_live(&self, slug: &str, generation: i64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, server) = self
+                .send(reqwest::Method::GET, &format!("/api/servers/{slug}"), None)
+                .await;
+            if server["live"]["generation"].as_i64() == Some(generation) {
+                return server["live"]["direct_url"].as_str().unwrap().to_owned();
+            }
+            if Instant::now() > deadline {
+                let (_, deployments) = self
+                    .send(
+                        reqwest::Method::GET,
+                        &format!("/api/servers/{slug}/deployments"),
+                        None,
+                    )
+                    .await;
+                panic!("generation {generation} never went live: {server}\n{deployments}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn token_for(data_dir: &std::path::Path) -> String {
+    let out = std::process::Command::new(common::gumstackd())
+        .args(["token", "create", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("gsk_"), "{token}");
+    token
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hosted_none_server_gets_its_developers_env_vars_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let canary = format!("platform-canary-{}", std::process::id());
+    let mut platform = Running::start(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ],
+        &[("PLATFORM_ONLY_CANARY", canary.as_str())],
+    );
+    let base = platform.read_until("dashboard: ");
+    let login = platform.read_until("login: ");
+    assert!(login.starts_with("admin@gumstack.local / "), "{login}");
+    let api = Api {
+        base,
+        token: token_for(&data_dir),
+        http: reqwest::Client::new(),
+    };
+
+    // Register the example `none` server through the API.
+    let example = sibling_binary("example-none-server");
+    let config_yaml =
+        std::fs::read_to_string(repo_root().join("examples/none-server/config.yaml")).unwrap();
+    let (status, server) = api
+        .send(
+            reqwest::Method::POST,
+            "/api/servers",
+            Some(json!({
+                "config_yaml": config_yaml,
+                "slug": "greeter",
+                "runtime": { "command": example.to_str().unwrap() }
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{server}");
+    assert_eq!(server["auth_type"], "none");
+    let server_id = server["id"].as_str().unwrap().to_owned();
+
+    // The developer sets an env var; a redeploy applies it; the tool sees it.
+    let greeting = format!("Bonjour-{}", std::process::id());
+    let (status, body) = api
+        .send(
+            reqwest::Method::PUT,
+            "/api/servers/greeter/env/GREETING",
+            Some(json!({ "value": greeting })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let url = api.redeploy_and_wait("greeter").await;
+    let result = call_tool(&url, "greet", json!({ "name": "Ada" })).await;
+    assert_eq!(text_of(&result), format!("{greeting}, Ada!"), "{result}");
+
+    // A reserved name is refused by the API...
+    let (status, body) = api
+        .send(
+            reqwest::Method::PUT,
+            "/api/servers/greeter/env/GUMSTACK_SERVER_TOKEN",
+            Some(json!({ "value": "forged" })),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "reserved_env_name");
+
+    // ...and one written straight into the store is still filtered at process start.
+    {
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&data_dir.join("gumstack.db"))
+                .await
+                .unwrap(),
+        );
+        let vault = Arc::new(Vault::open(&data_dir.join("master.key")).unwrap());
+        let servers = Servers::new(store, vault, Arc::default());
+        let id = server_id.parse().unwrap();
+        servers
+            .store_env_unchecked(id, "GUMSTACK_INJECTED", "evil")
+            .await
+            .unwrap();
+        servers
+            .store_env_unchecked(id, "gumloop_injected", "evil")
+            .await
+            .unwrap();
+        servers
+            .store_env_unchecked(id, "ENVIRONMENT", "local")
+            .await
+            .unwrap();
+    }
+    let url = api.redeploy_and_wait("greeter").await;
+    let names_result = call_tool(&url, "env_names", json!({})).await;
+    let names = text_of(&names_result);
+    for expected in [
+        "GREETING",
+        "GUMSTACK_SERVER_ID",
+        "GUMSTACK_BACKEND_URL",
+        "GUMSTACK_MCP_URL",
+        "GUMLOOP_BACKEND_URL",
+        "PORT",
+        "ENVIRONMENT",
+    ] {
+        assert!(names.contains(expected), "{expected} missing from {names}");
+    }
+    for absent in [
+        "GUMSTACK_INJECTED",
+        "gumloop_injected",
+        "PLATFORM_ONLY_CANARY",
+        "HOME",
+        "CARGO",
+        "RUST",
+    ] {
+        assert!(
+            !names.contains(absent),
+            "{absent} leaked into the server: {names}"
+        );
+    }
+    // ENVIRONMENT stayed production: the server would refuse to run unauthenticated otherwise,
+    // and the greeting still comes from the developer's value.
+    let result = call_tool(&url, "greet", json!({ "name": "Bo" })).await;
+    assert_eq!(text_of(&result), format!("{greeting}, Bo!"));
+
+    // Killing the platform outright takes its server processes with it.
+    let children = descendants(platform.pid());
+    assert!(
+        !children.is_empty(),
+        "the platform runs the server as its child"
+    );
+    platform.signal("KILL");
+    assert_all_exit(&children);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_prints_its_login_and_hosts_the_examples_until_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("demo");
+    let mut demo = Running::start(
+        &[
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let dashboard = demo.read_until("dashboard: ");
+    assert!(dashboard.starts_with("http://127.0.0.1:"), "{dashboard}");
+    assert!(
+        !dashboard.ends_with(":0"),
+        "the real port is printed: {dashboard}"
+    );
+    let login = demo.read_until("login: ");
+    let (email, password) = login.split_once(" / ").unwrap();
+    assert_eq!(email, "admin@gumstack.local");
+    assert!(password.len() >= 20);
+    let server = demo.read_until("server: ");
+    let (name, url) = server
+        .split_once(" (none) ")
+        .expect("`<slug> (<auth type>) <url>`");
+    assert_eq!(name, "greeter");
+    let result = call_tool(url, "greet", json!({ "name": "Ada" })).await;
+    assert_eq!(text_of(&result), "Hello, Ada!");
+
+    // The printed login works in the login form.
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http
+        .get(format!("{dashboard}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let reply = http
+        .post(format!("{dashboard}/login"))
+        .form(&[("email", email), ("password", password), ("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 303);
+    let home = http
+        .get(format!("{dashboard}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains("Greeter") && home.contains("live"), "{home}");
+
+    // SIGTERM: a clean stop, server processes included.
+    let children = descendants(demo.pid());
+    assert!(!children.is_empty());
+    demo.signal("TERM");
+    let status = demo.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert_all_exit(&children);
+
+    // A second start on the same data directory prints a fresh password.
+    let mut again = Running::start(
+        &[
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let login_again = again.read_until("login: ");
+    assert_ne!(login_again, login, "a new password at each demo start");
+    again.read_until("server: greeter (none) ");
+}
