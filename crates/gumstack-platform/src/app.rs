@@ -14,6 +14,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::servers::Servers;
+use crate::keys::SigningKeys;
+use crate::oauth::clients::{ClientSettings, RegistrationLimiter};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Role, Store};
 use crate::supervisor::{Supervisor, SupervisorSettings};
@@ -36,6 +38,8 @@ pub struct PlatformOptions {
     pub master_key_file: Option<PathBuf>,
     /// How long a server process gets to answer its health check.
     pub startup_timeout: Duration,
+    /// TEST ONLY: accept client ID metadata documents on loopback http URLs.
+    pub allow_loopback_metadata_documents: bool,
 }
 
 impl PlatformOptions {
@@ -45,6 +49,7 @@ impl PlatformOptions {
             public_url: None,
             master_key_file: None,
             startup_timeout: Duration::from_secs(30),
+            allow_loopback_metadata_documents: false,
         }
     }
 }
@@ -61,6 +66,8 @@ pub enum StartupError {
     Vault(#[from] crate::vault::VaultError),
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("signing keys: {0}")]
+    Keys(#[from] crate::keys::KeyError),
     #[error("{0}")]
     Config(String),
 }
@@ -75,6 +82,9 @@ pub struct AppState {
     pub supervisor: Arc<Supervisor>,
     pub urls: PublicUrls,
     pub limiter: Arc<LoginLimiter>,
+    pub keys: Arc<SigningKeys>,
+    pub client_settings: ClientSettings,
+    pub registration_limiter: Arc<RegistrationLimiter>,
 }
 
 /// A platform instance.
@@ -99,11 +109,11 @@ impl Platform {
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(&options.data_dir.join("gumstack.db")).await?);
         let runtime: Arc<dyn Runtime> = Arc::new(ProcessRuntime::default());
-        Self::assemble(store, Arc::new(vault), runtime, &options, listen_addr)
+        Self::assemble(store, Arc::new(vault), runtime, &options, listen_addr).await
     }
 
     /// Builds a platform from parts (tests give an in-memory store or another runtime).
-    pub fn assemble(
+    pub async fn assemble(
         store: Arc<dyn Store>,
         vault: Arc<Vault>,
         runtime: Arc<dyn Runtime>,
@@ -116,6 +126,10 @@ impl Platform {
             .clone()
             .unwrap_or_else(|| format!("http://{loopback}"));
         let urls = PublicUrls::new(&public_url).map_err(StartupError::Config)?;
+        // The TLS provider for outbound https (client metadata documents). Installing it twice
+        // (several platforms in one test process) is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let keys = Arc::new(SigningKeys::load_or_create(&store, &vault).await?);
         let changed = Arc::new(Notify::new());
         let supervisor = Arc::new(Supervisor::new(
             Arc::clone(&store),
@@ -136,6 +150,11 @@ impl Platform {
             supervisor,
             urls,
             limiter: Arc::new(LoginLimiter::default()),
+            keys,
+            client_settings: ClientSettings {
+                allow_loopback_metadata_documents: options.allow_loopback_metadata_documents,
+            },
+            registration_limiter: Arc::new(RegistrationLimiter::default()),
         };
         Ok(Self { state })
     }
@@ -173,6 +192,7 @@ impl Platform {
         Router::new()
             .merge(crate::api::router())
             .merge(crate::web::router())
+            .merge(crate::oauth::router())
             .with_state(self.state.clone())
             .layer(tower_http::trace::TraceLayer::new_for_http())
             .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))

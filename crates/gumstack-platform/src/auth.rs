@@ -1,7 +1,7 @@
 //! Who is calling: the admin API token of a script ([`ApiCaller`]) or the session cookie of a
 //! browser ([`SessionUser`]). Each is an extractor, so a handler's signature shows what it needs.
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
@@ -141,6 +141,23 @@ where
             }),
             Err(StoreError::NotFound) => Err(SessionRejection::Login),
             Err(other) => Err(SessionRejection::Internal(other.into())),
+        }
+    }
+}
+
+impl<S> OptionalFromRequestParts<S> for SessionUser
+where
+    S: Send + Sync,
+    Arc<dyn Store>: FromRef<S>,
+    PublicUrls: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
+            Ok(user) => Ok(Some(user)),
+            Err(SessionRejection::Login) => Ok(None),
+            Err(SessionRejection::Internal(err)) => Err(err),
         }
     }
 }

@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`app`]: assembles the state ([`app::Platform`]) and the HTTP router, and runs them.
 //! - [`api`]: the JSON API for scripts (admin API tokens).
+//! - [`oauth`]: the OAuth 2.1 authorization server MCP clients log in through.
+//! - [`keys`]: the platform's Ed25519 signing keys (access tokens, forwarded identities), JWKS.
 //! - [`web`]: the browser side: login, logout, the servers page.
 //! - [`auth`]: who is calling — API token or browser session — as extractors; CSRF tokens.
 //! - [`servers`]: servers and env vars: validation, the immutable auth type, sealing values.
@@ -17,6 +19,8 @@ pub mod app;
 pub mod auth;
 pub mod crypto;
 pub mod error;
+pub mod keys;
+pub mod oauth;
 pub mod redact;
 pub mod servers;
 pub mod store;

@@ -4,6 +4,7 @@
 //! sees a plaintext secret.
 
 pub mod sqlite;
+mod sqlite_oauth;
 
 use async_trait::async_trait;
 pub use uuid::Uuid;
@@ -198,6 +199,87 @@ pub struct Deployment {
     pub updated_at: Timestamp,
 }
 
+/// A platform signing key as stored (the private key sealed).
+#[derive(Debug, Clone)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub private_ciphertext: Vec<u8>,
+    /// Base64url Ed25519 public key.
+    pub public_x: String,
+    pub created_at: Timestamp,
+}
+
+/// How an OAuth client came to be known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    /// RFC 7591 dynamic registration.
+    Dynamic,
+    /// A client ID metadata document (the client id is its URL).
+    MetadataDocument,
+}
+
+impl ClientKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dynamic => "dynamic",
+            Self::MetadataDocument => "metadata_document",
+        }
+    }
+}
+
+/// A registered OAuth client.
+#[derive(Debug, Clone)]
+pub struct OAuthClient {
+    pub client_id: String,
+    pub kind: ClientKind,
+    pub client_name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    /// `none`, `client_secret_basic` or `client_secret_post`.
+    pub auth_method: String,
+    /// SHA-256 of the client secret, for confidential clients.
+    pub secret_hash: Option<Vec<u8>>,
+    pub metadata_json: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A user's authorization of a client for one server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub client_id: String,
+    pub server_id: Uuid,
+    pub resource: String,
+    pub scope: Option<String>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A single-use credential (authorization code or refresh token) as stored, by hash.
+#[derive(Debug, Clone)]
+pub struct SingleUse {
+    pub hash: Vec<u8>,
+    pub grant_id: Uuid,
+    pub client_id: String,
+    /// Authorization codes only.
+    pub redirect_uri: String,
+    /// Authorization codes only: the PKCE S256 challenge.
+    pub code_challenge: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// What consuming a single-use credential found.
+#[derive(Debug, Clone)]
+pub enum Consumed {
+    /// First use: now marked used.
+    Fresh(SingleUse),
+    /// It had been used before: a replay.
+    Replayed(SingleUse),
+    NotFound,
+}
+
 /// Everything the platform persists. One implementation per database.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
@@ -278,6 +360,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         server_id: Uuid,
         limit: i64,
     ) -> Result<Vec<Deployment>, StoreError>;
+
+    // Signing keys.
+    /// Every unretired signing key, oldest first.
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+
+    // OAuth clients, grants, codes and refresh tokens.
+    /// Inserts a client, or replaces one with the same client id (refreshed metadata documents).
+    async fn upsert_oauth_client(&self, client: &OAuthClient) -> Result<(), StoreError>;
+    async fn oauth_client(&self, client_id: &str) -> Result<OAuthClient, StoreError>;
+    async fn insert_grant(&self, grant: &Grant) -> Result<(), StoreError>;
+    /// A grant with its user, in one read (the gateway's per-call check).
+    async fn grant_with_user(&self, id: Uuid) -> Result<(Grant, User), StoreError>;
+    /// Revokes a grant; every code and token issued under it stops working.
+    async fn revoke_grant(&self, id: Uuid, at: Timestamp) -> Result<(), StoreError>;
+    async fn insert_code(&self, code: &SingleUse) -> Result<(), StoreError>;
+    /// Marks an authorization code used, atomically.
+    async fn consume_code(&self, hash: &[u8], at: Timestamp) -> Result<Consumed, StoreError>;
+    async fn insert_refresh_token(&self, token: &SingleUse) -> Result<(), StoreError>;
+    /// Marks a refresh token used (rotated), atomically.
+    async fn consume_refresh_token(&self, hash: &[u8], at: Timestamp) -> Result<Consumed, StoreError>;
 }
 
 /// Current Unix time in seconds.

@@ -11,8 +11,9 @@ use sqlx::sqlite::{
 use sqlx::{Row as _, error::ErrorKind};
 use uuid::Uuid;
 
+use super::sqlite_oauth::{self as oauth, SingleUseTable};
 use super::{
-    AuthType, Deployment, DeploymentStatus, EnvVarMeta, Group, Org, RuntimeSpec, SealedEnvVar,
+    AuthType, Consumed, Grant, OAuthClient, SigningKeyRecord, SingleUse, Deployment, DeploymentStatus, EnvVarMeta, Group, Org, RuntimeSpec, SealedEnvVar,
     Server, ServerUpdate, Store, StoreError, Timestamp, User, now,
 };
 
@@ -58,7 +59,7 @@ impl SqliteStore {
     }
 }
 
-fn map_err(err: sqlx::Error) -> StoreError {
+pub(super) fn map_err(err: sqlx::Error) -> StoreError {
     match &err {
         sqlx::Error::RowNotFound => StoreError::NotFound,
         sqlx::Error::Database(db) => match db.kind() {
@@ -71,7 +72,7 @@ fn map_err(err: sqlx::Error) -> StoreError {
     }
 }
 
-fn uuid_col(row: &SqliteRow, col: &str) -> Result<Uuid, StoreError> {
+pub(super) fn uuid_col(row: &SqliteRow, col: &str) -> Result<Uuid, StoreError> {
     let text: String = row.try_get(col)?;
     Uuid::parse_str(&text).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
 }
@@ -82,7 +83,7 @@ fn opt_uuid_col(row: &SqliteRow, col: &str) -> Result<Option<Uuid>, StoreError> 
         .transpose()
 }
 
-fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
+pub(super) fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
     let role: String = row.try_get("role")?;
     Ok(User {
         id: uuid_col(row, "id")?,
@@ -656,5 +657,49 @@ impl Store for SqliteStore {
         .await
         .map_err(map_err)?;
         rows.iter().map(deployment_from_row).collect()
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        oauth::signing_keys(&self.pool).await
+    }
+
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+        oauth::insert_signing_key(&self.pool, key).await
+    }
+
+    async fn upsert_oauth_client(&self, client: &OAuthClient) -> Result<(), StoreError> {
+        oauth::upsert_oauth_client(&self.pool, client).await
+    }
+
+    async fn oauth_client(&self, client_id: &str) -> Result<OAuthClient, StoreError> {
+        oauth::oauth_client(&self.pool, client_id).await
+    }
+
+    async fn insert_grant(&self, grant: &Grant) -> Result<(), StoreError> {
+        oauth::insert_grant(&self.pool, grant).await
+    }
+
+    async fn grant_with_user(&self, id: Uuid) -> Result<(Grant, User), StoreError> {
+        oauth::grant_with_user(&self.pool, id).await
+    }
+
+    async fn revoke_grant(&self, id: Uuid, at: Timestamp) -> Result<(), StoreError> {
+        oauth::revoke_grant(&self.pool, id, at).await
+    }
+
+    async fn insert_code(&self, code: &SingleUse) -> Result<(), StoreError> {
+        oauth::insert_single_use(&self.pool, SingleUseTable::Codes, code).await
+    }
+
+    async fn consume_code(&self, hash: &[u8], at: Timestamp) -> Result<Consumed, StoreError> {
+        oauth::consume(&self.pool, SingleUseTable::Codes, hash, at).await
+    }
+
+    async fn insert_refresh_token(&self, token: &SingleUse) -> Result<(), StoreError> {
+        oauth::insert_single_use(&self.pool, SingleUseTable::RefreshTokens, token).await
+    }
+
+    async fn consume_refresh_token(&self, hash: &[u8], at: Timestamp) -> Result<Consumed, StoreError> {
+        oauth::consume(&self.pool, SingleUseTable::RefreshTokens, hash, at).await
     }
 }

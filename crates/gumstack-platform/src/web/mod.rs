@@ -2,7 +2,7 @@
 //! user lands on. Server-rendered HTML (maud escapes every interpolated string), no JavaScript.
 
 pub mod limiter;
-mod pages;
+pub mod pages;
 
 use std::net::SocketAddr;
 
@@ -80,9 +80,35 @@ fn cookie<'a>(state: &AppState, name: &'a str, value: String, max_age: i64) -> C
         .build()
 }
 
-async fn login_page(State(state): State<AppState>, jar: CookieJar) -> Response {
+#[derive(Deserialize)]
+struct LoginQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// Where to go after logging in: a path on this site only (never `//host` or an absolute URL,
+/// which would make the login page an open redirect).
+fn safe_next(next: &str) -> &str {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    if local { next } else { "/" }
+}
+
+async fn login_page(
+    State(state): State<AppState>,
+    session: Option<SessionUser>,
+    jar: CookieJar,
+    axum::extract::Query(query): axum::extract::Query<LoginQuery>,
+) -> Response {
+    let next = safe_next(&query.next);
+    if session.is_some() {
+        return Redirect::to(next).into_response();
+    }
     let (jar, csrf) = login_csrf(&state, jar);
-    (jar, pages::login(&csrf, "", None)).into_response()
+    let next = if next == "/" { "" } else { next };
+    (jar, pages::login(&csrf, "", next, None)).into_response()
 }
 
 /// The login form's CSRF token: the cookie's, or a fresh one.
@@ -102,6 +128,8 @@ struct LoginForm {
     password: SecretString,
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
+    next: String,
 }
 
 async fn login(
@@ -119,6 +147,7 @@ async fn login(
         let page = pages::login(
             &csrf,
             &form.email,
+            &form.next,
             Some("This form expired or was not sent from this site. Please try again."),
         );
         return (StatusCode::FORBIDDEN, jar, page).into_response();
@@ -133,7 +162,7 @@ async fn login(
         );
         let mut response = (
             StatusCode::TOO_MANY_REQUESTS,
-            pages::login(&csrf, &form.email, Some(&message)),
+            pages::login(&csrf, &form.email, &form.next, Some(&message)),
         )
             .into_response();
         response
@@ -150,7 +179,7 @@ async fn login(
         Ok(None) => {
             state.limiter.record_failure(&email_key, &address);
             tracing::info!(%address, "failed login");
-            let page = pages::login(&csrf, &form.email, Some("The email or password is wrong."));
+            let page = pages::login(&csrf, &form.email, &form.next, Some("The email or password is wrong."));
             return (StatusCode::UNAUTHORIZED, page).into_response();
         }
         Err(err) => return err.into_response(),
@@ -173,7 +202,7 @@ async fn login(
             token.expose_secret().to_owned(),
             SESSION_SECONDS,
         ));
-    (jar, Redirect::to("/")).into_response()
+    (jar, Redirect::to(safe_next(&form.next))).into_response()
 }
 
 #[derive(Deserialize)]

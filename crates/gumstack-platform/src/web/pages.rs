@@ -7,7 +7,8 @@ use maud::{DOCTYPE, Markup, html};
 use crate::auth::SessionUser;
 use crate::store::Server;
 
-fn layout(title: &str, session: Option<&SessionUser>, body: Markup) -> Markup {
+/// The page frame: head, top bar (with logout when logged in), main.
+pub fn page(title: &str, session: Option<&SessionUser>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -34,8 +35,8 @@ fn layout(title: &str, session: Option<&SessionUser>, body: Markup) -> Markup {
     }
 }
 
-pub fn login(csrf: &str, email: &str, error: Option<&str>) -> Markup {
-    layout(
+pub fn login(csrf: &str, email: &str, next: &str, error: Option<&str>) -> Markup {
+    page(
         "Log in",
         None,
         html! {
@@ -45,6 +46,9 @@ pub fn login(csrf: &str, email: &str, error: Option<&str>) -> Markup {
             }
             form.card method="post" action="/login" {
                 input type="hidden" name="csrf" value=(csrf);
+                @if !next.is_empty() {
+                    input type="hidden" name="next" value=(next);
+                }
                 label for="email" { "Email" }
                 input id="email" name="email" type="email" autocomplete="username" required value=(email);
                 label for="password" { "Password" }
@@ -58,7 +62,7 @@ pub fn login(csrf: &str, email: &str, error: Option<&str>) -> Markup {
 pub fn forbidden_form() -> (StatusCode, Markup) {
     (
         StatusCode::FORBIDDEN,
-        layout(
+        page(
             "Form expired",
             None,
             html! {
@@ -78,7 +82,7 @@ pub struct ServerRow {
 }
 
 pub fn home(session: &SessionUser, servers: &[ServerRow]) -> Markup {
-    layout(
+    page(
         "Servers",
         Some(session),
         html! {
@@ -103,6 +107,18 @@ pub fn home(session: &SessionUser, servers: &[ServerRow]) -> Markup {
                     }
                 }
             }
+        },
+    )
+}
+
+/// A page with a heading and one message (errors that can't go back to a client).
+pub fn message_page(title: &str, message: &str) -> Markup {
+    page(
+        title,
+        None,
+        html! {
+            h1 { (title) }
+            p.error role="alert" { (message) }
         },
     )
 }

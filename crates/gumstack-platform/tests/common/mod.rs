@@ -59,6 +59,15 @@ impl Reply {
 
 impl Harness {
     pub async fn new() -> Self {
+        Self::build(false).await
+    }
+
+    /// A harness that accepts client ID metadata documents on loopback http URLs (test only).
+    pub async fn with_loopback_documents() -> Self {
+        Self::build(true).await
+    }
+
+    async fn build(loopback_documents: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
             SqliteStore::open(&dir.path().join("gumstack.db"))
@@ -67,13 +76,16 @@ impl Harness {
         );
         let dyn_store: Arc<dyn Store> = store.clone();
         let addr: SocketAddr = ([127, 0, 0, 1], 8080).into();
+        let mut options = PlatformOptions::new(dir.path());
+        options.allow_loopback_metadata_documents = loopback_documents;
         let platform = Platform::assemble(
             dyn_store,
             Arc::new(Vault::generate()),
             Arc::new(ProcessRuntime::default()),
-            &PlatformOptions::new(dir.path()),
+            &options,
             addr,
         )
+        .await
         .unwrap();
         let created = platform.ensure_first_admin().await.unwrap().unwrap();
         let admin_token = Self::token_for(&platform, &created.user).await;
@@ -170,6 +182,46 @@ impl Harness {
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
         reply.json()
+    }
+
+    /// A logged-in browser session for `user`: (Cookie header value, CSRF token).
+    pub async fn session_for(&self, user: &User) -> (String, String) {
+        let token = random_token("");
+        self.platform
+            .state
+            .store
+            .insert_session(user.id, &token_hash(&token), gumstack_platform::store::now() + 3600)
+            .await
+            .unwrap();
+        let csrf = gumstack_platform::auth::csrf_token_for(token.expose_secret());
+        (format!("gumstack_session={}", token.expose_secret()), csrf)
+    }
+
+    /// A form POST (urlencoded) with optional cookie and headers.
+    pub async fn form(&self, uri: &str, cookie: Option<&str>, pairs: &[(&str, &str)], headers: &[(&str, &str)]) -> Reply {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(cookie) = cookie {
+            req = req.header(header::COOKIE, cookie);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.request(req.body(Body::from(body)).unwrap()).await
+    }
+
+    /// A GET with an optional cookie.
+    pub async fn get(&self, uri: &str, cookie: Option<&str>) -> Reply {
+        let mut req = Request::builder().uri(uri);
+        if let Some(cookie) = cookie {
+            req = req.header(header::COOKIE, cookie);
+        }
+        self.request(req.body(Body::empty()).unwrap()).await
     }
 
     pub async fn count(&self, sql: &str) -> i64 {

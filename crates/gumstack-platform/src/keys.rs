@@ -1,0 +1,265 @@
+//! The platform's Ed25519 signing keys (SPEC §1, §7): they sign the access tokens MCP clients
+//! hold and the identities the gateway forwards to server processes. Private keys are sealed in
+//! the vault; public keys are published as a JWKS (RFC 7517 / RFC 8037).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::SigningKey;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::crypto::random_bytes;
+use crate::store::{SigningKeyRecord, Store, StoreError, now};
+use crate::vault::{Aad, Vault};
+
+/// PKCS#8 v1 DER prefix of an Ed25519 private key; the 32-byte seed follows (RFC 8410).
+const PKCS8_ED25519_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+fn key_aad(kid: &str) -> Result<Aad, KeyError> {
+    let id = Uuid::parse_str(kid).map_err(|_| KeyError::Corrupt(format!("key id {kid}")))?;
+    Ok(Aad::new("signing_keys", "private_key", &[id]))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("vault: {0}")]
+    Vault(#[from] crate::vault::VaultError),
+    #[error("signing key is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Why a token was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token is not of the expected type")]
+    WrongType,
+    #[error("the token was signed by an unknown key")]
+    UnknownKey,
+    #[error("the token's signature does not verify")]
+    BadSignature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is for another audience")]
+    WrongAudience,
+    #[error("the token was issued by someone else")]
+    WrongIssuer,
+}
+
+/// The signing key set: one active key signs, every unretired key verifies.
+pub struct SigningKeys {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: HashMap<String, DecodingKey>,
+    jwks: serde_json::Value,
+}
+
+impl std::fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeys")
+            .field("active_kid", &self.kid)
+            .field("keys", &self.decoding.len())
+            .finish()
+    }
+}
+
+impl SigningKeys {
+    /// Loads the keys from the store, generating and storing the first one if there is none.
+    pub async fn load_or_create(store: &Arc<dyn Store>, vault: &Vault) -> Result<Self, KeyError> {
+        let mut records = store.signing_keys().await?;
+        if records.is_empty() {
+            let kid = Uuid::new_v4().to_string();
+            let seed = Zeroizing::new(random_bytes::<32>());
+            let public = SigningKey::from_bytes(&seed).verifying_key();
+            let record = SigningKeyRecord {
+                private_ciphertext: vault.encrypt(seed.as_slice(), &key_aad(&kid)?),
+                public_x: URL_SAFE_NO_PAD.encode(public.as_bytes()),
+                kid,
+                created_at: now(),
+            };
+            // Two instances starting at once may both create one; both are then valid keys.
+            store.insert_signing_key(&record).await?;
+            records = store.signing_keys().await?;
+        }
+        let mut decoding = HashMap::new();
+        let mut jwks = Vec::new();
+        for record in &records {
+            let key = DecodingKey::from_ed_components(&record.public_x)
+                .map_err(|e| KeyError::Corrupt(e.to_string()))?;
+            decoding.insert(record.kid.clone(), key);
+            jwks.push(serde_json::json!({
+                "kty": "OKP", "crv": "Ed25519", "x": record.public_x,
+                "kid": record.kid, "use": "sig", "alg": "EdDSA",
+            }));
+        }
+        // The newest key signs.
+        let active = records
+            .iter()
+            .max_by_key(|r| (r.created_at, r.kid.clone()))
+            .ok_or_else(|| KeyError::Corrupt("no signing key".into()))?;
+        let seed = vault.decrypt(&active.private_ciphertext, &key_aad(&active.kid)?)?;
+        if seed.len() != 32 {
+            return Err(KeyError::Corrupt("private key length".into()));
+        }
+        let mut der = Zeroizing::new(Vec::with_capacity(48));
+        der.extend_from_slice(&PKCS8_ED25519_PREFIX);
+        der.extend_from_slice(&seed);
+        Ok(Self {
+            kid: active.kid.clone(),
+            encoding: EncodingKey::from_ed_der(&der),
+            decoding,
+            jwks: serde_json::json!({ "keys": jwks }),
+        })
+    }
+
+    /// The public keys as a JWKS document.
+    pub fn jwks(&self) -> &serde_json::Value {
+        &self.jwks
+    }
+
+    /// Signs `claims` as a compact JWS with `typ`.
+    pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> String {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(typ.to_owned());
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+            .expect("signing with a loaded Ed25519 key cannot fail")
+    }
+
+    /// Verifies a token of type `typ` for `audience` from `issuer`: signature, expiry (60 s
+    /// leeway), audience and issuer.
+    pub fn verify<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<T, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some(typ) {
+            return Err(TokenError::WrongType);
+        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.decoding.get(kid))
+            .ok_or(TokenError::UnknownKey)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.leeway = 60;
+        validation.set_audience(&[audience]);
+        validation.set_issuer(&[issuer]);
+        validation.set_required_spec_claims(&["exp", "iat", "aud", "iss", "sub"]);
+        jsonwebtoken::decode::<T>(token, key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                match e.kind() {
+                    ErrorKind::InvalidSignature => TokenError::BadSignature,
+                    ErrorKind::ExpiredSignature => TokenError::Expired,
+                    ErrorKind::InvalidAudience => TokenError::WrongAudience,
+                    ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
+                    _ => TokenError::Malformed,
+                }
+            })
+    }
+
+    /// Decodes a token signed by these keys without checking audience or expiry (revocation of
+    /// tokens that may already have expired).
+    pub fn verify_signature_only<T: DeserializeOwned>(&self, token: &str, typ: &str) -> Result<T, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some(typ) {
+            return Err(TokenError::WrongType);
+        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.decoding.get(kid))
+            .ok_or(TokenError::UnknownKey)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        jsonwebtoken::decode::<T>(token, key, &validation)
+            .map(|data| data.claims)
+            .map_err(|_| TokenError::BadSignature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    #[derive(Debug, Serialize, serde::Deserialize, PartialEq)]
+    struct Claims {
+        iss: String,
+        sub: String,
+        aud: String,
+        iat: i64,
+        exp: i64,
+    }
+
+    fn claims(aud: &str, exp_in: i64) -> Claims {
+        Claims {
+            iss: "https://p".into(),
+            sub: "u".into(),
+            aud: aud.into(),
+            iat: now(),
+            exp: now() + exp_in,
+        }
+    }
+
+    #[tokio::test]
+    async fn keys_persist_sign_and_verify() {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
+        let vault = Vault::generate();
+        let keys = SigningKeys::load_or_create(&store, &vault).await.unwrap();
+        let again = SigningKeys::load_or_create(&store, &vault).await.unwrap();
+        assert_eq!(keys.kid, again.kid, "the stored key is reused");
+        assert_eq!(keys.jwks()["keys"][0]["kty"], "OKP");
+
+        let token = keys.sign("at+jwt", &claims("https://p/mcp/a", 60));
+        let ok: Claims = again.verify(&token, "at+jwt", "https://p", "https://p/mcp/a").unwrap();
+        assert_eq!(ok.sub, "u");
+        assert_eq!(
+            keys.verify::<Claims>(&token, "at+jwt", "https://p", "https://p/mcp/b"),
+            Err(TokenError::WrongAudience)
+        );
+        assert_eq!(
+            keys.verify::<Claims>(&token, "other", "https://p", "https://p/mcp/a"),
+            Err(TokenError::WrongType)
+        );
+        assert_eq!(
+            keys.verify::<Claims>(&token, "at+jwt", "https://q", "https://p/mcp/a"),
+            Err(TokenError::WrongIssuer)
+        );
+        let expired = keys.sign("at+jwt", &claims("https://p/mcp/a", -120));
+        assert_eq!(
+            keys.verify::<Claims>(&expired, "at+jwt", "https://p", "https://p/mcp/a"),
+            Err(TokenError::Expired)
+        );
+        let mut tampered = token.clone();
+        let last = tampered.pop().unwrap();
+        tampered.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(keys.verify::<Claims>(&tampered, "at+jwt", "https://p", "https://p/mcp/a").is_err());
+
+        // Another platform's keys do not verify ours.
+        let other_store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
+        let other = SigningKeys::load_or_create(&other_store, &vault).await.unwrap();
+        assert_eq!(
+            other.verify::<Claims>(&token, "at+jwt", "https://p", "https://p/mcp/a"),
+            Err(TokenError::UnknownKey)
+        );
+    }
+}

@@ -1,0 +1,470 @@
+//! Who the OAuth clients are: dynamic registration (RFC 7591, bounded by expiry and a rate
+//! limit), client ID metadata documents (fetched with SSRF protection, size and time limits,
+//! cached), redirect URI rules (https or loopback, no fragment; exact match, any port on
+//! loopback per RFC 8252) and client authentication at the token endpoint.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+use url::Url;
+
+use super::error::OAuthError;
+use crate::app::AppState;
+use crate::crypto::{constant_time_eq, random_token, token_hash};
+use crate::store::{ClientKind, OAuthClient, StoreError, now};
+
+/// Dynamically registered clients expire after 90 days.
+const REGISTRATION_SECONDS: i64 = 90 * 24 * 3600;
+/// Fetched metadata documents are trusted for an hour.
+const DOCUMENT_CACHE_SECONDS: i64 = 3600;
+const DOCUMENT_MAX_BYTES: usize = 16 * 1024;
+const DOCUMENT_TIMEOUT: Duration = Duration::from_secs(5);
+const REGISTRATIONS_PER_ADDRESS_PER_HOUR: usize = 20;
+const MAX_REDIRECT_URIS: usize = 10;
+
+/// Settings of client handling.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSettings {
+    /// TEST ONLY: accept client ID metadata documents on loopback `http://` URLs. Never set in
+    /// production: it lets a client make the platform fetch from its own machine.
+    pub allow_loopback_metadata_documents: bool,
+}
+
+/// Registrations per client address within an hour.
+#[derive(Debug, Default)]
+pub struct RegistrationLimiter {
+    seen: Mutex<HashMap<IpAddr, Vec<Instant>>>,
+}
+
+impl RegistrationLimiter {
+    fn allow(&self, address: IpAddr) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let hour = Duration::from_secs(3600);
+        let times = seen.entry(address).or_default();
+        times.retain(|t| t.elapsed() < hour);
+        if times.len() >= REGISTRATIONS_PER_ADDRESS_PER_HOUR {
+            return false;
+        }
+        times.push(Instant::now());
+        true
+    }
+}
+
+/// Why a redirect URI is not acceptable, if it is not.
+pub fn redirect_uri_problem(uri: &str) -> Option<String> {
+    let Ok(url) = Url::parse(uri) else {
+        return Some(format!("redirect URI `{uri}` is not an absolute URL"));
+    };
+    if url.fragment().is_some() {
+        return Some(format!("redirect URI `{uri}` must not contain a fragment"));
+    }
+    match url.scheme() {
+        "https" => None,
+        "http" if is_loopback_url(&url) => None,
+        _ => Some(format!(
+            "redirect URI `{uri}` must use https, or http on a loopback address (127.0.0.1, [::1], localhost)"
+        )),
+    }
+}
+
+fn is_loopback_url(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
+}
+
+/// Exact match, except that a loopback redirect URI may use any port (RFC 8252 §7.3).
+pub fn redirect_uri_matches(registered: &str, presented: &str) -> bool {
+    if registered == presented {
+        return true;
+    }
+    let (Ok(a), Ok(b)) = (Url::parse(registered), Url::parse(presented)) else {
+        return false;
+    };
+    a.scheme() == "http"
+        && b.scheme() == "http"
+        && is_loopback_url(&a)
+        && a.host() == b.host()
+        && a.path() == b.path()
+        && a.query() == b.query()
+        && a.fragment().is_none()
+        && b.fragment().is_none()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RegistrationRequest {
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    client_name: Option<String>,
+    token_endpoint_auth_method: Option<String>,
+    grant_types: Option<Vec<String>>,
+    response_types: Option<Vec<String>>,
+    #[serde(flatten)]
+    other: serde_json::Map<String, serde_json::Value>,
+}
+
+fn validate_redirect_uris(uris: &[String]) -> Result<(), OAuthError> {
+    if uris.is_empty() {
+        return Err(OAuthError::new(
+            "invalid_redirect_uri",
+            "redirect_uris must list at least one URI",
+        ));
+    }
+    if uris.len() > MAX_REDIRECT_URIS {
+        return Err(OAuthError::new(
+            "invalid_redirect_uri",
+            format!("at most {MAX_REDIRECT_URIS} redirect URIs"),
+        ));
+    }
+    if let Some(problem) = uris.iter().find_map(|u| redirect_uri_problem(u)) {
+        return Err(OAuthError::new("invalid_redirect_uri", problem));
+    }
+    Ok(())
+}
+
+/// `POST /oauth/register` (RFC 7591).
+pub async fn register(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse, OAuthError> {
+    let request: RegistrationRequest = serde_json::from_slice(&body)
+        .map_err(|e| OAuthError::new("invalid_client_metadata", format!("body: {e}")))?;
+    validate_redirect_uris(&request.redirect_uris)?;
+    let method = request
+        .token_endpoint_auth_method
+        .clone()
+        .unwrap_or_else(|| "client_secret_basic".to_owned());
+    if !matches!(method.as_str(), "none" | "client_secret_basic" | "client_secret_post") {
+        return Err(OAuthError::new(
+            "invalid_client_metadata",
+            format!("token_endpoint_auth_method `{method}` is not supported: use none, client_secret_basic or client_secret_post"),
+        ));
+    }
+    if let Some(grants) = &request.grant_types
+        && let Some(bad) = grants
+            .iter()
+            .find(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token"))
+    {
+        return Err(OAuthError::new(
+            "invalid_client_metadata",
+            format!("grant type `{bad}` is not supported"),
+        ));
+    }
+    if let Some(types) = &request.response_types
+        && types.iter().any(|t| t != "code")
+    {
+        return Err(OAuthError::new(
+            "invalid_client_metadata",
+            "only the `code` response type is supported",
+        ));
+    }
+    let client_name = request
+        .client_name
+        .clone()
+        .map(|n| n.chars().take(200).collect::<String>());
+    if !state.registration_limiter.allow(peer.ip()) {
+        return Err(OAuthError::new(
+            "slow_down",
+            "too many registrations from this address; try again later",
+        ));
+    }
+    let created_at = now();
+    let client_id = random_token("gsc_").expose_secret().to_owned();
+    let secret = (method != "none").then(|| random_token("gss_"));
+    let mut metadata = request.other.clone();
+    metadata.insert("redirect_uris".into(), json!(request.redirect_uris));
+    metadata.insert("token_endpoint_auth_method".into(), json!(method));
+    metadata.insert(
+        "grant_types".into(),
+        json!(request.grant_types.clone().unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()])),
+    );
+    metadata.insert("response_types".into(), json!(["code"]));
+    if let Some(name) = &client_name {
+        metadata.insert("client_name".into(), json!(name));
+    }
+    let client = OAuthClient {
+        client_id: client_id.clone(),
+        kind: ClientKind::Dynamic,
+        client_name,
+        redirect_uris: request.redirect_uris,
+        auth_method: method,
+        secret_hash: secret.as_ref().map(token_hash),
+        metadata_json: serde_json::Value::Object(metadata.clone()).to_string(),
+        created_at,
+        expires_at: created_at + REGISTRATION_SECONDS,
+    };
+    state.store.upsert_oauth_client(&client).await?;
+    let mut body = serde_json::Value::Object(metadata);
+    body["client_id"] = json!(client_id);
+    body["client_id_issued_at"] = json!(created_at);
+    if let Some(secret) = &secret {
+        body["client_secret"] = json!(secret.expose_secret());
+        body["client_secret_expires_at"] = json!(client.expires_at);
+    }
+    Ok((
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(body),
+    ))
+}
+
+/// Finds a client: registered (and unexpired), or described by a metadata document at the
+/// URL that is its client id.
+pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<OAuthClient, OAuthError> {
+    match state.store.oauth_client(client_id).await {
+        Ok(client) if client.expires_at > now() => return Ok(client),
+        Ok(client) if client.kind == ClientKind::Dynamic => {
+            return Err(OAuthError::invalid_client("the client registration has expired; register again"));
+        }
+        Ok(_) | Err(StoreError::NotFound) => {}
+        Err(other) => return Err(other.into()),
+    }
+    if !client_id.starts_with("https://") && !client_id.starts_with("http://") {
+        return Err(OAuthError::invalid_client(format!(
+            "unknown client `{}`: register it (POST /oauth/register) or use a client ID metadata document URL",
+            client_id.escape_debug()
+        )));
+    }
+    let document = fetch_metadata_document(client_id, &state.client_settings).await?;
+    state.store.upsert_oauth_client(&document).await?;
+    Ok(document)
+}
+
+/// Fetches and validates a client ID metadata document.
+async fn fetch_metadata_document(
+    client_id: &str,
+    settings: &ClientSettings,
+) -> Result<OAuthClient, OAuthError> {
+    let bad = |why: String| OAuthError::invalid_client(format!("client metadata document {client_id}: {why}"));
+    let url = Url::parse(client_id).map_err(|e| bad(e.to_string()))?;
+    let host = url.host_str().ok_or_else(|| bad("no host".into()))?.to_owned();
+    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not carry a fragment or credentials".into()));
+    }
+    if url.path() == "/" || url.path().is_empty() {
+        return Err(bad("the URL must have a path".into()));
+    }
+    let loopback_ok = settings.allow_loopback_metadata_documents;
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback_ok && is_loopback_url(&url) => {}
+        _ => return Err(bad("must be an https URL".into())),
+    }
+    let port = url.port_or_known_default().unwrap_or(443);
+    let addresses: Vec<SocketAddr> = tokio::time::timeout(
+        DOCUMENT_TIMEOUT,
+        tokio::net::lookup_host((host.trim_matches(['[', ']']), port)),
+    )
+    .await
+    .map_err(|_| bad("DNS lookup timed out".into()))?
+    .map_err(|e| bad(format!("DNS lookup failed: {e}")))?
+    .collect();
+    let allowed = |ip: IpAddr| is_public_address(ip) || (loopback_ok && ip.is_loopback());
+    if addresses.is_empty() || addresses.iter().any(|a| !allowed(a.ip())) {
+        return Err(bad(
+            "its host resolves to an internal address; the platform only fetches public addresses".into(),
+        ));
+    }
+    // Connect to the vetted address only, so a second DNS answer cannot point elsewhere.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(DOCUMENT_TIMEOUT)
+        .resolve(&host, addresses[0])
+        .user_agent("gumstack (client metadata fetcher)")
+        .build()
+        .map_err(|e| bad(e.to_string()))?;
+    let mut response = client
+        .get(url.clone())
+        .header(header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| bad(format!("fetch failed: {}", e.without_url())))?;
+    if !response.status().is_success() {
+        return Err(bad(format!("fetch answered {}", response.status())));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| bad(e.without_url().to_string()))? {
+        body.extend_from_slice(&chunk);
+        if body.len() > DOCUMENT_MAX_BYTES {
+            return Err(bad(format!("larger than {DOCUMENT_MAX_BYTES} bytes")));
+        }
+    }
+    let document: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| bad(format!("not JSON: {e}")))?;
+    if document["client_id"].as_str() != Some(client_id) {
+        return Err(bad("its client_id does not equal its URL".into()));
+    }
+    let redirect_uris: Vec<String> = document["redirect_uris"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    validate_redirect_uris(&redirect_uris).map_err(|e| bad(e.description))?;
+    let method = document["token_endpoint_auth_method"].as_str().unwrap_or("none");
+    if method != "none" {
+        return Err(bad(format!(
+            "token_endpoint_auth_method `{method}` is not supported for metadata documents (use none)"
+        )));
+    }
+    let created_at = now();
+    Ok(OAuthClient {
+        client_id: client_id.to_owned(),
+        kind: ClientKind::MetadataDocument,
+        client_name: document["client_name"].as_str().map(|n| n.chars().take(200).collect()),
+        redirect_uris,
+        auth_method: "none".to_owned(),
+        secret_hash: None,
+        metadata_json: document.to_string(),
+        created_at,
+        expires_at: created_at + DOCUMENT_CACHE_SECONDS,
+    })
+}
+
+/// Whether an address is on the public internet (not loopback, private, link-local, shared,
+/// documentation, multicast, unspecified or reserved).
+pub fn is_public_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64.0.0/10 shared
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0.0/24
+                || (o[0] == 198 && (o[1] & 0xfe) == 18) // 198.18.0.0/15 benchmarking
+                || o[0] >= 240) // reserved
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_address(IpAddr::V4(v4));
+            }
+            let seg = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00 // unique local
+                || (seg[0] & 0xffc0) == 0xfe80 // link-local
+                || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
+                || (seg[0] == 0x0064 && seg[1] == 0xff9b)) // NAT64 can reach internal v4
+        }
+    }
+}
+
+/// The client authenticated at the token or revocation endpoint: by `client_secret_basic`,
+/// `client_secret_post`, or (public clients) by `client_id` alone.
+pub async fn authenticate_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    form_client_id: Option<&str>,
+    form_secret: Option<&SecretString>,
+) -> Result<OAuthClient, OAuthError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .map(|b64| -> Result<(String, SecretString), OAuthError> {
+            let decoded = STANDARD
+                .decode(b64.trim())
+                .map_err(|_| OAuthError::invalid_client("malformed Basic credentials"))?;
+            let text = String::from_utf8(decoded)
+                .map_err(|_| OAuthError::invalid_client("malformed Basic credentials"))?;
+            let (id, secret) = text
+                .split_once(':')
+                .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+            let decode = |s: &str| {
+                url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            Ok((decode(id), SecretString::from(decode(secret))))
+        })
+        .transpose()?;
+    let (client_id, secret, method) = match (&basic, form_client_id) {
+        (Some((id, secret)), form) => {
+            if form.is_some_and(|f| f != id) {
+                return Err(OAuthError::invalid_client("client_id does not match the Basic credentials"));
+            }
+            (id.clone(), Some(secret.clone()), "client_secret_basic")
+        }
+        (None, Some(id)) => (
+            id.to_owned(),
+            form_secret.cloned(),
+            if form_secret.is_some() { "client_secret_post" } else { "none" },
+        ),
+        (None, None) => return Err(OAuthError::invalid_client("client authentication is required")),
+    };
+    let client = match resolve_client(state, &client_id).await {
+        Ok(client) => client,
+        Err(e) if e.code == "server_error" => return Err(e),
+        Err(_) => return Err(OAuthError::invalid_client("unknown or expired client")),
+    };
+    match (&client.secret_hash, &secret) {
+        (Some(expected), Some(given)) => {
+            if client.auth_method != method || !constant_time_eq(expected, &token_hash(given)) {
+                return Err(OAuthError::invalid_client("client authentication failed"));
+            }
+        }
+        (None, None) if client.auth_method == "none" => {}
+        (None, Some(_)) => return Err(OAuthError::invalid_client("this client has no secret")),
+        _ => return Err(OAuthError::invalid_client("client authentication failed")),
+    }
+    Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris() {
+        assert!(redirect_uri_problem("https://app.example.com/cb").is_none());
+        assert!(redirect_uri_problem("http://127.0.0.1:3000/cb").is_none());
+        assert!(redirect_uri_problem("http://[::1]/cb").is_none());
+        assert!(redirect_uri_problem("http://localhost:9/cb").is_none());
+        assert!(redirect_uri_problem("http://app.example.com/cb").is_some());
+        assert!(redirect_uri_problem("https://app.example.com/cb#frag").is_some());
+        assert!(redirect_uri_problem("javascript:alert(1)").is_some());
+        assert!(redirect_uri_problem("/relative").is_some());
+    }
+
+    #[test]
+    fn loopback_ports_may_vary_everything_else_must_match() {
+        assert!(redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1:5555/cb"));
+        assert!(redirect_uri_matches("http://127.0.0.1:1/cb", "http://127.0.0.1:2/cb"));
+        assert!(!redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1:5555/other"));
+        assert!(!redirect_uri_matches("http://127.0.0.1/cb", "http://localhost:5555/cb"));
+        assert!(redirect_uri_matches("https://a.example/cb", "https://a.example/cb"));
+        assert!(!redirect_uri_matches("https://a.example/cb", "https://a.example:444/cb"));
+        assert!(!redirect_uri_matches("https://a.example/cb", "https://a.example/cb?x=1"));
+    }
+
+    #[test]
+    fn internal_addresses_are_not_public() {
+        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1"] {
+            assert!(!is_public_address(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"] {
+            assert!(is_public_address(ip.parse().unwrap()), "{ip}");
+        }
+    }
+}

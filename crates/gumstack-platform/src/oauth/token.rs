@@ -1,0 +1,206 @@
+//! The token endpoint (authorization code with PKCE; rotating refresh tokens whose replay
+//! revokes the grant) and the revocation endpoint (RFC 7009).
+
+use axum::Form;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::clients::authenticate_client;
+use super::error::OAuthError;
+use super::tokens::{ACCESS_TOKEN_TYP, AccessClaims, issue_access_token};
+use super::{ACCESS_TOKEN_SECONDS, REFRESH_TOKEN_SECONDS};
+use crate::app::AppState;
+use crate::crypto::{constant_time_eq, random_token, token_hash};
+use crate::store::{Consumed, Grant, OAuthClient, SingleUse, StoreError, now};
+
+/// Secrets in it are `SecretString`s: Debug shows them redacted.
+#[derive(Debug, Deserialize)]
+pub struct TokenRequest {
+    grant_type: Option<String>,
+    code: Option<SecretString>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<SecretString>,
+    refresh_token: Option<SecretString>,
+    client_id: Option<String>,
+    client_secret: Option<SecretString>,
+    resource: Option<String>,
+}
+
+/// `POST /oauth/token`.
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(req): Form<TokenRequest>,
+) -> Result<impl IntoResponse, OAuthError> {
+    let client =
+        authenticate_client(&state, &headers, req.client_id.as_deref(), req.client_secret.as_ref())
+            .await?;
+    let grant = match req.grant_type.as_deref() {
+        Some("authorization_code") => redeem_code(&state, &client, &req).await?,
+        Some("refresh_token") => redeem_refresh_token(&state, &client, &req).await?,
+        Some(other) => {
+            return Err(OAuthError::new(
+                "unsupported_grant_type",
+                format!("grant_type `{other}` is not supported"),
+            ));
+        }
+        None => return Err(OAuthError::invalid_request("grant_type is required")),
+    };
+    if let Some(resource) = &req.resource
+        && resource.trim_end_matches('/') != grant.resource
+    {
+        return Err(OAuthError::new(
+            "invalid_target",
+            "resource differs from the one the user authorized",
+        ));
+    }
+    let access_token = issue_access_token(&state.keys, &state.urls.base(), &grant);
+    let refresh = random_token("gsr_");
+    let t = now();
+    state
+        .store
+        .insert_refresh_token(&SingleUse {
+            hash: token_hash(&refresh),
+            grant_id: grant.id,
+            client_id: grant.client_id.clone(),
+            redirect_uri: String::new(),
+            code_challenge: String::new(),
+            created_at: t,
+            expires_at: t + REFRESH_TOKEN_SECONDS,
+        })
+        .await?;
+    let mut body = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TOKEN_SECONDS,
+        "refresh_token": refresh.expose_secret(),
+    });
+    if let Some(scope) = &grant.scope {
+        body["scope"] = json!(scope);
+    }
+    Ok((
+        StatusCode::OK,
+        [(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")],
+        Json(body),
+    ))
+}
+
+/// The grant behind `id`, refusing revoked ones.
+async fn active_grant(state: &AppState, id: uuid::Uuid) -> Result<Grant, OAuthError> {
+    match state.store.grant_with_user(id).await {
+        Ok((grant, _)) if grant.revoked_at.is_none() => Ok(grant),
+        Ok(_) => Err(OAuthError::invalid_grant("the authorization was revoked")),
+        Err(StoreError::NotFound) => Err(OAuthError::invalid_grant("the authorization no longer exists")),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// A replayed code or refresh token may be stolen: end everything issued under its grant.
+async fn revoke_on_replay(state: &AppState, used: &SingleUse, what: &str) -> OAuthError {
+    tracing::warn!(grant = %used.grant_id, "{what} replayed; revoking the grant");
+    if let Err(e) = state.store.revoke_grant(used.grant_id, now()).await {
+        return e.into();
+    }
+    OAuthError::invalid_grant(format!("this {what} was already used; the authorization is revoked"))
+}
+
+async fn redeem_code(state: &AppState, client: &OAuthClient, req: &TokenRequest) -> Result<Grant, OAuthError> {
+    let code = req.code.as_ref().ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let verifier = req
+        .code_verifier
+        .as_ref()
+        .ok_or_else(|| OAuthError::invalid_grant("code_verifier is required (PKCE)"))?;
+    let used = match state.store.consume_code(&token_hash(code), now()).await? {
+        Consumed::Fresh(used) => used,
+        Consumed::Replayed(used) => return Err(revoke_on_replay(state, &used, "authorization code").await),
+        Consumed::NotFound => return Err(OAuthError::invalid_grant("unknown authorization code")),
+    };
+    if used.expires_at <= now() {
+        return Err(OAuthError::invalid_grant("the authorization code has expired"));
+    }
+    if used.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant("the authorization code was issued to another client"));
+    }
+    if req.redirect_uri.as_deref() != Some(used.redirect_uri.as_str()) {
+        return Err(OAuthError::invalid_grant("redirect_uri differs from the authorization request"));
+    }
+    let verifier = verifier.expose_secret();
+    let verifier_ok = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    if !verifier_ok || !constant_time_eq(computed.as_bytes(), used.code_challenge.as_bytes()) {
+        return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+    }
+    active_grant(state, used.grant_id).await
+}
+
+async fn redeem_refresh_token(
+    state: &AppState,
+    client: &OAuthClient,
+    req: &TokenRequest,
+) -> Result<Grant, OAuthError> {
+    let token = req
+        .refresh_token
+        .as_ref()
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let used = match state.store.consume_refresh_token(&token_hash(token), now()).await? {
+        Consumed::Fresh(used) => used,
+        Consumed::Replayed(used) => return Err(revoke_on_replay(state, &used, "refresh token").await),
+        Consumed::NotFound => return Err(OAuthError::invalid_grant("unknown refresh token")),
+    };
+    if used.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
+    }
+    if used.expires_at <= now() {
+        return Err(OAuthError::invalid_grant("the refresh token has expired"));
+    }
+    active_grant(state, used.grant_id).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RevokeRequest {
+    token: Option<SecretString>,
+    client_id: Option<String>,
+    client_secret: Option<SecretString>,
+}
+
+/// `POST /oauth/revoke` (RFC 7009): revokes the grant behind a refresh or access token of the
+/// calling client. Unknown tokens are not an error.
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(req): Form<RevokeRequest>,
+) -> Result<impl IntoResponse, OAuthError> {
+    let client =
+        authenticate_client(&state, &headers, req.client_id.as_deref(), req.client_secret.as_ref())
+            .await?;
+    let token = req.token.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let grant_id = if let Ok(claims) = state
+        .keys
+        .verify_signature_only::<AccessClaims>(token.expose_secret(), ACCESS_TOKEN_TYP)
+    {
+        (claims.client_id == client.client_id)
+            .then(|| claims.gid.parse().ok())
+            .flatten()
+    } else {
+        match state.store.consume_refresh_token(&token_hash(&token), now()).await? {
+            Consumed::Fresh(t) | Consumed::Replayed(t) if t.client_id == client.client_id => Some(t.grant_id),
+            _ => None,
+        }
+    };
+    if let Some(id) = grant_id {
+        state.store.revoke_grant(id, now()).await?;
+        tracing::info!(grant = %id, "grant revoked by its client");
+    }
+    Ok((StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]))
+}

@@ -1,0 +1,258 @@
+//! The OAuth and signing-key half of [`SqliteStore`](super::sqlite::SqliteStore).
+
+use sqlx::Row as _;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+use uuid::Uuid;
+
+use super::sqlite::{map_err, user_from_row, uuid_col};
+use super::{
+    ClientKind, Consumed, Grant, OAuthClient, SigningKeyRecord, SingleUse, StoreError, Timestamp,
+    User,
+};
+
+pub(super) async fn signing_keys(pool: &SqlitePool) -> Result<Vec<SigningKeyRecord>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT kid, private_ciphertext, public_x, created_at FROM signing_keys
+         WHERE retired_at IS NULL ORDER BY created_at, kid",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_err)?;
+    rows.iter()
+        .map(|row| {
+            Ok(SigningKeyRecord {
+                kid: row.try_get("kid")?,
+                private_ciphertext: row.try_get("private_ciphertext")?,
+                public_x: row.try_get("public_x")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn insert_signing_key(
+    pool: &SqlitePool,
+    key: &SigningKeyRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, private_ciphertext, public_x, created_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(&key.kid)
+    .bind(&key.private_ciphertext)
+    .bind(&key.public_x)
+    .bind(key.created_at)
+    .execute(pool)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+pub(super) async fn upsert_oauth_client(
+    pool: &SqlitePool,
+    c: &OAuthClient,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO oauth_clients (client_id, kind, client_name, redirect_uris_json,
+                                    token_endpoint_auth_method, secret_hash, metadata_json,
+                                    created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (client_id) DO UPDATE SET
+             client_name = excluded.client_name, redirect_uris_json = excluded.redirect_uris_json,
+             token_endpoint_auth_method = excluded.token_endpoint_auth_method,
+             secret_hash = excluded.secret_hash, metadata_json = excluded.metadata_json,
+             expires_at = excluded.expires_at
+         WHERE oauth_clients.kind = excluded.kind",
+    )
+    .bind(&c.client_id)
+    .bind(c.kind.as_str())
+    .bind(&c.client_name)
+    .bind(serde_json::to_string(&c.redirect_uris).expect("strings serialise"))
+    .bind(&c.auth_method)
+    .bind(&c.secret_hash)
+    .bind(&c.metadata_json)
+    .bind(c.created_at)
+    .bind(c.expires_at)
+    .execute(pool)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+pub(super) async fn oauth_client(pool: &SqlitePool, client_id: &str) -> Result<OAuthClient, StoreError> {
+    let row = sqlx::query("SELECT * FROM oauth_clients WHERE client_id = ?")
+        .bind(client_id)
+        .fetch_one(pool)
+        .await
+        .map_err(map_err)?;
+    let kind: String = row.try_get("kind")?;
+    let uris: String = row.try_get("redirect_uris_json")?;
+    Ok(OAuthClient {
+        client_id: row.try_get("client_id")?,
+        kind: if kind == "dynamic" {
+            ClientKind::Dynamic
+        } else {
+            ClientKind::MetadataDocument
+        },
+        client_name: row.try_get("client_name")?,
+        redirect_uris: serde_json::from_str(&uris)
+            .map_err(|e| StoreError::Corrupt(format!("redirect_uris_json: {e}")))?,
+        auth_method: row.try_get("token_endpoint_auth_method")?,
+        secret_hash: row.try_get("secret_hash")?,
+        metadata_json: row.try_get("metadata_json")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+pub(super) async fn insert_grant(pool: &SqlitePool, g: &Grant) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO oauth_grants (id, user_id, client_id, server_id, resource, scope, created_at, revoked_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(g.id.to_string())
+    .bind(g.user_id.to_string())
+    .bind(&g.client_id)
+    .bind(g.server_id.to_string())
+    .bind(&g.resource)
+    .bind(&g.scope)
+    .bind(g.created_at)
+    .bind(g.revoked_at)
+    .execute(pool)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+fn grant_from_row(row: &SqliteRow) -> Result<Grant, StoreError> {
+    Ok(Grant {
+        id: uuid_col(row, "g_id")?,
+        user_id: uuid_col(row, "g_user_id")?,
+        client_id: row.try_get("g_client_id")?,
+        server_id: uuid_col(row, "g_server_id")?,
+        resource: row.try_get("g_resource")?,
+        scope: row.try_get("g_scope")?,
+        created_at: row.try_get("g_created_at")?,
+        revoked_at: row.try_get("g_revoked_at")?,
+    })
+}
+
+pub(super) async fn grant_with_user(pool: &SqlitePool, id: Uuid) -> Result<(Grant, User), StoreError> {
+    let row = sqlx::query(
+        "SELECT g.id AS g_id, g.user_id AS g_user_id, g.client_id AS g_client_id,
+                g.server_id AS g_server_id, g.resource AS g_resource, g.scope AS g_scope,
+                g.created_at AS g_created_at, g.revoked_at AS g_revoked_at,
+                u.id, u.org_id, u.group_id, u.email, u.password_hash, u.role, u.created_at
+         FROM oauth_grants g JOIN users u ON u.id = g.user_id WHERE g.id = ?",
+    )
+    .bind(id.to_string())
+    .fetch_one(pool)
+    .await
+    .map_err(map_err)?;
+    Ok((grant_from_row(&row)?, user_from_row(&row)?))
+}
+
+pub(super) async fn revoke_grant(pool: &SqlitePool, id: Uuid, at: Timestamp) -> Result<(), StoreError> {
+    sqlx::query("UPDATE oauth_grants SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+        .bind(at)
+        .bind(id.to_string())
+        .execute(pool)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
+/// `table` is one of our two single-use tables; never user input.
+pub(super) async fn insert_single_use(
+    pool: &SqlitePool,
+    table: SingleUseTable,
+    s: &SingleUse,
+) -> Result<(), StoreError> {
+    let sql = match table {
+        SingleUseTable::Codes => {
+            "INSERT INTO oauth_codes (code_hash, grant_id, client_id, redirect_uri, code_challenge,
+                                      created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        }
+        SingleUseTable::RefreshTokens => {
+            "INSERT INTO oauth_refresh_tokens (token_hash, grant_id, client_id, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?)"
+        }
+    };
+    let mut query = sqlx::query(sql)
+        .bind(&s.hash)
+        .bind(s.grant_id.to_string())
+        .bind(&s.client_id);
+    if table == SingleUseTable::Codes {
+        query = query.bind(&s.redirect_uri).bind(&s.code_challenge);
+    }
+    query
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .execute(pool)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SingleUseTable {
+    Codes,
+    RefreshTokens,
+}
+
+fn single_use_from_row(row: &SqliteRow, table: SingleUseTable) -> Result<SingleUse, StoreError> {
+    let (redirect_uri, code_challenge) = match table {
+        SingleUseTable::Codes => (row.try_get("redirect_uri")?, row.try_get("code_challenge")?),
+        SingleUseTable::RefreshTokens => (String::new(), String::new()),
+    };
+    Ok(SingleUse {
+        hash: row.try_get("hash")?,
+        grant_id: uuid_col(row, "grant_id")?,
+        client_id: row.try_get("client_id")?,
+        redirect_uri,
+        code_challenge,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+/// Marks a code or refresh token used in one statement, so two concurrent uses cannot both
+/// see it fresh.
+pub(super) async fn consume(
+    pool: &SqlitePool,
+    table: SingleUseTable,
+    hash: &[u8],
+    at: Timestamp,
+) -> Result<Consumed, StoreError> {
+    let (update, select) = match table {
+        SingleUseTable::Codes => (
+            "UPDATE oauth_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL
+             RETURNING code_hash AS hash, grant_id, client_id, redirect_uri, code_challenge, created_at, expires_at",
+            "SELECT code_hash AS hash, grant_id, client_id, redirect_uri, code_challenge, created_at, expires_at
+             FROM oauth_codes WHERE code_hash = ?",
+        ),
+        SingleUseTable::RefreshTokens => (
+            "UPDATE oauth_refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL
+             RETURNING token_hash AS hash, grant_id, client_id, created_at, expires_at",
+            "SELECT token_hash AS hash, grant_id, client_id, created_at, expires_at
+             FROM oauth_refresh_tokens WHERE token_hash = ?",
+        ),
+    };
+    if let Some(row) = sqlx::query(update)
+        .bind(at)
+        .bind(hash)
+        .fetch_optional(pool)
+        .await
+        .map_err(map_err)?
+    {
+        return Ok(Consumed::Fresh(single_use_from_row(&row, table)?));
+    }
+    match sqlx::query(select)
+        .bind(hash)
+        .fetch_optional(pool)
+        .await
+        .map_err(map_err)?
+    {
+        Some(row) => Ok(Consumed::Replayed(single_use_from_row(&row, table)?)),
+        None => Ok(Consumed::NotFound),
+    }
+}
