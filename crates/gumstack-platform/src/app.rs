@@ -13,9 +13,9 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use crate::servers::Servers;
 use crate::keys::SigningKeys;
 use crate::oauth::clients::{ClientSettings, RegistrationLimiter};
+use crate::servers::Servers;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Role, Store};
 use crate::supervisor::{Supervisor, SupervisorSettings};
@@ -85,6 +85,8 @@ pub struct AppState {
     pub keys: Arc<SigningKeys>,
     pub client_settings: ClientSettings,
     pub registration_limiter: Arc<RegistrationLimiter>,
+    /// The loopback address the platform listens on, when it listens.
+    pub listen_addr: Option<SocketAddr>,
 }
 
 /// A platform instance.
@@ -126,9 +128,6 @@ impl Platform {
             .clone()
             .unwrap_or_else(|| format!("http://{loopback}"));
         let urls = PublicUrls::new(&public_url).map_err(StartupError::Config)?;
-        // The TLS provider for outbound https (client metadata documents). Installing it twice
-        // (several platforms in one test process) is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let keys = Arc::new(SigningKeys::load_or_create(&store, &vault).await?);
         let changed = Arc::new(Notify::new());
         let supervisor = Arc::new(Supervisor::new(
@@ -155,6 +154,7 @@ impl Platform {
                 allow_loopback_metadata_documents: options.allow_loopback_metadata_documents,
             },
             registration_limiter: Arc::new(RegistrationLimiter::default()),
+            listen_addr: (listen_addr.port() != 0).then_some(loopback),
         };
         Ok(Self { state })
     }
@@ -189,13 +189,39 @@ impl Platform {
 
     /// The whole HTTP surface.
     pub fn router(&self) -> Router {
-        Router::new()
+        let gateway = gumstack_gateway::router(
+            Arc::new(crate::gateway::PlatformGateway::new(self.state.clone())),
+            self.gateway_settings(),
+        );
+        // The gateway limits its own bodies (it streams them); everything else gets 1 MiB.
+        let platform = Router::new()
             .merge(crate::api::router())
             .merge(crate::web::router())
             .merge(crate::oauth::router())
+            .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024));
+        Router::new()
+            .merge(gateway)
+            .merge(platform)
             .with_state(self.state.clone())
             .layer(tower_http::trace::TraceLayer::new_for_http())
-            .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+    }
+
+    /// Hosts and origins the gateway accepts: the public URL's, and the loopback address the
+    /// platform listens on (local clients and the demo).
+    fn gateway_settings(&self) -> gumstack_gateway::GatewaySettings {
+        let public = url::Url::parse(&self.state.urls.base()).expect("public URLs are valid URLs");
+        let authority = match public.port() {
+            Some(port) => format!("{}:{port}", public.host_str().unwrap_or_default()),
+            None => public.host_str().unwrap_or_default().to_owned(),
+        };
+        let mut allowed_hosts = vec![authority];
+        allowed_hosts.extend(self.state.listen_addr.iter().map(|a| a.to_string()));
+        let origin = public.origin().ascii_serialization();
+        gumstack_gateway::GatewaySettings {
+            public_base: self.state.urls.base(),
+            allowed_hosts,
+            allowed_origins: vec![origin],
+        }
     }
 
     /// Serves on `listener` and supervises server processes until `shutdown` resolves; then

@@ -176,7 +176,11 @@ impl SigningKeys {
 
     /// Decodes a token signed by these keys without checking audience or expiry (revocation of
     /// tokens that may already have expired).
-    pub fn verify_signature_only<T: DeserializeOwned>(&self, token: &str, typ: &str) -> Result<T, TokenError> {
+    pub fn verify_signature_only<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+    ) -> Result<T, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some(typ) {
             return Err(TokenError::WrongType);
@@ -230,7 +234,9 @@ mod tests {
         assert_eq!(keys.jwks()["keys"][0]["kty"], "OKP");
 
         let token = keys.sign("at+jwt", &claims("https://p/mcp/a", 60));
-        let ok: Claims = again.verify(&token, "at+jwt", "https://p", "https://p/mcp/a").unwrap();
+        let ok: Claims = again
+            .verify(&token, "at+jwt", "https://p", "https://p/mcp/a")
+            .unwrap();
         assert_eq!(ok.sub, "u");
         assert_eq!(
             keys.verify::<Claims>(&token, "at+jwt", "https://p", "https://p/mcp/b"),
@@ -252,11 +258,16 @@ mod tests {
         let mut tampered = token.clone();
         let last = tampered.pop().unwrap();
         tampered.push(if last == 'A' { 'B' } else { 'A' });
-        assert!(keys.verify::<Claims>(&tampered, "at+jwt", "https://p", "https://p/mcp/a").is_err());
+        assert!(
+            keys.verify::<Claims>(&tampered, "at+jwt", "https://p", "https://p/mcp/a")
+                .is_err()
+        );
 
         // Another platform's keys do not verify ours.
         let other_store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
-        let other = SigningKeys::load_or_create(&other_store, &vault).await.unwrap();
+        let other = SigningKeys::load_or_create(&other_store, &vault)
+            .await
+            .unwrap();
         assert_eq!(
             other.verify::<Claims>(&token, "at+jwt", "https://p", "https://p/mcp/a"),
             Err(TokenError::UnknownKey)

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`app`]: assembles the state ([`app::Platform`]) and the HTTP router, and runs them.
 //! - [`api`]: the JSON API for scripts (admin API tokens).
+//! - [`gateway`]: the platform's decisions for the MCP gateway (token, grant, live deployment, identity).
 //! - [`oauth`]: the OAuth 2.1 authorization server MCP clients log in through.
 //! - [`keys`]: the platform's Ed25519 signing keys (access tokens, forwarded identities), JWKS.
 //! - [`web`]: the browser side: login, logout, the servers page.
@@ -19,6 +20,7 @@ pub mod app;
 pub mod auth;
 pub mod crypto;
 pub mod error;
+pub mod gateway;
 pub mod keys;
 pub mod oauth;
 pub mod redact;

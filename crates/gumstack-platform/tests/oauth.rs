@@ -30,7 +30,13 @@ async fn setup() -> Harness {
 }
 
 async fn register(h: &Harness, body: Value) -> Reply {
-    h.api(axum::http::Method::POST, "/oauth/register", None, Some(body)).await
+    h.api(
+        axum::http::Method::POST,
+        "/oauth/register",
+        None,
+        Some(body),
+    )
+    .await
 }
 
 /// Registers a public client; its client_id.
@@ -62,35 +68,61 @@ fn authorize_query(client_id: &str, extra: &[(&str, &str)]) -> String {
             pairs.push((k, v));
         }
     }
-    let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&pairs)
+        .finish();
     format!("/oauth/authorize?{query}")
 }
 
 /// Approves the consent page as the admin; the redirect URL the client receives.
 async fn approve(h: &Harness, client_id: &str, extra: &[(&str, &str)]) -> Url {
     let (cookie, csrf) = h.session_for(&h.admin).await;
-    let page = h.get(&authorize_query(client_id, extra), Some(&cookie)).await;
+    let page = h
+        .get(&authorize_query(client_id, extra), Some(&cookie))
+        .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
-    let mut pairs: Vec<(String, String)> = vec![("csrf".into(), csrf), ("decision".into(), "approve".into())];
+    let mut pairs: Vec<(String, String)> =
+        vec![("csrf".into(), csrf), ("decision".into(), "approve".into())];
     for field in page.text.split("<input type=\"hidden\" name=\"").skip(1) {
         let name = field.split('"').next().unwrap().to_owned();
-        let value = field.split("value=\"").nth(1).unwrap().split('"').next().unwrap();
-        let value = value.replace("&amp;", "&").replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">");
+        let value = field
+            .split("value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let value = value
+            .replace("&amp;", "&")
+            .replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">");
         if name != "csrf" {
             pairs.push((name, value));
         }
     }
-    let refs: Vec<(&str, &str)> = pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let refs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     let reply = h.form("/oauth/authorize", Some(&cookie), &refs, &[]).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text);
     Url::parse(reply.headers[header::LOCATION].to_str().unwrap()).unwrap()
 }
 
 fn param(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
-async fn exchange(h: &Harness, client_id: &str, code: &str, verifier: &str, redirect: &str) -> Reply {
+async fn exchange(
+    h: &Harness,
+    client_id: &str,
+    code: &str,
+    verifier: &str,
+    redirect: &str,
+) -> Reply {
     h.form(
         "/oauth/token",
         None,
@@ -111,7 +143,11 @@ async fn refresh(h: &Harness, client_id: &str, token: &str) -> Reply {
     h.form(
         "/oauth/token",
         None,
-        &[("grant_type", "refresh_token"), ("refresh_token", token), ("client_id", client_id)],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token),
+            ("client_id", client_id),
+        ],
         &[],
     )
     .await
@@ -125,26 +161,38 @@ fn assert_oauth_error(reply: &Reply, status: StatusCode, error: &str) {
 }
 
 async fn grants_revoked(h: &Harness) -> i64 {
-    h.count("SELECT COUNT(*) FROM oauth_grants WHERE revoked_at IS NOT NULL").await
+    h.count("SELECT COUNT(*) FROM oauth_grants WHERE revoked_at IS NOT NULL")
+        .await
 }
 
 #[tokio::test]
 async fn discovery_documents_describe_the_server_and_the_issuer() {
     let h = setup().await;
-    let meta = h.get("/.well-known/oauth-authorization-server", None).await.json();
+    let meta = h
+        .get("/.well-known/oauth-authorization-server", None)
+        .await
+        .json();
     assert_eq!(meta["issuer"], ISSUER);
     assert_eq!(meta["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
     assert_eq!(meta["client_id_metadata_document_supported"], true);
     assert_eq!(meta["token_endpoint"], format!("{ISSUER}/oauth/token"));
-    let oidc = h.get("/.well-known/openid-configuration", None).await.json();
+    let oidc = h
+        .get("/.well-known/openid-configuration", None)
+        .await
+        .json();
     assert_eq!(oidc["issuer"], ISSUER);
     assert_eq!(oidc["code_challenge_methods_supported"], json!(["S256"]));
 
-    let prm = h.get("/.well-known/oauth-protected-resource/mcp/greeter", None).await.json();
+    let prm = h
+        .get("/.well-known/oauth-protected-resource/mcp/greeter", None)
+        .await
+        .json();
     assert_eq!(prm["resource"], RESOURCE);
     assert_eq!(prm["authorization_servers"], json!([ISSUER]));
-    let missing = h.get("/.well-known/oauth-protected-resource/mcp/nope", None).await;
+    let missing = h
+        .get("/.well-known/oauth-protected-resource/mcp/nope", None)
+        .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
     let jwks = h.get("/.well-known/jwks.json", None).await.json();
@@ -162,12 +210,19 @@ async fn the_code_flow_issues_tokens_that_rotate_and_refuse_replays() {
     let anonymous = h.get(&authorize_query(&client, &[]), None).await;
     assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
     let location = anonymous.headers[header::LOCATION].to_str().unwrap();
-    assert!(location.starts_with("/login?next=%2Foauth%2Fauthorize%3F"), "{location}");
+    assert!(
+        location.starts_with("/login?next=%2Foauth%2Fauthorize%3F"),
+        "{location}"
+    );
 
     // The consent page names the client (escaped) and the server.
     let (cookie, _) = h.session_for(&h.admin).await;
     let page = h.get(&authorize_query(&client, &[]), Some(&cookie)).await;
-    assert!(page.text.contains("Test &lt;b&gt;Client&lt;/b&gt;"), "{}", page.text);
+    assert!(
+        page.text.contains("Test &lt;b&gt;Client&lt;/b&gt;"),
+        "{}",
+        page.text
+    );
     assert!(page.text.contains("Greeter"));
     assert!(page.text.contains(&h.admin.email));
 
@@ -185,7 +240,9 @@ async fn the_code_flow_issues_tokens_that_rotate_and_refuse_replays() {
     assert_eq!(tokens["expires_in"], 3600);
     let access = tokens["access_token"].as_str().unwrap();
     let payload: Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD.decode(access.split('.').nth(1).unwrap()).unwrap(),
+        &URL_SAFE_NO_PAD
+            .decode(access.split('.').nth(1).unwrap())
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(payload["aud"], RESOURCE, "the token is for this one server");
@@ -195,7 +252,11 @@ async fn the_code_flow_issues_tokens_that_rotate_and_refuse_replays() {
     assert_eq!(exp, 3600);
     // Codes and refresh tokens are stored only as hashes.
     let first_refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
-    let stored: i64 = h.count(&format!("SELECT COUNT(*) FROM oauth_refresh_tokens WHERE token_hash = '{first_refresh}'")).await;
+    let stored: i64 = h
+        .count(&format!(
+            "SELECT COUNT(*) FROM oauth_refresh_tokens WHERE token_hash = '{first_refresh}'"
+        ))
+        .await;
     assert_eq!(stored, 0);
 
     // Refresh rotates.
@@ -233,15 +294,24 @@ async fn pkce_is_required_and_checked() {
     let client = public_client(&h).await;
     let (cookie, _) = h.session_for(&h.admin).await;
     for (extra, description) in [
-        (vec![("code_challenge", ""), ("code_challenge_method", "")], "PKCE is required"),
+        (
+            vec![("code_challenge", ""), ("code_challenge_method", "")],
+            "PKCE is required",
+        ),
         (vec![("code_challenge_method", "plain")], "must be S256"),
         (vec![("code_challenge_method", "")], "must be S256"),
     ] {
-        let reply = h.get(&authorize_query(&client, &extra), Some(&cookie)).await;
+        let reply = h
+            .get(&authorize_query(&client, &extra), Some(&cookie))
+            .await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER);
         let back = Url::parse(reply.headers[header::LOCATION].to_str().unwrap()).unwrap();
         assert_eq!(param(&back, "error").as_deref(), Some("invalid_request"));
-        assert!(param(&back, "error_description").unwrap().contains(description));
+        assert!(
+            param(&back, "error_description")
+                .unwrap()
+                .contains(description)
+        );
         assert_eq!(param(&back, "state").as_deref(), Some("xyz-state"));
         assert_eq!(param(&back, "iss").as_deref(), Some(ISSUER));
         assert!(param(&back, "code").is_none());
@@ -250,7 +320,11 @@ async fn pkce_is_required_and_checked() {
     let code = param(&approve(&h, &client, &[]).await, "code").unwrap();
     let wrong = exchange(&h, &client, &code, &"x".repeat(50), REDIRECT).await;
     assert_oauth_error(&wrong, StatusCode::BAD_REQUEST, "invalid_grant");
-    assert_eq!(h.count("SELECT COUNT(*) FROM oauth_refresh_tokens").await, 0, "nothing granted");
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM oauth_refresh_tokens").await,
+        0,
+        "nothing granted"
+    );
 }
 
 #[tokio::test]
@@ -260,7 +334,10 @@ async fn redirect_uris_must_match_exactly() {
     let (cookie, _) = h.session_for(&h.admin).await;
     // Another URI: an error page, never a redirect to it.
     let evil = h
-        .get(&authorize_query(&client, &[("redirect_uri", "https://evil.example/cb")]), Some(&cookie))
+        .get(
+            &authorize_query(&client, &[("redirect_uri", "https://evil.example/cb")]),
+            Some(&cookie),
+        )
         .await;
     assert_eq!(evil.status, StatusCode::BAD_REQUEST);
     assert!(evil.text.contains("does not match"));
@@ -274,7 +351,10 @@ async fn redirect_uris_must_match_exactly() {
     let mismatch = exchange(&h, &client, &code, VERIFIER, REDIRECT).await;
     assert_oauth_error(&mismatch, StatusCode::BAD_REQUEST, "invalid_grant");
     let path = h
-        .get(&authorize_query(&client, &[("redirect_uri", "http://127.0.0.1:7777/other")]), Some(&cookie))
+        .get(
+            &authorize_query(&client, &[("redirect_uri", "http://127.0.0.1:7777/other")]),
+            Some(&cookie),
+        )
         .await;
     assert_eq!(path.status, StatusCode::BAD_REQUEST);
 }
@@ -284,10 +364,23 @@ async fn resources_bind_tokens_to_one_server() {
     let h = setup().await;
     let client = public_client(&h).await;
     let (cookie, _) = h.session_for(&h.admin).await;
-    for resource in ["", "http://127.0.0.1:8080/mcp/nope", "https://elsewhere.example/mcp/greeter"] {
-        let reply = h.get(&authorize_query(&client, &[("resource", resource)]), Some(&cookie)).await;
+    for resource in [
+        "",
+        "http://127.0.0.1:8080/mcp/nope",
+        "https://elsewhere.example/mcp/greeter",
+    ] {
+        let reply = h
+            .get(
+                &authorize_query(&client, &[("resource", resource)]),
+                Some(&cookie),
+            )
+            .await;
         let back = Url::parse(reply.headers[header::LOCATION].to_str().unwrap()).unwrap();
-        assert_eq!(param(&back, "error").as_deref(), Some("invalid_target"), "{resource}");
+        assert_eq!(
+            param(&back, "error").as_deref(),
+            Some("invalid_target"),
+            "{resource}"
+        );
     }
     // Exchanging for another resource than authorized is refused.
     let code = param(&approve(&h, &client, &[]).await, "code").unwrap();
@@ -313,12 +406,23 @@ async fn resources_bind_tokens_to_one_server() {
 async fn unknown_and_misbehaving_clients_are_refused() {
     let h = setup().await;
     let (cookie, _) = h.session_for(&h.admin).await;
-    let unknown = h.get(&authorize_query("gsc_unknown", &[]), Some(&cookie)).await;
+    let unknown = h
+        .get(&authorize_query("gsc_unknown", &[]), Some(&cookie))
+        .await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
     assert!(unknown.text.contains("unknown client"), "{}", unknown.text);
 
     let token = h
-        .form("/oauth/token", None, &[("grant_type", "authorization_code"), ("code", "x"), ("client_id", "gsc_unknown")], &[])
+        .form(
+            "/oauth/token",
+            None,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", "x"),
+                ("client_id", "gsc_unknown"),
+            ],
+            &[],
+        )
         .await;
     assert_oauth_error(&token, StatusCode::UNAUTHORIZED, "invalid_client");
 
@@ -332,39 +436,95 @@ async fn unknown_and_misbehaving_clients_are_refused() {
     // Registration rules.
     for (body, fragment) in [
         (json!({ "redirect_uris": [] }), "at least one"),
-        (json!({ "redirect_uris": ["http://evil.example/cb"] }), "https"),
-        (json!({ "redirect_uris": ["https://a.example/cb#x"] }), "fragment"),
-        (json!({ "redirect_uris": ["https://a.example/cb"], "grant_types": ["password"] }), "password"),
-        (json!({ "redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt" }), "not supported"),
+        (
+            json!({ "redirect_uris": ["http://evil.example/cb"] }),
+            "https",
+        ),
+        (
+            json!({ "redirect_uris": ["https://a.example/cb#x"] }),
+            "fragment",
+        ),
+        (
+            json!({ "redirect_uris": ["https://a.example/cb"], "grant_types": ["password"] }),
+            "password",
+        ),
+        (
+            json!({ "redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt" }),
+            "not supported",
+        ),
     ] {
         let reply = register(&h, body).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
-        assert!(reply.json()["error_description"].as_str().unwrap().contains(fragment), "{}", reply.text);
+        assert!(
+            reply.json()["error_description"]
+                .as_str()
+                .unwrap()
+                .contains(fragment),
+            "{}",
+            reply.text
+        );
     }
 }
 
 #[tokio::test]
 async fn confidential_clients_authenticate_with_their_secret() {
     let h = setup().await;
-    let reply = register(&h, json!({ "redirect_uris": [REDIRECT], "client_name": "Server app" })).await;
+    let reply = register(
+        &h,
+        json!({ "redirect_uris": [REDIRECT], "client_name": "Server app" }),
+    )
+    .await;
     let client = reply.json();
     let id = client["client_id"].as_str().unwrap().to_owned();
     let secret = client["client_secret"].as_str().unwrap().to_owned();
-    assert!(client["client_secret_expires_at"].as_i64().unwrap() > 0, "registrations expire");
+    assert!(
+        client["client_secret_expires_at"].as_i64().unwrap() > 0,
+        "registrations expire"
+    );
     let code = param(&approve(&h, &id, &[]).await, "code").unwrap();
-    let basic = |s: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{s}")));
+    let basic = |s: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{id}:{s}"))
+        )
+    };
     let pairs = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
         ("code_verifier", VERIFIER),
         ("redirect_uri", REDIRECT),
     ];
-    let wrong = h.form("/oauth/token", None, &pairs, &[("authorization", &basic("wrong"))]).await;
+    let wrong = h
+        .form(
+            "/oauth/token",
+            None,
+            &pairs,
+            &[("authorization", &basic("wrong"))],
+        )
+        .await;
     assert_oauth_error(&wrong, StatusCode::UNAUTHORIZED, "invalid_client");
     assert!(wrong.headers.contains_key(header::WWW_AUTHENTICATE));
-    let missing = h.form("/oauth/token", None, &[("client_id", id.as_str()), ("grant_type", "authorization_code"), ("code", code.as_str())], &[]).await;
+    let missing = h
+        .form(
+            "/oauth/token",
+            None,
+            &[
+                ("client_id", id.as_str()),
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+            ],
+            &[],
+        )
+        .await;
     assert_oauth_error(&missing, StatusCode::UNAUTHORIZED, "invalid_client");
-    let ok = h.form("/oauth/token", None, &pairs, &[("authorization", &basic(&secret))]).await;
+    let ok = h
+        .form(
+            "/oauth/token",
+            None,
+            &pairs,
+            &[("authorization", &basic(&secret))],
+        )
+        .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
 }
 
@@ -373,15 +533,31 @@ async fn revocation_ends_the_grant() {
     let h = setup().await;
     let client = public_client(&h).await;
     let code = param(&approve(&h, &client, &[]).await, "code").unwrap();
-    let tokens = exchange(&h, &client, &code, VERIFIER, REDIRECT).await.json();
+    let tokens = exchange(&h, &client, &code, VERIFIER, REDIRECT)
+        .await
+        .json();
     let access = tokens["access_token"].as_str().unwrap();
-    let reply = h.form("/oauth/revoke", None, &[("token", access), ("client_id", &client)], &[]).await;
+    let reply = h
+        .form(
+            "/oauth/revoke",
+            None,
+            &[("token", access), ("client_id", &client)],
+            &[],
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(grants_revoked(&h).await, 1);
     let dead = refresh(&h, &client, tokens["refresh_token"].as_str().unwrap()).await;
     assert_oauth_error(&dead, StatusCode::BAD_REQUEST, "invalid_grant");
     // Unknown tokens are fine (RFC 7009 §2.2).
-    let unknown = h.form("/oauth/revoke", None, &[("token", "nonsense"), ("client_id", &client)], &[]).await;
+    let unknown = h
+        .form(
+            "/oauth/revoke",
+            None,
+            &[("token", "nonsense"), ("client_id", &client)],
+            &[],
+        )
+        .await;
     assert_eq!(unknown.status, StatusCode::OK);
 }
 
@@ -397,7 +573,12 @@ async fn a_metadata_document_at_an_internal_address_is_refused_by_default() {
         "https://[::1]/client.json",
     ] {
         let reply = h.get(&authorize_query(client_id, &[]), Some(&cookie)).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{client_id}: {}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{client_id}: {}",
+            reply.text
+        );
         assert!(
             reply.text.contains("internal address") || reply.text.contains("https URL"),
             "{client_id}: {}",
@@ -438,9 +619,16 @@ async fn a_client_id_metadata_document_completes_the_flow_with_the_test_setting(
     assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text);
 
     // A document whose client_id is not its URL is refused.
-    let lying = serve_document(|_| json!({ "client_id": "https://someone.else/client.json", "redirect_uris": [REDIRECT] })).await;
+    let lying = serve_document(
+        |_| json!({ "client_id": "https://someone.else/client.json", "redirect_uris": [REDIRECT] }),
+    )
+    .await;
     let (cookie, _) = h.session_for(&h.admin).await;
     let reply = h.get(&authorize_query(&lying, &[]), Some(&cookie)).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert!(reply.text.contains("does not equal its URL"), "{}", reply.text);
+    assert!(
+        reply.text.contains("does not equal its URL"),
+        "{}",
+        reply.text
+    );
 }

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 use uuid::Uuid;
 
-use super::clients::{redirect_uri_matches, resolve_client};
 use super::CODE_SECONDS;
+use super::clients::{redirect_uri_matches, resolve_client};
 use crate::app::AppState;
 use crate::auth::SessionUser;
 use crate::crypto::{random_token, token_hash};
@@ -60,13 +60,19 @@ async fn validate(state: &AppState, p: &AuthorizeParams) -> Result<Valid, Invali
         .client_id
         .as_deref()
         .filter(|c| !c.is_empty())
-        .ok_or_else(|| Invalid::Page("The request names no client (client_id is missing).".into()))?;
+        .ok_or_else(|| {
+            Invalid::Page("The request names no client (client_id is missing).".into())
+        })?;
     let client = resolve_client(state, client_id)
         .await
         .map_err(|e| Invalid::Page(format!("The client can't be used: {}", e.description)))?;
     let redirect_uri = match p.redirect_uri.as_deref() {
         Some(uri) => {
-            if !client.redirect_uris.iter().any(|r| redirect_uri_matches(r, uri)) {
+            if !client
+                .redirect_uris
+                .iter()
+                .any(|r| redirect_uri_matches(r, uri))
+            {
                 return Err(Invalid::Page(
                     "The redirect URI does not match any the client registered.".into(),
                 ));
@@ -82,27 +88,45 @@ async fn validate(state: &AppState, p: &AuthorizeParams) -> Result<Valid, Invali
         description: description.to_owned(),
     };
     if p.response_type.as_deref() != Some("code") {
-        return Err(fail("unsupported_response_type", "response_type must be code"));
+        return Err(fail(
+            "unsupported_response_type",
+            "response_type must be code",
+        ));
     }
-    let challenge = p
-        .code_challenge
-        .as_deref()
-        .ok_or_else(|| fail("invalid_request", "PKCE is required: send code_challenge with code_challenge_method=S256"))?;
+    let challenge = p.code_challenge.as_deref().ok_or_else(|| {
+        fail(
+            "invalid_request",
+            "PKCE is required: send code_challenge with code_challenge_method=S256",
+        )
+    })?;
     if p.code_challenge_method.as_deref() != Some("S256") {
-        return Err(fail("invalid_request", "code_challenge_method must be S256 (plain is not accepted)"));
+        return Err(fail(
+            "invalid_request",
+            "code_challenge_method must be S256 (plain is not accepted)",
+        ));
     }
     if challenge.len() != 43
-        || !challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        || !challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        return Err(fail("invalid_request", "code_challenge must be a base64url SHA-256 (43 characters)"));
+        return Err(fail(
+            "invalid_request",
+            "code_challenge must be a base64url SHA-256 (43 characters)",
+        ));
     }
-    let resource = p
-        .resource
-        .as_deref()
-        .ok_or_else(|| fail("invalid_target", "resource is required: the MCP URL of the server (RFC 8707)"))?;
-    let server = server_for_resource(state, resource)
-        .await
-        .ok_or_else(|| fail("invalid_target", "resource is not the MCP URL of a server on this platform"))?;
+    let resource = p.resource.as_deref().ok_or_else(|| {
+        fail(
+            "invalid_target",
+            "resource is required: the MCP URL of the server (RFC 8707)",
+        )
+    })?;
+    let server = server_for_resource(state, resource).await.ok_or_else(|| {
+        fail(
+            "invalid_target",
+            "resource is not the MCP URL of a server on this platform",
+        )
+    })?;
     if !server.enabled {
         return Err(fail("invalid_target", "this server is disabled"));
     }
@@ -126,7 +150,12 @@ pub async fn server_for_resource(state: &AppState, resource: &str) -> Option<Ser
 }
 
 /// The redirect back to the client, with `iss` (RFC 9207) and `state`.
-fn client_redirect(state: &AppState, redirect_uri: &str, params: &[(&str, &str)], client_state: Option<&str>) -> Response {
+fn client_redirect(
+    state: &AppState,
+    redirect_uri: &str,
+    params: &[(&str, &str)],
+    client_state: Option<&str>,
+) -> Response {
     let Ok(mut url) = Url::parse(redirect_uri) else {
         return error_page(StatusCode::BAD_REQUEST, "The redirect URI is malformed.");
     };
@@ -146,7 +175,11 @@ fn client_redirect(state: &AppState, redirect_uri: &str, params: &[(&str, &str)]
 fn refuse(state: &AppState, invalid: Invalid, client_state: Option<&str>) -> Response {
     match invalid {
         Invalid::Page(message) => error_page(StatusCode::BAD_REQUEST, &message),
-        Invalid::Redirect { redirect_uri, error, description } => client_redirect(
+        Invalid::Redirect {
+            redirect_uri,
+            error,
+            description,
+        } => client_redirect(
             state,
             &redirect_uri,
             &[("error", error), ("error_description", &description)],
@@ -171,7 +204,9 @@ pub async fn authorize_get(
         Err(invalid) => return refuse(&state, invalid, params.state.as_deref()),
     };
     let Some(session) = session else {
-        let next = uri.path_and_query().map_or("/oauth/authorize", |pq| pq.as_str());
+        let next = uri
+            .path_and_query()
+            .map_or("/oauth/authorize", |pq| pq.as_str());
         let target = format!(
             "/login?{}",
             url::form_urlencoded::Serializer::new(String::new())
@@ -184,7 +219,11 @@ pub async fn authorize_get(
 }
 
 fn consent_page(session: &SessionUser, valid: &Valid, params: &AuthorizeParams) -> Markup {
-    let client_name = valid.client.client_name.clone().unwrap_or_else(|| "An unnamed client".into());
+    let client_name = valid
+        .client
+        .client_name
+        .clone()
+        .unwrap_or_else(|| "An unnamed client".into());
     let redirect_host = Url::parse(&valid.redirect_uri)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))
@@ -194,7 +233,10 @@ fn consent_page(session: &SessionUser, valid: &Valid, params: &AuthorizeParams) 
         ("client_id", params.client_id.as_deref()),
         ("redirect_uri", Some(valid.redirect_uri.as_str())),
         ("code_challenge", params.code_challenge.as_deref()),
-        ("code_challenge_method", params.code_challenge_method.as_deref()),
+        (
+            "code_challenge_method",
+            params.code_challenge_method.as_deref(),
+        ),
         ("state", params.state.as_deref()),
         ("scope", params.scope.as_deref()),
         ("resource", params.resource.as_deref()),
@@ -258,7 +300,10 @@ pub async fn authorize_post(
         return client_redirect(
             &state,
             &valid.redirect_uri,
-            &[("error", "access_denied"), ("error_description", "the user denied the request")],
+            &[
+                ("error", "access_denied"),
+                ("error_description", "the user denied the request"),
+            ],
             client_state,
         );
     }
@@ -291,5 +336,10 @@ pub async fn authorize_post(
     }
     tracing::info!(user = %session.user.id, client = %grant.client_id, server = %valid.server.slug, "authorization granted");
     use secrecy::ExposeSecret as _;
-    client_redirect(&state, &valid.redirect_uri, &[("code", code.expose_secret())], client_state)
+    client_redirect(
+        &state,
+        &valid.redirect_uri,
+        &[("code", code.expose_secret())],
+        client_state,
+    )
 }

@@ -49,7 +49,10 @@ pub struct RegistrationLimiter {
 
 impl RegistrationLimiter {
     fn allow(&self, address: IpAddr) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let hour = Duration::from_secs(3600);
         let times = seen.entry(address).or_default();
         times.retain(|t| t.elapsed() < hour);
@@ -149,10 +152,15 @@ pub async fn register(
         .token_endpoint_auth_method
         .clone()
         .unwrap_or_else(|| "client_secret_basic".to_owned());
-    if !matches!(method.as_str(), "none" | "client_secret_basic" | "client_secret_post") {
+    if !matches!(
+        method.as_str(),
+        "none" | "client_secret_basic" | "client_secret_post"
+    ) {
         return Err(OAuthError::new(
             "invalid_client_metadata",
-            format!("token_endpoint_auth_method `{method}` is not supported: use none, client_secret_basic or client_secret_post"),
+            format!(
+                "token_endpoint_auth_method `{method}` is not supported: use none, client_secret_basic or client_secret_post"
+            ),
         ));
     }
     if let Some(grants) = &request.grant_types
@@ -191,7 +199,12 @@ pub async fn register(
     metadata.insert("token_endpoint_auth_method".into(), json!(method));
     metadata.insert(
         "grant_types".into(),
-        json!(request.grant_types.clone().unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()])),
+        json!(
+            request
+                .grant_types
+                .clone()
+                .unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()])
+        ),
     );
     metadata.insert("response_types".into(), json!(["code"]));
     if let Some(name) = &client_name {
@@ -229,7 +242,9 @@ pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<OAuthCl
     match state.store.oauth_client(client_id).await {
         Ok(client) if client.expires_at > now() => return Ok(client),
         Ok(client) if client.kind == ClientKind::Dynamic => {
-            return Err(OAuthError::invalid_client("the client registration has expired; register again"));
+            return Err(OAuthError::invalid_client(
+                "the client registration has expired; register again",
+            ));
         }
         Ok(_) | Err(StoreError::NotFound) => {}
         Err(other) => return Err(other.into()),
@@ -250,9 +265,14 @@ async fn fetch_metadata_document(
     client_id: &str,
     settings: &ClientSettings,
 ) -> Result<OAuthClient, OAuthError> {
-    let bad = |why: String| OAuthError::invalid_client(format!("client metadata document {client_id}: {why}"));
+    let bad = |why: String| {
+        OAuthError::invalid_client(format!("client metadata document {client_id}: {why}"))
+    };
     let url = Url::parse(client_id).map_err(|e| bad(e.to_string()))?;
-    let host = url.host_str().ok_or_else(|| bad("no host".into()))?.to_owned();
+    let host = url
+        .host_str()
+        .ok_or_else(|| bad("no host".into()))?
+        .to_owned();
     if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
         return Err(bad("must not carry a fragment or credentials".into()));
     }
@@ -277,7 +297,8 @@ async fn fetch_metadata_document(
     let allowed = |ip: IpAddr| is_public_address(ip) || (loopback_ok && ip.is_loopback());
     if addresses.is_empty() || addresses.iter().any(|a| !allowed(a.ip())) {
         return Err(bad(
-            "its host resolves to an internal address; the platform only fetches public addresses".into(),
+            "its host resolves to an internal address; the platform only fetches public addresses"
+                .into(),
         ));
     }
     // Connect to the vetted address only, so a second DNS answer cannot point elsewhere.
@@ -298,7 +319,11 @@ async fn fetch_metadata_document(
         return Err(bad(format!("fetch answered {}", response.status())));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| bad(e.without_url().to_string()))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| bad(e.without_url().to_string()))?
+    {
         body.extend_from_slice(&chunk);
         if body.len() > DOCUMENT_MAX_BYTES {
             return Err(bad(format!("larger than {DOCUMENT_MAX_BYTES} bytes")));
@@ -311,10 +336,16 @@ async fn fetch_metadata_document(
     }
     let redirect_uris: Vec<String> = document["redirect_uris"]
         .as_array()
-        .map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|u| u.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     validate_redirect_uris(&redirect_uris).map_err(|e| bad(e.description))?;
-    let method = document["token_endpoint_auth_method"].as_str().unwrap_or("none");
+    let method = document["token_endpoint_auth_method"]
+        .as_str()
+        .unwrap_or("none");
     if method != "none" {
         return Err(bad(format!(
             "token_endpoint_auth_method `{method}` is not supported for metadata documents (use none)"
@@ -324,7 +355,9 @@ async fn fetch_metadata_document(
     Ok(OAuthClient {
         client_id: client_id.to_owned(),
         kind: ClientKind::MetadataDocument,
-        client_name: document["client_name"].as_str().map(|n| n.chars().take(200).collect()),
+        client_name: document["client_name"]
+            .as_str()
+            .map(|n| n.chars().take(200).collect()),
         redirect_uris,
         auth_method: "none".to_owned(),
         secret_hash: None,
@@ -402,16 +435,26 @@ pub async fn authenticate_client(
     let (client_id, secret, method) = match (&basic, form_client_id) {
         (Some((id, secret)), form) => {
             if form.is_some_and(|f| f != id) {
-                return Err(OAuthError::invalid_client("client_id does not match the Basic credentials"));
+                return Err(OAuthError::invalid_client(
+                    "client_id does not match the Basic credentials",
+                ));
             }
             (id.clone(), Some(secret.clone()), "client_secret_basic")
         }
         (None, Some(id)) => (
             id.to_owned(),
             form_secret.cloned(),
-            if form_secret.is_some() { "client_secret_post" } else { "none" },
+            if form_secret.is_some() {
+                "client_secret_post"
+            } else {
+                "none"
+            },
         ),
-        (None, None) => return Err(OAuthError::invalid_client("client authentication is required")),
+        (None, None) => {
+            return Err(OAuthError::invalid_client(
+                "client authentication is required",
+            ));
+        }
     };
     let client = match resolve_client(state, &client_id).await {
         Ok(client) => client,
@@ -449,18 +492,52 @@ mod tests {
 
     #[test]
     fn loopback_ports_may_vary_everything_else_must_match() {
-        assert!(redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1:5555/cb"));
-        assert!(redirect_uri_matches("http://127.0.0.1:1/cb", "http://127.0.0.1:2/cb"));
-        assert!(!redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1:5555/other"));
-        assert!(!redirect_uri_matches("http://127.0.0.1/cb", "http://localhost:5555/cb"));
-        assert!(redirect_uri_matches("https://a.example/cb", "https://a.example/cb"));
-        assert!(!redirect_uri_matches("https://a.example/cb", "https://a.example:444/cb"));
-        assert!(!redirect_uri_matches("https://a.example/cb", "https://a.example/cb?x=1"));
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5555/cb"
+        ));
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1:1/cb",
+            "http://127.0.0.1:2/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5555/other"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://localhost:5555/cb"
+        ));
+        assert!(redirect_uri_matches(
+            "https://a.example/cb",
+            "https://a.example/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://a.example/cb",
+            "https://a.example:444/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://a.example/cb",
+            "https://a.example/cb?x=1"
+        ));
     }
 
     #[test]
     fn internal_addresses_are_not_public() {
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+        ] {
             assert!(!is_public_address(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"] {

@@ -44,7 +44,10 @@ impl OAuthError {
 impl From<crate::store::StoreError> for OAuthError {
     fn from(err: crate::store::StoreError) -> Self {
         tracing::error!(error = %err, "oauth store failure");
-        Self::new("server_error", "internal error; the platform log has the details")
+        Self::new(
+            "server_error",
+            "internal error; the platform log has the details",
+        )
     }
 }
 

@@ -38,7 +38,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/.well-known/oauth-authorization-server", get(as_metadata))
         .route("/.well-known/openid-configuration", get(as_metadata))
-        .route("/.well-known/oauth-protected-resource", get(root_resource_metadata))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(root_resource_metadata),
+        )
         .route(
             "/.well-known/oauth-protected-resource/mcp/{slug}",
             get(resource_metadata),
@@ -85,7 +88,10 @@ async fn resource_metadata(
 ) -> Result<impl IntoResponse, ApiError> {
     let server = state.servers.resolve(&slug).await?;
     if server.slug != slug {
-        return Err(ApiError::NotFound(format!("no server `{}`", slug.escape_debug())));
+        return Err(ApiError::NotFound(format!(
+            "no server `{}`",
+            slug.escape_debug()
+        )));
     }
     Ok(Json(json!({
         "resource": state.urls.mcp_url(&server.slug),

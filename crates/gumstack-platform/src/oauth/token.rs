@@ -40,9 +40,13 @@ pub async fn token(
     headers: HeaderMap,
     Form(req): Form<TokenRequest>,
 ) -> Result<impl IntoResponse, OAuthError> {
-    let client =
-        authenticate_client(&state, &headers, req.client_id.as_deref(), req.client_secret.as_ref())
-            .await?;
+    let client = authenticate_client(
+        &state,
+        &headers,
+        req.client_id.as_deref(),
+        req.client_secret.as_ref(),
+    )
+    .await?;
     let grant = match req.grant_type.as_deref() {
         Some("authorization_code") => redeem_code(&state, &client, &req).await?,
         Some("refresh_token") => redeem_refresh_token(&state, &client, &req).await?,
@@ -88,7 +92,10 @@ pub async fn token(
     }
     Ok((
         StatusCode::OK,
-        [(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")],
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
         Json(body),
     ))
 }
@@ -98,7 +105,9 @@ async fn active_grant(state: &AppState, id: uuid::Uuid) -> Result<Grant, OAuthEr
     match state.store.grant_with_user(id).await {
         Ok((grant, _)) if grant.revoked_at.is_none() => Ok(grant),
         Ok(_) => Err(OAuthError::invalid_grant("the authorization was revoked")),
-        Err(StoreError::NotFound) => Err(OAuthError::invalid_grant("the authorization no longer exists")),
+        Err(StoreError::NotFound) => Err(OAuthError::invalid_grant(
+            "the authorization no longer exists",
+        )),
         Err(other) => Err(other.into()),
     }
 }
@@ -109,28 +118,45 @@ async fn revoke_on_replay(state: &AppState, used: &SingleUse, what: &str) -> OAu
     if let Err(e) = state.store.revoke_grant(used.grant_id, now()).await {
         return e.into();
     }
-    OAuthError::invalid_grant(format!("this {what} was already used; the authorization is revoked"))
+    OAuthError::invalid_grant(format!(
+        "this {what} was already used; the authorization is revoked"
+    ))
 }
 
-async fn redeem_code(state: &AppState, client: &OAuthClient, req: &TokenRequest) -> Result<Grant, OAuthError> {
-    let code = req.code.as_ref().ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+async fn redeem_code(
+    state: &AppState,
+    client: &OAuthClient,
+    req: &TokenRequest,
+) -> Result<Grant, OAuthError> {
+    let code = req
+        .code
+        .as_ref()
+        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let verifier = req
         .code_verifier
         .as_ref()
         .ok_or_else(|| OAuthError::invalid_grant("code_verifier is required (PKCE)"))?;
     let used = match state.store.consume_code(&token_hash(code), now()).await? {
         Consumed::Fresh(used) => used,
-        Consumed::Replayed(used) => return Err(revoke_on_replay(state, &used, "authorization code").await),
+        Consumed::Replayed(used) => {
+            return Err(revoke_on_replay(state, &used, "authorization code").await);
+        }
         Consumed::NotFound => return Err(OAuthError::invalid_grant("unknown authorization code")),
     };
     if used.expires_at <= now() {
-        return Err(OAuthError::invalid_grant("the authorization code has expired"));
+        return Err(OAuthError::invalid_grant(
+            "the authorization code has expired",
+        ));
     }
     if used.client_id != client.client_id {
-        return Err(OAuthError::invalid_grant("the authorization code was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
     }
     if req.redirect_uri.as_deref() != Some(used.redirect_uri.as_str()) {
-        return Err(OAuthError::invalid_grant("redirect_uri differs from the authorization request"));
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri differs from the authorization request",
+        ));
     }
     let verifier = verifier.expose_secret();
     let verifier_ok = (43..=128).contains(&verifier.len())
@@ -139,7 +165,9 @@ async fn redeem_code(state: &AppState, client: &OAuthClient, req: &TokenRequest)
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
     let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     if !verifier_ok || !constant_time_eq(computed.as_bytes(), used.code_challenge.as_bytes()) {
-        return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+        return Err(OAuthError::invalid_grant(
+            "code_verifier does not match the code_challenge",
+        ));
     }
     active_grant(state, used.grant_id).await
 }
@@ -153,13 +181,21 @@ async fn redeem_refresh_token(
         .refresh_token
         .as_ref()
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-    let used = match state.store.consume_refresh_token(&token_hash(token), now()).await? {
+    let used = match state
+        .store
+        .consume_refresh_token(&token_hash(token), now())
+        .await?
+    {
         Consumed::Fresh(used) => used,
-        Consumed::Replayed(used) => return Err(revoke_on_replay(state, &used, "refresh token").await),
+        Consumed::Replayed(used) => {
+            return Err(revoke_on_replay(state, &used, "refresh token").await);
+        }
         Consumed::NotFound => return Err(OAuthError::invalid_grant("unknown refresh token")),
     };
     if used.client_id != client.client_id {
-        return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
     }
     if used.expires_at <= now() {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
@@ -181,10 +217,16 @@ pub async fn revoke(
     headers: HeaderMap,
     Form(req): Form<RevokeRequest>,
 ) -> Result<impl IntoResponse, OAuthError> {
-    let client =
-        authenticate_client(&state, &headers, req.client_id.as_deref(), req.client_secret.as_ref())
-            .await?;
-    let token = req.token.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let client = authenticate_client(
+        &state,
+        &headers,
+        req.client_id.as_deref(),
+        req.client_secret.as_ref(),
+    )
+    .await?;
+    let token = req
+        .token
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let grant_id = if let Ok(claims) = state
         .keys
         .verify_signature_only::<AccessClaims>(token.expose_secret(), ACCESS_TOKEN_TYP)
@@ -193,8 +235,14 @@ pub async fn revoke(
             .then(|| claims.gid.parse().ok())
             .flatten()
     } else {
-        match state.store.consume_refresh_token(&token_hash(&token), now()).await? {
-            Consumed::Fresh(t) | Consumed::Replayed(t) if t.client_id == client.client_id => Some(t.grant_id),
+        match state
+            .store
+            .consume_refresh_token(&token_hash(&token), now())
+            .await?
+        {
+            Consumed::Fresh(t) | Consumed::Replayed(t) if t.client_id == client.client_id => {
+                Some(t.grant_id)
+            }
             _ => None,
         }
     };

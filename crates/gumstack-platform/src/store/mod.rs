@@ -380,7 +380,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn consume_code(&self, hash: &[u8], at: Timestamp) -> Result<Consumed, StoreError>;
     async fn insert_refresh_token(&self, token: &SingleUse) -> Result<(), StoreError>;
     /// Marks a refresh token used (rotated), atomically.
-    async fn consume_refresh_token(&self, hash: &[u8], at: Timestamp) -> Result<Consumed, StoreError>;
+    async fn consume_refresh_token(
+        &self,
+        hash: &[u8],
+        at: Timestamp,
+    ) -> Result<Consumed, StoreError>;
 }
 
 /// Current Unix time in seconds.

@@ -13,8 +13,9 @@ use uuid::Uuid;
 
 use super::sqlite_oauth::{self as oauth, SingleUseTable};
 use super::{
-    AuthType, Consumed, Grant, OAuthClient, SigningKeyRecord, SingleUse, Deployment, DeploymentStatus, EnvVarMeta, Group, Org, RuntimeSpec, SealedEnvVar,
-    Server, ServerUpdate, Store, StoreError, Timestamp, User, now,
+    AuthType, Consumed, Deployment, DeploymentStatus, EnvVarMeta, Grant, Group, OAuthClient, Org,
+    RuntimeSpec, SealedEnvVar, Server, ServerUpdate, SigningKeyRecord, SingleUse, Store,
+    StoreError, Timestamp, User, now,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -699,7 +700,11 @@ impl Store for SqliteStore {
         oauth::insert_single_use(&self.pool, SingleUseTable::RefreshTokens, token).await
     }
 
-    async fn consume_refresh_token(&self, hash: &[u8], at: Timestamp) -> Result<Consumed, StoreError> {
+    async fn consume_refresh_token(
+        &self,
+        hash: &[u8],
+        at: Timestamp,
+    ) -> Result<Consumed, StoreError> {
         oauth::consume(&self.pool, SingleUseTable::RefreshTokens, hash, at).await
     }
 }

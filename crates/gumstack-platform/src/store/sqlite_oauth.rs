@@ -78,7 +78,10 @@ pub(super) async fn upsert_oauth_client(
     Ok(())
 }
 
-pub(super) async fn oauth_client(pool: &SqlitePool, client_id: &str) -> Result<OAuthClient, StoreError> {
+pub(super) async fn oauth_client(
+    pool: &SqlitePool,
+    client_id: &str,
+) -> Result<OAuthClient, StoreError> {
     let row = sqlx::query("SELECT * FROM oauth_clients WHERE client_id = ?")
         .bind(client_id)
         .fetch_one(pool)
@@ -136,7 +139,10 @@ fn grant_from_row(row: &SqliteRow) -> Result<Grant, StoreError> {
     })
 }
 
-pub(super) async fn grant_with_user(pool: &SqlitePool, id: Uuid) -> Result<(Grant, User), StoreError> {
+pub(super) async fn grant_with_user(
+    pool: &SqlitePool,
+    id: Uuid,
+) -> Result<(Grant, User), StoreError> {
     let row = sqlx::query(
         "SELECT g.id AS g_id, g.user_id AS g_user_id, g.client_id AS g_client_id,
                 g.server_id AS g_server_id, g.resource AS g_resource, g.scope AS g_scope,
@@ -151,7 +157,11 @@ pub(super) async fn grant_with_user(pool: &SqlitePool, id: Uuid) -> Result<(Gran
     Ok((grant_from_row(&row)?, user_from_row(&row)?))
 }
 
-pub(super) async fn revoke_grant(pool: &SqlitePool, id: Uuid, at: Timestamp) -> Result<(), StoreError> {
+pub(super) async fn revoke_grant(
+    pool: &SqlitePool,
+    id: Uuid,
+    at: Timestamp,
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE oauth_grants SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
         .bind(at)
         .bind(id.to_string())

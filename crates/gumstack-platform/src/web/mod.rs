@@ -179,7 +179,12 @@ async fn login(
         Ok(None) => {
             state.limiter.record_failure(&email_key, &address);
             tracing::info!(%address, "failed login");
-            let page = pages::login(&csrf, &form.email, &form.next, Some("The email or password is wrong."));
+            let page = pages::login(
+                &csrf,
+                &form.email,
+                &form.next,
+                Some("The email or password is wrong."),
+            );
             return (StatusCode::UNAUTHORIZED, page).into_response();
         }
         Err(err) => return err.into_response(),

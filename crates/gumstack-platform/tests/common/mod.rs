@@ -190,7 +190,11 @@ impl Harness {
         self.platform
             .state
             .store
-            .insert_session(user.id, &token_hash(&token), gumstack_platform::store::now() + 3600)
+            .insert_session(
+                user.id,
+                &token_hash(&token),
+                gumstack_platform::store::now() + 3600,
+            )
             .await
             .unwrap();
         let csrf = gumstack_platform::auth::csrf_token_for(token.expose_secret());
@@ -198,7 +202,13 @@ impl Harness {
     }
 
     /// A form POST (urlencoded) with optional cookie and headers.
-    pub async fn form(&self, uri: &str, cookie: Option<&str>, pairs: &[(&str, &str)], headers: &[(&str, &str)]) -> Reply {
+    pub async fn form(
+        &self,
+        uri: &str,
+        cookie: Option<&str>,
+        pairs: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(pairs)
             .finish();

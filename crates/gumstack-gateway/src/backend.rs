@@ -1,0 +1,46 @@
+//! The seam to the platform: [`Backend`] decides, for one request, whether it may reach a server
+//! and where that server lives ([`Grant`]), or why not ([`Refusal`]).
+
+use std::net::SocketAddr;
+
+/// What the platform decides for one request.
+///
+/// Called once per request, after the `Host`/`Origin` checks and before anything is forwarded.
+/// The platform validates the token (signature, expiry, audience = this server), enforces
+/// RBAC, finds the live deployment and mints the signed identity; the gateway does the HTTP.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
+    /// `token` is the bearer token from `Authorization: Bearer …` (None when absent or not a Bearer header).
+    async fn authorize(&self, slug: &str, token: Option<&str>) -> Result<Grant, Refusal>;
+}
+
+/// The request may go through: to whom, as whom.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// Stable id of the server; with the session id it keys the session bindings.
+    pub server_id: String,
+    /// Who is calling: an MCP session opened by this user is usable only by this user.
+    pub user_id: String,
+    /// The live server process, e.g. `127.0.0.1:41234` (the path is always `/mcp`).
+    pub upstream: SocketAddr,
+    /// The platform-signed identity sent as `Gumstack-Identity` (docs/PROTOCOL.md §2); it
+    /// replaces anything the client sent under that name.
+    pub identity: http::HeaderValue,
+}
+
+/// The request may not go through, and what the client should do about it.
+#[derive(Debug, Clone)]
+pub enum Refusal {
+    /// No or bad token: 401 with `WWW-Authenticate` pointing at the protected resource
+    /// metadata, so the client (re-)authorizes. `invalid_token` is `Some(error_description)`
+    /// only when a token was sent.
+    Unauthorized { invalid_token: Option<String> },
+    /// No such server: 404.
+    NotFound,
+    /// The server exists but cannot take calls now (disabled, not running): 503 with
+    /// `Retry-After: 5`. `reason` is shown to the client.
+    Unavailable { reason: String },
+    /// The caller may not use this server (e.g. permission denied): 403. `reason` is shown to
+    /// the client.
+    Forbidden { reason: String },
+}

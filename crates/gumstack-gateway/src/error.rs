@@ -1,0 +1,140 @@
+//! Every answer the gateway gives itself (rather than the upstream): [`GatewayError`], with
+//! `{"error": {"code", "message"}}` bodies, except "session not found", which is a JSON-RPC
+//! error as MCP clients expect.
+
+use axum::{
+    Json,
+    body::Body,
+    response::{IntoResponse, Response},
+};
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+
+/// The JSON-RPC body of a 404 for an unknown (or someone else's) MCP session. MCP clients
+/// react to it by starting a new session.
+const SESSION_NOT_FOUND: &str =
+    r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"Session not found"}}"#;
+
+/// Why the gateway answered a request itself. Each variant's doc says what the caller should do.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum GatewayError {
+    /// Use POST, GET or DELETE.
+    #[error("method not allowed; use POST, GET or DELETE")]
+    MethodNotAllowed,
+    /// Fix the URL: the `Host` is not one of the gateway's names.
+    #[error("this host name is not served here")]
+    HostNotAllowed,
+    /// Browsers on other sites may not call the gateway.
+    #[error("requests from this origin are not allowed")]
+    OriginNotAllowed,
+    /// (Re-)authorize, following `WWW-Authenticate`.
+    #[error("{message}")]
+    Unauthorized {
+        challenge: HeaderValue,
+        message: String,
+    },
+    /// Fix the URL.
+    #[error("no MCP server at this URL")]
+    NotFound,
+    /// Retry later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Ask an administrator for access.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Start a new MCP session.
+    #[error("session not found")]
+    SessionNotFound,
+    /// Send a smaller request.
+    #[error("request body larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// Retry later; the cause is logged, never sent.
+    #[error("the MCP server could not be reached")]
+    BadGateway,
+    /// Retry later.
+    #[error("the MCP server did not answer in time")]
+    GatewayTimeout,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'static str,
+    message: &'a str,
+}
+
+impl GatewayError {
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::HostNotAllowed | Self::OriginNotAllowed | Self::Forbidden(_) => {
+                StatusCode::FORBIDDEN
+            }
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::NotFound | Self::SessionNotFound => StatusCode::NOT_FOUND,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BadGateway => StatusCode::BAD_GATEWAY,
+            Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    pub(crate) fn code(&self) -> &'static str {
+        match self {
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::HostNotAllowed => "host_not_allowed",
+            Self::OriginNotAllowed => "origin_not_allowed",
+            Self::Unauthorized { .. } => "unauthorized",
+            Self::NotFound => "not_found",
+            Self::Unavailable(_) => "unavailable",
+            Self::Forbidden(_) => "forbidden",
+            Self::SessionNotFound => "session_not_found",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::BadGateway => "bad_gateway",
+            Self::GatewayTimeout => "gateway_timeout",
+        }
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let Self::SessionNotFound = self {
+            return (
+                status,
+                [(header::CONTENT_TYPE, "application/json")],
+                Body::from(SESSION_NOT_FOUND),
+            )
+                .into_response();
+        }
+        let message = self.to_string();
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                error: ErrorDetail {
+                    code: self.code(),
+                    message: &message,
+                },
+            }),
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        match self {
+            Self::Unauthorized { challenge, .. } => {
+                headers.insert(header::WWW_AUTHENTICATE, challenge);
+            }
+            Self::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Self::MethodNotAllowed => {
+                headers.insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+            }
+            _ => {}
+        }
+        response
+    }
+}

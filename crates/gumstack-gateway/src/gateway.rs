@@ -1,0 +1,292 @@
+//! [`Gateway`]: the `/mcp/{slug}` route and what happens to one request, in order —
+//! method, `Host`/`Origin`, authorization, session ownership, forwarding, session bookkeeping.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{Path, Request, State},
+    response::{IntoResponse, Response},
+    routing::any,
+};
+use http::{HeaderValue, Method, StatusCode, Version, header, request::Parts};
+use http_body_util::Limited;
+use hyper::body::Incoming;
+
+use crate::{
+    backend::{Backend, Grant, Refusal},
+    challenge::bearer_challenge,
+    error::GatewayError,
+    headers::{self, GUMSTACK_IDENTITY, MCP_SESSION_ID},
+    rebinding::{RebindingGuard, Rejection},
+    sessions::{MemorySessionBindings, SessionBindings, SessionCheck},
+    settings::{GatewayLimits, GatewaySettings},
+    upstream::{Upstream, UpstreamError, mcp_uri},
+};
+
+/// Builds the gateway's router; [`router`](crate::router) is the short form with defaults.
+#[derive(Debug)]
+pub struct Gateway {
+    backend: Arc<dyn Backend>,
+    settings: GatewaySettings,
+    limits: GatewayLimits,
+    sessions: Option<Arc<dyn SessionBindings>>,
+}
+
+impl Gateway {
+    pub fn new(backend: Arc<dyn Backend>, settings: GatewaySettings) -> Self {
+        Self {
+            backend,
+            settings,
+            limits: GatewayLimits::default(),
+            sessions: None,
+        }
+    }
+
+    pub fn with_limits(mut self, limits: GatewayLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Where session bindings live; by default a [`MemorySessionBindings::default`].
+    pub fn with_sessions(mut self, sessions: Arc<dyn SessionBindings>) -> Self {
+        self.sessions = Some(sessions);
+        self
+    }
+
+    /// The router serving `/mcp/{slug}`. Every instance holds its own upstream connection
+    /// pool, so build it once.
+    pub fn into_router<S>(self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let state = GatewayState {
+            guard: RebindingGuard::new(
+                &self.settings.allowed_hosts,
+                &self.settings.allowed_origins,
+            ),
+            public_base: self.settings.public_base.trim_end_matches('/').into(),
+            backend: self.backend,
+            sessions: self
+                .sessions
+                .unwrap_or_else(|| Arc::new(MemorySessionBindings::default())),
+            upstream: Upstream::new(&self.limits),
+            max_request_body: self.limits.max_request_body,
+        };
+        Router::new()
+            .route("/mcp/{slug}", any(handle))
+            .with_state(Arc::new(state))
+    }
+}
+
+#[derive(Debug)]
+struct GatewayState {
+    guard: RebindingGuard,
+    public_base: Box<str>,
+    backend: Arc<dyn Backend>,
+    sessions: Arc<dyn SessionBindings>,
+    upstream: Upstream,
+    max_request_body: usize,
+}
+
+async fn handle(
+    State(gateway): State<Arc<GatewayState>>,
+    Path(slug): Path<String>,
+    request: Request,
+) -> Response {
+    gateway
+        .serve(&slug, request)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+impl GatewayState {
+    async fn serve(&self, slug: &str, request: Request) -> Result<Response, GatewayError> {
+        // Split first: the body is not `Sync`, so only the parts may be borrowed across awaits.
+        let (parts, body) = request.into_parts();
+        let grant = self.admit(slug, &parts).await?;
+        let session = parts.headers.get(&MCP_SESSION_ID).cloned();
+        if let Some(session) = &session {
+            self.check_session(&grant, session).await?;
+        }
+        let method = parts.method.clone();
+        let Grant {
+            server_id,
+            user_id,
+            upstream,
+            identity,
+        } = grant;
+        let response = self
+            .forward(parts, body, upstream, identity)
+            .await
+            .map_err(|error| self.upstream_failed(&server_id, upstream, error))?;
+
+        let (mut parts, body) = response.into_parts();
+        headers::scrub_response(&mut parts.headers);
+        if let Some(session) = &session {
+            let ended = (method == Method::DELETE && parts.status.is_success())
+                || parts.status == StatusCode::NOT_FOUND;
+            if ended && let Ok(session) = session.to_str() {
+                self.sessions.unbind(&server_id, session).await;
+            }
+        }
+        if let Some(opened) = parts.headers.get(&MCP_SESSION_ID)
+            && session.as_ref() != Some(opened)
+        {
+            self.bind_session(&server_id, &user_id, opened).await?;
+        }
+        Ok(Response::from_parts(parts, Body::new(body)))
+    }
+
+    /// Everything that happens before the request may go upstream, except the session check.
+    async fn admit(&self, slug: &str, request: &Parts) -> Result<Grant, GatewayError> {
+        let method = &request.method;
+        if method != Method::POST && method != Method::GET && method != Method::DELETE {
+            return Err(GatewayError::MethodNotAllowed);
+        }
+        self.guard
+            .check(&request.headers, &request.uri)
+            .map_err(|rejection| match rejection {
+                Rejection::Host => GatewayError::HostNotAllowed,
+                Rejection::Origin => GatewayError::OriginNotAllowed,
+            })?;
+        let token = headers::bearer_token(&request.headers);
+        let grant = self
+            .backend
+            .authorize(slug, token)
+            .await
+            .map_err(|refusal| self.refused(slug, refusal))?;
+        let declared_too_large = request
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|length| length.to_str().ok()?.parse::<u64>().ok())
+            .is_some_and(|length| length > self.max_request_body as u64);
+        if declared_too_large {
+            return Err(self.payload_too_large());
+        }
+        Ok(grant)
+    }
+
+    /// Rewrites the client's request for the server process and sends it, body streaming.
+    async fn forward(
+        &self,
+        mut parts: Parts,
+        body: Body,
+        upstream: SocketAddr,
+        identity: HeaderValue,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        headers::scrub_request(&mut parts.headers);
+        parts.headers.insert(&GUMSTACK_IDENTITY, identity);
+        parts.uri = mcp_uri(upstream, parts.uri.query()).map_err(UpstreamError::Uri)?;
+        parts.version = Version::HTTP_11;
+        parts.extensions = http::Extensions::new();
+        let body = Limited::new(body, self.max_request_body);
+        self.upstream.send(Request::from_parts(parts, body)).await
+    }
+
+    fn upstream_failed(
+        &self,
+        server_id: &str,
+        upstream: SocketAddr,
+        error: UpstreamError,
+    ) -> GatewayError {
+        match error {
+            UpstreamError::BodyTooLarge => self.payload_too_large(),
+            UpstreamError::Timeout => {
+                tracing::warn!(%server_id, %upstream, "MCP server sent no response headers in time");
+                GatewayError::GatewayTimeout
+            }
+            UpstreamError::Uri(error) => {
+                tracing::error!(%server_id, %upstream, %error, "cannot build the upstream URI");
+                GatewayError::BadGateway
+            }
+            UpstreamError::Failed(error) => {
+                tracing::warn!(%server_id, %upstream, error = %ErrorChain(&error), "MCP server unreachable");
+                GatewayError::BadGateway
+            }
+        }
+    }
+
+    fn refused(&self, slug: &str, refusal: Refusal) -> GatewayError {
+        tracing::debug!(slug, ?refusal, "MCP request refused");
+        match refusal {
+            Refusal::Unauthorized { invalid_token } => GatewayError::Unauthorized {
+                challenge: bearer_challenge(&self.public_base, slug, invalid_token.as_deref()),
+                message: invalid_token.unwrap_or_else(|| {
+                    "authentication required: send `Authorization: Bearer <token>`".to_owned()
+                }),
+            },
+            Refusal::NotFound => GatewayError::NotFound,
+            Refusal::Unavailable { reason } => GatewayError::Unavailable(reason),
+            Refusal::Forbidden { reason } => GatewayError::Forbidden(reason),
+        }
+    }
+
+    /// A request may use a session only if its user opened it on this server.
+    async fn check_session(
+        &self,
+        grant: &Grant,
+        session: &HeaderValue,
+    ) -> Result<(), GatewayError> {
+        let Ok(session) = session.to_str() else {
+            return Err(GatewayError::SessionNotFound);
+        };
+        match self
+            .sessions
+            .check(&grant.server_id, session, &grant.user_id)
+            .await
+        {
+            SessionCheck::Owned => Ok(()),
+            SessionCheck::Unknown => Err(GatewayError::SessionNotFound),
+            SessionCheck::OwnedByAnother => {
+                tracing::warn!(
+                    server_id = %grant.server_id,
+                    user_id = %grant.user_id,
+                    "refused an MCP session opened by another user"
+                );
+                Err(GatewayError::SessionNotFound)
+            }
+        }
+    }
+
+    async fn bind_session(
+        &self,
+        server_id: &str,
+        user_id: &str,
+        opened: &HeaderValue,
+    ) -> Result<(), GatewayError> {
+        let Ok(opened) = opened.to_str() else {
+            tracing::warn!(%server_id, "MCP server sent a session id that is not visible ASCII");
+            return Err(GatewayError::BadGateway);
+        };
+        self.sessions
+            .bind(server_id, opened, user_id)
+            .await
+            .map_err(|conflict| {
+                tracing::warn!(%server_id, %user_id, %conflict, "MCP server reused another user's session id");
+                GatewayError::BadGateway
+            })
+    }
+
+    fn payload_too_large(&self) -> GatewayError {
+        GatewayError::PayloadTooLarge {
+            limit: self.max_request_body,
+        }
+    }
+}
+
+/// Displays an error with its causes (`a: b: c`), for the log.
+struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            write!(f, ": {error}")?;
+            cause = error.source();
+        }
+        Ok(())
+    }
+}

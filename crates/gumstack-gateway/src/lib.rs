@@ -1,0 +1,63 @@
+//! The Gumstack MCP gateway: the one door through which MCP clients reach hosted servers.
+//!
+//! [`router`] serves `POST`, `GET` and `DELETE /mcp/{slug}` (anything else: 405 with `Allow`).
+//! For each request, in order:
+//!
+//! 1. **DNS-rebinding protection**: the `Host` must be one of
+//!    [`GatewaySettings::allowed_hosts`] and an `Origin`, when present, one of
+//!    [`GatewaySettings::allowed_origins`]; otherwise 403. There is no CORS: MCP clients are
+//!    not browsers.
+//! 2. **Authorization** by the platform's [`Backend`]: a [`Grant`] says which server process
+//!    to call and as whom; a [`Refusal`] becomes 401 (with the RFC 9728 `WWW-Authenticate`
+//!    challenge), 404, 503 (`Retry-After: 5`) or 403.
+//! 3. **Session ownership**: an `Mcp-Session-Id` handed out by a server is bound to the user
+//!    who opened it; anyone else (or an id the gateway never saw) gets a JSON-RPC 404
+//!    "Session not found" and nothing is forwarded. A successful `DELETE` ends the binding.
+//! 4. **Forwarding** to `http://{upstream}/mcp` over pooled HTTP/1.1 connections, with the
+//!    client's credentials and hop-by-hop headers removed and the platform-signed
+//!    `Gumstack-Identity` added; bodies stream both ways, so SSE events reach the client as the
+//!    server sends them. The gateway never parses JSON-RPC: every protocol version (2025-06-18,
+//!    2025-11-25, the stateless 2026-07-28) passes through unchanged.
+//!
+//! Errors the gateway produces itself are `{"error": {"code", "message"}}` JSON; upstream
+//! failures are 502 (504 when no response headers arrive in time), with the cause in the log
+//! only.
+//!
+//! # Layout
+//!
+//! - [`backend`]: the platform seam — [`Backend`], [`Grant`], [`Refusal`].
+//! - [`settings`]: [`GatewaySettings`] and [`GatewayLimits`].
+//! - [`gateway`]: [`Gateway`] (builder, route) and the steps of one request.
+//! - [`sessions`]: [`SessionBindings`] and the bounded in-memory [`MemorySessionBindings`].
+//! - `rebinding`: the `Host`/`Origin` checks.
+//! - `headers`: what headers cross the gateway in each direction; the bearer token.
+//! - `upstream`: the pooled HTTP client towards server processes, timeouts, body limit.
+//! - `challenge`: the `WWW-Authenticate` header of a 401.
+//! - `error`: the responses the gateway gives itself.
+
+pub mod backend;
+mod challenge;
+mod error;
+pub mod gateway;
+mod headers;
+mod rebinding;
+pub mod sessions;
+pub mod settings;
+mod upstream;
+
+use std::sync::Arc;
+
+pub use backend::{Backend, Grant, Refusal};
+pub use gateway::Gateway;
+pub use sessions::{MemorySessionBindings, SessionBindings, SessionCheck, SessionConflict};
+pub use settings::{GatewayLimits, GatewaySettings};
+
+/// The gateway's routes with default limits and in-memory session bindings.
+///
+/// Build it once: it owns the connection pool towards the server processes.
+pub fn router<S>(backend: Arc<dyn Backend>, settings: GatewaySettings) -> axum::Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    Gateway::new(backend, settings).into_router()
+}

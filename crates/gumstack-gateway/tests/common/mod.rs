@@ -1,0 +1,183 @@
+//! Shared helpers: a fake platform [`Backend`] mapping tokens to users, the gateway and
+//! upstreams served on real sockets (port 0), and a recorder of what an upstream received.
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the helpers"
+)]
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use axum::{Router, extract::Request, middleware::Next, response::Response};
+use gumstack_gateway::{Backend, Gateway, GatewayLimits, GatewaySettings, Grant, Refusal};
+use http::{HeaderMap, HeaderValue};
+use tokio::net::TcpListener;
+
+/// The public base URL the test gateway announces.
+pub const PUBLIC_BASE: &str = "https://mcp.example.com";
+
+/// A server as the fake platform knows it.
+#[derive(Debug, Clone)]
+pub struct FakeServer {
+    pub id: String,
+    pub upstream: SocketAddr,
+    pub disabled: bool,
+    /// Users RBAC denies.
+    pub denied: Vec<String>,
+}
+
+/// Tokens `token-{user}` belong to `{user}`; anything else is invalid.
+#[derive(Debug, Default)]
+pub struct FakeBackend {
+    servers: Mutex<HashMap<String, FakeServer>>,
+}
+
+impl FakeBackend {
+    pub fn with_server(self, slug: &str, upstream: SocketAddr) -> Self {
+        self.add(
+            slug,
+            FakeServer {
+                id: format!("server-{slug}"),
+                upstream,
+                disabled: false,
+                denied: Vec::new(),
+            },
+        );
+        self
+    }
+
+    pub fn add(&self, slug: &str, server: FakeServer) {
+        self.servers.lock().unwrap().insert(slug.to_owned(), server);
+    }
+
+    /// The identity the fake platform signs for `user` on the server of `slug`.
+    pub fn identity(user: &str, slug: &str) -> String {
+        format!("signed:{user}@server-{slug}")
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for FakeBackend {
+    async fn authorize(&self, slug: &str, token: Option<&str>) -> Result<Grant, Refusal> {
+        let Some(token) = token else {
+            return Err(Refusal::Unauthorized {
+                invalid_token: None,
+            });
+        };
+        let Some(user) = token.strip_prefix("token-") else {
+            return Err(Refusal::Unauthorized {
+                invalid_token: Some("the token is expired or was \"revoked\"".to_owned()),
+            });
+        };
+        let server = self
+            .servers
+            .lock()
+            .unwrap()
+            .get(slug)
+            .cloned()
+            .ok_or(Refusal::NotFound)?;
+        if server.disabled {
+            return Err(Refusal::Unavailable {
+                reason: "the server is disabled".to_owned(),
+            });
+        }
+        if server.denied.iter().any(|denied| denied == user) {
+            return Err(Refusal::Forbidden {
+                reason: "permission denied".to_owned(),
+            });
+        }
+        Ok(Grant {
+            server_id: server.id,
+            user_id: user.to_owned(),
+            upstream: server.upstream,
+            identity: HeaderValue::try_from(Self::identity(user, slug)).unwrap(),
+        })
+    }
+}
+
+/// Serves `router` on `127.0.0.1:0` until the test ends.
+pub async fn serve(router: Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+/// A gateway in front of `backend`, answering to its loopback address and `mcp.example.com`.
+pub struct TestGateway {
+    pub addr: SocketAddr,
+}
+
+impl TestGateway {
+    pub async fn start(backend: FakeBackend) -> Self {
+        Self::start_with_limits(backend, GatewayLimits::default()).await
+    }
+
+    pub async fn start_with_limits(backend: FakeBackend, limits: GatewayLimits) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let settings = GatewaySettings {
+            public_base: PUBLIC_BASE.to_owned(),
+            allowed_hosts: vec![addr.to_string(), "mcp.example.com:443".to_owned()],
+            allowed_origins: vec![PUBLIC_BASE.to_owned()],
+        };
+        let router: Router = Gateway::new(Arc::new(backend), settings)
+            .with_limits(limits)
+            .into_router();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { addr }
+    }
+
+    pub fn url(&self, slug: &str) -> String {
+        format!("http://{}/mcp/{slug}", self.addr)
+    }
+}
+
+/// The headers of every request an upstream received, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder {
+    seen: Arc<Mutex<Vec<HeaderMap>>>,
+}
+
+impl Recorder {
+    /// Wraps `router` so every request's headers are recorded.
+    pub fn record(&self, router: Router) -> Router {
+        let seen = Arc::clone(&self.seen);
+        router.layer(axum::middleware::from_fn(
+            move |request: Request, next: Next| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    seen.lock().unwrap().push(request.headers().clone());
+                    let response: Response = next.run(request).await;
+                    response
+                }
+            },
+        ))
+    }
+
+    pub fn count(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+
+    pub fn all(&self) -> Vec<HeaderMap> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Every value of `name` the upstream received.
+    pub fn values(&self, name: &str) -> Vec<String> {
+        self.all()
+            .iter()
+            .filter_map(|headers| headers.get(name))
+            .map(|value| value.to_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// The gateway's own error body: `{"error": {"code", "message"}}` → code.
+pub async fn error_code(response: reqwest::Response) -> String {
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["error"]["code"].as_str().unwrap().to_owned()
+}
