@@ -632,3 +632,14 @@ async fn a_client_id_metadata_document_completes_the_flow_with_the_test_setting(
         reply.text
     );
 }
+
+#[tokio::test]
+async fn registration_is_rate_limited_per_address() {
+    let h = setup().await;
+    for _ in 0..20 {
+        public_client(&h).await;
+    }
+    let limited = register(&h, json!({ "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none" })).await;
+    assert_oauth_error(&limited, StatusCode::TOO_MANY_REQUESTS, "slow_down");
+    assert_eq!(h.count("SELECT COUNT(*) FROM oauth_clients").await, 20);
+}
