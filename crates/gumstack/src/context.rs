@@ -4,6 +4,10 @@ use crate::{error::GumstackError, scope::RequestScope};
 
 /// The caller of the current tool call, as vouched for by the platform.
 ///
+/// In production it comes from the identity the platform signed for the call (claims `sub`,
+/// `email`, `org`, `grp`, `cid`; the server id is this server's `GUMSTACK_SERVER_ID`, which the
+/// identity's audience names). In local mode it is a fixed `local` user.
+///
 /// Read it anywhere inside a tool handled by [`GumstackHost`](crate::GumstackHost) (or a task
 /// started with [`crate::spawn`]) with [`GumstackContext::current`]; there is nothing to pass
 /// around.
@@ -25,8 +29,9 @@ pub struct GumstackContext {
 impl GumstackContext {
     /// The caller of the tool call this code runs in.
     ///
-    /// Fails with [`GumstackError::NoAuthContext`] outside a request handled by the host, and
-    /// when the request carries no verified identity.
+    /// Fails with [`GumstackError::NoAuthContext`] outside a request handled by the host (or a
+    /// task started with [`crate::spawn`]). Requests without a valid identity never reach a
+    /// tool: the host refuses them with 401.
     pub fn current() -> Result<Self, GumstackError> {
         let scope = RequestScope::current().ok_or_else(|| {
             GumstackError::no_auth_context(
@@ -36,8 +41,7 @@ impl GumstackContext {
         })?;
         scope.caller().cloned().ok_or_else(|| {
             GumstackError::no_auth_context(
-                "no authentication context: this request carries no verified user identity \
-                 (this SDK version does not verify the platform-signed identity of calls yet)",
+                "no authentication context: this request carries no verified user identity",
             )
         })
     }

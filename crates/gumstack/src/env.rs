@@ -15,6 +15,8 @@ use crate::error::HostError;
 pub const DEFAULT_LOCAL_PORT: u16 = 8000;
 
 const SERVER_TOKEN_VAR: &str = "GUMSTACK_SERVER_TOKEN";
+const SERVER_ID_VAR: &str = "GUMSTACK_SERVER_ID";
+const BACKEND_URL_VAR: &str = "GUMSTACK_BACKEND_URL";
 
 /// How the server runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,9 +37,11 @@ pub enum Mode {
 pub struct HostEnv {
     mode: Mode,
     port: u16,
-    /// `GUMSTACK_SERVER_ID`: this server's id on the platform.
+    /// `GUMSTACK_SERVER_ID`: this server's id on the platform (a UUID; required in production,
+    /// where it names the only audience whose identities this server accepts).
     server_id: Option<String>,
-    /// `GUMSTACK_BACKEND_URL`: the platform's API (credential fetch, JWKS).
+    /// `GUMSTACK_BACKEND_URL`: the platform's API (JWKS, credential fetch), without a trailing
+    /// slash (an `http://` URL; required in production).
     backend_url: Option<String>,
     /// `GUMSTACK_MCP_URL`: the URL MCP clients use to reach this server.
     mcp_url: Option<String>,
@@ -84,11 +88,17 @@ impl HostEnv {
             .remove(SERVER_TOKEN_VAR)
             .map(|token| Arc::new(SecretString::from(token)));
         let text = |name: &str| vars.get(name).filter(|value| !value.is_empty()).cloned();
+        let server_id = text(SERVER_ID_VAR);
+        let backend_url = text(BACKEND_URL_VAR).map(|url| url.trim_end_matches('/').to_owned());
+        if mode == Mode::Production {
+            check_server_id(server_id.as_deref())?;
+            check_backend_url(backend_url.as_deref())?;
+        }
         let env = Self {
             mode,
             port,
-            server_id: text("GUMSTACK_SERVER_ID"),
-            backend_url: text("GUMSTACK_BACKEND_URL"),
+            server_id,
+            backend_url,
             mcp_url: text("GUMSTACK_MCP_URL"),
             gumloop_backend_url: text("GUMLOOP_BACKEND_URL"),
             server_token,
@@ -137,14 +147,13 @@ impl HostEnv {
         self.vars.get(name)
     }
 
-    /// The system variables the platform should have set but did not (production only).
+    /// The optional system variables the platform should have set but did not (production
+    /// only; the required ones are checked when the environment is read).
     pub(crate) fn missing_platform_vars(&self) -> Vec<&'static str> {
         if self.mode == Mode::Local {
             return Vec::new();
         }
         [
-            ("GUMSTACK_SERVER_ID", self.server_id.is_some()),
-            ("GUMSTACK_BACKEND_URL", self.backend_url.is_some()),
             ("GUMSTACK_MCP_URL", self.mcp_url.is_some()),
             (SERVER_TOKEN_VAR, self.server_token.is_some()),
         ]
@@ -152,6 +161,57 @@ impl HostEnv {
         .filter_map(|(name, present)| (!present).then_some(name))
         .collect()
     }
+}
+
+/// Production needs `GUMSTACK_SERVER_ID`, in the canonical UUID form the platform uses in the
+/// audience of the identities it signs (lower-case hex, hyphenated).
+fn check_server_id(value: Option<&str>) -> Result<(), HostError> {
+    let value = value.ok_or(HostError::MissingPlatformVariable {
+        name: SERVER_ID_VAR,
+    })?;
+    let canonical = value.len() == 36
+        && value.char_indices().all(|(at, c)| match at {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_digit() || ('a'..='f').contains(&c),
+        });
+    if canonical {
+        Ok(())
+    } else {
+        Err(HostError::InvalidServerId {
+            value: value.to_owned(),
+        })
+    }
+}
+
+/// Production needs `GUMSTACK_BACKEND_URL`, an `http://` URL (the platform is reached over
+/// loopback or a private network; this SDK speaks no TLS).
+fn check_backend_url(value: Option<&str>) -> Result<(), HostError> {
+    let value = value.ok_or(HostError::MissingPlatformVariable {
+        name: BACKEND_URL_VAR,
+    })?;
+    let invalid = |reason: &str| HostError::InvalidBackendUrl {
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let url = reqwest::Url::parse(value).map_err(|error| invalid(&error.to_string()))?;
+    match url.scheme() {
+        "http" => {}
+        "https" => {
+            return Err(invalid(
+                "https is not supported: the platform is reached over loopback with http://",
+            ));
+        }
+        _ => return Err(invalid("expected an http:// URL")),
+    }
+    let plain = url.host().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none();
+    if !plain {
+        return Err(invalid("expected http://host[:port][/path]"));
+    }
+    Ok(())
 }
 
 fn parse_port(mode: Mode, value: Option<&str>) -> Result<u16, HostError> {
@@ -225,20 +285,28 @@ mod tests {
         assert!(env.missing_platform_vars().is_empty());
     }
 
-    #[test]
-    fn production_reads_the_system_variables() {
-        let env = env(&[
+    const SERVER_ID: &str = "0b6e2f0c-3f4a-4d5e-9a7b-1c2d3e4f5a6b";
+
+    /// The variables production needs, plus `extra`.
+    fn production(extra: &[(&str, &str)]) -> Result<HostEnv, HostError> {
+        let mut vars = vec![
             ("ENVIRONMENT", "production"),
             ("PORT", "4100"),
-            ("GUMSTACK_SERVER_ID", "srv-1"),
-            ("GUMSTACK_BACKEND_URL", "http://127.0.0.1:3000"),
-            ("GUMSTACK_SERVER_TOKEN", "tok-secret"),
-            ("API_KEY", "sk-1"),
-        ])
-        .unwrap();
+            ("GUMSTACK_SERVER_ID", SERVER_ID),
+            ("GUMSTACK_BACKEND_URL", "http://127.0.0.1:3000/"),
+        ];
+        vars.extend_from_slice(extra);
+        env(&vars)
+    }
+
+    #[test]
+    fn production_reads_the_system_variables() {
+        let env =
+            production(&[("GUMSTACK_SERVER_TOKEN", "tok-secret"), ("API_KEY", "sk-1")]).unwrap();
         assert_eq!(env.mode(), Mode::Production);
         assert_eq!(env.port(), 4100);
-        assert_eq!(env.server_id(), Some("srv-1"));
+        assert_eq!(env.server_id(), Some(SERVER_ID));
+        // Without the trailing slash, so paths can be appended.
         assert_eq!(env.backend_url(), Some("http://127.0.0.1:3000"));
         assert_eq!(env.missing_platform_vars(), vec!["GUMSTACK_MCP_URL"]);
         assert_eq!(env.server_token().unwrap().expose_secret(), "tok-secret");
@@ -248,14 +316,76 @@ mod tests {
     }
 
     #[test]
+    fn production_requires_the_server_id_and_the_backend_url() {
+        for missing in ["GUMSTACK_SERVER_ID", "GUMSTACK_BACKEND_URL"] {
+            let vars: Vec<(&str, &str)> = [
+                ("ENVIRONMENT", "production"),
+                ("PORT", "4100"),
+                ("GUMSTACK_SERVER_ID", SERVER_ID),
+                ("GUMSTACK_BACKEND_URL", "http://127.0.0.1:3000"),
+            ]
+            .into_iter()
+            .filter(|(name, _)| *name != missing)
+            .collect();
+            let error = env(&vars).unwrap_err();
+            assert!(
+                matches!(error, HostError::MissingPlatformVariable { name } if name == missing),
+                "{error:?}"
+            );
+            assert!(error.to_string().starts_with(missing), "{error}");
+            assert!(error.to_string().contains("ENVIRONMENT=local"), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_server_id_must_be_a_canonical_uuid() {
+        for value in [
+            "srv-1",
+            "0B6E2F0C-3F4A-4D5E-9A7B-1C2D3E4F5A6B",
+            "0b6e2f0c3f4a4d5e9a7b1c2d3e4f5a6b",
+            "{0b6e2f0c-3f4a-4d5e-9a7b-1c2d3e4f5a6b}",
+        ] {
+            let error = production(&[("GUMSTACK_SERVER_ID", value)]).unwrap_err();
+            assert!(
+                matches!(error, HostError::InvalidServerId { .. }),
+                "{value}"
+            );
+            assert!(error.to_string().contains("GUMSTACK_SERVER_ID"), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_backend_url_must_be_plain_http() {
+        for value in [
+            "127.0.0.1:3000",
+            "https://127.0.0.1:3000",
+            "ftp://127.0.0.1",
+            "http://127.0.0.1:3000/?x=1",
+            "http://user:pw@127.0.0.1:3000",
+        ] {
+            let error = production(&[("GUMSTACK_BACKEND_URL", value)]).unwrap_err();
+            assert!(
+                matches!(error, HostError::InvalidBackendUrl { .. }),
+                "{value}: {error:?}"
+            );
+            assert!(
+                error.to_string().contains("GUMSTACK_BACKEND_URL"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn local_mode_needs_no_platform_variables() {
+        let env = env(&[("ENVIRONMENT", "local"), ("GUMSTACK_SERVER_ID", "srv-1")]).unwrap();
+        assert_eq!(env.server_id(), Some("srv-1"));
+        assert_eq!(env.backend_url(), None);
+    }
+
+    #[test]
     fn debug_output_hides_secrets() {
-        let env = env(&[
-            ("ENVIRONMENT", "production"),
-            ("PORT", "4100"),
-            ("GUMSTACK_SERVER_TOKEN", "tok-secret"),
-            ("API_KEY", "sk-1"),
-        ])
-        .unwrap();
+        let env =
+            production(&[("GUMSTACK_SERVER_TOKEN", "tok-secret"), ("API_KEY", "sk-1")]).unwrap();
         let debug = format!("{env:?}");
         assert!(!debug.contains("tok-secret"), "{debug}");
         assert!(!debug.contains("sk-1"), "{debug}");

@@ -92,6 +92,21 @@ pub enum HostError {
     MissingPort,
     #[error("PORT={value:?} is not a valid TCP port: expected a number from 1 to 65535")]
     InvalidPort { value: String },
+    #[error(
+        "{name} is not set. The Gumstack platform sets it for the servers it runs (it is needed \
+         to verify the signed identity of every call); to run this server on your machine \
+         without the platform, set ENVIRONMENT=local."
+    )]
+    MissingPlatformVariable { name: &'static str },
+    #[error(
+        "GUMSTACK_SERVER_ID={value:?} is not a UUID (expected the lower-case, hyphenated form \
+         the platform sets)"
+    )]
+    InvalidServerId { value: String },
+    #[error("GUMSTACK_BACKEND_URL={value:?} cannot be used: {reason}")]
+    InvalidBackendUrl { value: String, reason: String },
+    #[error("cannot build the HTTP client that fetches the platform's signing keys: {0}")]
+    PlatformClient(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,

@@ -1,7 +1,8 @@
 //! [`GumstackHost`]: serves the developer's rmcp handler the way the platform expects.
 //!
 //! - `POST /mcp`: rmcp's Streamable HTTP server in stateless mode (no sessions, JSON replies),
-//!   behind the `identity` middleware, each request in its own scope.
+//!   behind the `identity` middleware (in production: the platform-signed `Gumstack-Identity`
+//!   header, else 401), each request in its own scope with its verified caller.
 //! - `GET /health_check`: `200 {"status":"ok"}`, polled by the platform before it routes
 //!   traffic to a new deployment.
 //!
@@ -123,10 +124,7 @@ impl<H: ServerHandler + Clone> GumstackHost<H> {
             None => HostEnv::from_process()?,
         };
         announce(&env);
-        let identity: Arc<dyn IdentitySource> = match env.mode() {
-            Mode::Local => Arc::new(LocalIdentity::new(env.server_id())),
-            Mode::Production => Arc::new(PlatformIdentity),
-        };
+        let identity = identity_source(&env)?;
         let state = HostState {
             config: self.config,
             env,
@@ -156,6 +154,25 @@ impl<H: ServerHandler + Clone> GumstackHost<H> {
     }
 }
 
+/// Who may call: the local user, or in production only calls the platform signed.
+fn identity_source(env: &HostEnv) -> Result<Arc<dyn IdentitySource>, HostError> {
+    match env.mode() {
+        Mode::Local => Ok(Arc::new(LocalIdentity::new(env.server_id()))),
+        Mode::Production => {
+            // `HostEnv` checks both when it reads a production environment.
+            let server_id = env.server_id().ok_or(HostError::MissingPlatformVariable {
+                name: "GUMSTACK_SERVER_ID",
+            })?;
+            let backend_url = env
+                .backend_url()
+                .ok_or(HostError::MissingPlatformVariable {
+                    name: "GUMSTACK_BACKEND_URL",
+                })?;
+            Ok(Arc::new(PlatformIdentity::new(server_id, backend_url)?))
+        }
+    }
+}
+
 async fn health_check() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
@@ -169,6 +186,10 @@ fn announce(env: &HostEnv) {
              only; host the server on Gumstack to authenticate its users."
         ),
         Mode::Production => {
+            tracing::info!(
+                backend = env.backend_url().unwrap_or_default(),
+                "accepting only calls with an identity the platform signed for this server"
+            );
             let missing = env.missing_platform_vars();
             if !missing.is_empty() {
                 tracing::warn!(

@@ -43,21 +43,33 @@
 //! # Running it
 //!
 //! The platform starts the server with `ENVIRONMENT=production`, `PORT` and its `GUMSTACK_*`
-//! system variables. To run it on your machine, set `ENVIRONMENT=local`: it then listens on
-//! `127.0.0.1:8000` (or `PORT`), serves every call as a fixed local user without any
-//! authentication, and reads credentials from `LOCAL_<NAME>` variables. Without `ENVIRONMENT`
-//! it refuses to start.
+//! system variables (docs/PROTOCOL.md §1); `GUMSTACK_SERVER_ID` and `GUMSTACK_BACKEND_URL` are
+//! required, and the host refuses to start without them. Every call to `/mcp` must then carry
+//! the identity the platform's gateway signed for this server in the `Gumstack-Identity` header
+//! (docs/PROTOCOL.md §2): the host verifies it with the platform's published keys and answers
+//! anything else with `401 {"error": {"code": "invalid_identity", "message": …}}` before the
+//! server's code runs. The verified claims are the tool's [`GumstackContext`].
+//!
+//! To run it on your machine, set `ENVIRONMENT=local`: it then listens on `127.0.0.1:8000` (or
+//! `PORT`), serves every call as a fixed local user without any authentication, and reads
+//! credentials from `LOCAL_<NAME>` variables. Without `ENVIRONMENT` it refuses to start.
+//!
+//! To test a server in production mode, enable the `testing` feature in your dev-dependencies:
+//! `gumstack::testing::TestPlatform` plays the platform (signing keys, signed identities).
 //!
 //! # Layout
 //!
 //! - [`host`]: [`GumstackHost`], the HTTP server (`/mcp`, `/health_check`, shutdown).
 //! - [`mod@env`]: [`HostEnv`], the environment read once at start (mode, port, system variables).
-//! - `identity`: who made a request; the seam where the platform-signed identity is checked.
+//! - `identity`: who made a request, checked before the handler runs: the local user, or in
+//!   production the platform-signed identity (`identity/platform.rs`) verified with the
+//!   platform's cached keys (`identity/jwks.rs`).
 //! - `handler`: wraps the developer's handler so each request runs in its scope.
 //! - `scope`: the task-local request scope, the process-wide host state, [`spawn`].
 //! - [`context`]: [`GumstackContext`], the caller of the current tool call.
 //! - [`credentials`]: [`Credentials`], [`get_credentials`] and its variants.
 //! - [`error`]: [`GumstackError`] (tools) and [`HostError`] (start-up).
+//! - `testing` (feature `testing`): a stand-in platform for tests.
 
 pub mod context;
 pub mod credentials;
@@ -67,6 +79,8 @@ mod handler;
 pub mod host;
 mod identity;
 mod scope;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use context::GumstackContext;
 pub use credentials::{Credentials, get_credentials, get_credentials_for, get_credentials_sync};

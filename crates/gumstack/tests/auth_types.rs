@@ -4,8 +4,8 @@ mod common;
 
 use common::{
     CRED_CONFIG, OAUTH_CONFIG, TWO_PROVIDERS_CONFIG, TestServer, call_text, local_env, name,
-    production_env,
 };
+use gumstack::testing::TestPlatform;
 use serde_json::json;
 
 #[tokio::test]
@@ -78,10 +78,11 @@ async fn local_cred_reads_local_variables() {
 
 #[tokio::test]
 async fn user_credentials_in_production_are_not_supported_yet() {
+    let platform = TestPlatform::start().await;
     for config in [OAUTH_CONFIG, CRED_CONFIG] {
-        let env = production_env(&[("API_KEY", "sk-1"), ("LOCAL_ACCESS_TOKEN", "tok")]);
+        let env = platform.env(&[("API_KEY", "sk-1"), ("LOCAL_ACCESS_TOKEN", "tok")]);
         let server = TestServer::start(config, env).await;
-        let client = server.client().await;
+        let client = server.client_with_identity(&platform.identity()).await;
         let (is_error, text) = call_text(&client, "async_credential", name("api_key")).await;
         assert!(is_error, "{text}");
         assert!(text.contains("not supported yet"), "{text}");

@@ -11,7 +11,7 @@ use gumstack::{
 async fn after_the_host_is_built_sync_credentials_work_outside_requests() {
     let config = Config::parse(common::NONE_CONFIG).unwrap();
     let env = common::local_env(&[("LOCAL_GREETING", "Hi")]);
-    let _router = GumstackHost::new(config, common::Probe)
+    let _router = GumstackHost::new(config, common::Probe::default())
         .with_env(env)
         .router()
         .unwrap();

@@ -1,15 +1,42 @@
-//! A host in production mode (`ENVIRONMENT=production`), as the platform runs it.
+//! A host in production mode (`ENVIRONMENT=production`), as the platform runs it: calls carry
+//! the identity a (stand-in) platform signed, sent by a real rmcp client.
 
 mod common;
 
-use common::{NONE_CONFIG, TestServer, call_text, name, production_env};
+use common::{NONE_CONFIG, TestServer, call_text, name};
+use gumstack::testing::TestPlatform;
 use serde_json::json;
 
 #[tokio::test]
+async fn the_verified_identity_is_the_tools_caller() {
+    let platform = TestPlatform::start().await;
+    let server = TestServer::start(NONE_CONFIG, platform.env(&[])).await;
+    let claims = platform.claims();
+    let client = server
+        .client_with_identity(&platform.key().sign(&claims))
+        .await;
+    let user_id = claims["sub"].as_str().unwrap();
+    assert_eq!(
+        call_text(&client, "whoami", json!({})).await,
+        (false, format!("{user_id} <ada@example.com>"))
+    );
+    assert_eq!(
+        call_text(&client, "whoami_in_gumstack_spawn", json!({})).await,
+        (false, user_id.to_owned())
+    );
+    let (is_error, text) = call_text(&client, "whoami_in_tokio_spawn", json!({})).await;
+    assert!(is_error, "{text}");
+    assert!(text.contains("no authentication context"), "{text}");
+    client.cancel().await.unwrap();
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn credentials_come_from_the_developers_variables() {
-    let env = production_env(&[("GREETING", "Bonjour"), ("LOCAL_GREETING", "local value")]);
+    let platform = TestPlatform::start().await;
+    let env = platform.env(&[("GREETING", "Bonjour"), ("LOCAL_GREETING", "local value")]);
     let server = TestServer::start(NONE_CONFIG, env).await;
-    let client = server.client().await;
+    let client = server.client_with_identity(&platform.identity()).await;
     for tool in ["sync_credential", "async_credential"] {
         assert_eq!(
             call_text(&client, tool, name("greeting")).await,
@@ -23,26 +50,14 @@ async fn credentials_come_from_the_developers_variables() {
 
 #[tokio::test]
 async fn a_missing_required_credential_says_to_set_it_on_the_platform() {
-    let server = TestServer::start(NONE_CONFIG, production_env(&[])).await;
-    let client = server.client().await;
+    let platform = TestPlatform::start().await;
+    let server = TestServer::start(NONE_CONFIG, platform.env(&[])).await;
+    let client = server.client_with_identity(&platform.identity()).await;
     let (is_error, text) = call_text(&client, "async_credential", name("greeting")).await;
     assert!(is_error, "{text}");
     assert!(text.contains("GREETING"), "{text}");
     assert!(!text.contains("LOCAL_GREETING"), "{text}");
     assert!(text.contains("Gumstack platform"), "{text}");
-    client.cancel().await.unwrap();
-    server.stop().await.unwrap();
-}
-
-#[tokio::test]
-async fn without_a_verified_identity_there_is_no_caller() {
-    let server = TestServer::start(NONE_CONFIG, production_env(&[])).await;
-    let client = server.client().await;
-    for tool in ["whoami", "whoami_in_gumstack_spawn"] {
-        let (is_error, text) = call_text(&client, tool, json!({})).await;
-        assert!(is_error, "{tool}: {text}");
-        assert!(text.contains("no verified user identity"), "{text}");
-    }
     client.cancel().await.unwrap();
     server.stop().await.unwrap();
 }
@@ -57,9 +72,10 @@ auth:
     - name: gumstack_server_token
       label: Token
 ";
-    let env = production_env(&[("GUMSTACK_SERVER_TOKEN", "tok-secret")]);
+    let platform = TestPlatform::start().await;
+    let env = platform.env(&[("GUMSTACK_SERVER_TOKEN", "tok-secret")]);
     let server = TestServer::start(config, env).await;
-    let client = server.client().await;
+    let client = server.client_with_identity(&platform.identity()).await;
     let (is_error, text) =
         call_text(&client, "sync_credential", name("gumstack_server_token")).await;
     assert!(is_error, "{text}");

@@ -1,6 +1,12 @@
-//! The Greeter's tools, served by `GumstackHost` in-process on a real socket.
+//! The Greeter's tools, served by `GumstackHost` in-process on a real socket. In production the
+//! calls carry the identity a stand-in platform (`gumstack::testing`) signed.
 
-use gumstack::{GumstackHost, HostEnv};
+use std::collections::HashMap;
+
+use gumstack::{
+    GumstackHost, HostEnv,
+    testing::{IDENTITY_HEADER, TestPlatform},
+};
 use gumstack_example_none::{Greeter, config};
 use rmcp::{
     ServiceExt,
@@ -15,9 +21,8 @@ use tokio::{net::TcpListener, sync::oneshot};
 
 type Client = RunningService<RoleClient, ClientConfig>;
 
-/// Serves the Greeter with `vars` as its environment; returns a client and a stop switch.
-async fn start(vars: &[(&str, &str)]) -> (Client, oneshot::Sender<()>) {
-    let env = HostEnv::from_vars(vars.iter().copied()).unwrap();
+/// Serves the Greeter with `env`; returns its MCP URL and a stop switch.
+async fn serve(env: HostEnv) -> (String, oneshot::Sender<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -25,13 +30,28 @@ async fn start(vars: &[(&str, &str)]) -> (Client, oneshot::Sender<()>) {
     tokio::spawn(host.serve_with_listener(listener, async {
         let _ = stopped.await;
     }));
+    (url, stop)
+}
+
+/// A real rmcp client; with `identity`, sent in the `Gumstack-Identity` header as the gateway does.
+async fn connect(url: String, identity: Option<&str>) -> Client {
+    let headers = identity
+        .map(|identity| (IDENTITY_HEADER.parse().unwrap(), identity.parse().unwrap()))
+        .into_iter()
+        .collect::<HashMap<_, _>>();
     let transport = StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(url),
+        StreamableHttpClientTransportConfig::with_uri(url).custom_headers(headers),
     );
-    (
-        ClientConfig::default().serve(transport).await.unwrap(),
-        stop,
-    )
+    ClientConfig::default().serve(transport).await.unwrap()
+}
+
+/// Serves the Greeter in production for `platform`, with `vars`; a client calling as its user.
+async fn start_production(
+    platform: &TestPlatform,
+    vars: &[(&str, &str)],
+) -> (Client, oneshot::Sender<()>) {
+    let (url, stop) = serve(platform.env(vars)).await;
+    (connect(url, Some(&platform.identity())).await, stop)
 }
 
 async fn call(client: &Client, tool: &str, arguments: Value) -> (bool, String) {
@@ -48,12 +68,8 @@ async fn call(client: &Client, tool: &str, arguments: Value) -> (bool, String) {
 
 #[tokio::test]
 async fn greet_uses_the_greeting_variable() {
-    let vars = [
-        ("ENVIRONMENT", "production"),
-        ("PORT", "4100"),
-        ("GREETING", "Bonjour"),
-    ];
-    let (client, _stop) = start(&vars).await;
+    let platform = TestPlatform::start().await;
+    let (client, _stop) = start_production(&platform, &[("GREETING", "Bonjour")]).await;
     assert_eq!(
         call(&client, "greet", json!({ "name": "Ada" })).await,
         (false, "Bonjour, Ada!".to_owned())
@@ -63,7 +79,8 @@ async fn greet_uses_the_greeting_variable() {
 
 #[tokio::test]
 async fn greet_without_the_variable_names_it() {
-    let (client, _stop) = start(&[("ENVIRONMENT", "production"), ("PORT", "4100")]).await;
+    let platform = TestPlatform::start().await;
+    let (client, _stop) = start_production(&platform, &[]).await;
     let (is_error, text) = call(&client, "greet", json!({ "name": "Ada" })).await;
     assert!(is_error, "{text}");
     assert!(text.contains("GREETING"), "{text}");
@@ -72,7 +89,9 @@ async fn greet_without_the_variable_names_it() {
 
 #[tokio::test]
 async fn whoami_in_local_mode_is_the_local_user() {
-    let (client, _stop) = start(&[("ENVIRONMENT", "local")]).await;
+    let env = HostEnv::from_vars([("ENVIRONMENT", "local")]).unwrap();
+    let (url, _stop) = serve(env).await;
+    let client = connect(url, None).await;
     let (is_error, text) = call(&client, "whoami", json!({})).await;
     assert!(!is_error, "{text}");
     let caller: Value = serde_json::from_str(&text).unwrap();
@@ -82,10 +101,44 @@ async fn whoami_in_local_mode_is_the_local_user() {
 }
 
 #[tokio::test]
-async fn whoami_without_a_verified_identity_is_a_tool_error() {
-    let (client, _stop) = start(&[("ENVIRONMENT", "production"), ("PORT", "4100")]).await;
+async fn whoami_in_production_is_the_user_the_platform_signed_for() {
+    let platform = TestPlatform::start().await;
+    let (client, _stop) = start_production(&platform, &[]).await;
     let (is_error, text) = call(&client, "whoami", json!({})).await;
-    assert!(is_error, "{text}");
-    assert!(text.contains("no authentication context"), "{text}");
+    assert!(!is_error, "{text}");
+    let caller: Value = serde_json::from_str(&text).unwrap();
+    let claims = platform.claims();
+    assert_eq!(
+        caller,
+        json!({
+            "user_id": claims["sub"],
+            "email": "ada@example.com",
+            "org_id": claims["org"],
+            "group_id": claims["grp"],
+            "server_id": platform.server_id(),
+            "client_id": claims["cid"],
+        })
+    );
     client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn in_production_a_call_without_the_platforms_identity_is_refused() {
+    let platform = TestPlatform::start().await;
+    let (url, _stop) = serve(platform.env(&[("GREETING", "Bonjour")])).await;
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("Accept", "application/json, text/event-stream")
+        .json(&json!({
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": { "name": "greet", "arguments": { "name": "Ada" } },
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_identity", "{body}");
 }

@@ -59,6 +59,23 @@ async fn production_without_port_refuses_to_start() {
     assert!(log.contains("PORT is not set"), "{log}");
 }
 
+#[tokio::test]
+async fn production_without_the_platform_variables_refuses_to_start() {
+    let vars = [("ENVIRONMENT", "production"), ("PORT", "4100")];
+    let (success, log) = run_to_exit(&vars).await;
+    assert!(!success, "{log}");
+    assert!(log.contains("GUMSTACK_SERVER_ID is not set"), "{log}");
+
+    let vars = [
+        ("ENVIRONMENT", "production"),
+        ("PORT", "4100"),
+        ("GUMSTACK_SERVER_ID", "0b6e2f0c-3f4a-4d5e-9a7b-1c2d3e4f5a6b"),
+    ];
+    let (success, log) = run_to_exit(&vars).await;
+    assert!(!success, "{log}");
+    assert!(log.contains("GUMSTACK_BACKEND_URL is not set"), "{log}");
+}
+
 /// Starts the server in local mode on a free port; returns it and its MCP URL.
 async fn start_local(vars: &[(&str, &str)]) -> (Child, String) {
     let mut child = server(vars).spawn().unwrap();

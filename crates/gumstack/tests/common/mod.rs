@@ -1,13 +1,21 @@
 //! Shared helpers: a test server with tools that exercise the SDK, started on a real socket,
-//! and a real rmcp client.
+//! and a real rmcp client (for production mode, with the identity a `TestPlatform` signed).
 #![allow(
     dead_code,
     reason = "each test binary uses a different part of the helpers"
 )]
 
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
 use gumstack::{
     Config, GumstackContext, GumstackError, GumstackHost, HostEnv, HostError, get_credentials,
-    get_credentials_for, get_credentials_sync,
+    get_credentials_for, get_credentials_sync, testing::IDENTITY_HEADER,
 };
 use rmcp::{
     ServerHandler, ServiceExt,
@@ -63,8 +71,11 @@ pub struct ProviderArgs {
 }
 
 /// Tools that report what the SDK gives them.
-#[derive(Debug, Clone)]
-pub struct Probe;
+#[derive(Debug, Clone, Default)]
+pub struct Probe {
+    /// How many times `whoami` ran.
+    whoami_calls: Arc<AtomicUsize>,
+}
 
 #[tool_router]
 impl Probe {
@@ -97,6 +108,7 @@ impl Probe {
 
     #[tool(description = "The caller's user id and email")]
     fn whoami(&self) -> Result<String, GumstackError> {
+        self.whoami_calls.fetch_add(1, Ordering::SeqCst);
         let caller = GumstackContext::current()?;
         Ok(format!("{} <{}>", caller.user_id, caller.email))
     }
@@ -131,16 +143,11 @@ pub fn local_env(vars: &[(&str, &str)]) -> HostEnv {
     env(&all)
 }
 
-pub fn production_env(vars: &[(&str, &str)]) -> HostEnv {
-    let mut all = vec![("ENVIRONMENT", "production"), ("PORT", "4100")];
-    all.extend_from_slice(vars);
-    env(&all)
-}
-
 /// A host serving [`Probe`] on a real socket (port 0).
 pub struct TestServer {
     pub url: String,
     pub addr: std::net::SocketAddr,
+    probe: Probe,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), HostError>>,
 }
@@ -151,27 +158,55 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let host = GumstackHost::new(config, Probe).with_env(env);
+        let probe = Probe::default();
+        let host = GumstackHost::new(config, probe.clone()).with_env(env);
         let task = tokio::spawn(host.serve_with_listener(listener, async {
             let _ = stopped.await;
         }));
         Self {
             url: format!("http://{addr}"),
             addr,
+            probe,
             shutdown: Some(shutdown),
             task,
         }
     }
 
-    /// Connects a real rmcp client to `/mcp`.
+    /// Connects a real rmcp client to `/mcp` (local mode: no identity needed).
     pub async fn client(&self) -> RunningService<RoleClient, ClientConfig> {
+        self.connect(HashMap::new()).await
+    }
+
+    /// Connects a real rmcp client that sends `identity` in the `Gumstack-Identity` header of
+    /// every request, as the platform's gateway does.
+    pub async fn client_with_identity(
+        &self,
+        identity: &str,
+    ) -> RunningService<RoleClient, ClientConfig> {
+        let headers = HashMap::from([(
+            http::HeaderName::from_bytes(IDENTITY_HEADER.as_bytes()).expect("a header name"),
+            http::HeaderValue::from_str(identity).expect("a token is a valid header value"),
+        )]);
+        self.connect(headers).await
+    }
+
+    async fn connect(
+        &self,
+        headers: HashMap<http::HeaderName, http::HeaderValue>,
+    ) -> RunningService<RoleClient, ClientConfig> {
         let transport = StreamableHttpClientTransport::from_config(
-            StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", self.url)),
+            StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", self.url))
+                .custom_headers(headers),
         );
         ClientConfig::default()
             .serve(transport)
             .await
             .expect("the client connects")
+    }
+
+    /// How many times the `whoami` tool ran on this server.
+    pub fn whoami_calls(&self) -> usize {
+        self.probe.whoami_calls.load(Ordering::SeqCst)
     }
 
     /// Asks the host to stop and waits for it.

@@ -1,14 +1,17 @@
 //! Who made an MCP request: the seam where the platform-signed identity of a call is checked.
 //!
-//! An [`IdentitySource`] looks at the HTTP request before rmcp sees it. It can refuse the
-//! request (401, the MCP handler never runs) or let it through with a verified caller or with
-//! none. The caller is stored in the request's extensions as a [`CallerIdentity`]; rmcp copies
-//! the request's [`http::request::Parts`] into the MCP `RequestContext`, where the
+//! An [`IdentitySource`] looks at the HTTP request before rmcp sees it. It either refuses the
+//! request (401, the MCP handler never runs) or names the verified caller, which is stored in
+//! the request's extensions as a [`CallerIdentity`]; rmcp copies the request's
+//! [`http::request::Parts`] into the MCP `RequestContext`, where the
 //! [`ScopedHandler`](crate::handler::ScopedHandler) picks it up.
 //!
 //! - Local mode: [`LocalIdentity`], a fixed "local" user (there is no platform to vouch for one).
-//! - Production: [`PlatformIdentity`]. For now it verifies nothing and lets requests through
-//!   without a caller; the next slice verifies the platform-signed identity header here.
+//! - Production: [`PlatformIdentity`], which verifies the `Gumstack-Identity` header the gateway
+//!   adds to every call (docs/PROTOCOL.md §2) with the platform's keys ([`jwks`]).
+
+mod jwks;
+mod platform;
 
 use std::{fmt, pin::Pin, sync::Arc};
 
@@ -20,63 +23,66 @@ use axum::{
 };
 use rmcp::{RoleServer, service::RequestContext};
 
+pub(crate) use self::platform::PlatformIdentity;
 use crate::context::GumstackContext;
+
+/// The header the gateway puts the signed identity in (`Gumstack-Identity`).
+pub(crate) const IDENTITY_HEADER: &str = "gumstack-identity";
+/// The JWS `typ` of a Gumstack identity.
+pub(crate) const IDENTITY_TYPE: &str = "gumstack-identity+jwt";
 
 /// The future an [`IdentitySource`] returns.
 pub(crate) type IdentityFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Option<GumstackContext>, IdentityRejection>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = Result<GumstackContext, IdentityRejection>> + Send + 'a>>;
 
 /// Decides who made a request from its HTTP parts.
 pub(crate) trait IdentitySource: fmt::Debug + Send + Sync + 'static {
-    /// `Ok(Some(_))`: a verified caller; `Ok(None)`: let the request through without one;
-    /// `Err(_)`: refuse the request.
+    /// The verified caller, or why the request is refused.
     fn identify<'a>(&'a self, parts: &'a http::request::Parts) -> IdentityFuture<'a>;
 }
 
-/// Why a request was refused (answered with 401; the reason goes to the log only).
-#[derive(Debug)]
+/// Why a request was refused: answered with 401 and
+/// `{"error": {"code": "invalid_identity", "message": …}}`.
+///
+/// The message is a fixed sentence saying what is wrong with the identity, never text taken
+/// from the request, so it cannot echo a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct IdentityRejection {
-    reason: String,
+    message: &'static str,
 }
 
 impl IdentityRejection {
-    #[allow(
-        dead_code,
-        reason = "built by the signed-identity verifier of the next slice"
-    )]
-    pub(crate) fn new(reason: impl Into<String>) -> Self {
-        Self {
-            reason: reason.into(),
-        }
+    pub(crate) const fn new(message: &'static str) -> Self {
+        Self { message }
     }
 }
 
 impl IntoResponse for IdentityRejection {
     fn into_response(self) -> Response {
-        tracing::warn!(reason = %self.reason, "refused an MCP request without a valid identity");
+        tracing::warn!(reason = self.message, "refused an MCP request");
         (
             StatusCode::UNAUTHORIZED,
             axum::Json(serde_json::json!({
-                "error": "unauthorized",
-                "message": "this server accepts only requests signed by the Gumstack platform",
+                "error": { "code": "invalid_identity", "message": self.message },
             })),
         )
             .into_response()
     }
 }
 
-/// The outcome of identification, carried in the HTTP request's extensions.
+/// The verified caller of an HTTP request, carried in its extensions.
 #[derive(Debug, Clone)]
-pub(crate) struct CallerIdentity(pub(crate) Option<GumstackContext>);
+pub(crate) struct CallerIdentity(pub(crate) GumstackContext);
 
 impl CallerIdentity {
-    /// The caller recorded for the HTTP request behind an MCP request.
+    /// The caller recorded for the HTTP request behind an MCP request (`None` only when the
+    /// identity middleware did not run).
     pub(crate) fn of(context: &RequestContext<RoleServer>) -> Option<GumstackContext> {
         context
             .extensions
             .get::<http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<CallerIdentity>())
-            .and_then(|identity| identity.0.clone())
+            .map(|identity| identity.0.clone())
     }
 }
 
@@ -96,24 +102,11 @@ impl LocalIdentity {
 
 impl IdentitySource for LocalIdentity {
     fn identify<'a>(&'a self, _parts: &'a http::request::Parts) -> IdentityFuture<'a> {
-        Box::pin(std::future::ready(Ok(Some(self.caller.clone()))))
+        Box::pin(std::future::ready(Ok(self.caller.clone())))
     }
 }
 
-/// Production: requests come through the platform's gateway.
-///
-/// Verifying the platform-signed identity is the next slice; until then requests pass with no
-/// verified caller, so `GumstackContext::current()` and user credentials fail closed.
-#[derive(Debug)]
-pub(crate) struct PlatformIdentity;
-
-impl IdentitySource for PlatformIdentity {
-    fn identify<'a>(&'a self, _parts: &'a http::request::Parts) -> IdentityFuture<'a> {
-        Box::pin(std::future::ready(Ok(None)))
-    }
-}
-
-/// Axum middleware: identifies the request with `source` and records the result, or refuses it.
+/// Axum middleware: identifies the request with `source` and records the caller, or refuses it.
 pub(crate) async fn identify_request(
     State(source): State<Arc<dyn IdentitySource>>,
     request: Request,
@@ -142,7 +135,7 @@ mod tests {
     impl IdentitySource for Refuse {
         fn identify<'a>(&'a self, _parts: &'a http::request::Parts) -> IdentityFuture<'a> {
             Box::pin(std::future::ready(Err(IdentityRejection::new(
-                "bad signature",
+                "the identity's signature does not verify",
             ))))
         }
     }
@@ -152,10 +145,8 @@ mod tests {
             .route(
                 "/",
                 get(|request: Request| async move {
-                    let identity = request.extensions().get::<CallerIdentity>().cloned();
-                    match identity {
-                        Some(CallerIdentity(Some(caller))) => caller.user_id,
-                        Some(CallerIdentity(None)) => "anonymous".to_owned(),
+                    match request.extensions().get::<CallerIdentity>() {
+                        Some(CallerIdentity(caller)) => caller.user_id.clone(),
                         None => "unidentified".to_owned(),
                     }
                 }),
@@ -182,15 +173,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn platform_identity_lets_requests_through_without_a_caller() {
-        let (status, body) = body_of(app(Arc::new(PlatformIdentity))).await;
-        assert_eq!((status, body.as_str()), (StatusCode::OK, "anonymous"));
-    }
-
-    #[tokio::test]
-    async fn a_refused_identity_is_a_401_without_the_reason() {
+    async fn a_refused_identity_is_a_401_saying_what_is_wrong() {
         let (status, body) = body_of(app(Arc::new(Refuse))).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
-        assert!(!body.contains("bad signature"), "{body}");
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({ "error": {
+                "code": "invalid_identity",
+                "message": "the identity's signature does not verify",
+            }})
+        );
     }
 }
