@@ -72,15 +72,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut lines = Vec::new();
     for server_id in hosted {
         let server = platform.state.store.server_by_id(server_id).await?;
-        let live = wait_live(&platform, server.id, server.deploy_generation).await;
-        let url = live.map_or_else(
-            || "(not running; see the log above)".to_owned(),
-            |addr| format!("http://{addr}/mcp"),
-        );
+        if wait_live(&platform, server.id, server.deploy_generation)
+            .await
+            .is_none()
+        {
+            tracing::warn!(server = %server.slug, "not running yet; see the log above");
+        }
         lines.push(format!(
-            "server: {} ({}) {url}",
+            "server: {} ({}) {}",
             server.slug,
-            server.auth_type.as_str()
+            server.auth_type.as_str(),
+            platform.state.urls.mcp_url(&server.slug)
         ));
     }
     say(&format!("dashboard: {}", platform.state.urls.base()));

@@ -1,14 +1,16 @@
-//! The foundation end to end: the real platform binary hosts the real example server; the
-//! developer's env var reaches the tool; reserved and platform variables never do; server
-//! processes never outlive the platform.
+//! End to end with the real binaries: the platform hosts the example server; an MCP client
+//! logs in through OAuth (the official Rust SDK's `OAuthState`) and calls tools through the
+//! gateway; the developer's env var and the caller's identity reach the tool; reserved and
+//! platform variables never do; the server process refuses calls the platform did not sign
+//! for it; server processes never outlive the platform.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{
-    Running, assert_all_exit, call_tool, descendants, repo_root, sibling_binary, text_of,
-};
+use common::{OAuthMcp, Running, assert_all_exit, descendants, repo_root, sibling_binary, text_of};
+use gumstack_platform::keys::SigningKeys;
+use gumstack_platform::oauth::tokens::mint_identity;
 use gumstack_platform::servers::Servers;
 use gumstack_platform::store::Store;
 use gumstack_platform::store::sqlite::SqliteStore;
@@ -108,9 +110,10 @@ async fn a_hosted_none_server_gets_its_developers_env_vars_and_nothing_else() {
     );
     let base = platform.read_until("dashboard: ");
     let login = platform.read_until("login: ");
-    assert!(login.starts_with("admin@gumstack.local / "), "{login}");
+    let (email, password) = login.split_once(" / ").unwrap();
+    assert_eq!(email, "admin@gumstack.local");
     let api = Api {
-        base,
+        base: base.clone(),
         token: token_for(&data_dir),
         http: reqwest::Client::new(),
     };
@@ -132,9 +135,11 @@ async fn a_hosted_none_server_gets_its_developers_env_vars_and_nothing_else() {
         .await;
     assert_eq!(status, 201, "{server}");
     assert_eq!(server["auth_type"], "none");
+    let mcp_url = server["mcp_url"].as_str().unwrap().to_owned();
+    assert_eq!(mcp_url, format!("{base}/mcp/greeter"));
     let server_id = server["id"].as_str().unwrap().to_owned();
 
-    // The developer sets an env var; a redeploy applies it; the tool sees it.
+    // The developer sets an env var; a redeploy applies it.
     let greeting = format!("Bonjour-{}", std::process::id());
     let (status, body) = api
         .send(
@@ -144,9 +149,59 @@ async fn a_hosted_none_server_gets_its_developers_env_vars_and_nothing_else() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let url = api.redeploy_and_wait("greeter").await;
-    let result = call_tool(&url, "greet", json!({ "name": "Ada" })).await;
+    let direct_url = api.redeploy_and_wait("greeter").await;
+
+    // An MCP client logs in through OAuth and calls tools through the gateway.
+    let mcp = OAuthMcp::connect(&base, &mcp_url, email, password).await;
+    let result = mcp.call("greet", json!({ "name": "Ada" })).await;
     assert_eq!(text_of(&result), format!("{greeting}, Ada!"), "{result}");
+    let who = text_of(&mcp.call("whoami", json!({})).await);
+    assert!(who.contains(email), "the tool sees the caller: {who}");
+    // A refreshed token works too.
+    let before = mcp.access_token().await;
+    mcp.refresh().await;
+    assert_ne!(mcp.access_token().await, before, "a new access token");
+    let again = mcp.call("greet", json!({ "name": "Bo" })).await;
+    assert_eq!(text_of(&again), format!("{greeting}, Bo!"));
+
+    // The server process refuses what the platform did not sign, or signed for another server.
+    let http = reqwest::Client::new();
+    let rpc = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let unsigned = http
+        .post(&direct_url)
+        .header("accept", "application/json, text/event-stream")
+        .json(&rpc)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401, "{}", unsigned.text().await.unwrap());
+    let forged = {
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&data_dir.join("gumstack.db"))
+                .await
+                .unwrap(),
+        );
+        let vault = Vault::open(&data_dir.join("master.key")).unwrap();
+        let keys = SigningKeys::load_or_create(&store, &vault).await.unwrap();
+        let mut other = store.server_by_slug("greeter").await.unwrap();
+        other.id = gumstack_platform::store::Uuid::new_v4();
+        let user = store.user_by_email(email).await.unwrap();
+        mint_identity(&keys, &base, &other, &user, "test-client")
+    };
+    let misdirected = http
+        .post(&direct_url)
+        .header("accept", "application/json, text/event-stream")
+        .header("gumstack-identity", forged)
+        .json(&rpc)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        misdirected.status(),
+        401,
+        "{}",
+        misdirected.text().await.unwrap()
+    );
 
     // A reserved name is refused by the API...
     let (status, body) = api
@@ -182,9 +237,8 @@ async fn a_hosted_none_server_gets_its_developers_env_vars_and_nothing_else() {
             .await
             .unwrap();
     }
-    let url = api.redeploy_and_wait("greeter").await;
-    let names_result = call_tool(&url, "env_names", json!({})).await;
-    let names = text_of(&names_result);
+    api.redeploy_and_wait("greeter").await;
+    let names = text_of(&mcp.call("env_names", json!({})).await);
     for expected in [
         "GREETING",
         "GUMSTACK_SERVER_ID",
@@ -209,10 +263,12 @@ async fn a_hosted_none_server_gets_its_developers_env_vars_and_nothing_else() {
             "{absent} leaked into the server: {names}"
         );
     }
-    // ENVIRONMENT stayed production: the server would refuse to run unauthenticated otherwise,
-    // and the greeting still comes from the developer's value.
-    let result = call_tool(&url, "greet", json!({ "name": "Bo" })).await;
-    assert_eq!(text_of(&result), format!("{greeting}, Bo!"));
+    // ENVIRONMENT stayed production (a hosted server never runs unauthenticated): the call is
+    // still the caller's, and the greeting still the developer's.
+    let who = text_of(&mcp.call("whoami", json!({})).await);
+    assert!(who.contains(email), "{who}");
+    let result = mcp.call("greet", json!({ "name": "Cy" })).await;
+    assert_eq!(text_of(&result), format!("{greeting}, Cy!"));
 
     // Killing the platform outright takes its server processes with it.
     let children = descendants(platform.pid());
@@ -253,8 +309,11 @@ async fn the_demo_prints_its_login_and_hosts_the_examples_until_stopped() {
         .split_once(" (none) ")
         .expect("`<slug> (<auth type>) <url>`");
     assert_eq!(name, "greeter");
-    let result = call_tool(url, "greet", json!({ "name": "Ada" })).await;
+    assert_eq!(url, format!("{dashboard}/mcp/greeter"), "the gateway URL");
+    let mcp = OAuthMcp::connect(&dashboard, url, email, password).await;
+    let result = mcp.call("greet", json!({ "name": "Ada" })).await;
     assert_eq!(text_of(&result), "Hello, Ada!");
+    drop(mcp);
 
     // The printed login works in the login form.
     let http = reqwest::Client::builder()

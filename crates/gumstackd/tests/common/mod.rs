@@ -172,3 +172,212 @@ pub fn text_of(result: &Value) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// A scripted browser: keeps cookies, follows nothing by itself, fills the login form and
+/// approves the consent page.
+pub struct Browser {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    fn absolute(&self, location: &str) -> String {
+        if location.starts_with('/') {
+            format!("{}{location}", self.base)
+        } else {
+            location.to_owned()
+        }
+    }
+
+    /// Follows an authorization URL through login and consent until the platform redirects to
+    /// `redirect_prefix`; returns that callback URL.
+    pub async fn authorize(
+        &self,
+        auth_url: &str,
+        redirect_prefix: &str,
+        email: &str,
+        password: &str,
+    ) -> String {
+        let mut url = auth_url.to_owned();
+        for _ in 0..10 {
+            let resp = self.http.get(&url).send().await.unwrap();
+            let status = resp.status().as_u16();
+            if status == 303 || status == 302 {
+                let location = resp.headers()["location"].to_str().unwrap().to_owned();
+                if location.starts_with(redirect_prefix) {
+                    return location;
+                }
+                if location.starts_with("/login") {
+                    url = self
+                        .log_in(&self.absolute(&location), email, password)
+                        .await;
+                } else {
+                    url = self.absolute(&location);
+                }
+                continue;
+            }
+            let page = resp.text().await.unwrap();
+            assert_eq!(status, 200, "unexpected page at {url}: {page}");
+            let location = self.approve(&page).await;
+            assert!(
+                location.starts_with(redirect_prefix),
+                "consent led to {location}"
+            );
+            return location;
+        }
+        panic!("too many redirects from {auth_url}");
+    }
+
+    /// Submits the login form at `login_url`; returns where the platform sends the browser.
+    pub async fn log_in(&self, login_url: &str, email: &str, password: &str) -> String {
+        let page = self
+            .http
+            .get(login_url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let mut form = hidden_fields(&page);
+        form.push(("email".into(), email.into()));
+        form.push(("password".into(), password.into()));
+        let resp = self
+            .http
+            .post(format!("{}/login", self.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status().as_u16(),
+            303,
+            "login failed: {}",
+            resp.text().await.unwrap()
+        );
+        self.absolute(resp.headers()["location"].to_str().unwrap())
+    }
+
+    async fn approve(&self, consent_page: &str) -> String {
+        let consent_form = consent_page
+            .split("action=\"/oauth/authorize\"")
+            .nth(1)
+            .expect("a consent form");
+        let mut form = hidden_fields(consent_form);
+        form.push(("decision".into(), "approve".into()));
+        let resp = self
+            .http
+            .post(format!("{}/oauth/authorize", self.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status().as_u16(),
+            303,
+            "consent failed: {}",
+            resp.text().await.unwrap()
+        );
+        resp.headers()["location"].to_str().unwrap().to_owned()
+    }
+}
+
+/// The hidden inputs of an HTML page (name, unescaped value).
+pub fn hidden_fields(page: &str) -> Vec<(String, String)> {
+    page.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .map(|field| {
+            let name = field.split('"').next().unwrap().to_owned();
+            let value = field
+                .split("value=\"")
+                .nth(1)
+                .and_then(|v| v.split('"').next())
+                .unwrap_or("");
+            let value = value
+                .replace("&quot;", "\"")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&#39;", "'")
+                .replace("&amp;", "&");
+            (name, value)
+        })
+        .collect()
+}
+
+/// An MCP client that logged in through the platform's OAuth flow with the official Rust SDK
+/// (`OAuthState`: discovery from the 401, registration, PKCE, token), ready to call tools.
+pub struct OAuthMcp {
+    pub service: rmcp::service::RunningService<rmcp::RoleClient, ()>,
+    pub auth: rmcp::transport::auth::AuthClient<reqwest::Client>,
+}
+
+impl OAuthMcp {
+    pub async fn connect(base: &str, mcp_url: &str, email: &str, password: &str) -> Self {
+        use rmcp::transport::auth::{AuthClient, AuthorizationRequest, OAuthState};
+        use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+        let redirect = "http://127.0.0.1:9/callback";
+        let mut state = OAuthState::new(mcp_url, None).await.expect("discovery");
+        state
+            .start_authorization(
+                AuthorizationRequest::new(redirect).with_client_name("rmcp e2e test"),
+            )
+            .await
+            .expect("registration and authorization URL");
+        let auth_url = state.get_authorization_url().await.unwrap();
+        let callback = Browser::new(base)
+            .authorize(&auth_url, redirect, email, password)
+            .await;
+        state
+            .handle_callback_url(&callback)
+            .await
+            .expect("code exchange");
+        let manager = state.into_authorization_manager().expect("authorized");
+        let auth = AuthClient::new(reqwest::Client::new(), manager);
+        let transport = StreamableHttpClientTransport::with_client(
+            auth.clone(),
+            StreamableHttpClientTransportConfig::with_uri(mcp_url.to_owned()),
+        );
+        let service = ().serve(transport).await.expect("MCP initialize through the gateway");
+        Self { service, auth }
+    }
+
+    pub async fn call(&self, tool: &str, arguments: Value) -> Value {
+        let mut params = CallToolRequestParams::new(tool.to_owned());
+        if let Value::Object(map) = arguments {
+            params = params.with_arguments(map);
+        }
+        let result = self
+            .service
+            .call_tool(params)
+            .await
+            .expect("tools/call answers");
+        serde_json::to_value(result).unwrap()
+    }
+
+    /// Refreshes the access token with the refresh token (rotated by the platform).
+    pub async fn refresh(&self) {
+        self.auth
+            .auth_manager
+            .lock()
+            .await
+            .refresh_token()
+            .await
+            .expect("refresh");
+    }
+
+    pub async fn access_token(&self) -> String {
+        self.auth.get_access_token().await.unwrap()
+    }
+}
