@@ -639,7 +639,11 @@ async fn registration_is_rate_limited_per_address() {
     for _ in 0..20 {
         public_client(&h).await;
     }
-    let limited = register(&h, json!({ "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none" })).await;
+    let limited = register(
+        &h,
+        json!({ "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none" }),
+    )
+    .await;
     assert_oauth_error(&limited, StatusCode::TOO_MANY_REQUESTS, "slow_down");
     assert_eq!(h.count("SELECT COUNT(*) FROM oauth_clients").await, 20);
 }
