@@ -78,6 +78,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub vault: Arc<Vault>,
     pub accounts: Accounts,
+    pub credentials: crate::credentials::UserCredentials,
     pub servers: Servers,
     pub supervisor: Arc<Supervisor>,
     pub urls: PublicUrls,
@@ -143,6 +144,10 @@ impl Platform {
         ));
         let state = AppState {
             accounts: Accounts::new(Arc::clone(&store)),
+            credentials: crate::credentials::UserCredentials::new(
+                Arc::clone(&store),
+                Arc::clone(&vault),
+            ),
             servers: Servers::new(Arc::clone(&store), Arc::clone(&vault), changed),
             store,
             vault,
@@ -198,6 +203,7 @@ impl Platform {
             .merge(crate::api::router())
             .merge(crate::web::router())
             .merge(crate::oauth::router())
+            .merge(crate::internal::router())
             .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024));
         Router::new()
             .merge(gateway)

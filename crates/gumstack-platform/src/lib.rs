@@ -10,6 +10,8 @@
 //! - [`auth`]: who is calling — API token or browser session — as extractors; CSRF tokens.
 //! - [`servers`]: servers and env vars: validation, the immutable auth type, sealing values.
 //! - [`users`]: accounts, argon2id passwords.
+//! - [`credentials`]: users' sealed credentials of `cred` servers; [`internal`]: the route
+//!   server processes fetch them from (docs/PROTOCOL.md §3).
 //! - [`supervisor`]: keeps server processes (via [`gumstack_runtime`]) in line with the store.
 //! - [`store`]: the persistence seam ([`store::Store`]) and its SQLite implementation.
 //! - [`vault`]: AES-256-GCM sealing of secrets bound to their rows; master keys.
@@ -18,9 +20,11 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod credentials;
 pub mod crypto;
 pub mod error;
 pub mod gateway;
+pub mod internal;
 pub mod keys;
 pub mod oauth;
 pub mod redact;

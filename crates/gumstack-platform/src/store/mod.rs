@@ -280,6 +280,19 @@ pub enum Consumed {
     NotFound,
 }
 
+/// A user's saved credentials for one `cred` server, sealed.
+#[derive(Debug, Clone)]
+pub struct SealedCredentials {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub server_id: Uuid,
+    pub ciphertext: Vec<u8>,
+    /// JSON object: field name → what may be shown (e.g. `"set · ends in ••34"`).
+    pub hints_json: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
 /// Everything the platform persists. One implementation per database.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
@@ -385,6 +398,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         hash: &[u8],
         at: Timestamp,
     ) -> Result<Consumed, StoreError>;
+
+    // Deployments by their server token (server processes calling the platform).
+    /// The deployment whose server token hashes to `hash`.
+    async fn deployment_by_token(&self, hash: &[u8]) -> Result<Deployment, StoreError>;
+
+    // Credentials of `cred` servers.
+    async fn credentials(
+        &self,
+        user_id: Uuid,
+        server_id: Uuid,
+    ) -> Result<SealedCredentials, StoreError>;
+    /// Inserts or replaces the (user, server) row; the row takes `sealed.id`.
+    async fn upsert_credentials(&self, sealed: &SealedCredentials) -> Result<(), StoreError>;
+    async fn delete_credentials(&self, user_id: Uuid, server_id: Uuid) -> Result<(), StoreError>;
 }
 
 /// Current Unix time in seconds.

@@ -14,8 +14,8 @@ use uuid::Uuid;
 use super::sqlite_oauth::{self as oauth, SingleUseTable};
 use super::{
     AuthType, Consumed, Deployment, DeploymentStatus, EnvVarMeta, Grant, Group, OAuthClient, Org,
-    RuntimeSpec, SealedEnvVar, Server, ServerUpdate, SigningKeyRecord, SingleUse, Store,
-    StoreError, Timestamp, User, now,
+    RuntimeSpec, SealedCredentials, SealedEnvVar, Server, ServerUpdate, SigningKeyRecord,
+    SingleUse, Store, StoreError, Timestamp, User, now,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -706,5 +706,74 @@ impl Store for SqliteStore {
         at: Timestamp,
     ) -> Result<Consumed, StoreError> {
         oauth::consume(&self.pool, SingleUseTable::RefreshTokens, hash, at).await
+    }
+
+    async fn deployment_by_token(&self, hash: &[u8]) -> Result<Deployment, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, server_id, generation, status, address, error, created_at, updated_at
+             FROM deployments WHERE server_token_hash = ?",
+        )
+        .bind(hash)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        deployment_from_row(&row)
+    }
+
+    async fn credentials(
+        &self,
+        user_id: Uuid,
+        server_id: Uuid,
+    ) -> Result<SealedCredentials, StoreError> {
+        let row = sqlx::query("SELECT * FROM credentials WHERE user_id = ? AND server_id = ?")
+            .bind(user_id.to_string())
+            .bind(server_id.to_string())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(SealedCredentials {
+            id: uuid_col(&row, "id")?,
+            user_id: uuid_col(&row, "user_id")?,
+            server_id: uuid_col(&row, "server_id")?,
+            ciphertext: row.try_get("values_ciphertext")?,
+            hints_json: row.try_get("hints_json")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+
+    async fn upsert_credentials(&self, c: &SealedCredentials) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO credentials (id, user_id, server_id, values_ciphertext, hints_json,
+                                      created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (user_id, server_id) DO UPDATE SET
+                 id = excluded.id, values_ciphertext = excluded.values_ciphertext,
+                 hints_json = excluded.hints_json, updated_at = excluded.updated_at",
+        )
+        .bind(c.id.to_string())
+        .bind(c.user_id.to_string())
+        .bind(c.server_id.to_string())
+        .bind(&c.ciphertext)
+        .bind(&c.hints_json)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_credentials(&self, user_id: Uuid, server_id: Uuid) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM credentials WHERE user_id = ? AND server_id = ?")
+            .bind(user_id.to_string())
+            .bind(server_id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! The browser side: login with a CSRF-protected form, logout, and the servers page a logged-in
 //! user lands on. Server-rendered HTML (maud escapes every interpolated string), no JavaScript.
 
+mod connections;
 pub mod limiter;
 pub mod pages;
 
@@ -36,6 +37,12 @@ pub fn router() -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
+        .route("/connections", get(connections::list))
+        .route(
+            "/connections/{slug}",
+            get(connections::show).post(connections::save),
+        )
+        .route("/connections/{slug}/delete", post(connections::delete))
         .route("/assets/app.css", get(stylesheet))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,

@@ -21,6 +21,13 @@ pub fn page(title: &str, session: Option<&SessionUser>, body: Markup) -> Markup 
             body {
                 header.top {
                     a.brand href="/" { "Gumstack" }
+                    @if session.is_some() {
+                        nav aria-label="Main" {
+                            a href="/" { "Servers" }
+                            " "
+                            a href="/connections" { "Connections" }
+                        }
+                    }
                     @if let Some(session) = session {
                         form.logout method="post" action="/logout" {
                             span.who { (session.user.email) " (" (session.user.role.as_str()) ")" }
