@@ -137,6 +137,19 @@ impl SigningKeys {
             .expect("signing with a loaded Ed25519 key cannot fail")
     }
 
+    /// The key a token of type `typ` names, refusing any other algorithm or type.
+    fn key_for(&self, token: &str, typ: &str) -> Result<&DecodingKey, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some(typ) {
+            return Err(TokenError::WrongType);
+        }
+        header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.decoding.get(kid))
+            .ok_or(TokenError::UnknownKey)
+    }
+
     /// Verifies a token of type `typ` for `audience` from `issuer`: signature, expiry (60 s
     /// leeway), audience and issuer.
     pub fn verify<T: DeserializeOwned>(
@@ -146,15 +159,7 @@ impl SigningKeys {
         issuer: &str,
         audience: &str,
     ) -> Result<T, TokenError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-        if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some(typ) {
-            return Err(TokenError::WrongType);
-        }
-        let key = header
-            .kid
-            .as_deref()
-            .and_then(|kid| self.decoding.get(kid))
-            .ok_or(TokenError::UnknownKey)?;
+        let key = self.key_for(token, typ)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.leeway = 60;
         validation.set_audience(&[audience]);
@@ -181,15 +186,7 @@ impl SigningKeys {
         token: &str,
         typ: &str,
     ) -> Result<T, TokenError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-        if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some(typ) {
-            return Err(TokenError::WrongType);
-        }
-        let key = header
-            .kid
-            .as_deref()
-            .and_then(|kid| self.decoding.get(kid))
-            .ok_or(TokenError::UnknownKey)?;
+        let key = self.key_for(token, typ)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.validate_exp = false;
         validation.validate_aud = false;
