@@ -5,10 +5,17 @@
 //! | auth type | production | local (`ENVIRONMENT=local`) |
 //! |---|---|---|
 //! | `none` | env var `NAME` for each `credentials` entry `name` | `LOCAL_NAME` |
-//! | `cred` | the calling user's form values (not yet: [`GumstackError::NotSupported`]) | `LOCAL_NAME` |
-//! | `oauth` | the calling user's connection (not yet: [`GumstackError::NotSupported`]) | `access_token` from `LOCAL_ACCESS_TOKEN` (`LOCAL_<PROVIDER>_ACCESS_TOKEN` with several providers) |
+//! | `cred` | the calling user's form values, fetched from the platform | `LOCAL_NAME` |
+//! | `oauth` | `access_token` of the calling user's connection, fetched from the platform | `access_token` from `LOCAL_ACCESS_TOKEN` (`LOCAL_<PROVIDER>_ACCESS_TOKEN` with several providers) |
 //!
-//! An empty variable counts as unset.
+//! An empty variable (or value) counts as unset.
+//!
+//! In production, `cred` and `oauth` credentials are fetched from the platform for every call
+//! (`GET $GUMSTACK_BACKEND_URL/internal/v1/credentials`, docs/PROTOCOL.md §3), authenticated
+//! with the deployment's `GUMSTACK_SERVER_TOKEN` and the identity of the call being served;
+//! nothing is cached. The platform decides what is missing: a user who has not entered their
+//! credentials (or connected their account) gets [`GumstackError::NeedsAuthorization`] with
+//! the link to do so. How each answer maps to an error is described in `platform_api.rs`.
 
 use std::{collections::BTreeMap, fmt};
 
@@ -25,7 +32,7 @@ use crate::{
 /// only and there is no `Serialize`.
 pub struct Credentials {
     values: BTreeMap<String, SecretString>,
-    /// Declared credentials that are not set, with the variable that would set them.
+    /// Declared credentials that are not set, with how they would be set.
     unset: BTreeMap<String, String>,
 }
 
@@ -41,9 +48,7 @@ impl Credentials {
             return Ok(value);
         }
         Err(GumstackError::misconfigured(match self.unset.get(name) {
-            Some(variable) => {
-                format!("credential `{name}` is not set: set the environment variable {variable}")
-            }
+            Some(how) => format!("credential `{name}` is not set: {how}"),
             None => format!("credential `{name}` is not declared in config.yaml"),
         }))
     }
@@ -90,6 +95,13 @@ pub fn get_credentials_sync() -> Result<Credentials, GumstackError> {
 /// Must run inside a tool call handled by [`GumstackHost`](crate::GumstackHost) (or a task
 /// started with [`crate::spawn`]), else [`GumstackError::NoAuthContext`]. An `oauth` server with
 /// several providers must use [`get_credentials_for`].
+///
+/// In production, `cred` and `oauth` servers fetch the values from the platform on every call.
+/// It fails with [`GumstackError::NeedsAuthorization`] (the link to follow) when the user has
+/// not entered their credentials or connected their account, [`GumstackError::RetryLater`]
+/// when the platform is unavailable or its answer unreadable, and
+/// [`GumstackError::Misconfigured`] when the platform refuses this server's request. Return the
+/// error from the tool as is: the user sees what to do.
 pub async fn get_credentials() -> Result<Credentials, GumstackError> {
     let scope = current_scope("get_credentials()")?;
     let host = scope.host();
@@ -97,10 +109,14 @@ pub async fn get_credentials() -> Result<Credentials, GumstackError> {
         AuthType::None => declared_from_env(host),
         AuthType::Cred => match host.env.mode() {
             Mode::Local => declared_from_env(host),
-            Mode::Production => Err(user_credentials_not_supported("cred")),
+            Mode::Production => from_platform(&scope, None).await,
         },
         AuthType::Oauth => match host.config.auth.providers.as_slice() {
-            [provider] => oauth_token(host, provider),
+            [provider] => match host.env.mode() {
+                Mode::Local => local_oauth_token(host, provider),
+                // The platform knows the server's one provider.
+                Mode::Production => from_platform(&scope, None).await,
+            },
             providers => Err(GumstackError::misconfigured(format!(
                 "this server has several OAuth providers ({}): call \
                  get_credentials_for(provider).await",
@@ -128,14 +144,27 @@ pub async fn get_credentials_for(provider: &str) -> Result<Credentials, Gumstack
             host.config.auth.providers.join(", ")
         )));
     }
-    oauth_token(host, provider)
+    match host.env.mode() {
+        Mode::Local => local_oauth_token(host, provider),
+        Mode::Production => from_platform(&scope, Some(provider)).await,
+    }
 }
 
-/// At start-up: the first required credential of a `none` server that is not set, so the
-/// developer reads about it in the log before a user hits it.
+/// At start-up: what will make every credential call fail, so the developer reads about it in
+/// the log before a user hits it: a required credential of a `none` server that is not set,
+/// or the missing server token of a production `cred`/`oauth` server.
 pub(crate) fn check_at_start(host: &HostState) -> Result<(), GumstackError> {
     match host.config.auth.kind {
         AuthType::None => declared_from_env(host).map(drop),
+        AuthType::Oauth | AuthType::Cred
+            if host.env.mode() == Mode::Production && host.env.server_token().is_none() =>
+        {
+            Err(GumstackError::misconfigured(format!(
+                "GUMSTACK_SERVER_TOKEN is not set: the users' credentials of this `{}` server \
+                 cannot be fetched from the platform",
+                host.config.auth.kind.as_str()
+            )))
+        }
         AuthType::Oauth | AuthType::Cred => Ok(()),
     }
 }
@@ -172,17 +201,56 @@ fn declared_from_env(host: &HostState) -> Result<Credentials, GumstackError> {
                 )));
             }
             None => {
-                credentials.unset.insert(field.name.clone(), variable);
+                credentials
+                    .unset
+                    .insert(field.name.clone(), how_to_set(host.env.mode(), &variable));
             }
         }
     }
     Ok(credentials)
 }
 
-fn oauth_token(host: &HostState, provider: &str) -> Result<Credentials, GumstackError> {
-    if host.env.mode() == Mode::Production {
-        return Err(user_credentials_not_supported("oauth"));
-    }
+/// Production `cred` and `oauth`: the calling user's credentials, from the platform
+/// (`provider` names the OAuth provider for servers with several).
+async fn from_platform(
+    scope: &RequestScope,
+    provider: Option<&str>,
+) -> Result<Credentials, GumstackError> {
+    let host = scope.host();
+    let platform = host.platform.as_ref().ok_or_else(|| {
+        GumstackError::misconfigured("this host has no client of the Gumstack platform")
+    })?;
+    let identity = scope.presented_identity().ok_or_else(|| {
+        GumstackError::no_auth_context(
+            "no authentication context: this request carries no platform identity to fetch the \
+             caller's credentials with",
+        )
+    })?;
+    let values = platform.credentials(identity, provider).await?;
+    let expected: Vec<&str> = match host.config.auth.kind {
+        AuthType::Oauth => vec!["access_token"],
+        _ => host
+            .config
+            .auth
+            .credentials
+            .iter()
+            .map(|field| field.name.as_str())
+            .collect(),
+    };
+    let unset = expected
+        .into_iter()
+        .filter(|name| !values.contains_key(*name))
+        .map(|name| {
+            let how = "the platform's answer has no value for it (the user left it empty)";
+            (name.to_owned(), how.to_owned())
+        })
+        .collect();
+    Ok(Credentials { values, unset })
+}
+
+/// Local `oauth`: the access token for `provider` from `LOCAL_ACCESS_TOKEN` (one provider) or
+/// `LOCAL_<PROVIDER>_ACCESS_TOKEN`.
+fn local_oauth_token(host: &HostState, provider: &str) -> Result<Credentials, GumstackError> {
     let variable = if host.config.auth.providers.len() == 1 {
         "LOCAL_ACCESS_TOKEN".to_owned()
     } else {
@@ -214,16 +282,6 @@ fn how_to_set(mode: Mode, variable: &str) -> String {
              then redeploy"
         ),
         Mode::Local => format!("set the environment variable {variable} (local mode)"),
-    }
-}
-
-fn user_credentials_not_supported(auth_type: &str) -> GumstackError {
-    GumstackError::NotSupported {
-        message: format!(
-            "fetching the calling user's credentials (auth type `{auth_type}`) from the platform \
-             arrives in a later version of Gumstack; in local mode they come from LOCAL_* \
-             variables"
-        ),
     }
 }
 

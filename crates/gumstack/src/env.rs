@@ -137,9 +137,8 @@ impl HostEnv {
     }
 
     /// The per-deployment server token, for the SDK's calls to the platform.
-    #[allow(dead_code, reason = "used by the platform client of the next slice")]
-    pub(crate) fn server_token(&self) -> Option<&SecretString> {
-        self.server_token.as_deref()
+    pub(crate) fn server_token(&self) -> Option<Arc<SecretString>> {
+        self.server_token.clone()
     }
 
     /// A variable of the environment (never `GUMSTACK_SERVER_TOKEN`).

@@ -32,10 +32,6 @@ pub enum GumstackError {
     /// [`GumstackHost`](crate::GumstackHost), or the request carries no verified identity.
     #[error("{message}")]
     NoAuthContext { message: String },
-    /// The feature exists in the API but this version of the SDK and platform cannot serve it
-    /// yet; nothing the caller does will change that.
-    #[error("not supported yet: {message}")]
-    NotSupported { message: String },
 }
 
 impl GumstackError {
@@ -105,7 +101,9 @@ pub enum HostError {
     InvalidServerId { value: String },
     #[error("GUMSTACK_BACKEND_URL={value:?} cannot be used: {reason}")]
     InvalidBackendUrl { value: String, reason: String },
-    #[error("cannot build the HTTP client that fetches the platform's signing keys: {0}")]
+    #[error(
+        "cannot build the HTTP client that calls the platform (signing keys, credentials): {0}"
+    )]
     PlatformClient(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("cannot listen on {addr}: {source}")]
     Bind {

@@ -2,7 +2,8 @@
 //!
 //! - `POST /mcp`: rmcp's Streamable HTTP server in stateless mode (no sessions, JSON replies),
 //!   behind the `identity` middleware (in production: the platform-signed `Gumstack-Identity`
-//!   header, else 401), each request in its own scope with its verified caller.
+//!   header, else 401), each request in its own scope with its verified caller (and the
+//!   identity header itself, which `get_credentials()` forwards to the platform).
 //! - `GET /health_check`: `200 {"status":"ok"}`, polled by the platform before it routes
 //!   traffic to a new deployment.
 //!
@@ -31,6 +32,7 @@ use crate::{
     error::HostError,
     handler::ScopedHandler,
     identity::{IdentitySource, LocalIdentity, PlatformIdentity, identify_request},
+    platform_api::{self, PlatformApi},
     scope::HostState,
 };
 
@@ -124,10 +126,11 @@ impl<H: ServerHandler + Clone> GumstackHost<H> {
             None => HostEnv::from_process()?,
         };
         announce(&env);
-        let identity = identity_source(&env)?;
+        let (identity, platform) = identity_and_platform(&env)?;
         let state = HostState {
             config: self.config,
             env,
+            platform,
         }
         .install();
         if let Err(error) = credentials::check_at_start(&state) {
@@ -154,10 +157,14 @@ impl<H: ServerHandler + Clone> GumstackHost<H> {
     }
 }
 
-/// Who may call: the local user, or in production only calls the platform signed.
-fn identity_source(env: &HostEnv) -> Result<Arc<dyn IdentitySource>, HostError> {
+/// Who may call, and where callers' credentials come from: the local user and the
+/// environment, or in production only calls the platform signed, and the platform (one HTTP
+/// client for both).
+fn identity_and_platform(
+    env: &HostEnv,
+) -> Result<(Arc<dyn IdentitySource>, Option<PlatformApi>), HostError> {
     match env.mode() {
-        Mode::Local => Ok(Arc::new(LocalIdentity::new(env.server_id()))),
+        Mode::Local => Ok((Arc::new(LocalIdentity::new(env.server_id())), None)),
         Mode::Production => {
             // `HostEnv` checks both when it reads a production environment.
             let server_id = env.server_id().ok_or(HostError::MissingPlatformVariable {
@@ -168,7 +175,11 @@ fn identity_source(env: &HostEnv) -> Result<Arc<dyn IdentitySource>, HostError> 
                 .ok_or(HostError::MissingPlatformVariable {
                     name: "GUMSTACK_BACKEND_URL",
                 })?;
-            Ok(Arc::new(PlatformIdentity::new(server_id, backend_url)?))
+            let http = platform_api::http_client()
+                .map_err(|error| HostError::PlatformClient(error.into()))?;
+            let platform = PlatformApi::new(http.clone(), backend_url, env.server_token())?;
+            let identity = PlatformIdentity::new(server_id, backend_url, http);
+            Ok((Arc::new(identity), Some(platform)))
         }
     }
 }

@@ -48,14 +48,19 @@
 //! the identity the platform's gateway signed for this server in the `Gumstack-Identity` header
 //! (docs/PROTOCOL.md §2): the host verifies it with the platform's published keys and answers
 //! anything else with `401 {"error": {"code": "invalid_identity", "message": …}}` before the
-//! server's code runs. The verified claims are the tool's [`GumstackContext`].
+//! server's code runs. The verified claims are the tool's [`GumstackContext`]. For `cred` and
+//! `oauth` servers, [`get_credentials`] then fetches the calling user's credentials from the
+//! platform (docs/PROTOCOL.md §3) with `GUMSTACK_SERVER_TOKEN` and that same identity; a user
+//! who has not entered them (or connected the account) gets
+//! [`GumstackError::NeedsAuthorization`] with the link to do so.
 //!
 //! To run it on your machine, set `ENVIRONMENT=local`: it then listens on `127.0.0.1:8000` (or
 //! `PORT`), serves every call as a fixed local user without any authentication, and reads
 //! credentials from `LOCAL_<NAME>` variables. Without `ENVIRONMENT` it refuses to start.
 //!
 //! To test a server in production mode, enable the `testing` feature in your dev-dependencies:
-//! `gumstack::testing::TestPlatform` plays the platform (signing keys, signed identities).
+//! `gumstack::testing::TestPlatform` plays the platform (signing keys, signed identities, the
+//! users' credentials).
 //!
 //! # Layout
 //!
@@ -68,6 +73,8 @@
 //! - `scope`: the task-local request scope, the process-wide host state, [`spawn`].
 //! - [`context`]: [`GumstackContext`], the caller of the current tool call.
 //! - [`credentials`]: [`Credentials`], [`get_credentials`] and its variants.
+//! - `platform_api`: the calls to the platform (the shared HTTP client, the credentials
+//!   fetch and what each answer means).
 //! - [`error`]: [`GumstackError`] (tools) and [`HostError`] (start-up).
 //! - `testing` (feature `testing`): a stand-in platform for tests.
 
@@ -78,6 +85,7 @@ pub mod error;
 mod handler;
 pub mod host;
 mod identity;
+mod platform_api;
 mod scope;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -7,14 +7,20 @@ use std::{
 };
 
 use gumstack_config::Config;
+use secrecy::SecretString;
 use tokio::task::JoinHandle;
 
-use crate::{context::GumstackContext, env::HostEnv};
+use crate::{
+    context::GumstackContext, env::HostEnv, identity::CallerIdentity, platform_api::PlatformApi,
+};
 
-/// What a host knows for its whole life: the server's config.yaml and its environment.
+/// What a host knows for its whole life: the server's config.yaml, its environment and, in
+/// production, its client of the platform.
 pub(crate) struct HostState {
     pub(crate) config: Config,
     pub(crate) env: HostEnv,
+    /// The platform's API (production only): where the callers' credentials come from.
+    pub(crate) platform: Option<PlatformApi>,
 }
 
 impl fmt::Debug for HostState {
@@ -22,6 +28,7 @@ impl fmt::Debug for HostState {
         f.debug_struct("HostState")
             .field("server", &self.config.name)
             .field("env", &self.env)
+            .field("platform", &self.platform)
             .finish()
     }
 }
@@ -61,8 +68,9 @@ impl HostState {
 #[derive(Debug, Clone)]
 pub(crate) struct RequestScope {
     host: Arc<HostState>,
-    /// The verified caller; `None` when the request carries no verified identity.
-    caller: Option<GumstackContext>,
+    /// The verified caller (and, in production, the identity header it was verified from);
+    /// `None` when the request carries no verified identity.
+    caller: Option<CallerIdentity>,
 }
 
 tokio::task_local! {
@@ -70,7 +78,7 @@ tokio::task_local! {
 }
 
 impl RequestScope {
-    pub(crate) fn new(host: Arc<HostState>, caller: Option<GumstackContext>) -> Self {
+    pub(crate) fn new(host: Arc<HostState>, caller: Option<CallerIdentity>) -> Self {
         Self { host, caller }
     }
 
@@ -84,7 +92,13 @@ impl RequestScope {
     }
 
     pub(crate) fn caller(&self) -> Option<&GumstackContext> {
-        self.caller.as_ref()
+        self.caller.as_ref().map(|identity| &identity.caller)
+    }
+
+    /// The `Gumstack-Identity` header of this request as received (production only): the
+    /// capability to fetch the caller's credentials from the platform. Never log it.
+    pub(crate) fn presented_identity(&self) -> Option<&SecretString> {
+        self.caller.as_ref()?.presented.as_deref()
     }
 
     /// Runs `future` with this scope as the current one.

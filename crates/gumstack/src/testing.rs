@@ -1,36 +1,58 @@
 //! A stand-in Gumstack platform for tests (cargo feature `testing`).
 //!
 //! In production a server accepts only calls carrying an identity the platform signed
-//! (docs/PROTOCOL.md §2). [`TestPlatform`] plays the platform's part: it serves a JWKS on a
-//! loopback port, builds the production [`HostEnv`] that points at it, and signs identities with
-//! its [`TestKey`]. Send them in the `Gumstack-Identity` header ([`IDENTITY_HEADER`]).
+//! (docs/PROTOCOL.md §2), and fetches its callers' credentials from the platform (§3).
+//! [`TestPlatform`] plays the platform's part on a loopback port: it serves a JWKS and the
+//! credentials route, builds the production [`HostEnv`] that points at it, and signs identities
+//! with its [`TestKey`]. Send them in the `Gumstack-Identity` header ([`IDENTITY_HEADER`]).
+//!
+//! The credentials route checks the server token ([`TestPlatform::server_token`], set by
+//! [`TestPlatform::env`]) and that an identity was forwarded, records every request
+//! ([`TestPlatform::credentials_requests`]) and answers with the [`CredentialsReply`] the test
+//! chose ([`TestPlatform::reply_credentials`]; until then: 409 `credentials_required`).
 //!
 //! ```no_run
 //! # async fn example() {
-//! use gumstack::testing::TestPlatform;
+//! use gumstack::testing::{CredentialsReply, TestPlatform};
+//! use serde_json::json;
 //!
 //! let platform = TestPlatform::start().await;
 //! let env = platform.env(&[("GREETING", "Hello")]);
 //! let identity = platform.identity(); // the value of the Gumstack-Identity header
+//! platform.reply_credentials(CredentialsReply::credentials(json!({ "api_key": "sk-1" })));
 //! # }
 //! ```
 
 use std::{
-    fmt,
+    fmt, io,
     net::SocketAddr,
+    pin::Pin,
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
+    task::{Context, Poll},
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use axum::{Json, Router, extract::State, routing::get};
+use axum::{
+    Json, Router,
+    body::Body,
+    extract::{RawQuery, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use ed25519_dalek::{Signer, SigningKey};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::{
+    io::{AsyncRead, ReadBuf},
+    net::TcpListener,
+    task::JoinHandle,
+};
+use tokio_util::io::ReaderStream;
 
 use crate::env::HostEnv;
 
@@ -125,37 +147,162 @@ struct Jwks {
     requests: AtomicUsize,
 }
 
-/// A stand-in platform: a JWKS server on `127.0.0.1` and a server id. Stops when dropped.
+/// What the stand-in platform answers to `GET /internal/v1/credentials` once the request is
+/// authenticated (server token and a forwarded identity), per docs/PROTOCOL.md §3.
+#[derive(Debug, Clone)]
+pub struct CredentialsReply {
+    status: StatusCode,
+    body: String,
+    /// Sends the status line and headers, then drops the connection mid-body.
+    broken: bool,
+}
+
+impl CredentialsReply {
+    /// 200 `{"credentials": values}`: the user's saved values (`cred`) or
+    /// `{"access_token": …}` (`oauth`).
+    pub fn credentials(values: Value) -> Self {
+        Self::json(StatusCode::OK, json!({ "credentials": values }))
+    }
+
+    /// 409 `credentials_required`: the user must go to `connect_url` first.
+    pub fn required(connect_url: &str, message: &str) -> Self {
+        Self::error(
+            StatusCode::CONFLICT,
+            json!({
+                "code": "credentials_required",
+                "message": message,
+                "connect_url": connect_url,
+            }),
+        )
+    }
+
+    /// 400 `not_supported`: the server's auth type has no per-user credentials.
+    pub fn not_supported() -> Self {
+        Self::error(
+            StatusCode::BAD_REQUEST,
+            json!({
+                "code": "not_supported",
+                "message": "servers with auth type none have no per-user credentials",
+            }),
+        )
+    }
+
+    /// 401 with `code` (`invalid_server_token` or `invalid_identity`).
+    pub fn unauthorized(code: &str) -> Self {
+        Self::error(
+            StatusCode::UNAUTHORIZED,
+            json!({ "code": code, "message": "the call is not authenticated" }),
+        )
+    }
+
+    /// 503 `retry_later`: a transient failure.
+    pub fn retry_later() -> Self {
+        Self::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "code": "retry_later", "message": "the vault is unavailable" }),
+        )
+    }
+
+    /// Any `status` with `body` as is (for answers a server must not trust).
+    pub fn raw(status: u16, body: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::from_u16(status).expect("a valid HTTP status"),
+            body: body.into(),
+            broken: false,
+        }
+    }
+
+    /// A 200 whose body never arrives: the connection is dropped after the headers (a
+    /// transport failure).
+    pub fn broken_connection() -> Self {
+        Self {
+            broken: true,
+            ..Self::raw(200, "")
+        }
+    }
+
+    fn json(status: StatusCode, body: Value) -> Self {
+        Self {
+            status,
+            body: body.to_string(),
+            broken: false,
+        }
+    }
+
+    fn error(status: StatusCode, error: Value) -> Self {
+        Self::json(status, json!({ "error": error }))
+    }
+}
+
+/// A request the stand-in platform received on its credentials route, as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialsRequest {
+    /// The `Authorization` header (`Bearer <server token>`).
+    pub authorization: Option<String>,
+    /// The `Gumstack-Identity` header: it must be the one of the call being served, unchanged.
+    pub identity: Option<String>,
+    /// The query string (`provider=…` for `get_credentials_for`).
+    pub query: Option<String>,
+}
+
+/// The stand-in platform's credentials route: its answer and what it received.
+#[derive(Debug)]
+struct CredentialsRoute {
+    server_token: String,
+    reply: Mutex<CredentialsReply>,
+    requests: Mutex<Vec<CredentialsRequest>>,
+}
+
+#[derive(Debug, Clone)]
+struct PlatformState {
+    jwks: Arc<Jwks>,
+    credentials: Arc<CredentialsRoute>,
+}
+
+/// A stand-in platform: a JWKS and credentials server on `127.0.0.1`, a server id and a server
+/// token. Stops when dropped.
 #[derive(Debug)]
 pub struct TestPlatform {
     backend_url: String,
     server_id: String,
     key: TestKey,
-    jwks: Arc<Jwks>,
+    state: PlatformState,
     task: JoinHandle<()>,
 }
 
 impl TestPlatform {
-    /// Starts serving `GET /.well-known/jwks.json` with one key, [`key`](Self::key), for a new
-    /// random server id.
+    /// Starts serving `GET /.well-known/jwks.json` with one key, [`key`](Self::key), and
+    /// `GET /internal/v1/credentials`, for a new random server id and server token.
     pub async fn start() -> Self {
         let key = TestKey::generate("test-key-1");
-        let jwks = Arc::new(Jwks::default());
+        let server_id = random_uuid();
+        let state = PlatformState {
+            jwks: Arc::new(Jwks::default()),
+            credentials: Arc::new(CredentialsRoute {
+                server_token: format!("gst_{}", random_uuid()),
+                reply: Mutex::new(CredentialsReply::required(
+                    &connect_url_for(&server_id),
+                    "You have not entered your credentials for Test yet.",
+                )),
+                requests: Mutex::default(),
+            }),
+        };
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("a free loopback port");
         let addr = listener.local_addr().expect("a bound address");
         let app = Router::new()
             .route("/.well-known/jwks.json", get(serve_jwks))
-            .with_state(Arc::clone(&jwks));
+            .route("/internal/v1/credentials", get(serve_credentials))
+            .with_state(state.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
         let platform = Self {
             backend_url: format!("http://{addr}"),
-            server_id: random_uuid(),
+            server_id,
             key,
-            jwks,
+            state,
             task,
         };
         platform.publish(&[&platform.key]);
@@ -172,6 +319,11 @@ impl TestPlatform {
         &self.server_id
     }
 
+    /// The `GUMSTACK_SERVER_TOKEN` the credentials route accepts.
+    pub fn server_token(&self) -> &str {
+        &self.state.credentials.server_token
+    }
+
     /// The key [`identity`](Self::identity) signs with, published from the start.
     pub fn key(&self) -> &TestKey {
         &self.key
@@ -180,26 +332,39 @@ impl TestPlatform {
     /// Serves exactly `keys` from now on (key rotation).
     pub fn publish(&self, keys: &[&TestKey]) {
         let jwks = keys.iter().map(|key| key.jwk()).collect();
-        *self
-            .jwks
-            .keys
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner()) = jwks;
+        *lock(&self.state.jwks.keys) = jwks;
     }
 
     /// How many times the JWKS was fetched.
     pub fn jwks_requests(&self) -> usize {
-        self.jwks.requests.load(Ordering::SeqCst)
+        self.state.jwks.requests.load(Ordering::SeqCst)
+    }
+
+    /// Answers every authenticated credentials request with `reply` from now on.
+    pub fn reply_credentials(&self, reply: CredentialsReply) {
+        *lock(&self.state.credentials.reply) = reply;
+    }
+
+    /// The connect URL of the default answer (409 `credentials_required`).
+    pub fn connect_url(&self) -> String {
+        connect_url_for(&self.server_id)
+    }
+
+    /// Every request the credentials route received, in order.
+    pub fn credentials_requests(&self) -> Vec<CredentialsRequest> {
+        lock(&self.state.credentials.requests).clone()
     }
 
     /// A production environment (`ENVIRONMENT=production`, `PORT=4100`, `GUMSTACK_SERVER_ID`,
-    /// `GUMSTACK_BACKEND_URL`) plus `vars`, as the platform would start the server.
+    /// `GUMSTACK_BACKEND_URL`, `GUMSTACK_SERVER_TOKEN`) plus `vars` (which win), as the
+    /// platform would start the server.
     pub fn env(&self, vars: &[(&str, &str)]) -> HostEnv {
         let mut all = vec![
             ("ENVIRONMENT", "production"),
             ("PORT", "4100"),
             ("GUMSTACK_SERVER_ID", self.server_id.as_str()),
             ("GUMSTACK_BACKEND_URL", self.backend_url.as_str()),
+            ("GUMSTACK_SERVER_TOKEN", self.server_token()),
         ];
         all.extend_from_slice(vars);
         HostEnv::from_vars(all).expect("a valid production environment")
@@ -238,14 +403,75 @@ impl Drop for TestPlatform {
     }
 }
 
-async fn serve_jwks(State(jwks): State<Arc<Jwks>>) -> Json<Value> {
-    jwks.requests.fetch_add(1, Ordering::SeqCst);
-    let keys = jwks
-        .keys
-        .lock()
-        .unwrap_or_else(|poison| poison.into_inner())
-        .clone();
+async fn serve_jwks(State(state): State<PlatformState>) -> Json<Value> {
+    state.jwks.requests.fetch_add(1, Ordering::SeqCst);
+    let keys = lock(&state.jwks.keys).clone();
     Json(json!({ "keys": keys }))
+}
+
+/// `GET /internal/v1/credentials`: records the request, checks the server token and that an
+/// identity was forwarded, then answers with the configured reply.
+async fn serve_credentials(
+    State(state): State<PlatformState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let text = |name| {
+        headers
+            .get(name)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+    };
+    let request = CredentialsRequest {
+        authorization: text(header::AUTHORIZATION.as_str()),
+        identity: text(IDENTITY_HEADER),
+        query,
+    };
+    let route = &state.credentials;
+    lock(&route.requests).push(request.clone());
+    let reply = if request.authorization != Some(format!("Bearer {}", route.server_token)) {
+        CredentialsReply::unauthorized("invalid_server_token")
+    } else if request.identity.is_none() {
+        CredentialsReply::unauthorized("invalid_identity")
+    } else {
+        lock(&route.reply).clone()
+    };
+    let body = if reply.broken {
+        Body::from_stream(ReaderStream::new(DroppedConnection))
+    } else {
+        Body::from(reply.body)
+    };
+    (
+        reply.status,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A body that fails as soon as it is read, which makes the server drop the connection.
+struct DroppedConnection;
+
+impl AsyncRead for DroppedConnection {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        _buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Poll::Ready(Err(io::Error::other(
+            "the stand-in platform drops the connection",
+        )))
+    }
+}
+
+fn connect_url_for(server_id: &str) -> String {
+    format!("http://gumstack.test/servers/{server_id}/connect")
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
 fn random<const N: usize>() -> [u8; N] {

@@ -1,11 +1,11 @@
-//! What the credential functions do for `oauth` and `cred` servers in this version.
+//! What the credential functions do for `oauth` and `cred` servers in local mode (production:
+//! `platform_credentials.rs`).
 
 mod common;
 
 use common::{
     CRED_CONFIG, OAUTH_CONFIG, TWO_PROVIDERS_CONFIG, TestServer, call_text, local_env, name,
 };
-use gumstack::testing::TestPlatform;
 use serde_json::json;
 
 #[tokio::test]
@@ -74,20 +74,4 @@ async fn local_cred_reads_local_variables() {
     );
     client.cancel().await.unwrap();
     server.stop().await.unwrap();
-}
-
-#[tokio::test]
-async fn user_credentials_in_production_are_not_supported_yet() {
-    let platform = TestPlatform::start().await;
-    for config in [OAUTH_CONFIG, CRED_CONFIG] {
-        let env = platform.env(&[("API_KEY", "sk-1"), ("LOCAL_ACCESS_TOKEN", "tok")]);
-        let server = TestServer::start(config, env).await;
-        let client = server.client_with_identity(&platform.identity()).await;
-        let (is_error, text) = call_text(&client, "async_credential", name("api_key")).await;
-        assert!(is_error, "{text}");
-        assert!(text.contains("not supported yet"), "{text}");
-        assert!(!text.contains("sk-1") && !text.contains("tok"), "{text}");
-        client.cancel().await.unwrap();
-        server.stop().await.unwrap();
-    }
 }

@@ -25,12 +25,20 @@ struct Example {
     env: &'static [(&'static str, &'static str)],
 }
 
-const EXAMPLES: &[Example] = &[Example {
-    slug: "greeter",
-    binary: "example-none-server",
-    config_yaml: include_str!("../../../examples/none-server/config.yaml"),
-    env: &[("GREETING", "Hello")],
-}];
+const EXAMPLES: &[Example] = &[
+    Example {
+        slug: "greeter",
+        binary: "example-none-server",
+        config_yaml: include_str!("../../../examples/none-server/config.yaml"),
+        env: &[("GREETING", "Hello")],
+    },
+    Example {
+        slug: "keys",
+        binary: "example-cred-server",
+        config_yaml: include_str!("../../../examples/cred-server/config.yaml"),
+        env: &[],
+    },
+];
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let temp;

@@ -5,7 +5,8 @@
 //! hammer the platform. A fetch that fails keeps the keys already known.
 //!
 //! The fetch is a plain `http://` GET (`HostEnv` accepts no other scheme: the platform is on
-//! loopback), bounded in time and size, following no redirect and no proxy.
+//! loopback) with the host's client of the platform (`platform_api::http_client`: no redirect,
+//! no proxy), bounded in time and size.
 
 use std::{
     collections::HashMap,
@@ -20,8 +21,7 @@ use tokio::sync::Mutex;
 
 /// The shortest time between two fetches of the key set.
 pub(crate) const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
-/// Bounds on one fetch: the platform is on loopback, so anything slower is an outage.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bound on one fetch: the platform is on loopback, so anything slower is an outage.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// A key set is a few hundred bytes; refuse anything absurd.
 const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
@@ -60,21 +60,15 @@ impl fmt::Debug for KeySet {
 }
 
 impl KeySet {
-    /// The key set of the platform at `backend_url` (no trailing slash). Nothing is fetched
-    /// until a key is needed.
-    pub(crate) fn new(backend_url: &str) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()?;
-        Ok(Self {
+    /// The key set of the platform at `backend_url` (no trailing slash), fetched with `http`.
+    /// Nothing is fetched until a key is needed.
+    pub(crate) fn new(http: reqwest::Client, backend_url: &str) -> Self {
+        Self {
             http,
             url: format!("{backend_url}/.well-known/jwks.json"),
             keys: RwLock::default(),
             last_fetch: Mutex::new(None),
-        })
+        }
     }
 
     /// The key named `kid`. `now` is the current time (a parameter so tests can move it).
@@ -136,6 +130,7 @@ impl KeySet {
         let response = self
             .http
             .get(&self.url)
+            .timeout(FETCH_TIMEOUT)
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
@@ -207,7 +202,14 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::testing::{TestKey, TestPlatform};
+    use crate::{
+        platform_api::http_client,
+        testing::{TestKey, TestPlatform},
+    };
+
+    fn key_set(backend_url: &str) -> KeySet {
+        KeySet::new(http_client().unwrap(), backend_url)
+    }
 
     #[test]
     fn only_ed25519_signature_keys_are_used() {
@@ -237,7 +239,7 @@ mod tests {
     #[tokio::test]
     async fn a_rotated_key_is_fetched_at_most_once_per_interval() {
         let platform = TestPlatform::start().await;
-        let keys = KeySet::new(platform.backend_url()).unwrap();
+        let keys = key_set(platform.backend_url());
         let start = Instant::now();
         let old = platform.key().kid().to_owned();
 
@@ -274,7 +276,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         drop(listener);
-        let keys = KeySet::new(&url).unwrap();
+        let keys = key_set(&url);
         let now = Instant::now();
         assert_eq!(keys.key("k", now).await.unwrap_err(), KeyError::Unavailable);
         // Within the interval the failure is remembered rather than retried.
@@ -286,7 +288,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_silent_key_set_times_out() {
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let keys = KeySet::new(&format!("http://{}", silent.local_addr().unwrap())).unwrap();
+        let keys = key_set(&format!("http://{}", silent.local_addr().unwrap()));
         let started = tokio::time::Instant::now();
         assert_eq!(
             keys.key("k", Instant::now()).await.unwrap_err(),

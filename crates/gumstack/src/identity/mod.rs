@@ -2,7 +2,8 @@
 //!
 //! An [`IdentitySource`] looks at the HTTP request before rmcp sees it. It either refuses the
 //! request (401, the MCP handler never runs) or names the verified caller, which is stored in
-//! the request's extensions as a [`CallerIdentity`]; rmcp copies the request's
+//! the request's extensions as a [`CallerIdentity`] (with, in production, the identity header
+//! itself, which the SDK forwards to fetch the caller's credentials); rmcp copies the request's
 //! [`http::request::Parts`] into the MCP `RequestContext`, where the
 //! [`ScopedHandler`](crate::handler::ScopedHandler) picks it up.
 //!
@@ -22,6 +23,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use rmcp::{RoleServer, service::RequestContext};
+use secrecy::SecretString;
 
 pub(crate) use self::platform::PlatformIdentity;
 use crate::context::GumstackContext;
@@ -33,7 +35,7 @@ pub(crate) const IDENTITY_TYPE: &str = "gumstack-identity+jwt";
 
 /// The future an [`IdentitySource`] returns.
 pub(crate) type IdentityFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<GumstackContext, IdentityRejection>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = Result<CallerIdentity, IdentityRejection>> + Send + 'a>>;
 
 /// Decides who made a request from its HTTP parts.
 pub(crate) trait IdentitySource: fmt::Debug + Send + Sync + 'static {
@@ -72,30 +74,40 @@ impl IntoResponse for IdentityRejection {
 
 /// The verified caller of an HTTP request, carried in its extensions.
 #[derive(Debug, Clone)]
-pub(crate) struct CallerIdentity(pub(crate) GumstackContext);
+pub(crate) struct CallerIdentity {
+    pub(crate) caller: GumstackContext,
+    /// The `Gumstack-Identity` header exactly as it was received and verified (production
+    /// only). It is what the platform hands the caller's credentials out for
+    /// (docs/PROTOCOL.md §3), so it is a secret like a bearer token: redacted in `Debug`, never
+    /// logged.
+    pub(crate) presented: Option<Arc<SecretString>>,
+}
 
 impl CallerIdentity {
-    /// The caller recorded for the HTTP request behind an MCP request (`None` only when the
+    /// The identity recorded for the HTTP request behind an MCP request (`None` only when the
     /// identity middleware did not run).
-    pub(crate) fn of(context: &RequestContext<RoleServer>) -> Option<GumstackContext> {
+    pub(crate) fn of(context: &RequestContext<RoleServer>) -> Option<Self> {
         context
             .extensions
             .get::<http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<CallerIdentity>())
-            .map(|identity| identity.0.clone())
+            .cloned()
     }
 }
 
-/// Local mode: every request comes from the fixed local user.
+/// Local mode: every request comes from the fixed local user, with no identity to forward.
 #[derive(Debug)]
 pub(crate) struct LocalIdentity {
-    caller: GumstackContext,
+    caller: CallerIdentity,
 }
 
 impl LocalIdentity {
     pub(crate) fn new(server_id: Option<&str>) -> Self {
         Self {
-            caller: GumstackContext::local(server_id),
+            caller: CallerIdentity {
+                caller: GumstackContext::local(server_id),
+                presented: None,
+            },
         }
     }
 }
@@ -115,7 +127,7 @@ pub(crate) async fn identify_request(
     let (mut parts, body) = request.into_parts();
     match source.identify(&parts).await {
         Ok(caller) => {
-            parts.extensions.insert(CallerIdentity(caller));
+            parts.extensions.insert(caller);
             next.run(Request::from_parts(parts, body)).await
         }
         Err(rejection) => rejection.into_response(),
@@ -146,7 +158,7 @@ mod tests {
                 "/",
                 get(|request: Request| async move {
                     match request.extensions().get::<CallerIdentity>() {
-                        Some(CallerIdentity(caller)) => caller.user_id.clone(),
+                        Some(identity) => identity.caller.user_id.clone(),
                         None => "unidentified".to_owned(),
                     }
                 }),

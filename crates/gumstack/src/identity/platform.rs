@@ -11,18 +11,26 @@
 //! 3. `aud` is exactly `gumstack:server:$GUMSTACK_SERVER_ID`;
 //! 4. `exp` is not past and `iat` not in the future, with [`LEEWAY`] for clock skew;
 //! 5. every claim the caller is made of is present and not empty.
+//!
+//! The accepted header is kept, unchanged, next to the caller: the SDK forwards it to the
+//! platform to fetch the caller's credentials (docs/PROTOCOL.md §3).
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
 
 use http::HeaderMap;
 use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
+use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::{
-    IDENTITY_HEADER, IDENTITY_TYPE, IdentityFuture, IdentityRejection, IdentitySource,
+    CallerIdentity, IDENTITY_HEADER, IDENTITY_TYPE, IdentityFuture, IdentityRejection,
+    IdentitySource,
     jwks::{KeyError, KeySet},
 };
-use crate::{context::GumstackContext, error::HostError};
+use crate::context::GumstackContext;
 
 /// Tolerated clock skew between the platform and this process.
 const LEEWAY: Duration = Duration::from_secs(60);
@@ -61,19 +69,29 @@ const MALFORMED_CLAIMS: IdentityRejection = IdentityRejection::new(
 
 impl PlatformIdentity {
     /// Verifies identities minted for `server_id` with the keys of the platform at
-    /// `backend_url`.
-    pub(crate) fn new(server_id: &str, backend_url: &str) -> Result<Self, HostError> {
-        let keys =
-            KeySet::new(backend_url).map_err(|error| HostError::PlatformClient(error.into()))?;
+    /// `backend_url`, fetched with `http`.
+    pub(crate) fn new(server_id: &str, backend_url: &str, http: reqwest::Client) -> Self {
+        let keys = KeySet::new(http, backend_url);
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.leeway = LEEWAY.as_secs();
         validation.set_audience(&[audience(server_id)]);
         validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-        Ok(Self {
+        Self {
             server_id: server_id.to_owned(),
             keys,
             validation,
-        })
+        }
+    }
+
+    /// The caller, with the header as received.
+    async fn identify_by(&self, headers: &HeaderMap) -> Result<CallerIdentity, IdentityRejection> {
+        let caller = self.verify(headers).await?;
+        // `verify` read exactly one header that is valid text.
+        let presented = headers
+            .get(IDENTITY_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .map(|value| Arc::new(SecretString::from(value)));
+        Ok(CallerIdentity { caller, presented })
     }
 
     async fn verify(&self, headers: &HeaderMap) -> Result<GumstackContext, IdentityRejection> {
@@ -161,7 +179,7 @@ impl PlatformIdentity {
 
 impl IdentitySource for PlatformIdentity {
     fn identify<'a>(&'a self, parts: &'a http::request::Parts) -> IdentityFuture<'a> {
-        Box::pin(self.verify(&parts.headers))
+        Box::pin(self.identify_by(&parts.headers))
     }
 }
 

@@ -1,0 +1,445 @@
+//! The calls this process makes to the platform, at `GUMSTACK_BACKEND_URL`: the one HTTP
+//! client they share ([`http_client`]) and the fetch of the calling user's credentials
+//! ([`PlatformApi::credentials`], docs/PROTOCOL.md §3). The platform's signing keys are fetched
+//! with the same client by `identity/jwks.rs`.
+//!
+//! The platform is on loopback (`HostEnv` accepts only `http://`), so every call is bounded
+//! tightly in time and size, and follows no redirect and no proxy.
+//!
+//! What each answer of the credentials route means for the tool, as a [`GumstackError`]:
+//!
+//! | answer | error |
+//! |---|---|
+//! | 200 `{"credentials": {…}}` | none: the credentials |
+//! | 409 `credentials_required` with `connect_url` | [`GumstackError::NeedsAuthorization`] (the link) |
+//! | 400 `not_supported` (or any 400), 404 | [`GumstackError::Misconfigured`] |
+//! | 401 `invalid_server_token` / `invalid_identity` | [`GumstackError::Misconfigured`], saying which was refused |
+//! | 503, other 5xx, 429, a transport failure, a timeout | [`GumstackError::RetryLater`] |
+//! | a reply that cannot be read, or any other status | [`GumstackError::RetryLater`] |
+//!
+//! The server token and the forwarded identity are secrets: they are sent in headers and
+//! never logged or put in an error. The platform's own `message` is passed on only for 409,
+//! where it is written for the user; for the others it goes to the log.
+
+use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
+
+use reqwest::{StatusCode, Url, header};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::error::{GumstackError, HostError};
+
+/// How long to wait for a TCP connection to the platform.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a credentials fetch may take in all (the platform may refresh an OAuth token with
+/// the provider before it answers).
+const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(10);
+/// Credentials are small; refuse an absurd answer rather than buffer it.
+const MAX_CREDENTIALS_BYTES: usize = 1024 * 1024;
+/// The route of docs/PROTOCOL.md §3, below `GUMSTACK_BACKEND_URL`.
+const CREDENTIALS_PATH: &str = "/internal/v1/credentials";
+
+/// The HTTP client for every call to the platform: short connect timeout, no redirects (a
+/// redirect would carry the server token elsewhere), no proxy (the platform is on loopback).
+/// Each call sets its own overall timeout.
+pub(crate) fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+}
+
+/// This deployment's client of the platform's internal API.
+pub(crate) struct PlatformApi {
+    http: reqwest::Client,
+    credentials_url: Url,
+    /// `GUMSTACK_SERVER_TOKEN`; `None` when the platform did not set it (every fetch then
+    /// fails as misconfigured).
+    server_token: Option<Arc<SecretString>>,
+}
+
+impl fmt::Debug for PlatformApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlatformApi")
+            .field("credentials_url", &self.credentials_url.as_str())
+            .field(
+                "server_token",
+                &self.server_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// The platform's answer to a fetch: `{"credentials": {"name": "value", …}}`. A `null` value
+/// counts as not set.
+#[derive(Deserialize)]
+struct CredentialsBody {
+    credentials: BTreeMap<String, Option<String>>,
+}
+
+/// The platform's error answers: `{"error": {"code": …, "message": …, "connect_url": …}}`.
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: PlatformError,
+}
+
+#[derive(Deserialize)]
+struct PlatformError {
+    code: String,
+    #[serde(default)]
+    message: String,
+    connect_url: Option<String>,
+}
+
+impl PlatformApi {
+    /// The API of the platform at `backend_url` (no trailing slash), called with `http` and
+    /// authenticated with `server_token`.
+    pub(crate) fn new(
+        http: reqwest::Client,
+        backend_url: &str,
+        server_token: Option<Arc<SecretString>>,
+    ) -> Result<Self, HostError> {
+        let credentials_url = format!("{backend_url}{CREDENTIALS_PATH}");
+        let credentials_url =
+            Url::parse(&credentials_url).map_err(|error| HostError::InvalidBackendUrl {
+                value: backend_url.to_owned(),
+                reason: error.to_string(),
+            })?;
+        Ok(Self {
+            http,
+            credentials_url,
+            server_token,
+        })
+    }
+
+    /// The credentials of the user whose call carried `identity` (its `Gumstack-Identity`
+    /// header, unchanged), for `provider` when given: name → value, values that are set only.
+    pub(crate) async fn credentials(
+        &self,
+        identity: &SecretString,
+        provider: Option<&str>,
+    ) -> Result<BTreeMap<String, SecretString>, GumstackError> {
+        let server_token = self.server_token.as_ref().ok_or_else(|| {
+            GumstackError::misconfigured(
+                "GUMSTACK_SERVER_TOKEN is not set, so the user's credentials cannot be fetched \
+                 from the platform (the Gumstack platform sets it for the servers it runs; \
+                 redeploy the server)",
+            )
+        })?;
+        let mut url = self.credentials_url.clone();
+        if let Some(provider) = provider {
+            url.query_pairs_mut().append_pair("provider", provider);
+        }
+        let response = self
+            .http
+            .get(url)
+            .timeout(CREDENTIALS_TIMEOUT)
+            .header(header::ACCEPT, "application/json")
+            .bearer_auth(server_token.expose_secret())
+            .header(crate::identity::IDENTITY_HEADER, identity_header(identity)?)
+            .send()
+            .await
+            .map_err(transport_failure)?;
+        let status = response.status();
+        let body = read_body(response).await?;
+        answer(status, &body)
+    }
+}
+
+/// The identity as a header value, marked sensitive so no HTTP layer logs it.
+fn identity_header(identity: &SecretString) -> Result<header::HeaderValue, GumstackError> {
+    let mut value = header::HeaderValue::from_str(identity.expose_secret()).map_err(|_| {
+        // Unreachable in practice: the host received and verified this very header value.
+        GumstackError::no_auth_context(
+            "no authentication context: the identity of this call cannot be forwarded",
+        )
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// The body, up to [`MAX_CREDENTIALS_BYTES`].
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, GumstackError> {
+    let too_large = || {
+        tracing::warn!(
+            "the platform's credentials answer is larger than {MAX_CREDENTIALS_BYTES} bytes"
+        );
+        retry_later(UNREADABLE)
+    };
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_CREDENTIALS_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_failure)? {
+        if body.len() + chunk.len() > MAX_CREDENTIALS_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A fetch that got no complete answer: the platform is down, slow or dropped the connection.
+fn transport_failure(error: reqwest::Error) -> GumstackError {
+    let message = if error.is_timeout() {
+        "The Gumstack platform did not answer in time with your credentials for this server."
+    } else {
+        "The Gumstack platform could not be reached to fetch your credentials for this server."
+    };
+    tracing::warn!(
+        cause = %error.without_url(),
+        "cannot fetch the user's credentials from the platform"
+    );
+    retry_later(message)
+}
+
+const UNREADABLE: &str =
+    "The Gumstack platform's answer with your credentials for this server could not be read.";
+
+/// What the platform's answer means for the tool.
+fn answer(
+    status: StatusCode,
+    body: &[u8],
+) -> Result<BTreeMap<String, SecretString>, GumstackError> {
+    if status == StatusCode::OK {
+        let body: CredentialsBody = serde_json::from_slice(body).map_err(|error| {
+            // The body may hold credentials: log where it failed, not what it says.
+            tracing::warn!(
+                line = error.line(),
+                column = error.column(),
+                "the platform's credentials answer is not {{\"credentials\": {{name: string}}}}"
+            );
+            retry_later(UNREADABLE)
+        })?;
+        return Ok(body
+            .credentials
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, SecretString::from(value?))))
+            .filter(|(_, value)| !value.expose_secret().is_empty())
+            .collect());
+    }
+    let error = serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .map(|body| body.error);
+    log_refusal(status, error.as_ref());
+    let code = error.as_ref().map(|error| error.code.as_str());
+    Err(match status {
+        StatusCode::CONFLICT => match error {
+            Some(error) if error.code == "credentials_required" => needs_authorization(error),
+            _ => retry_later(UNREADABLE),
+        },
+        StatusCode::BAD_REQUEST if code == Some("not_supported") => GumstackError::misconfigured(
+            "the platform keeps no per-user credentials for this server: its auth type on the \
+             platform is not `cred` or `oauth`. Make config.yaml's auth type match the server \
+             registered on the platform",
+        ),
+        StatusCode::BAD_REQUEST => GumstackError::misconfigured(format!(
+            "the platform refused the credentials request as invalid ({}); is the provider \
+             declared for this server on the platform?",
+            describe_code(code)
+        )),
+        StatusCode::UNAUTHORIZED if code == Some("invalid_identity") => {
+            GumstackError::misconfigured(
+                "the platform refused the identity of this call (Gumstack-Identity) when \
+                 fetching the user's credentials: it is accepted only for this server and \
+                 until it expires",
+            )
+        }
+        StatusCode::UNAUTHORIZED => GumstackError::misconfigured(format!(
+            "the platform refused this server's token (GUMSTACK_SERVER_TOKEN) when fetching the \
+             user's credentials ({}): it is valid only for a running deployment of this server; \
+             redeploy it",
+            describe_code(code)
+        )),
+        StatusCode::NOT_FOUND => GumstackError::misconfigured(
+            "the platform at GUMSTACK_BACKEND_URL does not serve /internal/v1/credentials (is it \
+             an older version of Gumstack?)",
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => retry_later(
+            "The Gumstack platform cannot provide your credentials for this server right now.",
+        ),
+        status if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS => {
+            retry_later("The Gumstack platform failed to provide your credentials for this server.")
+        }
+        _ => retry_later(UNREADABLE),
+    })
+}
+
+/// Logs why the platform handed out no credentials (never the body beyond its error fields).
+fn log_refusal(status: StatusCode, error: Option<&PlatformError>) {
+    match error {
+        // The expected answer until the user enters their credentials: not a fault.
+        Some(error) if status == StatusCode::CONFLICT => tracing::info!(
+            %status,
+            code = %error.code,
+            "the user has no usable credentials for this server yet"
+        ),
+        Some(error) => tracing::warn!(
+            %status,
+            code = %error.code,
+            message = %error.message,
+            "the platform did not hand out the user's credentials"
+        ),
+        None => tracing::warn!(
+            %status,
+            "the platform did not hand out the user's credentials (no error body)"
+        ),
+    }
+}
+
+fn retry_later(message: &str) -> GumstackError {
+    GumstackError::RetryLater {
+        message: message.to_owned(),
+    }
+}
+
+/// The platform's error code for an error message: a plain token, else a placeholder (the
+/// message is shown to users; it repeats nothing else of the answer).
+fn describe_code(code: Option<&str>) -> String {
+    match code {
+        Some(code)
+            if !code.is_empty()
+                && code.len() <= 64
+                && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
+        {
+            format!("error `{code}`")
+        }
+        _ => "no error code".to_owned(),
+    }
+}
+
+/// 409 `credentials_required`: the user must go to the connect URL, which must be one a user
+/// can follow (an absolute http(s) URL); without one the answer is unusable.
+fn needs_authorization(error: PlatformError) -> GumstackError {
+    let followable = |value: &str| {
+        Url::parse(value)
+            .is_ok_and(|url| matches!(url.scheme(), "https" | "http") && url.host().is_some())
+    };
+    match error.connect_url {
+        Some(url) if followable(&url) => GumstackError::NeedsAuthorization {
+            url,
+            message: if error.message.trim().is_empty() {
+                "Your credentials for this server are needed first.".to_owned()
+            } else {
+                error.message
+            },
+        },
+        _ => retry_later(UNREADABLE),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::{CredentialsReply, TestPlatform};
+
+    fn api(backend_url: &str, server_token: &str) -> PlatformApi {
+        let token = Arc::new(SecretString::from(server_token));
+        PlatformApi::new(http_client().unwrap(), backend_url, Some(token)).unwrap()
+    }
+
+    fn identity() -> SecretString {
+        SecretString::from("header.claims.signature")
+    }
+
+    fn retry_message(error: GumstackError) -> String {
+        match error {
+            GumstackError::RetryLater { message } => message,
+            other => panic!("expected RetryLater, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_provider_is_sent_url_encoded() {
+        let platform = TestPlatform::start().await;
+        platform.reply_credentials(CredentialsReply::credentials(
+            json!({ "access_token": "t" }),
+        ));
+        let api = api(platform.backend_url(), platform.server_token());
+        let values = api.credentials(&identity(), Some("a b&c")).await.unwrap();
+        assert_eq!(values["access_token"].expose_secret(), "t");
+        let request = &platform.credentials_requests()[0];
+        assert_eq!(request.query.as_deref(), Some("provider=a+b%26c"));
+        assert_eq!(request.identity.as_deref(), Some("header.claims.signature"));
+    }
+
+    #[tokio::test]
+    async fn empty_and_null_values_are_not_set() {
+        let platform = TestPlatform::start().await;
+        platform.reply_credentials(CredentialsReply::credentials(
+            json!({ "api_key": "sk-1", "region": "", "team": null }),
+        ));
+        let api = api(platform.backend_url(), platform.server_token());
+        let values = api.credentials(&identity(), None).await.unwrap();
+        assert_eq!(values.keys().collect::<Vec<_>>(), ["api_key"]);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_answer_is_not_read() {
+        let platform = TestPlatform::start().await;
+        let huge = format!(
+            r#"{{"credentials": {{"api_key": "{}"}}}}"#,
+            "k".repeat(MAX_CREDENTIALS_BYTES)
+        );
+        platform.reply_credentials(CredentialsReply::raw(200, huge));
+        let api = api(platform.backend_url(), platform.server_token());
+        let error = api.credentials(&identity(), None).await.unwrap_err();
+        assert_eq!(retry_message(error), UNREADABLE);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_platform_means_retry_later() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        let error = api(&url, "gst_1")
+            .credentials(&identity(), None)
+            .await
+            .unwrap_err();
+        assert!(retry_message(error).contains("could not be reached"));
+    }
+
+    /// A platform that accepts the connection but never answers: the fetch gives up after
+    /// [`CREDENTIALS_TIMEOUT`] (the paused clock jumps there as soon as nothing else can run).
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_platform_times_out() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api = api(&format!("http://{}", silent.local_addr().unwrap()), "gst_1");
+        let started = tokio::time::Instant::now();
+        let error = api.credentials(&identity(), None).await.unwrap_err();
+        assert!(
+            retry_message(error).contains("did not answer in time"),
+            "after {:?}",
+            started.elapsed()
+        );
+        assert!(
+            started.elapsed() <= CREDENTIALS_TIMEOUT,
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_the_server_token() {
+        let debug = format!("{:?}", api("http://127.0.0.1:1", "gst_secret"));
+        assert!(!debug.contains("gst_secret"), "{debug}");
+        assert!(debug.contains("/internal/v1/credentials"), "{debug}");
+    }
+
+    #[test]
+    fn only_plain_error_codes_are_repeated() {
+        assert_eq!(
+            describe_code(Some("invalid_server_token")),
+            "error `invalid_server_token`"
+        );
+        for odd in [None, Some(""), Some("Bearer gst_1"), Some("<script>")] {
+            assert_eq!(describe_code(odd), "no error code", "{odd:?}");
+        }
+    }
+}
