@@ -171,6 +171,9 @@ fn command(spec: &LaunchSpec, port: u16) -> Command {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // A `Child` dropped before it is wrapped (the start future cancelled while the spawner
+        // thread's answer waits in its channel) must not leave the process running.
+        .kill_on_drop(true)
         .process_group(0);
     if let Some(dir) = &spec.working_dir {
         command.current_dir(dir);
