@@ -241,6 +241,6 @@ impl Credentials {
 
     /// `Gumstack-Identity` for the server process (valid 10 minutes: mint one per phase).
     pub fn identity(&self) -> String {
-        mint_identity(&self.keys, &self.base, &self.server, &self.user, "bench")
+        mint_identity(&self.keys, &self.base, self.server.id, &self.user, "bench")
     }
 }

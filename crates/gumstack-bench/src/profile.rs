@@ -268,7 +268,7 @@ pub async fn print_authorize_steps(
                 mint_identity(
                     &creds.keys,
                     &creds.base,
-                    &creds.server,
+                    creds.server.id,
                     &creds.user,
                     "bench",
                 );

@@ -21,6 +21,25 @@ impl PlatformGateway {
     pub fn new(state: AppState) -> Self {
         Self { state }
     }
+
+    /// The refusal for a server with no running deployment (the slow path reads the server).
+    async fn why_not_running(&self, slug: &str) -> Refusal {
+        match self.state.store.server_by_slug(slug).await {
+            Ok(server) if !server.enabled => Refusal::Unavailable {
+                reason: format!("{} is disabled", server.name),
+            },
+            Ok(server) => Refusal::Unavailable {
+                reason: format!("{} is not running right now", server.name),
+            },
+            Err(StoreError::NotFound) => Refusal::NotFound,
+            Err(e) => {
+                tracing::error!(error = %e, "gateway could not read a server");
+                Refusal::Unavailable {
+                    reason: "the platform could not find the server; try again".into(),
+                }
+            }
+        }
+    }
 }
 
 fn invalid(why: &str) -> Refusal {
@@ -55,33 +74,24 @@ impl Backend for PlatformGateway {
         if grant.revoked_at.is_some() {
             return Err(invalid("the authorization was revoked"));
         }
-        let server = match state.store.server_by_slug(slug).await {
-            Ok(server) => server,
-            Err(StoreError::NotFound) => return Err(Refusal::NotFound),
-            Err(e) => {
-                tracing::error!(error = %e, "gateway could not read a server");
-                return Err(Refusal::Unavailable {
-                    reason: "the platform could not find the server; try again".into(),
-                });
-            }
-        };
-        if grant.server_id != server.id {
+        // The token's audience is this slug's MCP URL and the grant was made for it; slugs
+        // never change and a deleted server takes its grants along, so the grant's server is
+        // this slug's server. The running deployment is in memory: one store read per call.
+        if grant.resource != resource {
             return Err(invalid("the token is for another server"));
         }
-        if !server.enabled {
-            return Err(Refusal::Unavailable {
-                reason: format!("{} is disabled", server.name),
-            });
-        }
-        let live = state
-            .supervisor
-            .live(server.id)
-            .ok_or_else(|| Refusal::Unavailable {
-                reason: format!("{} is not running right now", server.name),
-            })?;
-        let identity = mint_identity(&state.keys, &issuer, &server, &user, &grant.client_id);
+        let Some(live) = state.supervisor.live(grant.server_id) else {
+            return Err(self.why_not_running(slug).await);
+        };
+        let identity = mint_identity(
+            &state.keys,
+            &issuer,
+            grant.server_id,
+            &user,
+            &grant.client_id,
+        );
         Ok(Grant {
-            server_id: server.id.to_string(),
+            server_id: grant.server_id.to_string(),
             user_id: user.id.to_string(),
             upstream: live.addr(),
             identity: HeaderValue::from_str(&identity)

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::SigningKey;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ed25519_dalek::{Signer as _, SigningKey};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -17,11 +17,6 @@ use zeroize::Zeroizing;
 use crate::crypto::random_bytes;
 use crate::store::{SigningKeyRecord, Store, StoreError, now};
 use crate::vault::{Aad, Vault};
-
-/// PKCS#8 v1 DER prefix of an Ed25519 private key; the 32-byte seed follows (RFC 8410).
-const PKCS8_ED25519_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
 
 fn key_aad(kid: &str) -> Result<Aad, KeyError> {
     let id = Uuid::parse_str(kid).map_err(|_| KeyError::Corrupt(format!("key id {kid}")))?;
@@ -60,7 +55,8 @@ pub enum TokenError {
 /// The signing key set: one active key signs, every unretired key verifies.
 pub struct SigningKeys {
     kid: String,
-    encoding: EncodingKey,
+    /// Parsed once: signing happens on every gateway call (the identity it forwards).
+    signing: SigningKey,
     decoding: HashMap<String, DecodingKey>,
     jwks: serde_json::Value,
 }
@@ -109,15 +105,13 @@ impl SigningKeys {
             .max_by_key(|r| (r.created_at, r.kid.clone()))
             .ok_or_else(|| KeyError::Corrupt("no signing key".into()))?;
         let seed = vault.decrypt(&active.private_ciphertext, &key_aad(&active.kid)?)?;
-        if seed.len() != 32 {
-            return Err(KeyError::Corrupt("private key length".into()));
-        }
-        let mut der = Zeroizing::new(Vec::with_capacity(48));
-        der.extend_from_slice(&PKCS8_ED25519_PREFIX);
-        der.extend_from_slice(&seed);
+        let seed: &[u8; 32] = seed
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyError::Corrupt("private key length".into()))?;
         Ok(Self {
             kid: active.kid.clone(),
-            encoding: EncodingKey::from_ed_der(&der),
+            signing: SigningKey::from_bytes(seed),
             decoding,
             jwks: serde_json::json!({ "keys": jwks }),
         })
@@ -128,13 +122,21 @@ impl SigningKeys {
         &self.jwks
     }
 
-    /// Signs `claims` as a compact JWS with `typ`.
+    /// Signs `claims` as a compact JWS (RFC 7515) with `alg` EdDSA, `typ` and our `kid`.
+    ///
+    /// Written out rather than through `jsonwebtoken::encode`, which parses the PKCS#8 key
+    /// again for every signature: the gateway signs an identity per call (docs/BENCHMARKS.md).
+    /// Verification, where the parsing rules matter, stays with `jsonwebtoken`.
     pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> String {
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.typ = Some(typ.to_owned());
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding)
-            .expect("signing with a loaded Ed25519 key cannot fail")
+        let header = serde_json::json!({ "alg": "EdDSA", "typ": typ, "kid": self.kid });
+        let claims = serde_json::to_vec(claims).expect("claims serialise to JSON");
+        let mut jws = URL_SAFE_NO_PAD.encode(header.to_string());
+        jws.push('.');
+        jws.push_str(&URL_SAFE_NO_PAD.encode(claims));
+        let signature = self.signing.sign(jws.as_bytes());
+        jws.push('.');
+        jws.push_str(&URL_SAFE_NO_PAD.encode(signature.to_bytes()));
+        jws
     }
 
     /// The key a token of type `typ` names, refusing any other algorithm or type.

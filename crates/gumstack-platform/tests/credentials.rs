@@ -254,7 +254,7 @@ fn identity(h: &Harness, server: &Server, user: &User) -> String {
     mint_identity(
         &h.platform.state.keys,
         &h.platform.state.urls.base(),
-        server,
+        server.id,
         user,
         "client",
     )

@@ -183,10 +183,9 @@ async fn a_hosted_none_server_gets_its_developers_env_vars_and_nothing_else() {
         );
         let vault = Vault::open(&data_dir.join("master.key")).unwrap();
         let keys = SigningKeys::load_or_create(&store, &vault).await.unwrap();
-        let mut other = store.server_by_slug("greeter").await.unwrap();
-        other.id = gumstack_platform::store::Uuid::new_v4();
+        let another_server = gumstack_platform::store::Uuid::new_v4();
         let user = store.user_by_email(email).await.unwrap();
-        mint_identity(&keys, &base, &other, &user, "test-client")
+        mint_identity(&keys, &base, another_server, &user, "test-client")
     };
     let misdirected = http
         .post(&direct_url)

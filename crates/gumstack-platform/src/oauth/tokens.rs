@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::ACCESS_TOKEN_SECONDS;
 use crate::keys::{SigningKeys, TokenError};
-use crate::store::{Grant, Server, User, now};
+use crate::store::{Grant, User, now};
 
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 pub const IDENTITY_TYP: &str = "gumstack-identity+jwt";
@@ -82,11 +82,11 @@ pub fn server_audience(server_id: Uuid) -> String {
     format!("gumstack:server:{server_id}")
 }
 
-/// Mints the identity of one call of `user`, through `client_id`, to `server`.
+/// Mints the identity of one call of `user`, through `client_id`, to the server `server_id`.
 pub fn mint_identity(
     keys: &SigningKeys,
     issuer: &str,
-    server: &Server,
+    server_id: Uuid,
     user: &User,
     client_id: &str,
 ) -> String {
@@ -95,7 +95,7 @@ pub fn mint_identity(
         IDENTITY_TYP,
         &IdentityClaims {
             iss: issuer.to_owned(),
-            aud: server_audience(server.id),
+            aud: server_audience(server_id),
             sub: user.id.to_string(),
             email: user.email.clone(),
             org: user.org_id.to_string(),

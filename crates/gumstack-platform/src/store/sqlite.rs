@@ -48,6 +48,9 @@ impl SqliteStore {
     async fn connect(options: SqliteConnectOptions, max: u32) -> Result<Self, StoreError> {
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
+            // A local file has no connection to go stale; the ping per acquire was a tenth of
+            // the gateway's CPU (docs/BENCHMARKS.md).
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
