@@ -2,24 +2,70 @@
 //! token (signature, expiry, audience = this server, grant not revoked), find the live
 //! deployment, and mint the identity forwarded to it (docs/PROTOCOL.md §2).
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use async_trait::async_trait;
 use gumstack_gateway::{Backend, Grant, Refusal};
 use http::HeaderValue;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::oauth::tokens::{mint_identity, verify_access_token};
-use crate::store::StoreError;
+use crate::oauth::tokens::{AccessClaims, mint_identity, verify_access_token};
+use crate::store::{StoreError, now};
+
+/// Verified access tokens kept, at most; the cache is cleared when it fills.
+const VERIFIED_TOKENS: usize = 10_000;
 
 /// [`Backend`] over the platform's state.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PlatformGateway {
     state: AppState,
+    /// Claims of access tokens whose signature already verified, by the token's SHA-256:
+    /// an Ed25519 verification per call was a fifth of the gateway's CPU. Expiry is checked on
+    /// every use and the grant is read on every call, so revocation stays immediate.
+    verified: Mutex<HashMap<[u8; 32], AccessClaims>>,
 }
 
 impl PlatformGateway {
     pub fn new(state: AppState) -> Self {
-        Self { state }
+        Self {
+            state,
+            verified: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn verify(&self, resource: &str, token: &str) -> Result<AccessClaims, Refusal> {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let cached = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        if let Some(claims) = cached {
+            // The audience was checked when it was cached; a token is for one resource.
+            if claims.aud != resource {
+                return Err(invalid("the token is for another audience"));
+            }
+            if claims.exp + 60 < now() {
+                return Err(invalid("the token has expired"));
+            }
+            return Ok(claims);
+        }
+        let state = &self.state;
+        let claims = verify_access_token(&state.keys, &state.urls.base(), resource, token)
+            .map_err(|e| invalid(&e.to_string()))?;
+        let mut verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.len() >= VERIFIED_TOKENS {
+            verified.clear();
+        }
+        verified.insert(key, claims.clone());
+        Ok(claims)
     }
 
     /// The refusal for a server with no running deployment (the slow path reads the server).
@@ -57,8 +103,7 @@ impl Backend for PlatformGateway {
         let state = &self.state;
         let issuer = state.urls.base();
         let resource = state.urls.mcp_url(slug);
-        let claims = verify_access_token(&state.keys, &issuer, &resource, token)
-            .map_err(|e| invalid(&e.to_string()))?;
+        let claims = self.verify(&resource, token)?;
         let grant_id =
             Uuid::parse_str(&claims.gid).map_err(|_| invalid("the token is malformed"))?;
         let (grant, user) = match state.store.grant_with_user(grant_id).await {

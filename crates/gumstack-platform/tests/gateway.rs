@@ -132,6 +132,9 @@ async fn expired_tampered_foreign_and_revoked_tokens_are_refused() {
     // The valid token passes authentication; alpha is not running in this in-process test.
     let ok = call(&h, "alpha", Some(&token), &[]).await;
     assert_eq!(ok.status, StatusCode::SERVICE_UNAVAILABLE, "{}", ok.text);
+    // Once verified (and remembered by the gateway), it is still alpha's only.
+    let again_on_beta = call(&h, "beta", Some(&token), &[]).await;
+    assert_eq!(again_on_beta.status, StatusCode::UNAUTHORIZED);
 
     // Revoked: the same token is now refused.
     state.store.revoke_grant(grant.id, now()).await.unwrap();
