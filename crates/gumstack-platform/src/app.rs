@@ -199,12 +199,14 @@ impl Platform {
             self.gateway_settings(),
         );
         // The gateway limits its own bodies (it streams them); everything else gets 1 MiB.
-        let platform = Router::new()
-            .merge(crate::api::router())
-            .merge(crate::web::router())
-            .merge(crate::oauth::router())
-            .merge(crate::internal::router())
-            .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024));
+        let platform = crate::web::with_security_headers(
+            Router::new()
+                .merge(crate::api::router())
+                .merge(crate::web::router())
+                .merge(crate::oauth::router())
+                .merge(crate::internal::router()),
+        )
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024));
         Router::new()
             .merge(gateway)
             .merge(platform)

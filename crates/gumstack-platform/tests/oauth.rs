@@ -110,6 +110,23 @@ async fn approve(h: &Harness, client_id: &str, extra: &[(&str, &str)]) -> Url {
     Url::parse(reply.headers[header::LOCATION].to_str().unwrap()).unwrap()
 }
 
+/// An error before the user acted: a page with a link back to the client, never an automatic
+/// redirect (which would make the platform an open redirector for any registered URI).
+fn error_link(reply: &Reply) -> Url {
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert!(
+        reply.headers.get(header::LOCATION).is_none(),
+        "no automatic redirect"
+    );
+    let href = reply
+        .text
+        .split("href=\"")
+        .find(|h| h.starts_with("http://127.0.0.1:7777"))
+        .expect("a link back");
+    let href = href.split('"').next().unwrap().replace("&amp;", "&");
+    Url::parse(&href).unwrap()
+}
+
 fn param(url: &Url, name: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == name)
@@ -224,6 +241,12 @@ async fn the_code_flow_issues_tokens_that_rotate_and_refuse_replays() {
         page.text
     );
     assert!(page.text.contains("Greeter"));
+    // The consent page can't be framed (clickjacking the Allow button).
+    assert_eq!(page.headers[header::X_FRAME_OPTIONS], "DENY");
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert!(page.text.contains(&h.admin.email));
 
     let back = approve(&h, &client, &[]).await;
@@ -304,8 +327,7 @@ async fn pkce_is_required_and_checked() {
         let reply = h
             .get(&authorize_query(&client, &extra), Some(&cookie))
             .await;
-        assert_eq!(reply.status, StatusCode::SEE_OTHER);
-        let back = Url::parse(reply.headers[header::LOCATION].to_str().unwrap()).unwrap();
+        let back = error_link(&reply);
         assert_eq!(param(&back, "error").as_deref(), Some("invalid_request"));
         assert!(
             param(&back, "error_description")
@@ -375,7 +397,7 @@ async fn resources_bind_tokens_to_one_server() {
                 Some(&cookie),
             )
             .await;
-        let back = Url::parse(reply.headers[header::LOCATION].to_str().unwrap()).unwrap();
+        let back = error_link(&reply);
         assert_eq!(
             param(&back, "error").as_deref(),
             Some("invalid_target"),

@@ -150,15 +150,14 @@ pub async fn server_for_resource(state: &AppState, resource: &str) -> Option<Ser
 }
 
 /// The redirect back to the client, with `iss` (RFC 9207) and `state`.
-fn client_redirect(
+/// The redirect back to the client, with `iss` (RFC 9207) and `state`.
+fn client_redirect_url(
     state: &AppState,
     redirect_uri: &str,
     params: &[(&str, &str)],
     client_state: Option<&str>,
-) -> Response {
-    let Ok(mut url) = Url::parse(redirect_uri) else {
-        return error_page(StatusCode::BAD_REQUEST, "The redirect URI is malformed.");
-    };
+) -> Option<Url> {
+    let mut url = Url::parse(redirect_uri).ok()?;
     {
         let mut query = url.query_pairs_mut();
         for (k, v) in params {
@@ -169,22 +168,60 @@ fn client_redirect(
         }
         query.append_pair("iss", &state.urls.base());
     }
-    Redirect::to(url.as_str()).into_response()
+    Some(url)
 }
 
-fn refuse(state: &AppState, invalid: Invalid, client_state: Option<&str>) -> Response {
+fn client_redirect(
+    state: &AppState,
+    redirect_uri: &str,
+    params: &[(&str, &str)],
+    client_state: Option<&str>,
+) -> Response {
+    match client_redirect_url(state, redirect_uri, params, client_state) {
+        Some(url) => Redirect::to(url.as_str()).into_response(),
+        None => error_page(StatusCode::BAD_REQUEST, "The redirect URI is malformed."),
+    }
+}
+
+/// A refused request. Before the user has acted, even an error for a verified client is shown
+/// as a page with a link back, never an automatic redirect: anyone can register a client with
+/// any https redirect URI, and an automatic error redirect would make this trusted origin an
+/// open redirector (RFC 9700 §4.11.2).
+fn refuse(
+    state: &AppState,
+    invalid: Invalid,
+    client_state: Option<&str>,
+    user_acted: bool,
+) -> Response {
     match invalid {
         Invalid::Page(message) => error_page(StatusCode::BAD_REQUEST, &message),
         Invalid::Redirect {
             redirect_uri,
             error,
             description,
-        } => client_redirect(
-            state,
-            &redirect_uri,
-            &[("error", error), ("error_description", &description)],
-            client_state,
-        ),
+        } => {
+            let params = [
+                ("error", error),
+                ("error_description", description.as_str()),
+            ];
+            if user_acted {
+                return client_redirect(state, &redirect_uri, &params, client_state);
+            }
+            let Some(url) = client_redirect_url(state, &redirect_uri, &params, client_state) else {
+                return error_page(StatusCode::BAD_REQUEST, "The redirect URI is malformed.");
+            };
+            let host = url.host_str().unwrap_or_default().to_owned();
+            let page = pages::page(
+                "Authorization failed",
+                None,
+                html! {
+                    h1 { "Authorization failed" }
+                    p.error role="alert" { (description) " (" (error) ")" }
+                    p { a href=(url.as_str()) rel="noreferrer" { "Return to the application at " (host) } }
+                },
+            );
+            (StatusCode::BAD_REQUEST, page).into_response()
+        }
     }
 }
 
@@ -201,7 +238,7 @@ pub async fn authorize_get(
 ) -> Response {
     let valid = match validate(&state, &params).await {
         Ok(valid) => valid,
-        Err(invalid) => return refuse(&state, invalid, params.state.as_deref()),
+        Err(invalid) => return refuse(&state, invalid, params.state.as_deref(), false),
     };
     let Some(session) = session else {
         let next = uri
@@ -294,7 +331,7 @@ pub async fn authorize_post(
     let client_state = params.state.as_deref();
     let valid = match validate(&state, &params).await {
         Ok(valid) => valid,
-        Err(invalid) => return refuse(&state, invalid, client_state),
+        Err(invalid) => return refuse(&state, invalid, client_state, true),
     };
     if form.decision != "approve" {
         return client_redirect(

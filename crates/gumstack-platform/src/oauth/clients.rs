@@ -304,6 +304,8 @@ async fn fetch_metadata_document(
     // Connect to the vetted address only, so a second DNS answer cannot point elsewhere.
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve the name again, past the address check above.
+        .no_proxy()
         .timeout(DOCUMENT_TIMEOUT)
         .resolve(&host, addresses[0])
         .user_agent("gumstack (client metadata fetcher)")
@@ -391,13 +393,19 @@ pub fn is_public_address(ip: IpAddr) -> bool {
                 return is_public_address(IpAddr::V4(v4));
             }
             let seg = v6.segments();
+            // IPv4-compatible (::a.b.c.d) addresses embed an IPv4 address too.
+            if seg[..6].iter().all(|s| *s == 0) {
+                return false;
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (seg[0] & 0xfe00) == 0xfc00 // unique local
                 || (seg[0] & 0xffc0) == 0xfe80 // link-local
                 || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
-                || (seg[0] == 0x0064 && seg[1] == 0xff9b)) // NAT64 can reach internal v4
+                || (seg[0] == 0x0064 && seg[1] == 0xff9b) // NAT64 (and 64:ff9b:1::/48) can reach internal v4
+                || seg[0] == 0x2002 // 6to4 embeds an IPv4 address
+                || (seg[0] == 0x2001 && seg[1] == 0)) // Teredo
         }
     }
 }

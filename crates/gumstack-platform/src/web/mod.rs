@@ -44,6 +44,13 @@ pub fn router() -> Router<AppState> {
         )
         .route("/connections/{slug}/delete", post(connections::delete))
         .route("/assets/app.css", get(stylesheet))
+}
+
+/// Headers every platform response carries (pages, the consent page, the API): a strict
+/// Content-Security-Policy, no framing (clickjacking of the consent or login forms), no
+/// sniffing, no referrer, and no caching unless a route says otherwise.
+pub fn with_security_headers(router: Router<AppState>) -> Router<AppState> {
+    router
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -60,7 +67,7 @@ pub fn router() -> Router<AppState> {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(SetResponseHeaderLayer::overriding(
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
