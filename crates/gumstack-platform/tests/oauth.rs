@@ -454,6 +454,32 @@ async fn unknown_and_misbehaving_clients_are_refused() {
     let code = param(&approve(&h, &a, &[]).await, "code").unwrap();
     let stolen = exchange(&h, &b, &code, VERIFIER, REDIRECT).await;
     assert_oauth_error(&stolen, StatusCode::BAD_REQUEST, "invalid_grant");
+    // ...and cannot burn it either: the rightful client still redeems it.
+    let rightful = exchange(&h, &a, &code, VERIFIER, REDIRECT).await;
+    assert_eq!(rightful.status, StatusCode::OK, "{}", rightful.text);
+    let refresh_token = rightful.json()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Another client presenting the refresh token neither uses it up nor gets tokens.
+    let other = refresh(&h, &b, &refresh_token).await;
+    assert_oauth_error(&other, StatusCode::BAD_REQUEST, "invalid_grant");
+    let revoke = h
+        .form(
+            "/oauth/revoke",
+            None,
+            &[("token", &refresh_token), ("client_id", &b)],
+            &[],
+        )
+        .await;
+    assert_eq!(revoke.status, StatusCode::OK);
+    assert_eq!(
+        grants_revoked(&h).await,
+        0,
+        "another client's revocation does nothing"
+    );
+    let still = refresh(&h, &a, &refresh_token).await;
+    assert_eq!(still.status, StatusCode::OK, "{}", still.text);
 
     // Registration rules.
     for (body, fragment) in [

@@ -136,8 +136,17 @@ async fn redeem_code(
         .code_verifier
         .as_ref()
         .ok_or_else(|| OAuthError::invalid_grant("code_verifier is required (PKCE)"))?;
-    let used = match state.store.consume_code(&token_hash(code), now()).await? {
+    let used = match state
+        .store
+        .consume_code(&token_hash(code), &client.client_id, now())
+        .await?
+    {
         Consumed::Fresh(used) => used,
+        Consumed::OtherClient => {
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was issued to another client",
+            ));
+        }
         Consumed::Replayed(used) => {
             return Err(revoke_on_replay(state, &used, "authorization code").await);
         }
@@ -146,11 +155,6 @@ async fn redeem_code(
     if used.expires_at <= now() {
         return Err(OAuthError::invalid_grant(
             "the authorization code has expired",
-        ));
-    }
-    if used.client_id != client.client_id {
-        return Err(OAuthError::invalid_grant(
-            "the authorization code was issued to another client",
         ));
     }
     if req.redirect_uri.as_deref() != Some(used.redirect_uri.as_str()) {
@@ -183,20 +187,20 @@ async fn redeem_refresh_token(
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let used = match state
         .store
-        .consume_refresh_token(&token_hash(token), now())
+        .consume_refresh_token(&token_hash(token), &client.client_id, now())
         .await?
     {
         Consumed::Fresh(used) => used,
+        Consumed::OtherClient => {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was issued to another client",
+            ));
+        }
         Consumed::Replayed(used) => {
             return Err(revoke_on_replay(state, &used, "refresh token").await);
         }
         Consumed::NotFound => return Err(OAuthError::invalid_grant("unknown refresh token")),
     };
-    if used.client_id != client.client_id {
-        return Err(OAuthError::invalid_grant(
-            "the refresh token was issued to another client",
-        ));
-    }
     if used.expires_at <= now() {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
     }
@@ -237,13 +241,11 @@ pub async fn revoke(
     } else {
         match state
             .store
-            .consume_refresh_token(&token_hash(&token), now())
+            .consume_refresh_token(&token_hash(&token), &client.client_id, now())
             .await?
         {
-            Consumed::Fresh(t) | Consumed::Replayed(t) if t.client_id == client.client_id => {
-                Some(t.grant_id)
-            }
-            _ => None,
+            Consumed::Fresh(t) | Consumed::Replayed(t) => Some(t.grant_id),
+            Consumed::OtherClient | Consumed::NotFound => None,
         }
     };
     if let Some(id) = grant_id {

@@ -277,6 +277,9 @@ pub enum Consumed {
     Fresh(SingleUse),
     /// It had been used before: a replay.
     Replayed(SingleUse),
+    /// It belongs to another client; left untouched (a client holding someone else's token
+    /// must not be able to burn it).
+    OtherClient,
     NotFound,
 }
 
@@ -389,13 +392,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Revokes a grant; every code and token issued under it stops working.
     async fn revoke_grant(&self, id: Uuid, at: Timestamp) -> Result<(), StoreError>;
     async fn insert_code(&self, code: &SingleUse) -> Result<(), StoreError>;
-    /// Marks an authorization code used, atomically.
-    async fn consume_code(&self, hash: &[u8], at: Timestamp) -> Result<Consumed, StoreError>;
+    /// Marks an authorization code of `client_id` used, atomically.
+    async fn consume_code(
+        &self,
+        hash: &[u8],
+        client_id: &str,
+        at: Timestamp,
+    ) -> Result<Consumed, StoreError>;
     async fn insert_refresh_token(&self, token: &SingleUse) -> Result<(), StoreError>;
-    /// Marks a refresh token used (rotated), atomically.
+    /// Marks a refresh token of `client_id` used (rotated), atomically.
     async fn consume_refresh_token(
         &self,
         hash: &[u8],
+        client_id: &str,
         at: Timestamp,
     ) -> Result<Consumed, StoreError>;
 

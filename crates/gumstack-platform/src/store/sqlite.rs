@@ -695,8 +695,13 @@ impl Store for SqliteStore {
         oauth::insert_single_use(&self.pool, SingleUseTable::Codes, code).await
     }
 
-    async fn consume_code(&self, hash: &[u8], at: Timestamp) -> Result<Consumed, StoreError> {
-        oauth::consume(&self.pool, SingleUseTable::Codes, hash, at).await
+    async fn consume_code(
+        &self,
+        hash: &[u8],
+        client_id: &str,
+        at: Timestamp,
+    ) -> Result<Consumed, StoreError> {
+        oauth::consume(&self.pool, SingleUseTable::Codes, hash, client_id, at).await
     }
 
     async fn insert_refresh_token(&self, token: &SingleUse) -> Result<(), StoreError> {
@@ -706,9 +711,17 @@ impl Store for SqliteStore {
     async fn consume_refresh_token(
         &self,
         hash: &[u8],
+        client_id: &str,
         at: Timestamp,
     ) -> Result<Consumed, StoreError> {
-        oauth::consume(&self.pool, SingleUseTable::RefreshTokens, hash, at).await
+        oauth::consume(
+            &self.pool,
+            SingleUseTable::RefreshTokens,
+            hash,
+            client_id,
+            at,
+        )
+        .await
     }
 
     async fn deployment_by_token(&self, hash: &[u8]) -> Result<Deployment, StoreError> {

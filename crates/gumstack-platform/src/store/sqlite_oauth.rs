@@ -231,17 +231,18 @@ pub(super) async fn consume(
     pool: &SqlitePool,
     table: SingleUseTable,
     hash: &[u8],
+    client_id: &str,
     at: Timestamp,
 ) -> Result<Consumed, StoreError> {
     let (update, select) = match table {
         SingleUseTable::Codes => (
-            "UPDATE oauth_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL
+            "UPDATE oauth_codes SET used_at = ? WHERE code_hash = ? AND client_id = ? AND used_at IS NULL
              RETURNING code_hash AS hash, grant_id, client_id, redirect_uri, code_challenge, created_at, expires_at",
             "SELECT code_hash AS hash, grant_id, client_id, redirect_uri, code_challenge, created_at, expires_at
              FROM oauth_codes WHERE code_hash = ?",
         ),
         SingleUseTable::RefreshTokens => (
-            "UPDATE oauth_refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL
+            "UPDATE oauth_refresh_tokens SET used_at = ? WHERE token_hash = ? AND client_id = ? AND used_at IS NULL
              RETURNING token_hash AS hash, grant_id, client_id, created_at, expires_at",
             "SELECT token_hash AS hash, grant_id, client_id, created_at, expires_at
              FROM oauth_refresh_tokens WHERE token_hash = ?",
@@ -250,6 +251,7 @@ pub(super) async fn consume(
     if let Some(row) = sqlx::query(update)
         .bind(at)
         .bind(hash)
+        .bind(client_id)
         .fetch_optional(pool)
         .await
         .map_err(map_err)?
@@ -262,7 +264,14 @@ pub(super) async fn consume(
         .await
         .map_err(map_err)?
     {
-        Some(row) => Ok(Consumed::Replayed(single_use_from_row(&row, table)?)),
+        Some(row) => {
+            let found = single_use_from_row(&row, table)?;
+            if found.client_id == client_id {
+                Ok(Consumed::Replayed(found))
+            } else {
+                Ok(Consumed::OtherClient)
+            }
+        }
         None => Ok(Consumed::NotFound),
     }
 }
