@@ -577,6 +577,23 @@ async fn confidential_clients_authenticate_with_their_secret() {
 }
 
 #[tokio::test]
+async fn a_client_uses_only_the_grant_types_it_registered() {
+    let h = setup().await;
+    let reply = register(
+        &h,
+        json!({ "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none", "grant_types": ["authorization_code"] }),
+    )
+    .await;
+    let client = reply.json()["client_id"].as_str().unwrap().to_owned();
+    let code = param(&approve(&h, &client, &[]).await, "code").unwrap();
+    let tokens = exchange(&h, &client, &code, VERIFIER, REDIRECT).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text);
+    let refresh_token = tokens.json()["refresh_token"].as_str().unwrap().to_owned();
+    let refused = refresh(&h, &client, &refresh_token).await;
+    assert_oauth_error(&refused, StatusCode::BAD_REQUEST, "unauthorized_client");
+}
+
+#[tokio::test]
 async fn revocation_ends_the_grant() {
     let h = setup().await;
     let client = public_client(&h).await;

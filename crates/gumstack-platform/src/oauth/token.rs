@@ -47,6 +47,14 @@ pub async fn token(
         req.client_secret.as_ref(),
     )
     .await?;
+    if let Some(grant_type) = req.grant_type.as_deref()
+        && !client_may_use(&client, grant_type)
+    {
+        return Err(OAuthError::new(
+            "unauthorized_client",
+            format!("this client did not register the grant type `{grant_type}`"),
+        ));
+    }
     let grant = match req.grant_type.as_deref() {
         Some("authorization_code") => redeem_code(&state, &client, &req).await?,
         Some("refresh_token") => redeem_refresh_token(&state, &client, &req).await?,
@@ -98,6 +106,17 @@ pub async fn token(
         ],
         Json(body),
     ))
+}
+
+/// Whether the client's registered `grant_types` (both when it registered none) include
+/// `grant_type`.
+fn client_may_use(client: &OAuthClient, grant_type: &str) -> bool {
+    let metadata: serde_json::Value =
+        serde_json::from_str(&client.metadata_json).unwrap_or_default();
+    match metadata["grant_types"].as_array() {
+        Some(types) => types.iter().any(|t| t.as_str() == Some(grant_type)),
+        None => true,
+    }
 }
 
 /// The grant behind `id`, refusing revoked ones.
