@@ -142,6 +142,25 @@ async fn revoke_on_replay(state: &AppState, used: &SingleUse, what: &str) -> OAu
     ))
 }
 
+/// The single-use credential (`what`: "authorization code" or "refresh token") if this was
+/// its first, unexpired use by its own client; a replay revokes the grant.
+async fn fresh(state: &AppState, consumed: Consumed, what: &str) -> Result<SingleUse, OAuthError> {
+    let used = match consumed {
+        Consumed::Fresh(used) => used,
+        Consumed::OtherClient => {
+            return Err(OAuthError::invalid_grant(format!(
+                "the {what} was issued to another client"
+            )));
+        }
+        Consumed::Replayed(used) => return Err(revoke_on_replay(state, &used, what).await),
+        Consumed::NotFound => return Err(OAuthError::invalid_grant(format!("unknown {what}"))),
+    };
+    if used.expires_at <= now() {
+        return Err(OAuthError::invalid_grant(format!("the {what} has expired")));
+    }
+    Ok(used)
+}
+
 async fn redeem_code(
     state: &AppState,
     client: &OAuthClient,
@@ -155,27 +174,11 @@ async fn redeem_code(
         .code_verifier
         .as_ref()
         .ok_or_else(|| OAuthError::invalid_grant("code_verifier is required (PKCE)"))?;
-    let used = match state
+    let consumed = state
         .store
         .consume_code(&token_hash(code), &client.client_id, now())
-        .await?
-    {
-        Consumed::Fresh(used) => used,
-        Consumed::OtherClient => {
-            return Err(OAuthError::invalid_grant(
-                "the authorization code was issued to another client",
-            ));
-        }
-        Consumed::Replayed(used) => {
-            return Err(revoke_on_replay(state, &used, "authorization code").await);
-        }
-        Consumed::NotFound => return Err(OAuthError::invalid_grant("unknown authorization code")),
-    };
-    if used.expires_at <= now() {
-        return Err(OAuthError::invalid_grant(
-            "the authorization code has expired",
-        ));
-    }
+        .await?;
+    let used = fresh(state, consumed, "authorization code").await?;
     if req.redirect_uri.as_deref() != Some(used.redirect_uri.as_str()) {
         return Err(OAuthError::invalid_grant(
             "redirect_uri differs from the authorization request",
@@ -204,25 +207,11 @@ async fn redeem_refresh_token(
         .refresh_token
         .as_ref()
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-    let used = match state
+    let consumed = state
         .store
         .consume_refresh_token(&token_hash(token), &client.client_id, now())
-        .await?
-    {
-        Consumed::Fresh(used) => used,
-        Consumed::OtherClient => {
-            return Err(OAuthError::invalid_grant(
-                "the refresh token was issued to another client",
-            ));
-        }
-        Consumed::Replayed(used) => {
-            return Err(revoke_on_replay(state, &used, "refresh token").await);
-        }
-        Consumed::NotFound => return Err(OAuthError::invalid_grant("unknown refresh token")),
-    };
-    if used.expires_at <= now() {
-        return Err(OAuthError::invalid_grant("the refresh token has expired"));
-    }
+        .await?;
+    let used = fresh(state, consumed, "refresh token").await?;
     active_grant(state, used.grant_id).await
 }
 
