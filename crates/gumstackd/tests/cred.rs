@@ -11,16 +11,7 @@ use serde_json::json;
 async fn a_cred_server_gets_what_the_user_typed_into_the_form() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("demo");
-    let mut demo = Running::start(
-        &[
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let mut demo = Running::demo(&data_dir);
     let base = demo.read_until("dashboard: ");
     let login = demo.read_until("login: ");
     let (email, password) = login.split_once(" / ").unwrap();

@@ -283,16 +283,7 @@ async fn a_hosted_none_server_gets_its_developers_env_vars_and_nothing_else() {
 async fn the_demo_prints_its_login_and_hosts_the_examples_until_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("demo");
-    let mut demo = Running::start(
-        &[
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let mut demo = Running::demo(&data_dir);
     let dashboard = demo.read_until("dashboard: ");
     assert!(dashboard.starts_with("http://127.0.0.1:"), "{dashboard}");
     assert!(
@@ -361,16 +352,7 @@ async fn the_demo_prints_its_login_and_hosts_the_examples_until_stopped() {
     assert_all_exit(&children);
 
     // A second start on the same data directory prints a fresh password.
-    let mut again = Running::start(
-        &[
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let mut again = Running::demo(&data_dir);
     let login_again = again.read_until("login: ");
     assert_ne!(login_again, login, "a new password at each demo start");
     again.read_until("server: greeter (none) ");

@@ -138,16 +138,7 @@ fn typescript_sdk_client_completes_oauth_and_calls_tools_through_the_gateway() {
     eprintln!("node {node}, @modelcontextprotocol/sdk {sdk}");
 
     let data_dir = tempfile::tempdir().unwrap();
-    let mut demo = Running::start(
-        &[
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data_dir.path().to_str().unwrap(),
-        ],
-        &[],
-    );
+    let mut demo = Running::demo(data_dir.path());
     let base = demo.read_until("dashboard: ");
     let login = demo.read_until("login: ");
     let (email, password) = login

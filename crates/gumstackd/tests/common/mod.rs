@@ -58,6 +58,15 @@ impl Running {
         }
     }
 
+    /// `gumstackd demo` on a free port, keeping its data in `data_dir`.
+    pub fn demo(data_dir: &Path) -> Self {
+        let data_dir = data_dir.to_str().expect("a UTF-8 temp path");
+        Self::start(
+            &["demo", "--listen", "127.0.0.1:0", "--data-dir", data_dir],
+            &[],
+        )
+    }
+
     /// Reads stdout until a line starting with `prefix` (60 s at most); returns the rest of it.
     pub fn read_until(&mut self, prefix: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
