@@ -16,6 +16,10 @@
 //! nothing is cached. The platform decides what is missing: a user who has not entered their
 //! credentials (or connected their account) gets [`GumstackError::NeedsAuthorization`] with
 //! the link to do so. How each answer maps to an error is described in `platform_api.rs`.
+//!
+//! An `oauth` tool whose access token the provider rejects (HTTP 401) calls
+//! [`report_invalid_token`], then fetches the credentials again: the platform refreshes the
+//! connection in between (docs/PROTOCOL.md §3.1).
 
 use std::{collections::BTreeMap, fmt};
 
@@ -25,6 +29,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::{
     env::Mode,
     error::GumstackError,
+    platform_api::PlatformApi,
     scope::{HostState, RequestScope},
 };
 
@@ -138,16 +143,103 @@ pub async fn get_credentials_for(provider: &str) -> Result<Credentials, Gumstack
             host.config.auth.kind.as_str()
         )));
     }
-    if !host.config.auth.providers.iter().any(|p| p == provider) {
-        return Err(GumstackError::misconfigured(format!(
-            "provider `{provider}` is not declared in config.yaml (auth.provider: {})",
-            host.config.auth.providers.join(", ")
-        )));
-    }
+    check_declared(host, provider)?;
     match host.env.mode() {
         Mode::Local => local_oauth_token(host, provider),
         Mode::Production => from_platform(&scope, Some(provider)).await,
     }
+}
+
+/// Tells the platform that the provider rejected `access_token` (an HTTP 401 from its API),
+/// which [`get_credentials`] (or [`get_credentials_for`] with `provider`) returned in this same
+/// call; fetch the credentials again afterwards. The platform refreshes the connection before
+/// the next fetch, or marks it as needing re-authorization when it cannot, in which case the
+/// fetch fails with [`GumstackError::NeedsAuthorization`] (docs/PROTOCOL.md §3.1). Tokens the
+/// provider issued without an expiry are refreshed this way.
+///
+/// `provider` may be `None` when the server has one provider. Report a token once, and retry
+/// once: a token that is rejected again is not the platform's to fix.
+///
+/// ```no_run
+/// use gumstack::{GumstackError, get_credentials, report_invalid_token};
+///
+/// /// Calls the provider's API; `Err(status)` when it refuses.
+/// async fn call_api(token: &str) -> Result<String, u16> {
+///     # let _ = token;
+///     Ok(String::new())
+/// }
+///
+/// async fn tool() -> Result<String, GumstackError> {
+///     let token = get_credentials().await?.require("access_token")?.to_owned();
+///     let answer = match call_api(&token).await {
+///         Err(401) => {
+///             report_invalid_token(None, &token).await?;
+///             let fresh = get_credentials().await?.require("access_token")?.to_owned();
+///             call_api(&fresh).await
+///         }
+///         other => other,
+///     };
+///     answer.map_err(|status| GumstackError::RetryLater {
+///         message: format!("The API answered HTTP {status}."),
+///     })
+/// }
+/// ```
+///
+/// Must run inside a tool call handled by the host, else [`GumstackError::NoAuthContext`]. In
+/// local mode there is no platform to refresh the token: it fails with
+/// [`GumstackError::Misconfigured`] naming the `LOCAL_…ACCESS_TOKEN` variable to renew.
+pub async fn report_invalid_token(
+    provider: Option<&str>,
+    access_token: &str,
+) -> Result<(), GumstackError> {
+    let scope = current_scope("report_invalid_token()")?;
+    let host = scope.host();
+    if !matches!(host.config.auth.kind, AuthType::Oauth) {
+        return Err(GumstackError::misconfigured(format!(
+            "report_invalid_token() is for servers with auth type `oauth`; this server's auth \
+             type is `{}`",
+            host.config.auth.kind.as_str()
+        )));
+    }
+    let name = match (provider, host.config.auth.providers.as_slice()) {
+        (Some(provider), _) => {
+            check_declared(host, provider)?;
+            provider
+        }
+        (None, [provider]) => provider.as_str(),
+        (None, providers) => {
+            return Err(GumstackError::misconfigured(format!(
+                "this server has several OAuth providers ({}): name the provider whose token \
+                 was rejected in report_invalid_token(Some(provider), …)",
+                providers.join(", ")
+            )));
+        }
+    };
+    match host.env.mode() {
+        Mode::Local => Err(GumstackError::misconfigured(format!(
+            "the provider `{name}` rejected the access token from {}: local mode has no \
+             platform to refresh it, set a fresh one",
+            local_token_var(host, name)
+        ))),
+        Mode::Production => {
+            let (platform, identity) = platform_and_identity(&scope)?;
+            let access_token = SecretString::from(access_token);
+            platform
+                .report_invalid_token(identity, provider, &access_token)
+                .await
+        }
+    }
+}
+
+/// `provider` is one of config.yaml's `auth.provider`.
+fn check_declared(host: &HostState, provider: &str) -> Result<(), GumstackError> {
+    if host.config.auth.providers.iter().any(|p| p == provider) {
+        return Ok(());
+    }
+    Err(GumstackError::misconfigured(format!(
+        "provider `{provider}` is not declared in config.yaml (auth.provider: {})",
+        host.config.auth.providers.join(", ")
+    )))
 }
 
 /// At start-up: what will make every credential call fail, so the developer reads about it in
@@ -217,15 +309,7 @@ async fn from_platform(
     provider: Option<&str>,
 ) -> Result<Credentials, GumstackError> {
     let host = scope.host();
-    let platform = host.platform.as_ref().ok_or_else(|| {
-        GumstackError::misconfigured("this host has no client of the Gumstack platform")
-    })?;
-    let identity = scope.presented_identity().ok_or_else(|| {
-        GumstackError::no_auth_context(
-            "no authentication context: this request carries no platform identity to fetch the \
-             caller's credentials with",
-        )
-    })?;
+    let (platform, identity) = platform_and_identity(scope)?;
     let values = platform.credentials(identity, provider).await?;
     let expected: Vec<&str> = match host.config.auth.kind {
         AuthType::Oauth => vec!["access_token"],
@@ -248,14 +332,35 @@ async fn from_platform(
     Ok(Credentials { values, unset })
 }
 
-/// Local `oauth`: the access token for `provider` from `LOCAL_ACCESS_TOKEN` (one provider) or
-/// `LOCAL_<PROVIDER>_ACCESS_TOKEN`.
-fn local_oauth_token(host: &HostState, provider: &str) -> Result<Credentials, GumstackError> {
-    let variable = if host.config.auth.providers.len() == 1 {
+/// Production: the client of the platform, and the identity of the call being served.
+fn platform_and_identity(
+    scope: &RequestScope,
+) -> Result<(&PlatformApi, &SecretString), GumstackError> {
+    let platform = scope.host().platform.as_ref().ok_or_else(|| {
+        GumstackError::misconfigured("this host has no client of the Gumstack platform")
+    })?;
+    let identity = scope.presented_identity().ok_or_else(|| {
+        GumstackError::no_auth_context(
+            "no authentication context: this request carries no platform identity to fetch the \
+             caller's credentials with",
+        )
+    })?;
+    Ok((platform, identity))
+}
+
+/// Local `oauth`: the variable holding the access token for `provider`:
+/// `LOCAL_ACCESS_TOKEN` (one provider) or `LOCAL_<PROVIDER>_ACCESS_TOKEN`.
+fn local_token_var(host: &HostState, provider: &str) -> String {
+    if host.config.auth.providers.len() == 1 {
         "LOCAL_ACCESS_TOKEN".to_owned()
     } else {
         format!("LOCAL_{}_ACCESS_TOKEN", env_name_part(provider))
-    };
+    }
+}
+
+/// Local `oauth`: the access token for `provider` from its variable ([`local_token_var`]).
+fn local_oauth_token(host: &HostState, provider: &str) -> Result<Credentials, GumstackError> {
+    let variable = local_token_var(host, provider);
     let value = env_value(host, &variable).ok_or_else(|| {
         GumstackError::misconfigured(format!(
             "no access token for provider `{provider}` in local mode: {}",

@@ -105,6 +105,16 @@ pub enum HostError {
         "cannot build the HTTP client that calls the platform (signing keys, credentials): {0}"
     )]
     PlatformClient(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error(
+        "two OAuth providers are registered with the name {name:?} (GumstackHost::register_auth): \
+         each provider of a server needs its own name"
+    )]
+    DuplicateProvider { name: String },
+    #[error(
+        "the OAuth provider name {name:?} is not valid: like config.yaml's auth.provider, it must \
+         match [a-z0-9][a-z0-9_-]*"
+    )]
+    InvalidProviderName { name: String },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,

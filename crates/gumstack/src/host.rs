@@ -6,6 +6,11 @@
 //!   identity header itself, which `get_credentials()` forwards to the platform).
 //! - `GET /health_check`: `200 {"status":"ok"}`, polled by the platform before it routes
 //!   traffic to a new deployment.
+//! - `POST /gumstack/providers/{provider}/{operation}` (production only): the OAuth provider
+//!   routes the platform calls for auth type `oauth` (docs/PROTOCOL.md §4), served by the
+//!   providers given to [`GumstackHost::register_auth`]; only calls the platform signed for
+//!   this server, route and body get through (`auth/routes.rs`). In local mode there is no
+//!   platform and they are not served (404): tools read `LOCAL_ACCESS_TOKEN` instead.
 //!
 //! It listens on loopback only, in production as in local mode.
 
@@ -27,11 +32,18 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    auth::{
+        AuthProvider,
+        routes::{self, ProviderSet},
+    },
     credentials,
     env::{HostEnv, Mode},
     error::HostError,
     handler::ScopedHandler,
-    identity::{IdentitySource, LocalIdentity, PlatformIdentity, identify_request},
+    identity::{
+        IdentitySource, KeySet, LocalIdentity, PlatformCallVerifier, PlatformIdentity,
+        identify_request,
+    },
     platform_api::{self, PlatformApi},
     scope::HostState,
 };
@@ -53,13 +65,17 @@ pub struct GumstackHost<H> {
     config: Config,
     handler: H,
     env: Option<HostEnv>,
+    /// The OAuth providers, in the order they were registered (names checked at build).
+    providers: Vec<Arc<dyn AuthProvider>>,
 }
 
 impl<H> fmt::Debug for GumstackHost<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let providers: Vec<&str> = self.providers.iter().map(|p| p.name()).collect();
         f.debug_struct("GumstackHost")
             .field("server", &self.config.name)
             .field("env", &self.env)
+            .field("providers", &providers)
             .finish_non_exhaustive()
     }
 }
@@ -71,7 +87,19 @@ impl<H: ServerHandler + Clone> GumstackHost<H> {
             config,
             handler,
             env: None,
+            providers: Vec::new(),
         }
+    }
+
+    /// Serves `provider` on the OAuth provider routes the platform calls (auth type `oauth`,
+    /// docs/PROTOCOL.md §4). Register one for each name of config.yaml's `auth.provider`; two
+    /// providers with the same name (or a name config.yaml could not hold) make the host fail
+    /// to start with [`HostError::DuplicateProvider`] ([`HostError::InvalidProviderName`]). A
+    /// provider config.yaml does not declare, or a declared one left unregistered, is logged as
+    /// a warning at start.
+    pub fn register_auth(mut self, provider: impl AuthProvider) -> Self {
+        self.providers.push(Arc::new(provider));
+        self
     }
 
     /// Uses `env` instead of reading the process environment (tests, embedding).
@@ -126,7 +154,13 @@ impl<H: ServerHandler + Clone> GumstackHost<H> {
             None => HostEnv::from_process()?,
         };
         announce(&env);
-        let (identity, platform) = identity_and_platform(&env)?;
+        let providers = ProviderSet::new(&self.providers)?;
+        providers.check_against(&self.config);
+        let Verifiers {
+            identity,
+            platform_calls,
+            platform,
+        } = verifiers(&env)?;
         let state = HostState {
             config: self.config,
             env,
@@ -136,6 +170,18 @@ impl<H: ServerHandler + Clone> GumstackHost<H> {
         if let Err(error) = credentials::check_at_start(&state) {
             tracing::warn!("{error}");
         }
+        let provider_routes = match platform_calls {
+            Some(verifier) => routes::router(verifier, providers, Arc::clone(&state)),
+            None => {
+                if !self.providers.is_empty() {
+                    tracing::info!(
+                        "the OAuth provider routes are not served in local mode (there is no \
+                         platform to call them); tools read LOCAL_ACCESS_TOKEN"
+                    );
+                }
+                Router::new()
+            }
+        };
 
         let stop_mcp = CancellationToken::new();
         let handler = self.handler;
@@ -152,19 +198,31 @@ impl<H: ServerHandler + Clone> GumstackHost<H> {
         let router = Router::new()
             .route_service("/mcp", mcp)
             .layer(middleware::from_fn_with_state(identity, identify_request))
-            .route("/health_check", get(health_check));
+            .route("/health_check", get(health_check))
+            .merge(provider_routes);
         Ok((router, stop_mcp))
     }
 }
 
-/// Who may call, and where callers' credentials come from: the local user and the
-/// environment, or in production only calls the platform signed, and the platform (one HTTP
-/// client for both).
-fn identity_and_platform(
-    env: &HostEnv,
-) -> Result<(Arc<dyn IdentitySource>, Option<PlatformApi>), HostError> {
+/// Who may call, and the platform's API.
+struct Verifiers {
+    /// Who may call `/mcp`.
+    identity: Arc<dyn IdentitySource>,
+    /// Who may call the provider routes (production only).
+    platform_calls: Option<Arc<PlatformCallVerifier>>,
+    /// Where callers' credentials come from (production only).
+    platform: Option<PlatformApi>,
+}
+
+/// Local mode: the local user and the environment. Production: only calls the platform signed,
+/// verified with one cache of its keys, and the platform (one HTTP client for all).
+fn verifiers(env: &HostEnv) -> Result<Verifiers, HostError> {
     match env.mode() {
-        Mode::Local => Ok((Arc::new(LocalIdentity::new(env.server_id())), None)),
+        Mode::Local => Ok(Verifiers {
+            identity: Arc::new(LocalIdentity::new(env.server_id())),
+            platform_calls: None,
+            platform: None,
+        }),
         Mode::Production => {
             // `HostEnv` checks both when it reads a production environment.
             let server_id = env.server_id().ok_or(HostError::MissingPlatformVariable {
@@ -178,8 +236,12 @@ fn identity_and_platform(
             let http = platform_api::http_client()
                 .map_err(|error| HostError::PlatformClient(error.into()))?;
             let platform = PlatformApi::new(http.clone(), backend_url, env.server_token())?;
-            let identity = PlatformIdentity::new(server_id, backend_url, http);
-            Ok((Arc::new(identity), Some(platform)))
+            let keys = Arc::new(KeySet::new(http, backend_url));
+            Ok(Verifiers {
+                identity: Arc::new(PlatformIdentity::new(server_id, Arc::clone(&keys))),
+                platform_calls: Some(Arc::new(PlatformCallVerifier::new(server_id, keys))),
+                platform: Some(platform),
+            })
         }
     }
 }

@@ -60,24 +60,42 @@
 //!
 //! To test a server in production mode, enable the `testing` feature in your dev-dependencies:
 //! `gumstack::testing::TestPlatform` plays the platform (signing keys, signed identities, the
-//! users' credentials).
+//! users' credentials, signed calls to the provider routes) and `TestProvider` a third-party
+//! OAuth provider.
+//!
+//! # Auth type `oauth`
+//!
+//! The platform runs the users' connect flows and keeps their tokens; the server registers an
+//! [`AuthProvider`](auth::AuthProvider) for each provider of its config.yaml with
+//! [`GumstackHost::register_auth`] (most use the ready
+//! [`StandardOAuthProvider`](auth::StandardOAuthProvider)), and the platform calls it through
+//! the host's provider routes (docs/PROTOCOL.md §4), which accept only calls the platform
+//! signed. A tool gets the caller's access token with [`get_credentials`]; when the provider
+//! rejects it, [`report_invalid_token`] has the platform refresh it.
 //!
 //! # Layout
 //!
-//! - [`host`]: [`GumstackHost`], the HTTP server (`/mcp`, `/health_check`, shutdown).
+//! - [`host`]: [`GumstackHost`], the HTTP server (`/mcp`, `/health_check`, the provider
+//!   routes, shutdown).
+//! - [`auth`]: auth type `oauth`: [`AuthProvider`](auth::AuthProvider) and its errors, the
+//!   standard provider, the provider routes the platform calls.
 //! - [`mod@env`]: [`HostEnv`], the environment read once at start (mode, port, system variables).
 //! - `identity`: who made a request, checked before the handler runs: the local user, or in
 //!   production the platform-signed identity (`identity/platform.rs`) verified with the
-//!   platform's cached keys (`identity/jwks.rs`).
+//!   platform's cached keys (`identity/jwks.rs`); and the platform's own signed calls to the
+//!   provider routes (`identity/platform_call.rs`).
 //! - `handler`: wraps the developer's handler so each request runs in its scope.
 //! - `scope`: the task-local request scope, the process-wide host state, [`spawn`].
 //! - [`context`]: [`GumstackContext`], the caller of the current tool call.
-//! - [`credentials`]: [`Credentials`], [`get_credentials`] and its variants.
+//! - [`credentials`]: [`Credentials`], [`get_credentials`] and its variants,
+//!   [`report_invalid_token`].
 //! - `platform_api`: the calls to the platform (the shared HTTP client, the credentials
-//!   fetch and what each answer means).
+//!   fetch, the invalid token report, and what each answer means).
 //! - [`error`]: [`GumstackError`] (tools) and [`HostError`] (start-up).
-//! - `testing` (feature `testing`): a stand-in platform for tests.
+//! - `testing` (feature `testing`): a stand-in platform (signing keys, identities, platform
+//!   calls, the credentials routes) and a stand-in OAuth provider for tests.
 
+pub mod auth;
 pub mod context;
 pub mod credentials;
 pub mod env;
@@ -91,7 +109,9 @@ mod scope;
 pub mod testing;
 
 pub use context::GumstackContext;
-pub use credentials::{Credentials, get_credentials, get_credentials_for, get_credentials_sync};
+pub use credentials::{
+    Credentials, get_credentials, get_credentials_for, get_credentials_sync, report_invalid_token,
+};
 pub use env::{HostEnv, Mode};
 pub use error::{GumstackError, HostError};
 pub use gumstack_config::Config;

@@ -1,25 +1,28 @@
 //! The calls this process makes to the platform, at `GUMSTACK_BACKEND_URL`: the one HTTP
-//! client they share ([`http_client`]) and the fetch of the calling user's credentials
-//! ([`PlatformApi::credentials`], docs/PROTOCOL.md §3). The platform's signing keys are fetched
-//! with the same client by `identity/jwks.rs`.
+//! client they share ([`http_client`]), the fetch of the calling user's credentials
+//! ([`PlatformApi::credentials`], docs/PROTOCOL.md §3) and the report of an access token the
+//! provider rejected ([`PlatformApi::report_invalid_token`], §3.1). The platform's signing keys
+//! are fetched with the same client by `identity/jwks.rs`.
 //!
 //! The platform is on loopback (`HostEnv` accepts only `http://`), so every call is bounded
 //! tightly in time and size, and follows no redirect and no proxy.
 //!
-//! What each answer of the credentials route means for the tool, as a [`GumstackError`]:
+//! What each answer of the credentials routes means for the tool, as a [`GumstackError`]:
 //!
 //! | answer | error |
 //! |---|---|
-//! | 200 `{"credentials": {…}}` | none: the credentials |
+//! | 200 `{"credentials": {…}}` (fetch), 2xx (report) | none: the credentials / the report was taken |
 //! | 409 `credentials_required` with `connect_url` | [`GumstackError::NeedsAuthorization`] (the link) |
 //! | 400 `not_supported` (or any 400), 404 | [`GumstackError::Misconfigured`] |
 //! | 401 `invalid_server_token` / `invalid_identity` | [`GumstackError::Misconfigured`], saying which was refused |
+//! | 502 `integration_error` | [`GumstackError::Misconfigured`] with the platform's message |
 //! | 503, other 5xx, 429, a transport failure, a timeout | [`GumstackError::RetryLater`] |
 //! | a reply that cannot be read, or any other status | [`GumstackError::RetryLater`] |
 //!
-//! The server token and the forwarded identity are secrets: they are sent in headers and
-//! never logged or put in an error. The platform's own `message` is passed on only for 409,
-//! where it is written for the user; for the others it goes to the log.
+//! The server token, the forwarded identity and a reported token are secrets: they are sent in
+//! headers or the body and never logged or put in an error. The platform's own `message` is
+//! passed on for 409 and 502 `integration_error`, where it is written for people (the user,
+//! the developer); for the others it goes to the log.
 
 use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
 
@@ -31,13 +34,18 @@ use crate::error::{GumstackError, HostError};
 
 /// How long to wait for a TCP connection to the platform.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long a credentials fetch may take in all (the platform may refresh an OAuth token with
-/// the provider before it answers).
-const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a credentials fetch may take in all: the platform may refresh an OAuth token first,
+/// through this server's own provider code, which gives up on the provider after 15 s
+/// (`auth::DEFAULT_TIMEOUT`).
+const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(20);
 /// Credentials are small; refuse an absurd answer rather than buffer it.
 const MAX_CREDENTIALS_BYTES: usize = 1024 * 1024;
 /// The route of docs/PROTOCOL.md §3, below `GUMSTACK_BACKEND_URL`.
 const CREDENTIALS_PATH: &str = "/internal/v1/credentials";
+/// The route of docs/PROTOCOL.md §3.1, below `GUMSTACK_BACKEND_URL`.
+const INVALID_TOKEN_PATH: &str = "/internal/v1/credentials/invalid";
+/// The most characters of the platform's message passed on to a tool.
+const MAX_MESSAGE_CHARS: usize = 1000;
 
 /// The HTTP client for every call to the platform: short connect timeout, no redirects (a
 /// redirect would carry the server token elsewhere), no proxy (the platform is on loopback).
@@ -54,6 +62,7 @@ pub(crate) fn http_client() -> Result<reqwest::Client, reqwest::Error> {
 pub(crate) struct PlatformApi {
     http: reqwest::Client,
     credentials_url: Url,
+    invalid_token_url: Url,
     /// `GUMSTACK_SERVER_TOKEN`; `None` when the platform did not set it (every fetch then
     /// fails as misconfigured).
     server_token: Option<Arc<SecretString>>,
@@ -100,16 +109,30 @@ impl PlatformApi {
         backend_url: &str,
         server_token: Option<Arc<SecretString>>,
     ) -> Result<Self, HostError> {
-        let credentials_url = format!("{backend_url}{CREDENTIALS_PATH}");
-        let credentials_url =
-            Url::parse(&credentials_url).map_err(|error| HostError::InvalidBackendUrl {
-                value: backend_url.to_owned(),
-                reason: error.to_string(),
-            })?;
+        let url = |path: &str| {
+            Url::parse(&format!("{backend_url}{path}")).map_err(|error| {
+                HostError::InvalidBackendUrl {
+                    value: backend_url.to_owned(),
+                    reason: error.to_string(),
+                }
+            })
+        };
         Ok(Self {
             http,
-            credentials_url,
+            credentials_url: url(CREDENTIALS_PATH)?,
+            invalid_token_url: url(INVALID_TOKEN_PATH)?,
             server_token,
+        })
+    }
+
+    /// `GUMSTACK_SERVER_TOKEN`, or why nothing can be asked of the platform without it.
+    fn server_token(&self) -> Result<&SecretString, GumstackError> {
+        self.server_token.as_deref().ok_or_else(|| {
+            GumstackError::misconfigured(
+                "GUMSTACK_SERVER_TOKEN is not set, so the user's credentials cannot be fetched \
+                 from the platform (the Gumstack platform sets it for the servers it runs; \
+                 redeploy the server)",
+            )
         })
     }
 
@@ -120,13 +143,7 @@ impl PlatformApi {
         identity: &SecretString,
         provider: Option<&str>,
     ) -> Result<BTreeMap<String, SecretString>, GumstackError> {
-        let server_token = self.server_token.as_ref().ok_or_else(|| {
-            GumstackError::misconfigured(
-                "GUMSTACK_SERVER_TOKEN is not set, so the user's credentials cannot be fetched \
-                 from the platform (the Gumstack platform sets it for the servers it runs; \
-                 redeploy the server)",
-            )
-        })?;
+        let server_token = self.server_token()?;
         let mut url = self.credentials_url.clone();
         if let Some(provider) = provider {
             url.query_pairs_mut().append_pair("provider", provider);
@@ -143,7 +160,47 @@ impl PlatformApi {
             .map_err(transport_failure)?;
         let status = response.status();
         let body = read_body(response).await?;
-        answer(status, &body)
+        credentials_answer(status, &body)
+    }
+
+    /// Tells the platform that the provider rejected `access_token`, which it handed out for
+    /// the call that carried `identity` (for `provider` when given), so that it refreshes the
+    /// connection before the next fetch.
+    pub(crate) async fn report_invalid_token(
+        &self,
+        identity: &SecretString,
+        provider: Option<&str>,
+        access_token: &SecretString,
+    ) -> Result<(), GumstackError> {
+        let server_token = self.server_token()?;
+        let mut report = serde_json::Map::new();
+        if let Some(provider) = provider {
+            report.insert("provider".to_owned(), provider.into());
+        }
+        report.insert(
+            "access_token".to_owned(),
+            access_token.expose_secret().into(),
+        );
+        // Holds the token: sent as the body, never logged.
+        let body = serde_json::Value::Object(report).to_string();
+        let response = self
+            .http
+            .post(self.invalid_token_url.clone())
+            .timeout(CREDENTIALS_TIMEOUT)
+            .header(header::ACCEPT, "application/json")
+            .header(header::CONTENT_TYPE, "application/json")
+            .bearer_auth(server_token.expose_secret())
+            .header(crate::identity::IDENTITY_HEADER, identity_header(identity)?)
+            .body(body)
+            .send()
+            .await
+            .map_err(transport_failure)?;
+        let status = response.status();
+        let body = read_body(response).await?;
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(error_answer(status, &body))
     }
 }
 
@@ -200,8 +257,8 @@ fn transport_failure(error: reqwest::Error) -> GumstackError {
 const UNREADABLE: &str =
     "The Gumstack platform's answer with your credentials for this server could not be read.";
 
-/// What the platform's answer means for the tool.
-fn answer(
+/// What the platform's answer to a fetch means for the tool.
+fn credentials_answer(
     status: StatusCode,
     body: &[u8],
 ) -> Result<BTreeMap<String, SecretString>, GumstackError> {
@@ -222,12 +279,17 @@ fn answer(
             .filter(|(_, value)| !value.expose_secret().is_empty())
             .collect());
     }
+    Err(error_answer(status, body))
+}
+
+/// What an error answer of the platform means for the tool.
+fn error_answer(status: StatusCode, body: &[u8]) -> GumstackError {
     let error = serde_json::from_slice::<ErrorBody>(body)
         .ok()
         .map(|body| body.error);
     log_refusal(status, error.as_ref());
     let code = error.as_ref().map(|error| error.code.as_str());
-    Err(match status {
+    match status {
         StatusCode::CONFLICT => match error {
             Some(error) if error.code == "credentials_required" => needs_authorization(error),
             _ => retry_later(UNREADABLE),
@@ -259,6 +321,9 @@ fn answer(
             "the platform at GUMSTACK_BACKEND_URL does not serve /internal/v1/credentials (is it \
              an older version of Gumstack?)",
         ),
+        StatusCode::BAD_GATEWAY if code == Some("integration_error") => {
+            integration_error(error.map(|error| error.message))
+        }
         StatusCode::SERVICE_UNAVAILABLE => retry_later(
             "The Gumstack platform cannot provide your credentials for this server right now.",
         ),
@@ -266,6 +331,24 @@ fn answer(
             retry_later("The Gumstack platform failed to provide your credentials for this server.")
         }
         _ => retry_later(UNREADABLE),
+    }
+}
+
+/// 502 `integration_error`: the provider refused the server's own client; the platform's
+/// message, written for the developer, says what to fix.
+fn integration_error(message: Option<String>) -> GumstackError {
+    let message: String = message
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_MESSAGE_CHARS)
+        .collect();
+    let message = message.trim();
+    GumstackError::misconfigured(if message.is_empty() {
+        "the OAuth provider refused this server's client (an integration error the developer \
+         must fix)"
+    } else {
+        message
     })
 }
 

@@ -11,6 +11,18 @@
 //! ([`TestPlatform::credentials_requests`]) and answers with the [`CredentialsReply`] the test
 //! chose ([`TestPlatform::reply_credentials`]; until then: 409 `credentials_required`).
 //!
+//! The route where tools report an access token the provider rejected (§3.1) checks the same,
+//! records every report ([`TestPlatform::invalid_token_reports`]) and answers 204 (or
+//! [`TestPlatform::reply_reports`]); like the platform's refresh, a report can switch the
+//! credentials to new ones ([`TestPlatform::reply_credentials_after_report`]).
+//!
+//! It also plays the platform calling the server's OAuth provider routes (§4):
+//! [`TestPlatform::provider_call`] sends a call signed for the server, route and body;
+//! [`TestPlatform::platform_call_claims`] and [`TestKey::sign_platform_call`] build others.
+//!
+//! [`TestProvider`] plays a third-party OAuth provider (token, userinfo and revocation
+//! endpoints) for the server's provider code and tools to talk to.
+//!
 //! ```no_run
 //! # async fn example() {
 //! use gumstack::testing::{CredentialsReply, TestPlatform};
@@ -41,7 +53,7 @@ use axum::{
     extract::{RawQuery, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use ed25519_dalek::{Signer, SigningKey};
@@ -56,12 +68,26 @@ use tokio_util::io::ReaderStream;
 
 use crate::env::HostEnv;
 
+mod provider;
+
+pub use provider::{
+    ProviderEndpoint, ProviderReply, ProviderRequest, TEST_ACCESS_TOKEN, TEST_REFRESH_TOKEN,
+    TestProvider,
+};
+
 /// The header that carries the signed identity (`Gumstack-Identity`; header names are
 /// case-insensitive).
 pub const IDENTITY_HEADER: &str = crate::identity::IDENTITY_HEADER;
 
 /// The JWS `typ` of an identity.
 pub const IDENTITY_TYPE: &str = crate::identity::IDENTITY_TYPE;
+
+/// The header that carries the platform's signature of a call to a provider route
+/// (`Gumstack-Platform-Call`).
+pub const PLATFORM_CALL_HEADER: &str = crate::identity::platform_call::PLATFORM_CALL_HEADER;
+
+/// The JWS `typ` of a platform call.
+pub const PLATFORM_CALL_TYPE: &str = crate::identity::platform_call::PLATFORM_CALL_TYPE;
 
 /// The PKCS#8 DER prefix of an Ed25519 private key; the 32-byte seed follows it.
 const ED25519_PKCS8_PREFIX: [u8; 16] = [
@@ -119,8 +145,18 @@ impl TestKey {
     /// An identity: `claims` signed as the platform signs them (EdDSA, `typ`
     /// [`IDENTITY_TYPE`], this key's `kid`).
     pub fn sign(&self, claims: &Value) -> String {
+        self.sign_typed(IDENTITY_TYPE, claims)
+    }
+
+    /// A platform call: `claims` signed as the platform signs them (EdDSA, `typ`
+    /// [`PLATFORM_CALL_TYPE`], this key's `kid`).
+    pub fn sign_platform_call(&self, claims: &Value) -> String {
+        self.sign_typed(PLATFORM_CALL_TYPE, claims)
+    }
+
+    fn sign_typed(&self, typ: &str, claims: &Value) -> String {
         let header = Header {
-            typ: Some(IDENTITY_TYPE.to_owned()),
+            typ: Some(typ.to_owned()),
             kid: Some(self.kid.clone()),
             ..Header::new(Algorithm::EdDSA)
         };
@@ -158,6 +194,20 @@ pub struct CredentialsReply {
 }
 
 impl CredentialsReply {
+    /// 204: a report of an invalid token was taken (docs/PROTOCOL.md §3.1).
+    pub fn taken() -> Self {
+        Self::raw(204, "")
+    }
+
+    /// 502 `integration_error`: the provider refused the server's own client; `message` is for
+    /// the developer.
+    pub fn integration_error(message: &str) -> Self {
+        Self::error(
+            StatusCode::BAD_GATEWAY,
+            json!({ "code": "integration_error", "message": message }),
+        )
+    }
+
     /// 200 `{"credentials": values}`: the user's saved values (`cred`) or
     /// `{"access_token": …}` (`oauth`).
     pub fn credentials(values: Value) -> Self {
@@ -245,12 +295,27 @@ pub struct CredentialsRequest {
     pub query: Option<String>,
 }
 
-/// The stand-in platform's credentials route: its answer and what it received.
+/// A report the stand-in platform received on its invalid token route, as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidTokenReport {
+    /// The `Authorization` header (`Bearer <server token>`).
+    pub authorization: Option<String>,
+    /// The `Gumstack-Identity` header of the call being served.
+    pub identity: Option<String>,
+    /// The JSON body: `{"provider"?, "access_token"}` (`null` if it is not JSON).
+    pub body: Value,
+}
+
+/// The stand-in platform's credentials routes: their answers and what they received.
 #[derive(Debug)]
 struct CredentialsRoute {
     server_token: String,
     reply: Mutex<CredentialsReply>,
     requests: Mutex<Vec<CredentialsRequest>>,
+    report_reply: Mutex<CredentialsReply>,
+    /// The credentials answer a taken report switches to (as a refresh would).
+    after_report: Mutex<Option<CredentialsReply>>,
+    reports: Mutex<Vec<InvalidTokenReport>>,
 }
 
 #[derive(Debug, Clone)]
@@ -285,6 +350,9 @@ impl TestPlatform {
                     "You have not entered your credentials for Test yet.",
                 )),
                 requests: Mutex::default(),
+                report_reply: Mutex::new(CredentialsReply::taken()),
+                after_report: Mutex::default(),
+                reports: Mutex::default(),
             }),
         };
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -294,6 +362,7 @@ impl TestPlatform {
         let app = Router::new()
             .route("/.well-known/jwks.json", get(serve_jwks))
             .route("/internal/v1/credentials", get(serve_credentials))
+            .route("/internal/v1/credentials/invalid", post(serve_report))
             .with_state(state.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -355,6 +424,70 @@ impl TestPlatform {
         lock(&self.state.credentials.requests).clone()
     }
 
+    /// Answers every authenticated report of an invalid token with `reply` from now on
+    /// (default: 204, [`CredentialsReply::taken`]).
+    pub fn reply_reports(&self, reply: CredentialsReply) {
+        *lock(&self.state.credentials.report_reply) = reply;
+    }
+
+    /// When the next report is taken (2xx), answers credentials requests with `reply` from then
+    /// on, as the platform's refresh of the connection would.
+    pub fn reply_credentials_after_report(&self, reply: CredentialsReply) {
+        *lock(&self.state.credentials.after_report) = Some(reply);
+    }
+
+    /// Every report of an invalid token the platform received, in order.
+    pub fn invalid_token_reports(&self) -> Vec<InvalidTokenReport> {
+        lock(&self.state.credentials.reports).clone()
+    }
+
+    /// Valid claims of a platform call to this server's route `path` (e.g.
+    /// `/gumstack/providers/linear/exchange`) with `body`, issued now for 60 s; change them
+    /// and sign them with [`TestKey::sign_platform_call`] to test other cases.
+    pub fn platform_call_claims(&self, path: &str, body: &[u8]) -> Value {
+        let now = unix_now();
+        json!({
+            "iss": "http://gumstack.test",
+            "aud": format!("gumstack:server:{}", self.server_id),
+            "htm": "POST",
+            "htu": path,
+            "bh": crate::identity::platform_call::body_hash(body),
+            "jti": random_uuid(),
+            "iat": now,
+            "exp": now + 60,
+        })
+    }
+
+    /// A valid `Gumstack-Platform-Call` header for `path` and `body`, signed with
+    /// [`key`](Self::key).
+    pub fn platform_call(&self, path: &str, body: &[u8]) -> String {
+        self.key
+            .sign_platform_call(&self.platform_call_claims(path, body))
+    }
+
+    /// Calls `operation` of `provider` on the server at `base_url` (`http://127.0.0.1:…`, no
+    /// trailing slash) as the platform does: `POST /gumstack/providers/{provider}/{operation}`
+    /// with `body` as JSON and a valid signature.
+    pub async fn provider_call(
+        &self,
+        base_url: &str,
+        provider: &str,
+        operation: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        let path = format!("/gumstack/providers/{provider}/{operation}");
+        let body = body.to_string();
+        let signature = self.platform_call(&path, body.as_bytes());
+        reqwest::Client::new()
+            .post(format!("{base_url}{path}"))
+            .header(PLATFORM_CALL_HEADER, signature)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
     /// A production environment (`ENVIRONMENT=production`, `PORT=4100`, `GUMSTACK_SERVER_ID`,
     /// `GUMSTACK_BACKEND_URL`, `GUMSTACK_SERVER_TOKEN`) plus `vars` (which win), as the
     /// platform would start the server.
@@ -373,10 +506,7 @@ impl TestPlatform {
     /// Valid claims of a call by a fixed test user to this server, issued now; change them and
     /// sign them with [`TestKey::sign`] to test other cases.
     pub fn claims(&self) -> Value {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("the clock is after 1970")
-            .as_secs();
+        let now = unix_now();
         json!({
             "iss": "http://gumstack.test",
             "aud": format!("gumstack:server:{}", self.server_id),
@@ -451,6 +581,46 @@ async fn serve_credentials(
         .into_response()
 }
 
+/// `POST /internal/v1/credentials/invalid`: records the report, checks the server token and
+/// that an identity was forwarded, then answers with the configured reply; a taken report
+/// switches the credentials answer when the test asked for it.
+async fn serve_report(
+    State(state): State<PlatformState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let text = |name| {
+        headers
+            .get(name)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+    };
+    let report = InvalidTokenReport {
+        authorization: text(header::AUTHORIZATION.as_str()),
+        identity: text(IDENTITY_HEADER),
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    };
+    let route = &state.credentials;
+    lock(&route.reports).push(report.clone());
+    let reply = if report.authorization != Some(format!("Bearer {}", route.server_token)) {
+        CredentialsReply::unauthorized("invalid_server_token")
+    } else if report.identity.is_none() {
+        CredentialsReply::unauthorized("invalid_identity")
+    } else {
+        lock(&route.report_reply).clone()
+    };
+    if reply.status.is_success()
+        && let Some(next) = lock(&route.after_report).take()
+    {
+        *lock(&route.reply) = next;
+    }
+    (
+        reply.status,
+        [(header::CACHE_CONTROL, "no-store")],
+        reply.body,
+    )
+        .into_response()
+}
+
 /// A body that fails as soon as it is read, which makes the server drop the connection.
 struct DroppedConnection;
 
@@ -468,6 +638,13 @@ impl AsyncRead for DroppedConnection {
 
 fn connect_url_for(server_id: &str) -> String {
     format!("http://gumstack.test/servers/{server_id}/connect")
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs()
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

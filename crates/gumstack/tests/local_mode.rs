@@ -17,6 +17,7 @@ async fn lists_the_handlers_tools() {
         [
             "async_credential",
             "provider_credential",
+            "report_token",
             "sync_credential",
             "whoami",
             "whoami_in_gumstack_spawn",

@@ -10,9 +10,16 @@
 //! - Local mode: [`LocalIdentity`], a fixed "local" user (there is no platform to vouch for one).
 //! - Production: [`PlatformIdentity`], which verifies the `Gumstack-Identity` header the gateway
 //!   adds to every call (docs/PROTOCOL.md §2) with the platform's keys ([`jwks`]).
+//!
+//! The platform also calls the server itself, on the OAuth provider routes (docs/PROTOCOL.md
+//! §4): [`PlatformCallVerifier`] (`platform_call.rs`) accepts only calls it signed for this
+//! server, route and body. Both verifiers share the checks of every platform-signed token
+//! (`jws.rs`) and one cache of the platform's keys.
 
 mod jwks;
+mod jws;
 mod platform;
+pub(crate) mod platform_call;
 
 use std::{fmt, pin::Pin, sync::Arc};
 
@@ -25,7 +32,9 @@ use axum::{
 use rmcp::{RoleServer, service::RequestContext};
 use secrecy::SecretString;
 
-pub(crate) use self::platform::PlatformIdentity;
+pub(crate) use self::{
+    jwks::KeySet, platform::PlatformIdentity, platform_call::PlatformCallVerifier,
+};
 use crate::context::GumstackContext;
 
 /// The header the gateway puts the signed identity in (`Gumstack-Identity`).

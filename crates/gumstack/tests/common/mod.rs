@@ -15,7 +15,7 @@ use std::{
 
 use gumstack::{
     Config, GumstackContext, GumstackError, GumstackHost, HostEnv, HostError, get_credentials,
-    get_credentials_for, get_credentials_sync, testing::IDENTITY_HEADER,
+    get_credentials_for, get_credentials_sync, report_invalid_token, testing::IDENTITY_HEADER,
 };
 use rmcp::{
     ServerHandler, ServiceExt,
@@ -70,6 +70,12 @@ pub struct ProviderArgs {
     pub name: String,
 }
 
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct ReportArgs {
+    pub provider: Option<String>,
+    pub token: String,
+}
+
 /// Tools that report what the SDK gives them.
 #[derive(Debug, Clone, Default)]
 pub struct Probe {
@@ -104,6 +110,15 @@ impl Probe {
             .await?
             .require(&name)?
             .to_owned())
+    }
+
+    #[tool(description = "Reports `token` as rejected with report_invalid_token(provider, token)")]
+    async fn report_token(
+        &self,
+        Parameters(ReportArgs { provider, token }): Parameters<ReportArgs>,
+    ) -> Result<String, GumstackError> {
+        report_invalid_token(provider.as_deref(), &token).await?;
+        Ok("reported".to_owned())
     }
 
     #[tool(description = "The caller's user id and email")]
@@ -154,12 +169,22 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config_yaml: &str, env: HostEnv) -> Self {
+        Self::start_with(config_yaml, env, |host| host).await
+    }
+
+    /// Like [`start`](Self::start), with the host changed by `configure` first (to register
+    /// OAuth providers).
+    pub async fn start_with(
+        config_yaml: &str,
+        env: HostEnv,
+        configure: impl FnOnce(GumstackHost<Probe>) -> GumstackHost<Probe>,
+    ) -> Self {
         let config = Config::parse(config_yaml).expect("valid test config");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (shutdown, stopped) = oneshot::channel::<()>();
         let probe = Probe::default();
-        let host = GumstackHost::new(config, probe.clone()).with_env(env);
+        let host = configure(GumstackHost::new(config, probe.clone()).with_env(env));
         let task = tokio::spawn(host.serve_with_listener(listener, async {
             let _ = stopped.await;
         }));

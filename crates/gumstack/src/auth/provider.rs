@@ -1,0 +1,367 @@
+//! The provider contract: [`AuthProvider`], what it returns ([`TokenResponse`]) and how it fails
+//! ([`ProviderError`]).
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// The provider-specific half of an OAuth 2.0 integration, for servers with auth type `oauth`.
+///
+/// The platform runs the connect flow and keeps the users' tokens; it asks the server's
+/// provider (through the routes of docs/PROTOCOL.md §4) for the authorization URL, to exchange
+/// a code, to refresh a token, for a nickname of the connected account and to revoke a token.
+/// Register one with [`GumstackHost::register_auth`](crate::GumstackHost::register_auth); most
+/// servers use the ready [`StandardOAuthProvider`](crate::auth::StandardOAuthProvider).
+///
+/// Errors say what the platform should do: [`ProviderError::Rejected`] (the provider said no),
+/// [`ProviderError::Transport`] (try again later), [`ProviderError::InvalidResponse`] and
+/// [`ProviderError::NotConfigured`] (the developer must fix the integration). Neither errors nor
+/// logs may contain a token.
+///
+/// PKCE (RFC 7636) is a backward-compatible extension: the platform creates a verifier for each
+/// flow and the host always calls [`get_url_with_pkce`](Self::get_url_with_pkce) and
+/// [`exchange_with_pkce`](Self::exchange_with_pkce), whose defaults ignore it and call
+/// [`get_url`](Self::get_url) and [`exchange`](Self::exchange). A provider that uses PKCE
+/// overrides both.
+#[async_trait::async_trait]
+pub trait AuthProvider: Send + Sync + 'static {
+    /// The provider's name: one of config.yaml's `auth.providers`, unique per server (it is used
+    /// in routes and in the platform's storage).
+    fn name(&self) -> &str;
+
+    /// The URL to send the user's browser to, carrying `redirect_uri` (the platform's
+    /// `{public_url}/auth/callback`) and `state` exactly once each.
+    fn get_url(&self, redirect_uri: &str, state: &str) -> String;
+
+    /// Exchanges the authorization `code` the provider sent to `redirect_uri` for tokens.
+    async fn exchange(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<TokenResponse, ProviderError>;
+
+    /// New tokens for `refresh_token`. A response without a refresh token keeps the old one.
+    async fn refresh(&self, refresh_token: &str) -> Result<TokenResponse, ProviderError>;
+
+    /// A name for the connected account, shown to the user (an email, a login…).
+    async fn get_nickname(&self, access_token: &str) -> Result<String, ProviderError>;
+
+    /// Revokes `access_token` at the provider when the user disconnects; whether it was. The
+    /// default does nothing and returns `Ok(true)`.
+    async fn revoke(&self, access_token: &str) -> Result<bool, ProviderError> {
+        let _ = access_token;
+        Ok(true)
+    }
+
+    /// [`get_url`](Self::get_url) with the flow's PKCE `code_verifier`; a provider that uses
+    /// PKCE puts `code_challenge = BASE64URL(SHA256(code_verifier))` and
+    /// `code_challenge_method=S256` in the URL. It may fail, for example when the provider's
+    /// settings are missing. The default ignores the verifier.
+    fn get_url_with_pkce(
+        &self,
+        redirect_uri: &str,
+        state: &str,
+        code_verifier: &str,
+    ) -> Result<String, ProviderError> {
+        let _ = code_verifier;
+        Ok(self.get_url(redirect_uri, state))
+    }
+
+    /// [`exchange`](Self::exchange) with the flow's PKCE `code_verifier`, which a provider that
+    /// uses PKCE sends with the code. The default ignores the verifier.
+    async fn exchange_with_pkce(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: &str,
+    ) -> Result<TokenResponse, ProviderError> {
+        let _ = code_verifier;
+        self.exchange(code, redirect_uri).await
+    }
+}
+
+/// A shared provider is a provider, so the server's tools can use the one they register (for
+/// example to call the provider's API with its settings).
+#[async_trait::async_trait]
+impl<P: AuthProvider + ?Sized> AuthProvider for Arc<P> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn get_url(&self, redirect_uri: &str, state: &str) -> String {
+        (**self).get_url(redirect_uri, state)
+    }
+
+    async fn exchange(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<TokenResponse, ProviderError> {
+        (**self).exchange(code, redirect_uri).await
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> Result<TokenResponse, ProviderError> {
+        (**self).refresh(refresh_token).await
+    }
+
+    async fn get_nickname(&self, access_token: &str) -> Result<String, ProviderError> {
+        (**self).get_nickname(access_token).await
+    }
+
+    async fn revoke(&self, access_token: &str) -> Result<bool, ProviderError> {
+        (**self).revoke(access_token).await
+    }
+
+    fn get_url_with_pkce(
+        &self,
+        redirect_uri: &str,
+        state: &str,
+        code_verifier: &str,
+    ) -> Result<String, ProviderError> {
+        (**self).get_url_with_pkce(redirect_uri, state, code_verifier)
+    }
+
+    async fn exchange_with_pkce(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: &str,
+    ) -> Result<TokenResponse, ProviderError> {
+        (**self)
+            .exchange_with_pkce(code, redirect_uri, code_verifier)
+            .await
+    }
+}
+
+/// Tokens from the provider, as the platform stores them.
+///
+/// Its JSON is the token response of docs/PROTOCOL.md §4: `{"access_token", "refresh_token"
+/// (or null), "expires_in" (seconds or null), "token_type", "scope" (or null)}`; serialising
+/// it exposes the tokens (that is what the provider routes answer), `Debug` never does.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TokenResponse {
+    #[serde(serialize_with = "expose")]
+    pub access_token: SecretString,
+    /// `None` when the provider issued none (or, on refresh, kept the old one).
+    #[serde(default, serialize_with = "expose_option")]
+    pub refresh_token: Option<SecretString>,
+    /// Lifetime of the access token in seconds; `None` when the provider did not say (the
+    /// token is then refreshed when a tool reports it rejected, docs/PROTOCOL.md §3.1).
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+    /// `Bearer` unless the provider says otherwise.
+    #[serde(default = "bearer")]
+    pub token_type: String,
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+impl TokenResponse {
+    /// A `Bearer` access token, with nothing else known.
+    pub fn bearer(access_token: impl Into<String>) -> Self {
+        Self {
+            access_token: SecretString::from(access_token.into()),
+            refresh_token: None,
+            expires_in: None,
+            token_type: bearer(),
+            scope: None,
+        }
+    }
+
+    pub fn with_refresh_token(mut self, refresh_token: impl Into<String>) -> Self {
+        self.refresh_token = Some(SecretString::from(refresh_token.into()));
+        self
+    }
+
+    pub fn with_expires_in(mut self, seconds: u64) -> Self {
+        self.expires_in = Some(seconds);
+        self
+    }
+
+    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[REDACTED]")
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("expires_in", &self.expires_in)
+            .field("token_type", &self.token_type)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+fn bearer() -> String {
+    "Bearer".to_owned()
+}
+
+fn expose<S: Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(secret.expose_secret())
+}
+
+fn expose_option<S: Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(secret) => serializer.serialize_some(secret.expose_secret()),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// Why a provider operation failed, as the platform acts on it (the `kind`s of
+/// docs/PROTOCOL.md §4). Messages and descriptions are for people; they never contain a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// The provider said no (`kind` `provider`): an OAuth error `code` such as
+    /// `invalid_grant` (the user must re-authorize) or `invalid_client` (the developer must
+    /// fix the client), with the provider's HTTP `status`.
+    #[error("the provider refused the request: {code}{} (HTTP {status})", describe(.description.as_deref()))]
+    Rejected {
+        code: String,
+        description: Option<String>,
+        status: u16,
+    },
+    /// The provider could not be reached, timed out, rate-limited (429) or failed (5xx)
+    /// (`kind` `transport`): transient, try again later (after `retry_after` when it said).
+    #[error("{message}")]
+    Transport {
+        /// The provider's HTTP status; `None` when no answer arrived.
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    /// The provider's reply could not be understood (`kind` `invalid_response`): the
+    /// developer must fix the integration.
+    #[error("{message}")]
+    InvalidResponse { message: String },
+    /// The provider's settings are missing or invalid (`kind` `not_configured`): set
+    /// `missing_env` (environment variable names) and redeploy.
+    #[error("{message}")]
+    NotConfigured {
+        message: String,
+        missing_env: Vec<String>,
+    },
+}
+
+impl ProviderError {
+    /// The provider said no with OAuth error `code`.
+    pub fn rejected(code: impl Into<String>, description: Option<String>, status: u16) -> Self {
+        Self::Rejected {
+            code: code.into(),
+            description,
+            status,
+        }
+    }
+
+    /// A transport failure without an answer from the provider.
+    pub fn transport(message: impl Into<String>) -> Self {
+        Self::Transport {
+            status: None,
+            retry_after: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid_response(message: impl Into<String>) -> Self {
+        Self::InvalidResponse {
+            message: message.into(),
+        }
+    }
+
+    pub fn not_configured(message: impl Into<String>, missing_env: Vec<String>) -> Self {
+        Self::NotConfigured {
+            message: message.into(),
+            missing_env,
+        }
+    }
+
+    /// The `kind` of the error in docs/PROTOCOL.md §4: `provider`, `transport`,
+    /// `invalid_response` or `not_configured`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Rejected { .. } => "provider",
+            Self::Transport { .. } => "transport",
+            Self::InvalidResponse { .. } => "invalid_response",
+            Self::NotConfigured { .. } => "not_configured",
+        }
+    }
+}
+
+fn describe(description: Option<&str>) -> String {
+    match description {
+        Some(description) if !description.is_empty() => format!(" ({description})"),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_token_response_is_the_json_of_the_protocol() {
+        let tokens = TokenResponse::bearer("at-1")
+            .with_refresh_token("rt-1")
+            .with_expires_in(3600)
+            .with_scope("openid email");
+        let json = serde_json::to_value(&tokens).unwrap();
+        assert_eq!(
+            json,
+            json!({
+                "access_token": "at-1",
+                "refresh_token": "rt-1",
+                "expires_in": 3600,
+                "token_type": "Bearer",
+                "scope": "openid email",
+            })
+        );
+        let back: TokenResponse = serde_json::from_value(json).unwrap();
+        assert_eq!(back.access_token.expose_secret(), "at-1");
+        assert_eq!(back.refresh_token.unwrap().expose_secret(), "rt-1");
+
+        let minimal = serde_json::to_value(TokenResponse::bearer("at-2")).unwrap();
+        assert_eq!(
+            minimal,
+            json!({
+                "access_token": "at-2",
+                "refresh_token": null,
+                "expires_in": null,
+                "token_type": "Bearer",
+                "scope": null,
+            })
+        );
+        let parsed: TokenResponse = serde_json::from_value(json!({ "access_token": "x" })).unwrap();
+        assert_eq!(parsed.token_type, "Bearer");
+    }
+
+    #[test]
+    fn debug_output_hides_the_tokens() {
+        let tokens = TokenResponse::bearer("at-secret").with_refresh_token("rt-secret");
+        let debug = format!("{tokens:?}");
+        assert!(!debug.contains("at-secret"), "{debug}");
+        assert!(!debug.contains("rt-secret"), "{debug}");
+    }
+
+    #[test]
+    fn a_rejection_says_the_code_and_status() {
+        let error = ProviderError::rejected("invalid_grant", Some("expired".to_owned()), 400);
+        assert_eq!(
+            error.to_string(),
+            "the provider refused the request: invalid_grant (expired) (HTTP 400)"
+        );
+        assert_eq!(error.kind(), "provider");
+    }
+}

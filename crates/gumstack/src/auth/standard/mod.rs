@@ -1,0 +1,618 @@
+//! [`StandardOAuthProvider`]: a ready [`AuthProvider`] for providers that follow OAuth 2.0
+//! (RFC 6749) with a userinfo endpoint, configured by a few values in code and environment
+//! variables.
+//!
+//! - `settings.rs`: the settings of each call, from code and `{PREFIX}_…` variables.
+//! - `reply.rs`: what each answer of the provider means ([`ProviderError`]).
+
+mod reply;
+mod settings;
+
+use std::{collections::BTreeMap, fmt, sync::Arc, sync::OnceLock, time::Duration};
+
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
+use reqwest::header::{self, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use url::form_urlencoded;
+
+use self::{
+    reply::{Endpoint, Reply, transport_failure},
+    settings::{Defaults, Settings, VarNames, Vars, split_scopes},
+};
+use super::{AuthProvider, ProviderError, TokenResponse};
+
+/// How long one call to the provider may take, answer included, unless set with
+/// [`StandardOAuthProvider::timeout`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Parameters of the authorization URL the provider sets itself; extra parameters cannot
+/// replace them.
+const RESERVED_PARAMS: [&str; 7] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "state",
+    "scope",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+/// How the provider authenticates the server's client at the token and revocation endpoints
+/// (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuthMethod {
+    /// `Authorization: Basic` with the form-encoded client id and secret (the default).
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+    /// A public client: `client_id` in the form body and no secret (use with PKCE).
+    None,
+}
+
+/// A standard OAuth 2.0 provider: authorization code flow, refresh, a nickname from the
+/// userinfo endpoint, and optional RFC 7009 revocation.
+///
+/// Configure it with the builder methods; each URL and the scopes can also come from an
+/// environment variable, which wins when it is set. With prefix `OAUTH`
+/// ([`env_prefix`](Self::env_prefix); by default the name upper-cased, `-` as `_`):
+///
+/// | variable | setting | required |
+/// |---|---|---|
+/// | `OAUTH_CLIENT_ID` | the client id | yes |
+/// | `OAUTH_CLIENT_SECRET` | the client secret | unless [`ClientAuthMethod::None`] |
+/// | `OAUTH_AUTHORIZE_URL` | [`authorize_url`](Self::authorize_url) | yes, here or in code |
+/// | `OAUTH_TOKEN_URL` | [`token_url`](Self::token_url) | yes, here or in code |
+/// | `OAUTH_USERINFO_URL` | [`userinfo_url`](Self::userinfo_url) | yes, here or in code |
+/// | `OAUTH_REVOCATION_URL` | [`revocation_url`](Self::revocation_url) | no |
+/// | `OAUTH_SCOPES` | [`scopes`](Self::scopes) (space- or comma-separated) | no |
+///
+/// The variables are read at each call, from the environment of the host serving it, so a
+/// server whose settings are missing still starts: every operation then fails with
+/// [`ProviderError::NotConfigured`] naming exactly the variables to set, which the platform
+/// shows on the connect page. URLs must be `https` (`http` only to a loopback host).
+///
+/// The developer registers `{public_url}/auth/callback` (the platform's one callback URL) as
+/// the redirect URI with the provider.
+///
+/// Calls to the provider follow no redirect and give up after [`DEFAULT_TIMEOUT`]; their
+/// answers are classified as the platform needs them (see [`ProviderError`]): a token endpoint
+/// that says `invalid_grant` is [`ProviderError::Rejected`], one that answers 429 or 5xx or
+/// not at all is [`ProviderError::Transport`], a reply without an `access_token` is
+/// [`ProviderError::InvalidResponse`].
+///
+/// ```
+/// use gumstack::auth::{ClientAuthMethod, StandardOAuthProvider};
+///
+/// let github = StandardOAuthProvider::new("github")
+///     .authorize_url("https://github.com/login/oauth/authorize")
+///     .token_url("https://github.com/login/oauth/access_token")
+///     .userinfo_url("https://api.github.com/user")
+///     .scopes(["read:user", "user:email"])
+///     .client_auth(ClientAuthMethod::ClientSecretPost)
+///     .nickname_field("login");
+/// // Client id and secret: GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET.
+/// ```
+pub struct StandardOAuthProvider {
+    name: String,
+    names: VarNames,
+    defaults: Defaults,
+    client_auth: ClientAuthMethod,
+    pkce: bool,
+    nickname_field: String,
+    authorize_params: Vec<(String, String)>,
+    timeout: Duration,
+    vars: Vars,
+    /// Built at the first call (building it can fail; a provider value cannot).
+    http: OnceLock<Result<reqwest::Client, String>>,
+}
+
+impl fmt::Debug for StandardOAuthProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StandardOAuthProvider")
+            .field("name", &self.name)
+            .field("env_prefix", &self.names)
+            .field("defaults", &self.defaults)
+            .field("client_auth", &self.client_auth)
+            .field("pkce", &self.pkce)
+            .field("nickname_field", &self.nickname_field)
+            .field("timeout", &self.timeout)
+            .field("vars", &self.vars)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StandardOAuthProvider {
+    /// A provider named `name` (one of config.yaml's `auth.provider`), reading its variables
+    /// with the prefix `name` upper-cased (`my-idp` → `MY_IDP_CLIENT_ID`, …), with
+    /// `client_secret_basic`, no PKCE, no scopes and the nickname from `email`.
+    pub fn new(name: impl Into<String>) -> Self {
+        let name = name.into();
+        let prefix: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        Self {
+            names: VarNames::new(&prefix),
+            name,
+            defaults: Defaults::default(),
+            client_auth: ClientAuthMethod::default(),
+            pkce: false,
+            nickname_field: "email".to_owned(),
+            authorize_params: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+            vars: Vars::Host,
+            http: OnceLock::new(),
+        }
+    }
+
+    /// Reads the variables `{prefix}_CLIENT_ID`, `{prefix}_CLIENT_SECRET`, … (for example
+    /// `OAUTH`).
+    pub fn env_prefix(mut self, prefix: &str) -> Self {
+        self.names = VarNames::new(prefix);
+        self
+    }
+
+    /// The authorization endpoint (`{prefix}_AUTHORIZE_URL` wins when set).
+    pub fn authorize_url(mut self, url: impl Into<String>) -> Self {
+        self.defaults.authorize_url = Some(url.into());
+        self
+    }
+
+    /// The token endpoint (`{prefix}_TOKEN_URL` wins when set).
+    pub fn token_url(mut self, url: impl Into<String>) -> Self {
+        self.defaults.token_url = Some(url.into());
+        self
+    }
+
+    /// The endpoint that describes the connected account, called with the access token
+    /// (`{prefix}_USERINFO_URL` wins when set).
+    pub fn userinfo_url(mut self, url: impl Into<String>) -> Self {
+        self.defaults.userinfo_url = Some(url.into());
+        self
+    }
+
+    /// The RFC 7009 revocation endpoint (`{prefix}_REVOCATION_URL` wins when set). Without
+    /// one, [`revoke`](AuthProvider::revoke) revokes nothing and returns `Ok(false)`.
+    pub fn revocation_url(mut self, url: impl Into<String>) -> Self {
+        self.defaults.revocation_url = Some(url.into());
+        self
+    }
+
+    /// The scopes to ask for (`{prefix}_SCOPES` wins when set). Each item may itself hold
+    /// several scopes separated by spaces or commas.
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.defaults.scopes = scopes
+            .into_iter()
+            .flat_map(|scope| split_scopes(scope.as_ref()))
+            .collect();
+        self
+    }
+
+    pub fn client_auth(mut self, method: ClientAuthMethod) -> Self {
+        self.client_auth = method;
+        self
+    }
+
+    /// Uses PKCE (RFC 7636, `S256`) with the verifier the platform creates for each flow.
+    pub fn pkce(mut self, enabled: bool) -> Self {
+        self.pkce = enabled;
+        self
+    }
+
+    /// The field of the userinfo answer that names the account (default `email`); `sub` is
+    /// used when it is absent.
+    pub fn nickname_field(mut self, field: impl Into<String>) -> Self {
+        self.nickname_field = field.into();
+        self
+    }
+
+    /// An extra parameter of the authorization URL (for example `prompt=consent`, which
+    /// OpenID providers need to issue a refresh token for `offline_access`). The parameters
+    /// the provider sets itself (`response_type`, `client_id`, `redirect_uri`, `state`,
+    /// `scope`, `code_challenge`, `code_challenge_method`) are ignored here.
+    pub fn authorize_param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let name = name.into();
+        if RESERVED_PARAMS.contains(&name.as_str()) {
+            tracing::warn!(
+                provider = %self.name,
+                param = %name,
+                "ignoring an authorization URL parameter the provider sets itself"
+            );
+        } else {
+            self.authorize_params.push((name, value.into()));
+        }
+        self
+    }
+
+    /// How long one call to the provider may take, answer included (default
+    /// [`DEFAULT_TIMEOUT`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Reads the variables from `vars` instead of the host's environment (tests, embedding).
+    pub fn env_vars<I, K, V>(mut self, vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let vars: BTreeMap<String, SecretString> = vars
+            .into_iter()
+            .map(|(name, value)| (name.into(), SecretString::from(value.into())))
+            .collect();
+        self.vars = Vars::Fixed(Arc::new(vars));
+        self
+    }
+
+    /// The name of the variable for `setting` (`CLIENT_ID`, `TOKEN_URL`, …), e.g.
+    /// `OAUTH_CLIENT_ID`.
+    pub fn env_var(&self, setting: &str) -> String {
+        self.names.name(setting)
+    }
+
+    /// The userinfo endpoint's JSON object for `access_token` (what
+    /// [`get_nickname`](AuthProvider::get_nickname) reads). A tool can call it too: it needs
+    /// only the userinfo URL to be configured; a token the provider rejects is
+    /// [`ProviderError::Rejected`] with status 401.
+    pub async fn userinfo(&self, access_token: &str) -> Result<Map<String, Value>, ProviderError> {
+        let url = Settings::userinfo_url(&self.name, &self.names, &self.defaults, &self.vars)?;
+        self.fetch_userinfo(url, access_token).await
+    }
+
+    async fn fetch_userinfo(
+        &self,
+        url: url::Url,
+        access_token: &str,
+    ) -> Result<Map<String, Value>, ProviderError> {
+        let request = self
+            .http()?
+            .get(url)
+            .header(header::ACCEPT, "application/json")
+            .header(header::AUTHORIZATION, bearer(access_token)?);
+        let secret = SecretString::from(access_token.to_owned());
+        self.send(request, Endpoint::Userinfo)
+            .await?
+            .userinfo(&[&secret])
+    }
+
+    fn settings(&self) -> Result<Settings, ProviderError> {
+        Settings::resolve(
+            &self.name,
+            &self.names,
+            &self.defaults,
+            self.client_auth,
+            &self.vars,
+        )
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, ProviderError> {
+        let client = self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("gumstack/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|error| error.to_string())
+        });
+        client.as_ref().map_err(|error| {
+            ProviderError::transport(format!("cannot build the HTTP client: {error}"))
+        })
+    }
+
+    /// The authorization URL, with a PKCE challenge when PKCE is on and a verifier is given.
+    fn authorization_url(
+        &self,
+        redirect_uri: &str,
+        state: &str,
+        code_verifier: Option<&str>,
+    ) -> Result<String, ProviderError> {
+        let settings = self.settings()?;
+        let mut url = settings.authorize_url;
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("response_type", "code")
+                .append_pair("client_id", &settings.client_id)
+                .append_pair("redirect_uri", redirect_uri)
+                .append_pair("state", state);
+            if !settings.scopes.is_empty() {
+                query.append_pair("scope", &settings.scopes.join(" "));
+            }
+            if let Some(verifier) = code_verifier.filter(|_| self.pkce) {
+                query
+                    .append_pair("code_challenge", &pkce_challenge(verifier))
+                    .append_pair("code_challenge_method", "S256");
+            }
+            for (name, value) in &self.authorize_params {
+                query.append_pair(name, value);
+            }
+        }
+        Ok(url.into())
+    }
+
+    /// Exchanges a code, with the verifier when PKCE is on.
+    async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: Option<&str>,
+    ) -> Result<TokenResponse, ProviderError> {
+        let code = SecretString::from(code);
+        let verifier = code_verifier.filter(|_| self.pkce).map(SecretString::from);
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.expose_secret()),
+            ("redirect_uri", redirect_uri),
+        ];
+        if let Some(verifier) = &verifier {
+            form.push(("code_verifier", verifier.expose_secret()));
+        }
+        let mut secrets = vec![&code];
+        secrets.extend(verifier.as_ref());
+        self.token_call(&form, &secrets).await
+    }
+
+    /// A POST of `form` to the token endpoint with the client's authentication.
+    async fn token_call(
+        &self,
+        form: &[(&str, &str)],
+        secrets: &[&SecretString],
+    ) -> Result<TokenResponse, ProviderError> {
+        let settings = self.settings()?;
+        let request = self.client_post(&settings, settings.token_url.clone(), form)?;
+        let mut secrets = secrets.to_vec();
+        secrets.extend(settings.client_secret.as_ref());
+        self.send(request, Endpoint::Token).await?.tokens(&secrets)
+    }
+
+    /// A form POST to `url`, authenticated as the server's client.
+    fn client_post(
+        &self,
+        settings: &Settings,
+        url: url::Url,
+        form: &[(&str, &str)],
+    ) -> Result<reqwest::RequestBuilder, ProviderError> {
+        let mut body = form_urlencoded::Serializer::new(String::new());
+        body.extend_pairs(form);
+        let mut request = self
+            .http()?
+            .post(url)
+            .header(header::ACCEPT, "application/json")
+            .header(
+                header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded;charset=UTF-8",
+            );
+        match (self.client_auth, &settings.client_secret) {
+            (ClientAuthMethod::ClientSecretBasic, Some(secret)) => {
+                request = request.header(
+                    header::AUTHORIZATION,
+                    basic_credentials(&settings.client_id, secret)?,
+                );
+            }
+            (ClientAuthMethod::ClientSecretPost, Some(secret)) => {
+                body.append_pair("client_id", &settings.client_id)
+                    .append_pair("client_secret", secret.expose_secret());
+            }
+            _ => {
+                body.append_pair("client_id", &settings.client_id);
+            }
+        }
+        Ok(request.body(body.finish()))
+    }
+
+    /// Sends `request` with the timeout and reads the answer.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        endpoint: Endpoint,
+    ) -> Result<Reply, ProviderError> {
+        let response = request
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|error| transport_failure(&error, endpoint, self.timeout))?;
+        Reply::read(response, endpoint, self.timeout).await
+    }
+}
+
+#[async_trait::async_trait]
+impl AuthProvider for StandardOAuthProvider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The authorization URL without PKCE. When the settings are missing it is empty (and the
+    /// cause is logged): the host calls [`get_url_with_pkce`](AuthProvider::get_url_with_pkce),
+    /// which reports it.
+    fn get_url(&self, redirect_uri: &str, state: &str) -> String {
+        self.authorization_url(redirect_uri, state, None)
+            .unwrap_or_else(|error| {
+                tracing::error!(provider = %self.name, %error, "no authorization URL");
+                String::new()
+            })
+    }
+
+    fn get_url_with_pkce(
+        &self,
+        redirect_uri: &str,
+        state: &str,
+        code_verifier: &str,
+    ) -> Result<String, ProviderError> {
+        self.authorization_url(redirect_uri, state, Some(code_verifier))
+    }
+
+    async fn exchange(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<TokenResponse, ProviderError> {
+        self.exchange_code(code, redirect_uri, None).await
+    }
+
+    async fn exchange_with_pkce(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: &str,
+    ) -> Result<TokenResponse, ProviderError> {
+        self.exchange_code(code, redirect_uri, Some(code_verifier))
+            .await
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> Result<TokenResponse, ProviderError> {
+        let refresh_token = SecretString::from(refresh_token);
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose_secret()),
+        ];
+        self.token_call(&form, &[&refresh_token]).await
+    }
+
+    async fn get_nickname(&self, access_token: &str) -> Result<String, ProviderError> {
+        let settings = self.settings()?;
+        let userinfo = self
+            .fetch_userinfo(settings.userinfo_url, access_token)
+            .await?;
+        [self.nickname_field.as_str(), "sub"]
+            .iter()
+            .find_map(|field| match userinfo.get(*field)? {
+                Value::String(text) if !text.trim().is_empty() => Some(text.clone()),
+                Value::Number(number) => Some(number.to_string()),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                ProviderError::invalid_response(format!(
+                    "the provider's userinfo answer has no `{}` or `sub` to name the account",
+                    self.nickname_field
+                ))
+            })
+    }
+
+    /// Revokes the access token at the RFC 7009 revocation endpoint; without one configured,
+    /// nothing is revoked (`Ok(false)`).
+    async fn revoke(&self, access_token: &str) -> Result<bool, ProviderError> {
+        let settings = self.settings()?;
+        let Some(url) = settings.revocation_url.clone() else {
+            return Ok(false);
+        };
+        let token = SecretString::from(access_token);
+        let form = [
+            ("token", token.expose_secret()),
+            ("token_type_hint", "access_token"),
+        ];
+        let request = self.client_post(&settings, url, &form)?;
+        let mut secrets = vec![&token];
+        secrets.extend(settings.client_secret.as_ref());
+        self.send(request, Endpoint::Revocation)
+            .await?
+            .revoked(&secrets)
+    }
+}
+
+/// `code_challenge` for `verifier` (RFC 7636 §4.2, `S256`).
+pub fn pkce_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// `Basic base64(form-encoded id ":" form-encoded secret)` (RFC 6749 §2.3.1), marked sensitive.
+fn basic_credentials(client_id: &str, secret: &SecretString) -> Result<HeaderValue, ProviderError> {
+    let encode =
+        |value: &str| form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>();
+    let credentials = SecretString::from(format!(
+        "{}:{}",
+        encode(client_id),
+        encode(secret.expose_secret())
+    ));
+    let mut value = HeaderValue::from_str(&format!(
+        "Basic {}",
+        STANDARD.encode(credentials.expose_secret())
+    ))
+    .map_err(|_| {
+        ProviderError::not_configured("the client credentials cannot be sent", Vec::new())
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// `Bearer <access token>`, marked sensitive.
+fn bearer(access_token: &str) -> Result<HeaderValue, ProviderError> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {access_token}")).map_err(|_| {
+        ProviderError::invalid_response("the access token cannot be sent: it is not header text")
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pkce_challenge_is_the_rfc_7636_example() {
+        // RFC 7636 Appendix B.
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn basic_credentials_are_form_encoded_first() {
+        let value = basic_credentials("id:1", &SecretString::from("s e/cret")).unwrap();
+        let encoded = value.to_str().unwrap().strip_prefix("Basic ").unwrap();
+        let decoded = String::from_utf8(STANDARD.decode(encoded).unwrap()).unwrap();
+        assert_eq!(decoded, "id%3A1:s+e%2Fcret");
+        assert!(value.is_sensitive());
+    }
+
+    #[test]
+    fn the_env_prefix_comes_from_the_name() {
+        assert_eq!(
+            StandardOAuthProvider::new("my-idp").env_var("CLIENT_ID"),
+            "MY_IDP_CLIENT_ID"
+        );
+        assert_eq!(
+            StandardOAuthProvider::new("oidc")
+                .env_prefix("OAUTH")
+                .env_var("TOKEN_URL"),
+            "OAUTH_TOKEN_URL"
+        );
+    }
+
+    #[test]
+    fn reserved_parameters_cannot_be_overridden() {
+        let provider = StandardOAuthProvider::new("oidc")
+            .authorize_param("state", "mine")
+            .authorize_param("prompt", "consent");
+        assert_eq!(
+            provider.authorize_params,
+            [("prompt".to_owned(), "consent".to_owned())]
+        );
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let provider =
+            StandardOAuthProvider::new("oidc").env_vars([("OIDC_CLIENT_SECRET", "s3cret")]);
+        let debug = format!("{provider:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains("OIDC_CLIENT_SECRET"), "{debug}");
+    }
+}
