@@ -13,6 +13,8 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::connections::provider::ServerProviders;
+use crate::connections::{Connections, RefreshSettings, SystemClock};
 use crate::keys::SigningKeys;
 use crate::oauth::clients::{ClientSettings, RegistrationLimiter};
 use crate::servers::Servers;
@@ -40,6 +42,8 @@ pub struct PlatformOptions {
     pub startup_timeout: Duration,
     /// TEST ONLY: accept client ID metadata documents on loopback http URLs.
     pub allow_loopback_metadata_documents: bool,
+    /// When OAuth connections are refreshed.
+    pub refresh: RefreshSettings,
 }
 
 impl PlatformOptions {
@@ -50,6 +54,7 @@ impl PlatformOptions {
             master_key_file: None,
             startup_timeout: Duration::from_secs(30),
             allow_loopback_metadata_documents: false,
+            refresh: RefreshSettings::default(),
         }
     }
 }
@@ -79,6 +84,7 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     pub accounts: Accounts,
     pub credentials: crate::credentials::UserCredentials,
+    pub connections: Connections,
     pub servers: Servers,
     pub supervisor: Arc<Supervisor>,
     pub urls: PublicUrls,
@@ -142,7 +148,23 @@ impl Platform {
             },
             Arc::clone(&changed),
         ));
+        let providers = ServerProviders::new(
+            Arc::clone(&supervisor),
+            Arc::clone(&keys),
+            urls.base(),
+            options.refresh.lease / 2,
+        )
+        .map_err(|e| StartupError::Config(format!("HTTP client for provider calls: {e}")))?;
+        let connections = Connections::new(
+            Arc::clone(&store),
+            Arc::clone(&vault),
+            Arc::new(providers),
+            Arc::new(SystemClock),
+            options.refresh.clone(),
+            urls.clone(),
+        );
         let state = AppState {
+            connections,
             accounts: Accounts::new(Arc::clone(&store)),
             credentials: crate::credentials::UserCredentials::new(
                 Arc::clone(&store),
@@ -249,6 +271,11 @@ impl Platform {
                 })
                 .await;
         });
+        let refresher = self.state.connections.clone();
+        let mut refresher_stop = stop_rx.clone();
+        let refreshing = tokio::spawn(refresher.run_refresher(async move {
+            let _ = refresher_stop.wait_for(|stop| *stop).await;
+        }));
         let app = self.router();
         let served = axum::serve(
             listener,
@@ -260,6 +287,7 @@ impl Platform {
         })
         .await;
         let _ = supervising.await;
+        let _ = refreshing.await;
         served
     }
 }

@@ -101,17 +101,24 @@ impl SessionUser {
     }
 }
 
-/// A browser without a valid session is sent to the login page.
+/// A browser without a valid session is sent to the login page, and back to the page it asked
+/// for (a GET) once logged in — e.g. the connect link a tool error gave.
 #[derive(Debug)]
 pub enum SessionRejection {
-    Login,
+    Login { next: Option<String> },
     Internal(ApiError),
 }
 
 impl IntoResponse for SessionRejection {
     fn into_response(self) -> Response {
         match self {
-            Self::Login => Redirect::to("/login").into_response(),
+            Self::Login { next: Some(next) } => {
+                let query = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("next", &next)
+                    .finish();
+                Redirect::to(&format!("/login?{query}")).into_response()
+            }
+            Self::Login { next: None } => Redirect::to("/login").into_response(),
             Self::Internal(err) => err.into_response(),
         }
     }
@@ -128,10 +135,18 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let urls = PublicUrls::from_ref(state);
         let jar = CookieJar::from_headers(&parts.headers);
+        // Only a page the browser navigated to is worth coming back to (the login page checks
+        // again that `next` is a local path).
+        let login = || SessionRejection::Login {
+            next: (parts.method == http::Method::GET)
+                .then(|| parts.uri.path_and_query().map(|p| p.as_str().to_owned()))
+                .flatten()
+                .filter(|path| path != "/"),
+        };
         let token = jar
             .get(session_cookie_name(&urls))
             .map(|c| SecretString::from(c.value().to_owned()))
-            .ok_or(SessionRejection::Login)?;
+            .ok_or_else(login)?;
         let store = Arc::<dyn Store>::from_ref(state);
         match store.session_user(&token_hash(&token), now()).await {
             Ok(user) => Ok(Self {
@@ -139,7 +154,7 @@ where
                 csrf: csrf_token_for(token.expose_secret()),
                 token,
             }),
-            Err(StoreError::NotFound) => Err(SessionRejection::Login),
+            Err(StoreError::NotFound) => Err(login()),
             Err(other) => Err(SessionRejection::Internal(other.into())),
         }
     }
@@ -159,7 +174,7 @@ where
     ) -> Result<Option<Self>, Self::Rejection> {
         match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
             Ok(user) => Ok(Some(user)),
-            Err(SessionRejection::Login) => Ok(None),
+            Err(SessionRejection::Login { .. }) => Ok(None),
             Err(SessionRejection::Internal(err)) => Err(err),
         }
     }

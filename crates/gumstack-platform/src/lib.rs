@@ -6,10 +6,13 @@
 //! - [`gateway`]: the platform's decisions for the MCP gateway (token, grant, live deployment, identity).
 //! - [`oauth`]: the OAuth 2.1 authorization server MCP clients log in through.
 //! - [`keys`]: the platform's Ed25519 signing keys (access tokens, forwarded identities), JWKS.
-//! - [`web`]: the browser side: login, logout, the servers page.
+//! - [`web`]: the browser side: login, logout, the dashboard (servers, settings, users, MCP
+//!   clients) and the Connections pages.
 //! - [`auth`]: who is calling — API token or browser session — as extractors; CSRF tokens.
 //! - [`servers`]: servers and env vars: validation, the immutable auth type, sealing values.
 //! - [`users`]: accounts, argon2id passwords.
+//! - [`connections`]: OAuth connections of `oauth` servers: the connect flow, sealed tokens,
+//!   coordinated refresh, and the calls to servers' provider code (docs/PROTOCOL.md §4).
 //! - [`credentials`]: users' sealed credentials of `cred` servers; [`internal`]: the route
 //!   server processes fetch them from (docs/PROTOCOL.md §3).
 //! - [`supervisor`]: keeps server processes (via [`gumstack_runtime`]) in line with the store.
@@ -20,6 +23,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod connections;
 pub mod credentials;
 pub mod crypto;
 pub mod error;

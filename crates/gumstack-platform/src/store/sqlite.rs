@@ -11,12 +11,16 @@ use sqlx::sqlite::{
 use sqlx::{Row as _, error::ErrorKind};
 use uuid::Uuid;
 
+use super::sqlite_connections as connections;
 use super::sqlite_oauth::{self as oauth, SingleUseTable};
 use super::{
-    AuthType, Consumed, Deployment, DeploymentStatus, EnvVarMeta, Grant, Group, OAuthClient, Org,
-    RuntimeSpec, SealedCredentials, SealedEnvVar, Server, ServerUpdate, SigningKeyRecord,
-    SingleUse, Store, StoreError, Timestamp, User, now,
+    AuthType, Connection, Consumed, Deployment, DeploymentStatus, EnvVarMeta, Grant, Group,
+    OAuthClient, OAuthFlow, Org, RefreshFailure, RefreshedTokens, RuntimeSpec, SealedCredentials,
+    SealedEnvVar, Server, ServerUpdate, SigningKeyRecord, SingleUse, Store, StoreError, Timestamp,
+    User, now,
 };
+
+use super::{Role, UserGrant};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -301,6 +305,20 @@ impl Store for SqliteStore {
             .await
             .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn set_user_role(&self, user_id: Uuid, role: Role) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE users SET role = ?, updated_at = ? WHERE id = ?")
+            .bind(role.as_str())
+            .bind(now())
+            .bind(user_id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
         Ok(())
     }
 
@@ -691,6 +709,10 @@ impl Store for SqliteStore {
         oauth::revoke_grant(&self.pool, id, at).await
     }
 
+    async fn user_grants(&self, user_id: Uuid) -> Result<Vec<UserGrant>, StoreError> {
+        oauth::user_grants(&self.pool, user_id).await
+    }
+
     async fn insert_code(&self, code: &SingleUse) -> Result<(), StoreError> {
         oauth::insert_single_use(&self.pool, SingleUseTable::Codes, code).await
     }
@@ -791,5 +813,96 @@ impl Store for SqliteStore {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+    async fn insert_oauth_flow(&self, flow: &OAuthFlow) -> Result<(), StoreError> {
+        connections::insert_oauth_flow(&self.pool, flow).await
+    }
+
+    async fn take_oauth_flow(
+        &self,
+        state_hash: &[u8],
+        now: Timestamp,
+    ) -> Result<OAuthFlow, StoreError> {
+        connections::take_oauth_flow(&self.pool, state_hash, now).await
+    }
+
+    async fn connection(
+        &self,
+        user_id: Uuid,
+        server_id: Uuid,
+        provider: &str,
+    ) -> Result<Connection, StoreError> {
+        connections::connection(&self.pool, user_id, server_id, provider).await
+    }
+
+    async fn user_connections(&self, user_id: Uuid) -> Result<Vec<Connection>, StoreError> {
+        connections::user_connections(&self.pool, user_id).await
+    }
+
+    async fn upsert_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+        connections::upsert_connection(&self.pool, connection).await
+    }
+
+    async fn lease_connection(
+        &self,
+        id: Uuid,
+        version: i64,
+        holder: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        connections::lease_connection(&self.pool, id, version, holder, until, now).await
+    }
+
+    async fn finish_refresh(
+        &self,
+        id: Uuid,
+        holder: &str,
+        tokens: &RefreshedTokens,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        connections::finish_refresh(&self.pool, id, holder, tokens, now).await
+    }
+
+    async fn fail_refresh(
+        &self,
+        id: Uuid,
+        holder: &str,
+        failure: &RefreshFailure,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        connections::fail_refresh(&self.pool, id, holder, failure, now).await
+    }
+
+    async fn expire_access_token(
+        &self,
+        id: Uuid,
+        access_hash: &[u8],
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        connections::expire_access_token(&self.pool, id, access_hash, now).await
+    }
+
+    async fn mark_needs_reauth(
+        &self,
+        id: Uuid,
+        version: i64,
+        message: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        connections::mark_needs_reauth(&self.pool, id, version, message, now).await
+    }
+
+    async fn connections_expiring(
+        &self,
+        until: Timestamp,
+        now: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<Connection>, StoreError> {
+        connections::connections_expiring(&self.pool, until, now, limit).await
+    }
+
+    async fn delete_connection(&self, id: Uuid) -> Result<(), StoreError> {
+        connections::delete_connection(&self.pool, id).await
     }
 }

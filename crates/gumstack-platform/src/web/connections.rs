@@ -1,9 +1,11 @@
-//! The end user's Connections pages: the credential forms of `cred` servers (SPEC §4, §10).
+//! The end user's Connections pages (SPEC §3, §4, §10): the credential forms of `cred`
+//! servers, and the accounts of `oauth` servers with Connect / Disconnect, plus the one OAuth
+//! callback every provider redirects to (`/auth/callback`).
 
 use std::collections::BTreeMap;
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use gumstack_config::CredentialField;
@@ -12,8 +14,10 @@ use maud::{Markup, html};
 use super::pages::{self, forbidden_form};
 use crate::app::AppState;
 use crate::auth::SessionUser;
+use crate::connections::flow::{CallbackQuery, declared_providers};
+use crate::connections::{CallbackError, ConnectError};
 use crate::credentials::{FieldErrors, SaveError, fields};
-use crate::store::{AuthType, Server};
+use crate::store::{AuthType, ConnectionStatus, FailureKind, Server};
 
 /// `GET /connections`.
 pub async fn list(State(state): State<AppState>, session: SessionUser) -> Response {
@@ -21,31 +25,53 @@ pub async fn list(State(state): State<AppState>, session: SessionUser) -> Respon
         Ok(list) => list,
         Err(e) => return e.into_response(),
     };
+    let accounts = match state.connections.views(session.user.id).await {
+        Ok(views) => views,
+        Err(e) => return e.into_response(),
+    };
     let mut rows = Vec::new();
-    for server in servers
-        .into_iter()
-        .filter(|s| s.enabled && s.auth_type == AuthType::Cred)
-    {
-        let saved = match state.credentials.hints(session.user.id, server.id).await {
-            Ok(hints) => !hints.is_empty(),
-            Err(e) => return e.into_response(),
+    for server in servers.into_iter().filter(|s| s.enabled) {
+        let summary = match server.auth_type {
+            AuthType::None => continue,
+            AuthType::Cred => match state.credentials.hints(session.user.id, server.id).await {
+                Ok(hints) if hints.is_empty() => "not set up".to_owned(),
+                Ok(_) => "credentials saved".to_owned(),
+                Err(e) => return e.into_response(),
+            },
+            AuthType::Oauth => {
+                let mine: Vec<String> = accounts
+                    .iter()
+                    .filter(|a| a.server_id == server.id)
+                    .map(|a| match a.status {
+                        ConnectionStatus::Active => format!("{}: {}", a.provider, a.nickname),
+                        ConnectionStatus::NeedsReauth => {
+                            format!("{}: needs reconnecting", a.provider)
+                        }
+                    })
+                    .collect();
+                if mine.is_empty() {
+                    "not connected".to_owned()
+                } else {
+                    mine.join(" · ")
+                }
+            }
         };
-        rows.push((server, saved));
+        rows.push((server, summary));
     }
     pages::page(
         "Connections",
         Some(&session),
         html! {
             h1 { "Connections" }
-            p { "Servers that need your own credentials. Servers that use the developer's keys need nothing from you." }
+            p { "Servers that need your own accounts or credentials. Servers that use the developer's keys need nothing from you." }
             @if rows.is_empty() {
-                p { "No server asks for credentials." }
+                p { "No server asks for your accounts or credentials." }
             } @else {
                 ul.list {
-                    @for (server, saved) in &rows {
+                    @for (server, summary) in &rows {
                         li {
                             a href={ "/connections/" (server.slug) } { (server.name) }
-                            " — " (if *saved { "credentials saved" } else { "not set up" })
+                            " — " (summary)
                         }
                     }
                 }
@@ -138,6 +164,9 @@ pub async fn show(
     session: SessionUser,
     Path(slug): Path<String>,
 ) -> Response {
+    if let Ok(server) = oauth_server(&state, &slug).await {
+        return accounts_page(&state, &session, &server, None, StatusCode::OK).await;
+    }
     let server = match cred_server(&state, &slug).await {
         Ok(server) => server,
         Err(response) => return response,
@@ -233,4 +262,237 @@ pub async fn delete(
         Ok(_) => Redirect::to("/connections").into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+async fn oauth_server(state: &AppState, slug: &str) -> Result<Server, Response> {
+    match state.servers.resolve(slug).await {
+        Ok(server)
+            if server.auth_type == AuthType::Oauth && server.enabled && server.slug == slug =>
+        {
+            Ok(server)
+        }
+        Ok(_) => Err((
+            StatusCode::NOT_FOUND,
+            pages::message_page("Not found", "This server connects no accounts."),
+        )
+            .into_response()),
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+/// A problem to show above the accounts of a server.
+enum Problem {
+    /// The developer has not given the provider's settings yet.
+    NotConfigured {
+        provider: String,
+        missing_env: Vec<String>,
+    },
+    Message(String),
+}
+
+/// The accounts of an `oauth` server: one card per provider with Connect / Disconnect.
+async fn accounts_page(
+    state: &AppState,
+    session: &SessionUser,
+    server: &Server,
+    problem: Option<Problem>,
+    status: StatusCode,
+) -> Response {
+    let providers = match declared_providers(server) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let accounts = match state.connections.views(session.user.id).await {
+        Ok(views) => views,
+        Err(e) => return e.into_response(),
+    };
+    let markup = pages::page(
+        &server.name,
+        Some(session),
+        html! {
+            h1 { "Accounts for " (server.name) }
+            @if !server.description.is_empty() { p { (server.description) } }
+            @match &problem {
+                Some(Problem::NotConfigured { provider, missing_env }) => {
+                    div.error role="alert" {
+                        p { (server.name) " cannot connect " (provider) " accounts yet: its developer has not configured the provider." }
+                        @if !missing_env.is_empty() {
+                            p { "The developer must set these environment variables on the server, then redeploy it:" }
+                            ul { @for name in missing_env { li { code { (name) } } } }
+                        }
+                        p { "The redirect URI to register with the provider is " code { (state.connections.redirect_uri()) } "." }
+                    }
+                }
+                Some(Problem::Message(message)) => { p.error role="alert" { (message) } }
+                None => {}
+            }
+            @for provider in &providers {
+                @let account = accounts.iter().find(|a| a.server_id == server.id && &a.provider == provider);
+                section.card aria-labelledby={ "provider-" (provider) } {
+                    h2 id={ "provider-" (provider) } { (provider) }
+                    @match account {
+                        Some(account) => {
+                            @match account.status {
+                                ConnectionStatus::Active => {
+                                    p { "Connected as " strong.nickname { (account.nickname) } "." }
+                                    @if let (Some(FailureKind::Integration), Some(message)) = (account.failure_kind, &account.failure_message) {
+                                        p.error role="alert" { (message) }
+                                    }
+                                }
+                                ConnectionStatus::NeedsReauth => {
+                                    p.error role="alert" { "The connection of " strong.nickname { (account.nickname) } " has expired or was revoked. Connect again to keep using " (server.name) "." }
+                                }
+                            }
+                            form.inline method="post" action={ "/connections/" (server.slug) "/" (provider) "/connect" } {
+                                input type="hidden" name="csrf" value=(session.csrf);
+                                button type="submit" { "Reconnect" }
+                            }
+                            form.inline method="post" action={ "/connections/" (server.slug) "/" (provider) "/disconnect" } {
+                                input type="hidden" name="csrf" value=(session.csrf);
+                                button type="submit" { "Disconnect" }
+                            }
+                        }
+                        None => {
+                            p { "Not connected." }
+                            form.inline method="post" action={ "/connections/" (server.slug) "/" (provider) "/connect" } {
+                                input type="hidden" name="csrf" value=(session.csrf);
+                                button type="submit" { "Connect " (provider) }
+                            }
+                        }
+                    }
+                }
+            }
+            p { a href="/connections" { "All connections" } }
+        },
+    );
+    (status, markup).into_response()
+}
+
+/// `POST /connections/{slug}/{provider}/connect`: starts the flow and sends the browser to the
+/// provider.
+pub async fn connect(
+    State(state): State<AppState>,
+    session: SessionUser,
+    Path((slug, provider)): Path<(String, String)>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if !session.check_csrf(&form.csrf) {
+        return forbidden_form().into_response();
+    }
+    let server = match oauth_server(&state, &slug).await {
+        Ok(server) => server,
+        Err(response) => return response,
+    };
+    match state
+        .connections
+        .start(session.user.id, &session.token, &server, &provider)
+        .await
+    {
+        Ok(url) => Redirect::to(url.as_str()).into_response(),
+        Err(ConnectError::NotConfigured { missing_env, .. }) => {
+            let problem = Problem::NotConfigured {
+                provider,
+                missing_env,
+            };
+            accounts_page(
+                &state,
+                &session,
+                &server,
+                Some(problem),
+                StatusCode::SERVICE_UNAVAILABLE,
+            )
+            .await
+        }
+        Err(ConnectError::Unavailable(message)) => {
+            let problem = Problem::Message(format!(
+                "{} cannot be reached right now ({message}). Try again in a moment.",
+                server.name
+            ));
+            accounts_page(
+                &state,
+                &session,
+                &server,
+                Some(problem),
+                StatusCode::SERVICE_UNAVAILABLE,
+            )
+            .await
+        }
+        Err(ConnectError::Integration(message)) => {
+            tracing::warn!(server = %server.slug, %provider, %message, "connect refused");
+            let problem = Problem::Message(format!(
+                "{} cannot connect {provider} accounts: {message}. Its developer has to fix this.",
+                server.name
+            ));
+            accounts_page(
+                &state,
+                &session,
+                &server,
+                Some(problem),
+                StatusCode::BAD_GATEWAY,
+            )
+            .await
+        }
+        Err(ConnectError::Internal(e)) => e.into_response(),
+    }
+}
+
+/// `POST /connections/{slug}/{provider}/disconnect`: revokes at the provider, deletes the
+/// tokens.
+pub async fn disconnect(
+    State(state): State<AppState>,
+    session: SessionUser,
+    Path((slug, provider)): Path<(String, String)>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if !session.check_csrf(&form.csrf) {
+        return forbidden_form().into_response();
+    }
+    let server = match oauth_server(&state, &slug).await {
+        Ok(server) => server,
+        Err(response) => return response,
+    };
+    match state
+        .connections
+        .disconnect(session.user.id, server.id, &provider)
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/connections/{}", server.slug)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /auth/callback`: where every provider sends the browser back.
+pub async fn callback(
+    State(state): State<AppState>,
+    session: SessionUser,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
+    let error = match state
+        .connections
+        .finish(session.user.id, &session.token, query)
+        .await
+    {
+        Ok(connected) => {
+            return Redirect::to(&format!("/connections/{}", connected.server.slug))
+                .into_response();
+        }
+        Err(CallbackError::Internal(e)) => return e.into_response(),
+        Err(error) => error,
+    };
+    let back = match &error {
+        CallbackError::Denied { server, .. }
+        | CallbackError::MissingCode { server }
+        | CallbackError::ExchangeFailed { server, .. } => format!("/connections/{}", server.slug),
+        _ => "/connections".to_owned(),
+    };
+    let markup = pages::page(
+        "Account not connected",
+        Some(&session),
+        html! {
+            h1 { "Account not connected" }
+            p.error role="alert" { (error.to_string()) }
+            p { a href=(back) { "Back to your connections" } }
+        },
+    );
+    (StatusCode::BAD_REQUEST, markup).into_response()
 }

@@ -1,0 +1,262 @@
+//! OAuth connections of `oauth` servers (SPEC §3): the connect flow ([`flow`]), the tokens each
+//! user's connection holds, and their refresh ([`refresh`]), coordinated so that one refresh per
+//! connection runs at a time across tasks and platform processes.
+//!
+//! The provider-specific HTTP calls are made by the server's own provider code
+//! ([`provider::ProviderCalls`], docs/PROTOCOL.md §4); this module decides when to call and
+//! keeps the results sealed in the store.
+
+pub mod flow;
+pub mod provider;
+pub mod refresh;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::store::{Connection, Store, StoreError, Timestamp};
+use crate::urls::PublicUrls;
+use crate::vault::{Aad, Vault};
+use provider::ProviderCalls;
+
+pub use flow::{CallbackError, ConnectError, Connected};
+pub use refresh::TokenError;
+
+/// Wall-clock time in Unix seconds, injected so refresh timing can be tested without sleeping.
+pub trait Clock: Send + Sync + fmt::Debug {
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        crate::store::now()
+    }
+}
+
+/// When and how connections are refreshed.
+#[derive(Debug, Clone)]
+pub struct RefreshSettings {
+    /// A token handed to a tool is refreshed first when it expires within this margin (or
+    /// within half its lifetime, for short-lived tokens).
+    pub margin: Duration,
+    /// The background refresher renews tokens expiring within this window (or half their
+    /// lifetime).
+    pub ahead: Duration,
+    /// How often the background refresher looks (±20 % jitter); `None` turns it off.
+    pub background_interval: Option<Duration>,
+    /// How long a refresh lease is held at most; longer than any provider call.
+    pub lease: Duration,
+    /// How long a caller waits for a refresh another task or process is making.
+    pub wait: Duration,
+    /// Backoff after the first transient failure; doubles per failure up to `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    /// How long an integration error stops refreshes (the developer has to act).
+    pub integration_backoff: Duration,
+}
+
+impl Default for RefreshSettings {
+    fn default() -> Self {
+        Self {
+            margin: Duration::from_secs(60),
+            ahead: Duration::from_secs(300),
+            background_interval: Some(Duration::from_secs(30)),
+            lease: Duration::from_secs(60),
+            wait: Duration::from_secs(40),
+            backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(300),
+            integration_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What a page shows of a connection: never a token.
+#[derive(Debug, Clone)]
+pub struct ConnectionView {
+    pub server_id: Uuid,
+    pub provider: String,
+    pub nickname: String,
+    pub status: crate::store::ConnectionStatus,
+    pub failure_kind: Option<crate::store::FailureKind>,
+    pub failure_message: Option<String>,
+    pub expires_at: Option<Timestamp>,
+    pub connected_at: Timestamp,
+}
+
+/// The connections service, shared by the pages, the callback, the internal credential route
+/// and the background refresher.
+#[derive(Clone)]
+pub struct Connections {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    vault: Arc<Vault>,
+    providers: Arc<dyn ProviderCalls>,
+    clock: Arc<dyn Clock>,
+    settings: RefreshSettings,
+    urls: PublicUrls,
+    /// Names this process's leases (`<instance>:<refresh>`).
+    instance: Uuid,
+    /// One refresh at a time per connection within this process; the store lease does the
+    /// same across processes.
+    in_flight: Mutex<HashMap<FlightKey, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+type FlightKey = (Uuid, Uuid, String);
+
+impl fmt::Debug for Connections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connections")
+            .field("instance", &self.inner.instance)
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The vault binding of a connection's access token.
+fn access_aad(c: &Connection) -> Aad {
+    Aad::new(
+        "connections",
+        "access_token",
+        &[c.user_id, c.server_id, c.id],
+    )
+}
+
+/// The vault binding of a connection's refresh token.
+fn refresh_aad(c: &Connection) -> Aad {
+    Aad::new(
+        "connections",
+        "refresh_token",
+        &[c.user_id, c.server_id, c.id],
+    )
+}
+
+/// SHA-256 of a provider token.
+fn token_digest(token: &SecretString) -> Vec<u8> {
+    Sha256::digest(token.expose_secret().as_bytes()).to_vec()
+}
+
+impl Connections {
+    pub fn new(
+        store: Arc<dyn Store>,
+        vault: Arc<Vault>,
+        providers: Arc<dyn ProviderCalls>,
+        clock: Arc<dyn Clock>,
+        settings: RefreshSettings,
+        urls: PublicUrls,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                vault,
+                providers,
+                clock,
+                settings,
+                urls,
+                instance: Uuid::new_v4(),
+                in_flight: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn settings(&self) -> &RefreshSettings {
+        &self.inner.settings
+    }
+
+    /// The page where the user connects accounts of the server `slug`.
+    pub fn connect_url(&self, slug: &str) -> String {
+        self.inner.urls.join(&format!("/connections/{slug}"))
+    }
+
+    /// The user's connections, for pages.
+    pub async fn views(&self, user_id: Uuid) -> Result<Vec<ConnectionView>, ApiError> {
+        let rows = self.inner.store.user_connections(user_id).await?;
+        Ok(rows
+            .into_iter()
+            .map(|c| ConnectionView {
+                server_id: c.server_id,
+                provider: c.provider,
+                nickname: c.nickname,
+                status: c.status,
+                failure_kind: c.failure_kind,
+                failure_message: c.failure_message,
+                expires_at: c.expires_at,
+                connected_at: c.created_at,
+            })
+            .collect())
+    }
+
+    /// The connection, if the user has one.
+    async fn find(
+        &self,
+        user_id: Uuid,
+        server_id: Uuid,
+        provider: &str,
+    ) -> Result<Option<Connection>, ApiError> {
+        match self
+            .inner
+            .store
+            .connection(user_id, server_id, provider)
+            .await
+        {
+            Ok(c) => Ok(Some(c)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn access_token_of(&self, c: &Connection) -> Result<SecretString, ApiError> {
+        Ok(self
+            .inner
+            .vault
+            .decrypt_string(&c.access_ciphertext, &access_aad(c))?)
+    }
+
+    fn refresh_token_of(&self, c: &Connection) -> Result<Option<SecretString>, ApiError> {
+        c.refresh_ciphertext
+            .as_ref()
+            .map(|sealed| {
+                self.inner
+                    .vault
+                    .decrypt_string(sealed, &refresh_aad(c))
+                    .map_err(ApiError::from)
+            })
+            .transpose()
+    }
+
+    /// The in-process lock of one connection's refreshes.
+    fn flight(
+        &self,
+        user_id: Uuid,
+        server_id: Uuid,
+        provider: &str,
+    ) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self
+            .inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = (user_id, server_id, provider.to_owned());
+        if let Some(lock) = map.get(&key).and_then(Weak::upgrade) {
+            return lock;
+        }
+        if map.len() >= 1024 {
+            map.retain(|_, lock| lock.strong_count() > 0);
+        }
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        map.insert(key, Arc::downgrade(&lock));
+        lock
+    }
+}

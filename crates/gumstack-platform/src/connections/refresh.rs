@@ -1,0 +1,445 @@
+//! Handing out access tokens, refreshing them on demand and in the background (SPEC §3 step 6).
+//!
+//! One refresh per connection at a time: within a process, callers of one connection queue on
+//! an in-process lock and the first re-reads the row after waiting; across processes, the
+//! refresher takes a **lease** on the row — a compare-and-set on its `version` that writes the
+//! holder and an expiry — calls the provider with no transaction open, and stores the outcome
+//! only if it still holds the lease. A process that finds the lease taken polls the row until
+//! it is released (the refreshed token is then there) or expires (then it may take it).
+//!
+//! The rotated refresh token is stored in the same write as the new access token, before the
+//! access token is handed to anyone; a reply without a refresh token keeps the old one.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::provider::{FailureClass, Operation, ProviderFailure, TokenSet};
+use super::{Connections, access_aad, refresh_aad, token_digest};
+use crate::error::ApiError;
+use crate::store::{
+    Connection, ConnectionStatus, FailureKind, RefreshFailure, RefreshedTokens, Timestamp,
+};
+
+/// Why no access token can be handed out.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The user has no connection to this provider.
+    #[error("not connected")]
+    NotConnected,
+    /// The connection must be made again (refresh refused, or expired without a refresh token).
+    #[error("the connection needs to be renewed")]
+    NeedsReauth,
+    /// The provider (or the server) is unavailable; the tokens are kept.
+    #[error("{message}")]
+    Transient {
+        message: String,
+        retry_after: Option<i64>,
+    },
+    /// The provider refused the server's client; the developer must fix the integration.
+    #[error("{message}")]
+    Integration { message: String },
+    #[error(transparent)]
+    Internal(#[from] ApiError),
+}
+
+impl From<crate::store::StoreError> for TokenError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// What to do with a connection as read.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    /// Hand out the stored access token.
+    Use,
+    /// Refresh first.
+    Refresh,
+    /// A failed refresh is backing off until `retry_at`.
+    BackingOff,
+    /// Expired with no refresh token: needs the user.
+    ExpiredWithoutRefresh,
+    NeedsReauth,
+}
+
+/// How long before expiry a token counts as expiring: `window`, or half the token's lifetime
+/// when that is shorter (a 10-second token is not refreshed the moment it is issued).
+fn threshold(c: &Connection, expires_at: Timestamp, window: Duration) -> i64 {
+    let window = i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
+    let lifetime = expires_at.saturating_sub(c.obtained_at).max(0);
+    window.min(lifetime / 2)
+}
+
+fn next_step(c: &Connection, now: Timestamp, window: Duration) -> Next {
+    if c.status == ConnectionStatus::NeedsReauth {
+        return Next::NeedsReauth;
+    }
+    let Some(expires_at) = c.expires_at else {
+        return Next::Use;
+    };
+    if expires_at.saturating_sub(now) > threshold(c, expires_at, window) {
+        return Next::Use;
+    }
+    if c.refresh_ciphertext.is_none() {
+        return if expires_at <= now {
+            Next::ExpiredWithoutRefresh
+        } else {
+            Next::Use
+        };
+    }
+    if c.retry_at.is_some_and(|at| at > now) {
+        return Next::BackingOff;
+    }
+    Next::Refresh
+}
+
+/// The error a backing-off connection whose token is unusable gives.
+fn backoff_error(c: &Connection, now: Timestamp) -> TokenError {
+    let message = c
+        .failure_message
+        .clone()
+        .unwrap_or_else(|| "the last refresh failed".into());
+    match c.failure_kind {
+        Some(FailureKind::Integration) => TokenError::Integration { message },
+        _ => TokenError::Transient {
+            message,
+            retry_after: c.retry_at.map(|at| (at - now).max(1)),
+        },
+    }
+}
+
+impl Connections {
+    /// An access token of the user's connection to `provider` of `server_id` that does not
+    /// expire within the margin, refreshing it first when needed.
+    pub async fn access_token(
+        &self,
+        user_id: Uuid,
+        server_id: Uuid,
+        provider: &str,
+    ) -> Result<SecretString, TokenError> {
+        let margin = self.inner.settings.margin;
+        // Most calls find a fresh token and take no lock.
+        let Some(c) = self.find(user_id, server_id, provider).await? else {
+            return Err(TokenError::NotConnected);
+        };
+        if next_step(&c, self.inner.clock.now(), margin) == Next::Use {
+            return Ok(self.access_token_of(&c)?);
+        }
+        let flight = self.flight(user_id, server_id, provider);
+        let _one_at_a_time = flight.lock().await;
+        let deadline = tokio::time::Instant::now() + self.inner.settings.wait;
+        let mut poll = Duration::from_millis(25);
+        loop {
+            let Some(c) = self.find(user_id, server_id, provider).await? else {
+                return Err(TokenError::NotConnected);
+            };
+            let now = self.inner.clock.now();
+            match next_step(&c, now, margin) {
+                Next::Use => return Ok(self.access_token_of(&c)?),
+                Next::NeedsReauth => return Err(TokenError::NeedsReauth),
+                Next::BackingOff => {
+                    return if c.expires_at.is_some_and(|at| at > now) {
+                        Ok(self.access_token_of(&c)?)
+                    } else {
+                        Err(backoff_error(&c, now))
+                    };
+                }
+                Next::ExpiredWithoutRefresh => {
+                    self.inner
+                        .store
+                        .mark_needs_reauth(
+                            c.id,
+                            c.version,
+                            "the access token expired and the provider gave no refresh token",
+                            now,
+                        )
+                        .await?;
+                    return Err(TokenError::NeedsReauth);
+                }
+                Next::Refresh => {
+                    if let Some(holder) = self.lease(&c, now).await? {
+                        return self.refresh_detached(c, holder).await;
+                    }
+                }
+            }
+            // Another process holds the lease (or the row just changed): look again shortly.
+            if tokio::time::Instant::now() >= deadline {
+                return Err(TokenError::Transient {
+                    message: "a refresh of this connection is taking too long".into(),
+                    retry_after: None,
+                });
+            }
+            tokio::time::sleep(poll).await;
+            poll = (poll * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// Takes the refresh lease of `c` as it was read; the holder name when taken.
+    async fn lease(&self, c: &Connection, now: Timestamp) -> Result<Option<String>, TokenError> {
+        let holder = format!("{}:{}", self.inner.instance, Uuid::new_v4());
+        let until = now + i64::try_from(self.inner.settings.lease.as_secs()).unwrap_or(60);
+        let taken = self
+            .inner
+            .store
+            .lease_connection(c.id, c.version, &holder, until, now)
+            .await?;
+        Ok(taken.then_some(holder))
+    }
+
+    /// [`refresh_leased`](Self::refresh_leased) in its own task: once the provider has been
+    /// asked, the outcome is stored even if the request that started it goes away (a client
+    /// that hangs up must not make the platform forget a rotated refresh token).
+    async fn refresh_detached(
+        &self,
+        c: Connection,
+        holder: String,
+    ) -> Result<SecretString, TokenError> {
+        let this = self.clone();
+        let task = tokio::spawn(async move { this.refresh_leased(&c, &holder).await });
+        task.await.map_err(|e| {
+            TokenError::Internal(ApiError::Internal(format!("the refresh task failed: {e}")))
+        })?
+    }
+
+    /// Refreshes `c`, whose lease `holder` holds, and stores the outcome.
+    async fn refresh_leased(
+        &self,
+        c: &Connection,
+        holder: &str,
+    ) -> Result<SecretString, TokenError> {
+        let store = &self.inner.store;
+        let refresh_token = match self.refresh_token_of(c) {
+            Ok(Some(token)) => token,
+            Ok(None) | Err(_) => {
+                // Unreadable or absent: nothing to refresh with; the user must connect again.
+                let failure = RefreshFailure::NeedsReauth {
+                    message: "the stored refresh token cannot be used".into(),
+                };
+                store
+                    .fail_refresh(c.id, holder, &failure, self.inner.clock.now())
+                    .await?;
+                return Err(TokenError::NeedsReauth);
+            }
+        };
+        let reply = self
+            .inner
+            .providers
+            .call(
+                c.server_id,
+                &c.provider,
+                Operation::Refresh,
+                json!({ "refresh_token": refresh_token.expose_secret() }),
+            )
+            .await
+            .and_then(TokenSet::from_reply);
+        let now = self.inner.clock.now();
+        match reply {
+            Ok(tokens) => {
+                let access = tokens.access_token.clone();
+                let sealed = RefreshedTokens {
+                    access_ciphertext: self
+                        .inner
+                        .vault
+                        .encrypt(access.expose_secret().as_bytes(), &access_aad(c)),
+                    access_hash: token_digest(&access),
+                    refresh_ciphertext: tokens.refresh_token.as_ref().map(|t| {
+                        self.inner
+                            .vault
+                            .encrypt(t.expose_secret().as_bytes(), &refresh_aad(c))
+                    }),
+                    expires_at: tokens.expires_in.map(|s| now.saturating_add(s)),
+                    scope: tokens.scope.clone(),
+                    obtained_at: now,
+                };
+                if !store.finish_refresh(c.id, holder, &sealed, now).await? {
+                    // The lease expired and someone else took it, or the user reconnected
+                    // (perhaps another account): these tokens are not the connection's.
+                    tracing::warn!(
+                        connection = %c.id,
+                        provider = %c.provider,
+                        "a refresh finished after its lease was lost; its tokens were dropped"
+                    );
+                    return Err(TokenError::Transient {
+                        message: "the connection changed while it was being refreshed".into(),
+                        retry_after: Some(1),
+                    });
+                }
+                tracing::info!(connection = %c.id, provider = %c.provider, "refreshed");
+                Ok(access)
+            }
+            Err(failure) => {
+                let outcome = self.record_failure(c, holder, &failure, now).await?;
+                // A token refreshed early is still good until it expires.
+                if !matches!(outcome, TokenError::NeedsReauth)
+                    && c.expires_at.is_some_and(|at| at > now)
+                {
+                    return Ok(self.access_token_of(c)?);
+                }
+                Err(outcome)
+            }
+        }
+    }
+
+    /// Stores a failed refresh as the spec classifies it; the error for the caller.
+    async fn record_failure(
+        &self,
+        c: &Connection,
+        holder: &str,
+        failure: &ProviderFailure,
+        now: Timestamp,
+    ) -> Result<TokenError, TokenError> {
+        let settings = &self.inner.settings;
+        let (stored, error) = match failure.class() {
+            FailureClass::NeedsReauth => (
+                RefreshFailure::NeedsReauth {
+                    message: failure.to_string(),
+                },
+                TokenError::NeedsReauth,
+            ),
+            FailureClass::Integration => {
+                let message = format!(
+                    "the server's integration with {} is not working ({failure}); its developer \
+                     has to fix it",
+                    c.provider
+                );
+                let retry = secs(settings.integration_backoff);
+                (
+                    RefreshFailure::Kept {
+                        kind: FailureKind::Integration,
+                        message: message.clone(),
+                        retry_at: now + retry,
+                    },
+                    TokenError::Integration { message },
+                )
+            }
+            FailureClass::Transient => {
+                let exponent = u32::try_from(c.failures.clamp(0, 16)).unwrap_or(16);
+                let backoff = secs(settings.backoff)
+                    .saturating_mul(1 << exponent)
+                    .min(secs(settings.max_backoff));
+                let wait = failure
+                    .retry_after()
+                    .map_or(backoff, |asked| {
+                        i64::try_from(asked)
+                            .unwrap_or(i64::MAX)
+                            .min(secs(settings.max_backoff))
+                    })
+                    .max(1);
+                let message = format!("{} is unavailable right now ({failure})", c.provider);
+                (
+                    RefreshFailure::Kept {
+                        kind: FailureKind::Transient,
+                        message: message.clone(),
+                        retry_at: now + wait,
+                    },
+                    TokenError::Transient {
+                        message,
+                        retry_after: Some(wait),
+                    },
+                )
+            }
+        };
+        tracing::warn!(
+            connection = %c.id,
+            provider = %c.provider,
+            class = ?failure.class(),
+            error = %failure,
+            "refresh failed"
+        );
+        self.inner
+            .store
+            .fail_refresh(c.id, holder, &stored, now)
+            .await?;
+        Ok(error)
+    }
+
+    /// A tool reported that the provider rejected `access_token`: if it is still the
+    /// connection's current token, it is treated as expired (the next fetch refreshes it).
+    /// True when the report changed something.
+    pub async fn report_invalid(
+        &self,
+        user_id: Uuid,
+        server_id: Uuid,
+        provider: &str,
+        access_token: &SecretString,
+    ) -> Result<bool, TokenError> {
+        let Some(c) = self.find(user_id, server_id, provider).await? else {
+            return Err(TokenError::NotConnected);
+        };
+        let now = self.inner.clock.now();
+        let expired = self
+            .inner
+            .store
+            .expire_access_token(c.id, &token_digest(access_token), now)
+            .await?;
+        if expired {
+            tracing::info!(connection = %c.id, provider = %c.provider, "a tool reported the access token as rejected");
+        }
+        Ok(expired)
+    }
+
+    /// One pass of the background refresher: renews connections expiring within the `ahead`
+    /// window. Returns how many it refreshed.
+    pub async fn refresh_expiring(&self) -> Result<usize, TokenError> {
+        let ahead = self.inner.settings.ahead;
+        let now = self.inner.clock.now();
+        let due = self
+            .inner
+            .store
+            .connections_expiring(now + secs(ahead), now, 100)
+            .await?;
+        let mut refreshed = 0;
+        for candidate in due {
+            let flight = self.flight(candidate.user_id, candidate.server_id, &candidate.provider);
+            let Ok(_one_at_a_time) = flight.try_lock() else {
+                continue; // a caller is refreshing it right now
+            };
+            let Some(c) = self
+                .find(candidate.user_id, candidate.server_id, &candidate.provider)
+                .await?
+            else {
+                continue;
+            };
+            let now = self.inner.clock.now();
+            if next_step(&c, now, ahead) != Next::Refresh {
+                continue;
+            }
+            let Some(holder) = self.lease(&c, now).await? else {
+                continue; // another process is on it
+            };
+            let id = c.id;
+            match self.refresh_detached(c, holder).await {
+                Ok(_) => refreshed += 1,
+                Err(error) => {
+                    tracing::debug!(connection = %id, %error, "background refresh failed");
+                }
+            }
+        }
+        Ok(refreshed)
+    }
+
+    /// Runs the background refresher until `shutdown` resolves.
+    pub async fn run_refresher(self, shutdown: impl std::future::Future<Output = ()>) {
+        let Some(interval) = self.inner.settings.background_interval else {
+            return;
+        };
+        tokio::pin!(shutdown);
+        loop {
+            let jitter = 0.8 + 0.4 * f64::from(crate::crypto::random_bytes::<1>()[0]) / 255.0;
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(interval.mul_f64(jitter)) => {}
+            }
+            if let Err(error) = self.refresh_expiring().await {
+                tracing::warn!(%error, "background refresh pass failed");
+            }
+        }
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
