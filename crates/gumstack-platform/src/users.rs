@@ -154,6 +154,37 @@ impl Accounts {
         Ok((user, generated))
     }
 
+    /// Changes an account's role. The last admin keeps the role: without one, nobody could
+    /// manage accounts from the dashboard any more.
+    pub async fn set_role(&self, user_id: Uuid, role: Role) -> Result<User, ApiError> {
+        let user = match self.store.user_by_id(user_id).await {
+            Err(StoreError::NotFound) => {
+                return Err(ApiError::NotFound("no such user".to_owned()));
+            }
+            other => other?,
+        };
+        if user.role == Role::Admin && role != Role::Admin {
+            let admins = self
+                .store
+                .list_users()
+                .await?
+                .iter()
+                .filter(|u| u.role == Role::Admin)
+                .count();
+            if admins <= 1 {
+                return Err(ApiError::Conflict {
+                    code: "last_admin",
+                    message: format!(
+                        "{} is the only admin; make another account admin first",
+                        user.email
+                    ),
+                });
+            }
+        }
+        self.store.set_user_role(user.id, role).await?;
+        Ok(User { role, ..user })
+    }
+
     /// The account for a login, or `None` for an unknown email or a wrong password (the two are
     /// indistinguishable to the caller, and take the same time).
     pub async fn authenticate(

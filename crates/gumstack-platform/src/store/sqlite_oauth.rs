@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::sqlite::{map_err, user_from_row, uuid_col};
 use super::{
     ClientKind, Consumed, Grant, OAuthClient, SigningKeyRecord, SingleUse, StoreError, Timestamp,
-    User,
+    User, UserGrant,
 };
 
 pub(super) async fn signing_keys(pool: &SqlitePool) -> Result<Vec<SigningKeyRecord>, StoreError> {
@@ -169,6 +169,40 @@ pub(super) async fn revoke_grant(
         .await
         .map_err(map_err)?;
     Ok(())
+}
+
+pub(super) async fn user_grants(
+    pool: &SqlitePool,
+    user_id: Uuid,
+) -> Result<Vec<UserGrant>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT g.id AS g_id, g.user_id AS g_user_id, g.client_id AS g_client_id,
+                g.server_id AS g_server_id, g.resource AS g_resource, g.scope AS g_scope,
+                g.created_at AS g_created_at, g.revoked_at AS g_revoked_at,
+                c.client_name, s.slug, s.name,
+                (SELECT MAX(r.created_at) FROM oauth_refresh_tokens r WHERE r.grant_id = g.id)
+                    AS last_token_at
+         FROM oauth_grants g
+         JOIN servers s ON s.id = g.server_id
+         LEFT JOIN oauth_clients c ON c.client_id = g.client_id
+         WHERE g.user_id = ? AND g.revoked_at IS NULL
+         ORDER BY g.created_at DESC, g.id",
+    )
+    .bind(user_id.to_string())
+    .fetch_all(pool)
+    .await
+    .map_err(map_err)?;
+    rows.iter()
+        .map(|row| {
+            Ok(UserGrant {
+                grant: grant_from_row(row)?,
+                client_name: row.try_get("client_name")?,
+                server_slug: row.try_get("slug")?,
+                server_name: row.try_get("name")?,
+                last_token_at: row.try_get("last_token_at")?,
+            })
+        })
+        .collect()
 }
 
 /// `table` is one of our two single-use tables; never user input.

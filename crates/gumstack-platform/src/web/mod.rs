@@ -1,9 +1,18 @@
-//! The browser side: login with a CSRF-protected form, logout, and the servers page a logged-in
-//! user lands on. Server-rendered HTML (maud escapes every interpolated string), no JavaScript.
+//! The browser side: login with a CSRF-protected form, logout, and the dashboard (SPEC §10):
+//! servers (list, create, overview, settings), the end user's Connections and MCP clients, and
+//! the users page. Server-rendered HTML (maud escapes every interpolated string), no
+//! JavaScript; every form carries the session's CSRF token and every admin action checks the
+//! role on the server ([`access`]).
 
+mod access;
+mod clients;
 mod connections;
 pub mod limiter;
 pub mod pages;
+mod server_page;
+mod server_settings;
+mod servers;
+mod users;
 
 use std::net::SocketAddr;
 
@@ -34,7 +43,30 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(home))
+        .route("/", get(servers::list))
+        .route("/new", get(servers::new_form).post(servers::create))
+        .route("/servers/{slug}", get(server_page::overview))
+        .route(
+            "/servers/{slug}/settings",
+            get(server_settings::show).post(server_settings::save),
+        )
+        .route("/servers/{slug}/env", post(server_settings::set_env))
+        .route(
+            "/servers/{slug}/env/{name}/delete",
+            post(server_settings::delete_env),
+        )
+        .route("/servers/{slug}/redeploy", post(server_settings::redeploy))
+        .route("/servers/{slug}/disable", post(server_settings::disable))
+        .route("/servers/{slug}/enable", post(server_settings::enable))
+        .route(
+            "/servers/{slug}/delete",
+            get(server_settings::confirm_delete).post(server_settings::delete),
+        )
+        .route("/clients", get(clients::list))
+        .route("/clients/{grant}/revoke", post(clients::revoke))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}/role", post(users::set_role))
+        .route("/users/{id}/password", post(users::reset_password))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/connections", get(connections::list))
@@ -43,6 +75,15 @@ pub fn router() -> Router<AppState> {
             get(connections::show).post(connections::save),
         )
         .route("/connections/{slug}/delete", post(connections::delete))
+        .route(
+            "/connections/{slug}/{provider}/connect",
+            post(connections::connect),
+        )
+        .route(
+            "/connections/{slug}/{provider}/disconnect",
+            post(connections::disconnect),
+        )
+        .route("/auth/callback", get(connections::callback))
         .route("/assets/app.css", get(stylesheet))
 }
 
@@ -248,30 +289,4 @@ async fn logout(
     }
     let jar = jar.remove(Cookie::build(session_cookie_name(&state.urls)).path("/"));
     (jar, Redirect::to("/login")).into_response()
-}
-
-async fn home(State(state): State<AppState>, session: SessionUser) -> Response {
-    match state.servers.list().await {
-        Ok(servers) => {
-            let rows: Vec<pages::ServerRow> = servers
-                .into_iter()
-                .map(|server| {
-                    let live = state.supervisor.live(server.id);
-                    pages::ServerRow {
-                        status: if !server.enabled {
-                            "disabled"
-                        } else if live.is_some() {
-                            "live"
-                        } else {
-                            "not running"
-                        },
-                        mcp_url: state.urls.mcp_url(&server.slug),
-                        server,
-                    }
-                })
-                .collect();
-            pages::home(&session, &rows).into_response()
-        }
-        Err(err) => err.into_response(),
-    }
 }

@@ -1,13 +1,16 @@
-//! HTML of the pages. maud escapes every interpolated value, so names and emails that contain
-//! markup are shown as text.
+//! HTML of the pages and the pieces every page shares: the frame (skip link, navigation by
+//! role), error pages, times. maud escapes every interpolated value, so names and emails that
+//! contain markup are shown as text.
 
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
 use crate::auth::SessionUser;
-use crate::store::Server;
+use crate::error::ApiError;
+use crate::store::{Role, Timestamp};
 
-/// The page frame: head, top bar (with logout when logged in), main.
+/// The page frame: head, skip link, top bar (navigation and logout when logged in), main.
 pub fn page(title: &str, session: Option<&SessionUser>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
@@ -19,16 +22,18 @@ pub fn page(title: &str, session: Option<&SessionUser>, body: Markup) -> Markup 
                 link rel="stylesheet" href="/assets/app.css";
             }
             body {
+                a.skip href="#main" { "Skip to content" }
                 header.top {
                     a.brand href="/" { "Gumstack" }
-                    @if session.is_some() {
+                    @if let Some(session) = session {
                         nav aria-label="Main" {
                             a href="/" { "Servers" }
-                            " "
                             a href="/connections" { "Connections" }
+                            a href="/clients" { "MCP clients" }
+                            @if session.user.role == Role::Admin {
+                                a href="/users" { "Users" }
+                            }
                         }
-                    }
-                    @if let Some(session) = session {
                         form.logout method="post" action="/logout" {
                             span.who { (session.user.email) " (" (session.user.role.as_str()) ")" }
                             input type="hidden" name="csrf" value=(session.csrf);
@@ -36,7 +41,7 @@ pub fn page(title: &str, session: Option<&SessionUser>, body: Markup) -> Markup 
                         }
                     }
                 }
-                main { (body) }
+                main id="main" tabindex="-1" { (body) }
             }
         }
     }
@@ -80,44 +85,6 @@ pub fn forbidden_form() -> (StatusCode, Markup) {
     )
 }
 
-/// A server as listed on the home page.
-#[derive(Debug)]
-pub struct ServerRow {
-    pub server: Server,
-    pub status: &'static str,
-    pub mcp_url: String,
-}
-
-pub fn home(session: &SessionUser, servers: &[ServerRow]) -> Markup {
-    page(
-        "Servers",
-        Some(session),
-        html! {
-            h1 { "Servers" }
-            @if servers.is_empty() {
-                p { "No server is registered yet. Create one with "
-                    code { "gumstackd server create --from <dir> --command <program>" }
-                    " or the JSON API (docs/API.md)." }
-            } @else {
-                table {
-                    caption { "MCP servers hosted on this platform" }
-                    thead { tr { th scope="col" { "Name" } th scope="col" { "Auth" } th scope="col" { "Status" } th scope="col" { "MCP URL" } } }
-                    tbody {
-                        @for row in servers {
-                            tr {
-                                td { strong { (row.server.name) } br; small { (row.server.description) } }
-                                td { (row.server.auth_type.as_str()) }
-                                td { (row.status) }
-                                td { code { (row.mcp_url) } }
-                            }
-                        }
-                    }
-                }
-            }
-        },
-    )
-}
-
 /// A page with a heading and one message (errors that can't go back to a client).
 pub fn message_page(title: &str, message: &str) -> Markup {
     page(
@@ -128,4 +95,51 @@ pub fn message_page(title: &str, message: &str) -> Markup {
             p.error role="alert" { (message) }
         },
     )
+}
+
+/// A page refusing what the user's role does not allow (403). The server checks every admin
+/// action; this is what a member who opens an admin page or posts an admin form sees.
+pub fn forbidden(session: &SessionUser, what: &str) -> Response {
+    let body = html! {
+        h1 { "Not allowed" }
+        p.error role="alert" {
+            "Your role (" (session.user.role.as_str()) ") may not " (what) "."
+        }
+        p { "Ask an admin of this platform if you need to. " a href="/" { "Back to the servers" } }
+    };
+    (
+        StatusCode::FORBIDDEN,
+        page("Not allowed", Some(session), body),
+    )
+        .into_response()
+}
+
+/// An error of the services behind a page, as a page with the error's status. Internal errors
+/// show a generic message (the cause goes to the log).
+pub fn error_page(session: Option<&SessionUser>, err: &ApiError) -> Response {
+    if let ApiError::Internal(cause) = err {
+        tracing::error!(%cause, "page failed");
+    }
+    let title = match err.status() {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::CONFLICT => "Not possible",
+        status if status.is_client_error() => "Invalid request",
+        _ => "Something went wrong",
+    };
+    let body = html! {
+        h1 { (title) }
+        p.error role="alert" { (err.public_message()) }
+        p { a href="/" { "Back to the servers" } }
+    };
+    (err.status(), page(title, session, body)).into_response()
+}
+
+/// A time as people read it, in UTC: `2025-11-26 14:05 UTC`.
+pub fn format_time(at: Timestamp) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| at.to_string())
 }

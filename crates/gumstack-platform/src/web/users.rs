@@ -1,0 +1,326 @@
+//! The Users page (admins only, SPEC §8): the accounts, adding one (with a password the admin
+//! sets or one the platform generates and shows once), changing a role, resetting a password.
+//! Every action goes through [`Accounts`](crate::users::Accounts), like the API and the CLI.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{access, pages};
+use crate::app::AppState;
+use crate::auth::SessionUser;
+use crate::error::ApiError;
+use crate::store::{Role, User};
+use crate::users::MIN_PASSWORD_LEN;
+
+const ROLES: [Role; 3] = [Role::Admin, Role::Developer, Role::Member];
+
+/// What the page shows besides the list.
+#[derive(Default)]
+struct View<'a> {
+    notice: Option<Markup>,
+    /// The add form as typed (never the password).
+    email: &'a str,
+    role: Option<Role>,
+    add_error: Option<&'a ApiError>,
+    /// An error about one account's row.
+    row_error: Option<(Uuid, &'a ApiError)>,
+}
+
+fn role_select(id: &str, name: &str, selected: Role) -> Markup {
+    html! {
+        select id=(id) name=(name) {
+            @for role in ROLES {
+                option value=(role.as_str()) selected[role == selected] { (role.as_str()) }
+            }
+        }
+    }
+}
+
+async fn users_page(
+    state: &AppState,
+    session: &SessionUser,
+    view: View<'_>,
+    status: StatusCode,
+) -> Response {
+    let users = match state.store.list_users().await {
+        Ok(users) => users,
+        Err(e) => return pages::error_page(Some(session), &e.into()),
+    };
+    let csrf = html! { input type="hidden" name="csrf" value=(session.csrf); };
+    let row = |user: &User| {
+        let error = view
+            .row_error
+            .filter(|(id, _)| *id == user.id)
+            .map(|(_, e)| e);
+        html! {
+            tr {
+                th scope="row" {
+                    (user.email)
+                    @if user.id == session.user.id { " " span.tag { "you" } }
+                    br; small { "since " (pages::format_time(user.created_at)) }
+                    @if let Some(err) = error { p.error role="alert" { (err.public_message()) } }
+                }
+                td {
+                    form.row method="post" action={ "/users/" (user.id) "/role" } {
+                        (csrf)
+                        label.visually-hidden for={ "role-" (user.id) } { "Role of " (user.email) }
+                        (role_select(&format!("role-{}", user.id), "role", user.role))
+                        button type="submit" { "Change role" }
+                    }
+                }
+                td {
+                    form.row method="post" action={ "/users/" (user.id) "/password" } {
+                        (csrf)
+                        label.visually-hidden for={ "password-" (user.id) } { "New password for " (user.email) }
+                        input id={ "password-" (user.id) } name="password" type="password"
+                            autocomplete="new-password" placeholder="empty: generate one";
+                        button type="submit" { "Reset password" }
+                    }
+                }
+            }
+        }
+    };
+    let body = html! {
+        h1 { "Users" }
+        @if let Some(notice) = &view.notice { div.notice role="status" { (notice) } }
+        table {
+            caption { (users.len()) " accounts" }
+            thead { tr { th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Password" } } }
+            tbody { @for user in &users { (row(user)) } }
+        }
+        p { small { "Admins manage everything; developers manage servers and their env vars; members use tools and their own connections. A password reset signs the account out everywhere." } }
+        section aria-labelledby="add" {
+            h2 id="add" { "Add a user" }
+            @if let Some(err) = view.add_error {
+                p.error role="alert" id="add-error" { (err.public_message()) }
+            }
+            form.card method="post" action="/users" {
+                (csrf)
+                label for="email" { "Email (required)" }
+                input id="email" name="email" type="email" required autocomplete="off" value=(view.email)
+                    aria-invalid=[view.add_error.map(|_| "true")]
+                    aria-describedby=[view.add_error.map(|_| "add-error")];
+                label for="role" { "Role" }
+                (role_select("role", "role", view.role.unwrap_or(Role::Member)))
+                label for="password" { "Initial password" }
+                small id="password-help" {
+                    "At least " (MIN_PASSWORD_LEN) " characters. Leave empty to have one generated and shown once."
+                }
+                input id="password" name="password" type="password" autocomplete="new-password"
+                    aria-describedby="password-help";
+                button type="submit" { "Add user" }
+            }
+        }
+    };
+    (status, pages::page("Users", Some(session), body)).into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+/// `GET /users`.
+pub async fn list(
+    State(state): State<AppState>,
+    session: SessionUser,
+    Query(query): Query<DoneQuery>,
+) -> Response {
+    if let Err(refused) = access::admin(&session) {
+        return refused.page(&session);
+    }
+    let notice = match query.done.as_deref() {
+        Some("role") => Some(html! { "Role changed." }),
+        _ => None,
+    };
+    let view = View {
+        notice,
+        ..View::default()
+    };
+    users_page(&state, &session, view, StatusCode::OK).await
+}
+
+/// A password field: empty means "generate one".
+fn typed_password(password: Option<SecretString>) -> Option<SecretString> {
+    password.filter(|p| !p.expose_secret().is_empty())
+}
+
+fn password_notice(intro: Markup, email: &str, generated: Option<&SecretString>) -> Markup {
+    html! {
+        p { (intro) }
+        @if let Some(password) = generated {
+            p {
+                "The password of " strong { (email) } ", shown only this once: "
+                code.secret { (password.expose_secret()) }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AddForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+    password: Option<SecretString>,
+}
+
+/// `POST /users`: adds an account.
+pub async fn create(
+    State(state): State<AppState>,
+    session: SessionUser,
+    Form(form): Form<AddForm>,
+) -> Response {
+    if let Err(refused) = access::csrf(&session, &form.csrf).and_then(|()| access::admin(&session))
+    {
+        return refused.page(&session);
+    }
+    let role = form.role.parse::<Role>();
+    let result = match &role {
+        Ok(role) => {
+            state
+                .accounts
+                .create(&form.email, *role, typed_password(form.password))
+                .await
+        }
+        Err(message) => Err(ApiError::invalid("invalid_role", message.clone())),
+    };
+    match result {
+        Ok(created) => {
+            let notice = password_notice(
+                html! { "Account created for " strong { (created.user.email) } " (" (created.user.role.as_str()) ")." },
+                &created.user.email,
+                created.generated_password.as_ref(),
+            );
+            let view = View {
+                notice: Some(notice),
+                ..View::default()
+            };
+            users_page(&state, &session, view, StatusCode::CREATED).await
+        }
+        Err(err @ (ApiError::Invalid { .. } | ApiError::Conflict { .. })) => {
+            let view = View {
+                email: &form.email,
+                role: role.ok(),
+                add_error: Some(&err),
+                ..View::default()
+            };
+            users_page(&state, &session, view, err.status()).await
+        }
+        Err(err) => pages::error_page(Some(&session), &err),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    role: String,
+}
+
+fn user_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("no such user".to_owned()))
+}
+
+/// `POST /users/{id}/role`.
+pub async fn set_role(
+    State(state): State<AppState>,
+    session: SessionUser,
+    Path(id): Path<String>,
+    Form(form): Form<RoleForm>,
+) -> Response {
+    if let Err(refused) = access::csrf(&session, &form.csrf).and_then(|()| access::admin(&session))
+    {
+        return refused.page(&session);
+    }
+    let id = match user_id(&id) {
+        Ok(id) => id,
+        Err(err) => return pages::error_page(Some(&session), &err),
+    };
+    let result = match form.role.parse::<Role>() {
+        Ok(role) => state.accounts.set_role(id, role).await,
+        Err(message) => Err(ApiError::invalid("invalid_role", message)),
+    };
+    match result {
+        // An admin who made themselves a member can no longer see this page.
+        Ok(user) if user.id == session.user.id && user.role != Role::Admin => {
+            Redirect::to("/").into_response()
+        }
+        Ok(_) => Redirect::to("/users?done=role").into_response(),
+        Err(err @ (ApiError::Invalid { .. } | ApiError::Conflict { .. })) => {
+            let view = View {
+                row_error: Some((id, &err)),
+                ..View::default()
+            };
+            users_page(&state, &session, view, err.status()).await
+        }
+        Err(err) => pages::error_page(Some(&session), &err),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    password: Option<SecretString>,
+}
+
+/// `POST /users/{id}/password`: sets the typed password or generates one (shown once).
+pub async fn reset_password(
+    State(state): State<AppState>,
+    session: SessionUser,
+    Path(id): Path<String>,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    if let Err(refused) = access::csrf(&session, &form.csrf).and_then(|()| access::admin(&session))
+    {
+        return refused.page(&session);
+    }
+    let user = match user_id(&id) {
+        Ok(id) => match state.store.user_by_id(id).await {
+            Ok(user) => user,
+            Err(crate::store::StoreError::NotFound) => {
+                let err = ApiError::NotFound("no such user".to_owned());
+                return pages::error_page(Some(&session), &err);
+            }
+            Err(e) => return pages::error_page(Some(&session), &e.into()),
+        },
+        Err(err) => return pages::error_page(Some(&session), &err),
+    };
+    match state
+        .accounts
+        .reset_password(&user.email, typed_password(form.password))
+        .await
+    {
+        Ok((user, generated)) => {
+            let notice = password_notice(
+                html! { "New password set for " strong { (user.email) } "; every session of the account ended." },
+                &user.email,
+                generated.as_ref(),
+            );
+            let view = View {
+                notice: Some(notice),
+                ..View::default()
+            };
+            users_page(&state, &session, view, StatusCode::OK).await
+        }
+        Err(err @ ApiError::Invalid { .. }) => {
+            let view = View {
+                row_error: Some((user.id, &err)),
+                ..View::default()
+            };
+            users_page(&state, &session, view, err.status()).await
+        }
+        Err(err) => pages::error_page(Some(&session), &err),
+    }
+}
