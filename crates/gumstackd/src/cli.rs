@@ -54,6 +54,26 @@ struct DataDir {
     master_key_file: Option<PathBuf>,
 }
 
+/// When OAuth connections are refreshed (SPEC §3 step 6).
+#[derive(Debug, Clone, Args)]
+pub struct RefreshArgs {
+    /// Seconds between background passes that renew OAuth tokens ahead of expiry (0: off).
+    #[arg(long, default_value_t = 30)]
+    pub refresh_interval_secs: u64,
+    /// A token handed to a tool is refreshed first when it expires within this many seconds
+    /// (or within half its lifetime, if shorter).
+    #[arg(long, default_value_t = 60)]
+    pub refresh_margin_secs: u64,
+}
+
+impl RefreshArgs {
+    pub fn apply(&self, options: &mut PlatformOptions) {
+        options.refresh.background_interval = (self.refresh_interval_secs > 0)
+            .then(|| std::time::Duration::from_secs(self.refresh_interval_secs));
+        options.refresh.margin = std::time::Duration::from_secs(self.refresh_margin_secs);
+    }
+}
+
 #[derive(Debug, Args)]
 struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the real one is printed).
@@ -65,6 +85,8 @@ struct ServeArgs {
     public_url: Option<String>,
     #[command(flatten)]
     data: DataDir,
+    #[command(flatten)]
+    refresh: RefreshArgs,
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +100,8 @@ pub struct DemoArgs {
     /// (`target/debug` after `cargo build --workspace`).
     #[arg(long)]
     pub examples_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub refresh: RefreshArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -287,6 +311,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let mut options = options(&args.data);
     options.public_url = args.public_url;
+    args.refresh.apply(&mut options);
     let platform = Platform::open(options, listener.local_addr()?).await?;
     let first_admin = platform.ensure_first_admin().await?;
     say(&format!("dashboard: {}", platform.state.urls.base()));

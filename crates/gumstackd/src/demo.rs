@@ -38,6 +38,14 @@ const EXAMPLES: &[Example] = &[
         config_yaml: include_str!("../../../examples/cred-server/config.yaml"),
         env: &[],
     },
+    // No provider settings: its connect page tells the user which env vars the developer must
+    // set (OAUTH_CLIENT_ID, …) until someone points it at a real provider.
+    Example {
+        slug: "account",
+        binary: "example-oauth-server",
+        config_yaml: include_str!("../../../examples/oauth-server/config.yaml"),
+        env: &[],
+    },
 ];
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -61,7 +69,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    let platform = Platform::open(PlatformOptions::new(&data_dir), listener.local_addr()?).await?;
+    let mut options = PlatformOptions::new(&data_dir);
+    args.refresh.apply(&mut options);
+    let platform = Platform::open(options, listener.local_addr()?).await?;
     tracing::info!(data_dir = %data_dir.display(), "demo data directory");
     let password = platform.reset_first_admin().await?;
 

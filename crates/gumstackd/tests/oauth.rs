@@ -1,0 +1,640 @@
+//! The `oauth` auth type end to end against a real OAuth provider (`oidc-provider`, with
+//! refresh-token rotation, short-lived access tokens and a fault-injecting layer in front of its
+//! token endpoint): the demo hosts the Provider Account example; a user connects their account
+//! through the platform's flow in a scripted browser; tools get the user's token, refreshed by
+//! the platform when it expires, once per connection however many calls wait for it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::oidc::{Fault, OidcProvider, Stats};
+use common::{Browser, OAuthMcp, Running, hidden_fields, text_of};
+use serde_json::{Value, json};
+
+/// A demo platform (refreshing on demand only, 1 s margin) with the example `account` server
+/// pointed at a running provider.
+struct World {
+    _demo: Running,
+    base: String,
+    mcp_url: String,
+    admin_email: String,
+    admin_password: String,
+    admin_token: String,
+    provider: OidcProvider,
+    data_dir: PathBuf,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+const REFRESH_ARGS: [&str; 4] = ["--refresh-interval-secs", "0", "--refresh-margin-secs", "1"];
+
+fn demo_on(data_dir: &Path) -> Running {
+    let mut args = vec![
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+    ];
+    args.extend(REFRESH_ARGS);
+    Running::start(&args, &[])
+}
+
+/// Reads the demo's banner: (base URL, admin email, admin password, account server MCP URL).
+fn banner(demo: &mut Running) -> (String, String, String, String) {
+    let base = demo.read_until("dashboard: ");
+    let login = demo.read_until("login: ");
+    let (email, password) = login.split_once(" / ").unwrap();
+    loop {
+        let line = demo.read_until("server: ");
+        if let Some(url) = line.strip_prefix("account (oauth) ") {
+            return (base, email.to_owned(), password.to_owned(), url.to_owned());
+        }
+    }
+}
+
+fn token_for(data_dir: &Path) -> String {
+    let out = std::process::Command::new(common::gumstackd())
+        .args(["token", "create", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+impl World {
+    async fn new(access_ttl: Duration) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let mut demo = demo_on(&data_dir);
+        let (base, admin_email, admin_password, mcp_url) = banner(&mut demo);
+        assert_eq!(mcp_url, format!("{base}/mcp/account"));
+        let admin_token = token_for(&data_dir);
+        let provider = OidcProvider::start(&[&format!("{base}/auth/callback")], access_ttl).await;
+        let world = Self {
+            _demo: demo,
+            base,
+            mcp_url,
+            admin_email,
+            admin_password,
+            admin_token,
+            provider,
+            data_dir,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        };
+        world.configure_provider().await;
+        world
+    }
+
+    async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.admin_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "{path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// The developer's part: the provider's settings as env vars, then a redeploy.
+    async fn configure_provider(&self) {
+        let p = &self.provider;
+        for (name, value) in [
+            ("OAUTH_CLIENT_ID", p.client_id()),
+            ("OAUTH_CLIENT_SECRET", p.client_secret()),
+            ("OAUTH_AUTHORIZE_URL", p.authorize_url()),
+            ("OAUTH_TOKEN_URL", p.token_url()),
+            ("OAUTH_USERINFO_URL", p.userinfo_url()),
+            ("OAUTH_REVOCATION_URL", p.revocation_url()),
+            ("OAUTH_TIMEOUT_SECS", "3"),
+        ] {
+            self.api(
+                reqwest::Method::PUT,
+                &format!("/api/servers/account/env/{name}"),
+                Some(json!({ "value": value })),
+            )
+            .await;
+        }
+        let redeploy = self
+            .api(reqwest::Method::POST, "/api/servers/account/redeploy", None)
+            .await;
+        let generation = redeploy["deploy_generation"].as_i64().unwrap();
+        self.wait_live(generation).await;
+    }
+
+    async fn wait_live(&self, generation: i64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let list = self
+                .api(
+                    reqwest::Method::GET,
+                    "/api/servers/account/deployments",
+                    None,
+                )
+                .await;
+            let live = list["deployments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["generation"].as_i64() >= Some(generation) && d["status"] == "live");
+            if live {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no live deployment: {list}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A new member with a password; (email, password).
+    async fn user(&self, name: &str) -> (String, String) {
+        let email = format!("{name}@example.com");
+        let password = format!("{name}-password-0123456789");
+        self.api(
+            reqwest::Method::POST,
+            "/api/users",
+            Some(json!({ "email": email, "role": "member", "password": password })),
+        )
+        .await;
+        (email, password)
+    }
+
+    async fn stats(&self) -> Stats {
+        self.provider.stats().await
+    }
+}
+
+/// A logged-in browser of the platform.
+async fn browser(base: &str, email: &str, password: &str) -> Browser {
+    let browser = Browser::new(base);
+    browser
+        .log_in(&format!("{base}/login"), email, password)
+        .await;
+    browser
+}
+
+async fn page(browser: &Browser, url: &str) -> (u16, String) {
+    let response = browser.http.get(url).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+fn csrf_of(page: &str) -> String {
+    hidden_fields(page)
+        .into_iter()
+        .find(|(name, _)| name == "csrf")
+        .map(|(_, value)| value)
+        .expect("a CSRF field")
+}
+
+/// Presses Connect on the account page; the provider's authorization URL.
+async fn press_connect(browser: &Browser, base: &str) -> String {
+    let (_, page) = page(browser, &format!("{base}/connections/account")).await;
+    let response = browser
+        .http
+        .post(format!("{base}/connections/account/oidc/connect"))
+        .form(&[("csrf", csrf_of(&page))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        303,
+        "{}",
+        response.text().await.unwrap()
+    );
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// Follows the provider's redirects (it logs its test account in and consents by itself) until
+/// it sends the browser to the platform's callback; that callback URL.
+async fn through_provider(browser: &Browser, base: &str, authorize_url: &str) -> String {
+    let callback = format!("{base}/auth/callback");
+    let mut url = reqwest::Url::parse(authorize_url).unwrap();
+    for _ in 0..20 {
+        let response = browser.http.get(url.as_str()).send().await.unwrap();
+        let status = response.status();
+        assert!(
+            status.is_redirection(),
+            "{url}: {status} {}",
+            response.text().await.unwrap()
+        );
+        let location = response.headers()["location"].to_str().unwrap();
+        let next = url.join(location).unwrap();
+        if next.as_str().starts_with(&callback) {
+            return next.to_string();
+        }
+        url = next;
+    }
+    panic!("the provider never redirected to the callback");
+}
+
+/// The whole connect flow in the browser; the page the platform shows after the callback.
+async fn connect_account(browser: &Browser, base: &str) -> String {
+    let authorize_url = press_connect(browser, base).await;
+    let callback = through_provider(browser, base, &authorize_url).await;
+    let response = browser.http.get(&callback).send().await.unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        303,
+        "{}",
+        response.text().await.unwrap()
+    );
+    let location = response.headers()["location"].to_str().unwrap();
+    assert_eq!(location, "/connections/account");
+    page(browser, &format!("{base}{location}")).await.1
+}
+
+/// The JSON a successful `provider_profile` call returned.
+fn profile(result: &Value) -> Value {
+    assert_ne!(result["isError"], true, "{result}");
+    let text = text_of(result);
+    let start = text
+        .find('{')
+        .unwrap_or_else(|| panic!("no JSON in {text}"));
+    serde_json::from_str(&text[start..]).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+fn fingerprint(result: &Value) -> String {
+    profile(result)["token_fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn tool_error(result: &Value) -> String {
+    assert_eq!(result["isError"], true, "expected a tool error: {result}");
+    text_of(result)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_connects_their_account_and_tools_get_a_token_refreshed_once_when_it_expires() {
+    let w = World::new(Duration::from_secs(6)).await;
+    let mcp = OAuthMcp::connect(&w.base, &w.mcp_url, &w.admin_email, &w.admin_password).await;
+
+    // Not connected yet: a tool error with the link to connect.
+    let before = mcp.call("provider_profile", json!({})).await;
+    let text = tool_error(&before);
+    assert!(
+        text.contains(&format!("{}/connections/account", w.base)),
+        "{text}"
+    );
+
+    let browser = browser(&w.base, &w.admin_email, &w.admin_password).await;
+    let connected = connect_account(&browser, &w.base).await;
+    assert!(connected.contains("Connected as"), "{connected}");
+    assert!(connected.contains("alice@provider.test"), "{connected}");
+    let authorization = &w.stats().await.authorizations[0];
+    assert_eq!(
+        authorization
+            .get("code_challenge_method")
+            .map(String::as_str),
+        Some("S256")
+    );
+
+    let first = mcp.call("provider_profile", json!({})).await;
+    assert_eq!(profile(&first)["email"], "alice@provider.test", "{first}");
+    let first_token = fingerprint(&first);
+    let stats = w.stats().await;
+    assert_eq!(stats.token_requests.authorization_code, 1);
+    assert_eq!(stats.token_requests.refresh_token, 0);
+
+    // The provider's access tokens live 6 s.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let second = mcp.call("provider_profile", json!({})).await;
+    assert_eq!(profile(&second)["email"], "alice@provider.test", "{second}");
+    let second_token = fingerprint(&second);
+    assert_ne!(
+        second_token, first_token,
+        "the tool got the refreshed token"
+    );
+    let third = mcp.call("provider_profile", json!({})).await;
+    assert_eq!(fingerprint(&third), second_token);
+
+    let stats = w.stats().await;
+    assert_eq!(stats.token_requests.refresh_token, 1, "{stats:?}");
+    assert_eq!(stats.refresh_token_reuse, 0, "{stats:?}");
+    assert_eq!(stats.refresh_token_errors, 0, "{stats:?}");
+
+    // Expired again: the rotated refresh token is the one used.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let fourth = mcp.call("provider_profile", json!({})).await;
+    assert_ne!(fingerprint(&fourth), second_token);
+    let stats = w.stats().await;
+    assert_eq!(stats.token_requests.refresh_token, 2, "{stats:?}");
+    assert_eq!(stats.refresh_token_reuse, 0, "{stats:?}");
+    assert_ne!(stats.refresh_tokens_used[0], stats.refresh_tokens_used[1]);
+
+    // Disconnect: the platform asks the provider to revoke the token, then forgets it.
+    let (_, account_page) = page(&browser, &format!("{}/connections/account", w.base)).await;
+    let disconnected = browser
+        .http
+        .post(format!("{}/connections/account/oidc/disconnect", w.base))
+        .form(&[("csrf", csrf_of(&account_page))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disconnected.status().as_u16(), 303);
+    assert_eq!(w.stats().await.revocations, 1);
+    let (_, account_page) = page(&browser, &format!("{}/connections/account", w.base)).await;
+    assert!(account_page.contains("Not connected"), "{account_page}");
+    let after = mcp.call("provider_profile", json!({})).await;
+    assert!(tool_error(&after).contains("/connections/account"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn until_the_developer_configures_the_provider_the_connect_page_names_the_env_vars() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = demo_on(&dir.path().join("data"));
+    let (base, email, password, _) = banner(&mut demo);
+    let browser = browser(&base, &email, &password).await;
+    let (_, account_page) = page(&browser, &format!("{base}/connections/account")).await;
+    let response = browser
+        .http
+        .post(format!("{base}/connections/account/oidc/connect"))
+        .form(&[("csrf", csrf_of(&account_page))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    let text = response.text().await.unwrap();
+    for name in [
+        "OAUTH_CLIENT_ID",
+        "OAUTH_CLIENT_SECRET",
+        "OAUTH_AUTHORIZE_URL",
+        "OAUTH_TOKEN_URL",
+    ] {
+        assert!(text.contains(name), "{name} missing from {text}");
+    }
+    assert!(text.contains(&format!("{base}/auth/callback")), "{text}");
+}
+
+/// Runs `calls` tool calls per client at once; the token fingerprints each client's calls saw.
+async fn call_all(clients: &[std::sync::Arc<OAuthMcp>], calls: usize) -> Vec<Vec<String>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, client) in clients.iter().enumerate() {
+        for _ in 0..calls {
+            let client = std::sync::Arc::clone(client);
+            tasks.spawn(async move { (index, client.call("provider_profile", json!({})).await) });
+        }
+    }
+    let mut seen = vec![Vec::new(); clients.len()];
+    while let Some(done) = tasks.join_next().await {
+        let (index, result) = done.unwrap();
+        seen[index].push(fingerprint(&result));
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_calls_of_twenty_users_with_expired_tokens_cause_twenty_refreshes() {
+    const USERS: usize = 20;
+    let ttl = Duration::from_secs(8);
+    let w = World::new(ttl).await;
+    let mut accounts = Vec::new();
+    let mut on_a = Vec::new();
+    for i in 0..USERS {
+        let (email, password) = w.user(&format!("user{i}")).await;
+        on_a.push(std::sync::Arc::new(
+            OAuthMcp::connect(&w.base, &w.mcp_url, &email, &password).await,
+        ));
+        let browser = browser(&w.base, &email, &password).await;
+        connect_account(&browser, &w.base).await;
+        accounts.push((email, password));
+    }
+    assert_eq!(w.stats().await.token_requests.refresh_token, 0);
+
+    // One platform process: every token has expired; 10 calls per user at once.
+    tokio::time::sleep(ttl + Duration::from_secs(1)).await;
+    let seen = call_all(&on_a, 10).await;
+    for fingerprints in &seen {
+        assert_eq!(fingerprints.len(), 10);
+        assert!(
+            fingerprints.iter().all(|f| f == &fingerprints[0]),
+            "{fingerprints:?}"
+        );
+    }
+    let stats = w.stats().await;
+    assert_eq!(
+        stats.token_requests.refresh_token, USERS as u64,
+        "{stats:?}"
+    );
+    assert_eq!(stats.refresh_token_reuse, 0);
+    assert_eq!(stats.refresh_token_errors, 0);
+
+    // Two platform processes sharing one store: half of each user's calls go through each.
+    let mut demo_b = demo_on(&w.data_dir);
+    let (base_b, _, _, mcp_url_b) = banner(&mut demo_b);
+    assert_ne!(base_b, w.base);
+    let mut clients = Vec::new();
+    for ((email, password), a) in accounts.iter().zip(&on_a) {
+        clients.push(std::sync::Arc::clone(a));
+        clients.push(std::sync::Arc::new(
+            OAuthMcp::connect(&base_b, &mcp_url_b, email, password).await,
+        ));
+    }
+    tokio::time::sleep(ttl + Duration::from_secs(1)).await;
+    let seen = call_all(&clients, 5).await;
+    for pair in seen.chunks(2) {
+        let all: Vec<&String> = pair.iter().flatten().collect();
+        assert_eq!(all.len(), 10);
+        assert!(
+            all.iter().all(|f| *f == all[0]),
+            "both processes hand out one token: {all:?}"
+        );
+    }
+    let stats = w.stats().await;
+    assert_eq!(
+        stats.token_requests.refresh_token,
+        2 * USERS as u64,
+        "{stats:?}"
+    );
+    assert_eq!(stats.refresh_token_reuse, 0, "{stats:?}");
+    assert_eq!(stats.refresh_token_errors, 0, "{stats:?}");
+    drop(demo_b);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provider_failures_are_classified_and_the_user_is_told_what_to_do() {
+    let ttl = Duration::from_secs(3);
+    let w = World::new(ttl).await;
+    let mcp = OAuthMcp::connect(&w.base, &w.mcp_url, &w.admin_email, &w.admin_password).await;
+    let browser = browser(&w.base, &w.admin_email, &w.admin_password).await;
+    connect_account(&browser, &w.base).await;
+    let expire = || tokio::time::sleep(ttl + Duration::from_millis(300));
+    let connect_url = format!("{}/connections/account", w.base);
+
+    // Transient: 503, 429, a timeout → "try again later", tokens kept, then it works.
+    for (fault, wait) in [
+        (Fault::Unavailable, Duration::from_millis(2300)),
+        (Fault::TooManyRequests, Duration::from_millis(1300)),
+        (Fault::Timeout, Duration::from_millis(2300)),
+    ] {
+        w.provider.set_fault(fault, Some(1)).await;
+        expire().await;
+        let failed = mcp.call("provider_profile", json!({})).await;
+        let text = tool_error(&failed);
+        assert!(text.contains("try again later"), "{text}");
+        assert!(
+            !text.contains(&connect_url),
+            "a transient failure needs no reconnect: {text}"
+        );
+        tokio::time::sleep(wait).await;
+        let recovered = mcp.call("provider_profile", json!({})).await;
+        assert_eq!(profile(&recovered)["email"], "alice@provider.test");
+    }
+    let stats = w.stats().await;
+    assert_eq!(stats.faulted, 3, "{stats:?}");
+    assert_eq!(stats.refresh_token_reuse, 0, "{stats:?}");
+
+    // invalid_client: the integration is broken; the user is told the developer must fix it,
+    // and the connection (tokens) is kept.
+    w.provider.set_fault(Fault::InvalidClient, Some(1)).await;
+    expire().await;
+    let failed = mcp.call("provider_profile", json!({})).await;
+    let text = tool_error(&failed);
+    assert!(text.contains("invalid_client"), "{text}");
+    assert!(text.contains("developer"), "{text}");
+    let (_, account_page) = page(&browser, &connect_url).await;
+    assert!(account_page.contains("Connected as"), "{account_page}");
+    assert!(account_page.contains("invalid_client"), "{account_page}");
+
+    // Reconnecting replaces the tokens and clears the error.
+    connect_account(&browser, &w.base).await;
+    let ok = mcp.call("provider_profile", json!({})).await;
+    profile(&ok);
+
+    // invalid_grant (injected, then for real after the provider revoked every grant): the user
+    // must connect again; the tool error says where.
+    w.provider.set_fault(Fault::InvalidGrant, Some(1)).await;
+    expire().await;
+    let failed = mcp.call("provider_profile", json!({})).await;
+    assert!(tool_error(&failed).contains(&connect_url), "{failed}");
+    let (_, account_page) = page(&browser, &connect_url).await;
+    assert!(
+        account_page.contains("expired or was revoked"),
+        "{account_page}"
+    );
+    let refreshes = w.stats().await.token_requests.refresh_token;
+    let again = mcp.call("provider_profile", json!({})).await;
+    assert!(tool_error(&again).contains(&connect_url));
+    assert_eq!(
+        w.stats().await.token_requests.refresh_token,
+        refreshes,
+        "no retry with a refused token"
+    );
+
+    connect_account(&browser, &w.base).await;
+    profile(&mcp.call("provider_profile", json!({})).await);
+    assert!(w.provider.revoke_all().await >= 1);
+    expire().await;
+    let failed = mcp.call("provider_profile", json!({})).await;
+    assert!(tool_error(&failed).contains(&connect_url), "{failed}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_callback_refuses_states_it_did_not_give_this_browser() {
+    let w = World::new(Duration::from_secs(600)).await;
+    let alice = browser(&w.base, &w.admin_email, &w.admin_password).await;
+    let (mallory_email, mallory_password) = w.user("mallory").await;
+    let mallory = browser(&w.base, &mallory_email, &mallory_password).await;
+    let callback = format!("{}/auth/callback", w.base);
+
+    // A successful connect (Alice's first at the provider, which logs in the account named by
+    // login_hint: one whose name has markup in it, shown as text), whose callback replayed is
+    // refused.
+    let authorize = press_connect(&alice, &w.base).await;
+    let callback_url =
+        through_provider(&alice, &w.base, &format!("{authorize}&login_hint=html")).await;
+    let response = alice.http.get(&callback_url).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    let (status, text) = page(&alice, &callback_url).await;
+    assert_eq!(status, 400);
+    assert!(text.contains("expired or was already used"), "{text}");
+    let (_, account_page) = page(&alice, &format!("{}/connections/account", w.base)).await;
+    assert!(
+        account_page.contains("&lt;b&gt;bold&lt;/b&gt;@provider.test"),
+        "{account_page}"
+    );
+    assert!(!account_page.contains("<b>bold</b>"), "{account_page}");
+    let (_, list) = page(&alice, &format!("{}/connections", w.base)).await;
+    assert!(list.contains("&lt;b&gt;bold&lt;/b&gt;"), "{list}");
+
+    // Mallory starts a flow and gets the callback URL with her code and state; Alice's browser
+    // is made to open it (login CSRF): refused, and nothing is connected for either.
+    let mallory_authorize = press_connect(&mallory, &w.base).await;
+    let mallory_callback = through_provider(&mallory, &w.base, &mallory_authorize).await;
+    let (status, text) = page(&alice, &mallory_callback).await;
+    assert_eq!(status, 400);
+    assert!(
+        text.contains("another user or in another browser session"),
+        "{text}"
+    );
+    // The state is spent: Mallory cannot use it either.
+    let (status, text) = page(&mallory, &mallory_callback).await;
+    assert_eq!(status, 400);
+    assert!(text.contains("expired or was already used"), "{text}");
+    assert_eq!(
+        w.stats().await.token_requests.authorization_code,
+        1,
+        "only Alice's own"
+    );
+
+    // A state of the same user from another browser session.
+    let authorize = press_connect(&alice, &w.base).await;
+    let alice_callback = through_provider(&alice, &w.base, &authorize).await;
+    let other_session = browser(&w.base, &w.admin_email, &w.admin_password).await;
+    let (status, text) = page(&other_session, &alice_callback).await;
+    assert_eq!(status, 400, "{text}");
+
+    // No state, an unknown state, a code without state.
+    for query in ["", "?code=abc", "?state=made-up&code=abc"] {
+        let (status, text) = page(&alice, &format!("{callback}{query}")).await;
+        assert_eq!(status, 400, "{query}: {text}");
+    }
+
+    // The provider's error reply is shown, escaped.
+    let authorize = press_connect(&alice, &w.base).await;
+    let state = reqwest::Url::parse(&authorize)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let denied = format!(
+        "{callback}?state={state}&error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+    );
+    let (status, text) = page(&alice, &denied).await;
+    assert_eq!(status, 400);
+    assert!(text.contains("access_denied"), "{text}");
+    assert!(text.contains("&lt;script&gt;"), "{text}");
+    assert!(!text.contains("<script>"), "{text}");
+
+    // Forms without the CSRF token do nothing.
+    let response = alice
+        .http
+        .post(format!("{}/connections/account/oidc/disconnect", w.base))
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    let (_, account_page) = page(&alice, &format!("{}/connections/account", w.base)).await;
+    assert!(account_page.contains("Connected as"));
+}
