@@ -3,14 +3,16 @@
 //! a config error), sets and replaces an env var (whose values never reach a page), redeploys,
 //! adds a member; the member gets 403 on admin pages, enters credentials in the form, an MCP
 //! client gets them in a tool call, and revoking the client on the MCP clients page stops it.
-//! Markup in the server name and a credential label is shown as text. Every page is saved as a
-//! PNG under `target/test-output/screenshots/`.
+//! Markup in the server name and a credential label is shown as text. A user connects an
+//! account at a real OAuth provider (`oidc-provider`) and disconnects it. Every page is saved
+//! as a PNG under `target/test-output/screenshots/`.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::chrome::Chrome;
+use common::oauth_demo::World;
 use common::{Browser, OAuthMcp, Running, sibling_binary, text_of};
 use rmcp::model::CallToolRequestParams;
 use serde_json::json;
@@ -196,7 +198,6 @@ async fn the_dashboard_works_in_a_real_browser() {
         assert_eq!(chrome.text("h1").await, "Not allowed", "{page}");
     }
     chrome.screenshot("09-forbidden").await;
-    eprintln!("step: 403 for a scripted member");
     let scripted = Browser::new(&base);
     scripted
         .log_in(&format!("{base}/login"), MEMBER_EMAIL, MEMBER_PASSWORD)
@@ -211,7 +212,6 @@ async fn the_dashboard_works_in_a_real_browser() {
     assert_eq!(status.as_u16(), 403);
 
     // The member enters credentials; the label's markup is text.
-    eprintln!("step: credentials form");
     chrome
         .client
         .goto(&format!("{base}/connections/echo"))
@@ -231,7 +231,6 @@ async fn the_dashboard_works_in_a_real_browser() {
     chrome.screenshot("10-credentials").await;
 
     // An MCP client, logged in as the member, gets them in a tool call.
-    eprintln!("step: MCP client");
     let mcp = OAuthMcp::connect(&base, &mcp_url, MEMBER_EMAIL, MEMBER_PASSWORD).await;
     let result = mcp.call("key_suffix", json!({})).await;
     assert_ne!(result["isError"], true, "{result}");
@@ -260,4 +259,51 @@ async fn the_dashboard_works_in_a_real_browser() {
 
     chrome.close().await;
     drop(demo);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oauth_account_is_connected_and_disconnected_in_a_real_browser() {
+    let Some(chrome) = Chrome::start().await else {
+        return;
+    };
+    let w = World::new(Duration::from_secs(600)).await;
+    log_in(&chrome, &w.base, &w.admin_email, &w.admin_password).await;
+    chrome
+        .client
+        .goto(&format!("{}/connections/account", w.base))
+        .await
+        .unwrap();
+    assert!(chrome.source().await.contains("Not connected"));
+    chrome.screenshot("12-oauth-not-connected").await;
+
+    // Connect: the browser goes to the provider (which logs its test account in and consents
+    // by itself) and comes back through the platform's callback.
+    chrome
+        .click("form[action='/connections/account/oidc/connect'] button")
+        .await;
+    assert_eq!(chrome.path().await, "/connections/account");
+    assert_eq!(chrome.text("strong.nickname").await, "alice@provider.test");
+    chrome.screenshot("13-oauth-connected").await;
+    assert_eq!(w.stats().await.token_requests.authorization_code, 1);
+
+    // Its tools get the account's token.
+    let mcp = OAuthMcp::connect(&w.base, &w.mcp_url, &w.admin_email, &w.admin_password).await;
+    let profile = mcp.call("provider_profile", json!({})).await;
+    assert!(
+        text_of(&profile).contains("alice@provider.test"),
+        "{profile}"
+    );
+
+    // Disconnect: revoked at the provider, gone from the page, and the tool says to connect.
+    chrome
+        .click("form[action='/connections/account/oidc/disconnect'] button")
+        .await;
+    assert_eq!(chrome.path().await, "/connections/account");
+    assert!(chrome.source().await.contains("Not connected"));
+    chrome.screenshot("14-oauth-disconnected").await;
+    assert_eq!(w.stats().await.revocations, 1);
+    let after = mcp.call("provider_profile", json!({})).await;
+    assert_eq!(after["isError"], true, "{after}");
+    assert!(text_of(&after).contains("/connections/account"));
+    chrome.close().await;
 }

@@ -388,7 +388,7 @@ pub async fn connect(
         .start(session.user.id, &session.token, &server, &provider)
         .await
     {
-        Ok(url) => Redirect::to(url.as_str()).into_response(),
+        Ok(url) => continue_to_provider(&server, &provider, url.as_str()),
         Err(ConnectError::NotConfigured { missing_env, .. }) => {
             let problem = Problem::NotConfigured {
                 provider,
@@ -434,6 +434,34 @@ pub async fn connect(
         }
         Err(ConnectError::Internal(e)) => e.into_response(),
     }
+}
+
+/// The answer to Connect: a page that sends the browser on to the provider.
+///
+/// Not a 303 from the form post: browsers apply the page's CSP `form-action 'self'` to the
+/// redirects that follow a form submission, so a redirect to the provider would be blocked.
+/// A refresh (and a link, for browsers that do not follow it) is a plain navigation.
+fn continue_to_provider(server: &Server, provider: &str, url: &str) -> Response {
+    let markup = html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta http-equiv="refresh" content={ "0;url=" (url) };
+                title { "Connecting " (provider) " · Gumstack" }
+                link rel="stylesheet" href="/assets/app.css";
+            }
+            body {
+                main id="main" {
+                    h1 { "Connecting your " (provider) " account" }
+                    p { "Taking you to " (provider) " to connect it to " (server.name) "…" }
+                    p { a id="continue" href=(url) { "Continue to " (provider) } }
+                }
+            }
+        }
+    };
+    markup.into_response()
 }
 
 /// `POST /connections/{slug}/{provider}/disconnect`: revokes at the provider, deletes the

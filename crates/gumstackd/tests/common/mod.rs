@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod chrome;
+pub mod oauth_demo;
 pub mod oidc;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
