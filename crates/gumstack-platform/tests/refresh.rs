@@ -784,10 +784,13 @@ async fn disconnect_revokes_then_deletes_the_tokens() {
         r.calls
             .iter()
             .filter(|(op, _)| *op == Operation::Revoke)
-            .map(|(_, body)| body["access_token"].clone())
+            .map(|(_, body)| body.clone())
             .collect::<Vec<_>>()
     });
-    assert_eq!(revoked, [json!("access-0")]);
+    assert_eq!(
+        revoked,
+        [json!({ "access_token": "access-0", "refresh_token": "refresh-0" })]
+    );
     assert_eq!(s.h.count("SELECT COUNT(*) FROM connections").await, 0);
     assert!(matches!(s.token(&c).await, Err(TokenError::NotConnected)));
     assert_eq!(

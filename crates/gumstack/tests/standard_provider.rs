@@ -526,6 +526,33 @@ async fn revocation_follows_rfc_7009() {
     assert_eq!(idp.requests().len(), before);
 }
 
+#[tokio::test]
+async fn revoking_a_grant_revokes_the_refresh_token_then_the_access_token() {
+    let idp = TestProvider::start().await;
+    assert!(
+        provider(&idp)
+            .revoke_grant("at-1", Some("rt-1"))
+            .await
+            .unwrap()
+    );
+    let forms: Vec<_> = idp
+        .requests_to(ProviderEndpoint::Revocation)
+        .into_iter()
+        .map(|request| request.form)
+        .collect();
+    let form = |token: &str, hint: &str| {
+        [("token", token), ("token_type_hint", hint)]
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    };
+    assert_eq!(
+        forms,
+        [form("rt-1", "refresh_token"), form("at-1", "access_token")]
+    );
+    // Without a refresh token: the access token only.
+    assert!(provider(&idp).revoke_grant("at-2", None).await.unwrap());
+    assert_eq!(idp.requests_to(ProviderEndpoint::Revocation).len(), 3);
+}
+
 /// A production server for `platform` with the standard provider `linear` registered, reading
 /// its settings from the host's environment (`LINEAR_…`, with `extra` variables).
 async fn host_with_standard_provider(

@@ -301,7 +301,8 @@ async fn an_oauth_account_is_connected_and_disconnected_in_a_real_browser() {
     assert_eq!(chrome.path().await, "/connections/account");
     assert!(chrome.source().await.contains("Not connected"));
     chrome.screenshot("14-oauth-disconnected").await;
-    assert_eq!(w.stats().await.revocations, 1);
+    // The refresh token (ending the grant) and the access token.
+    assert_eq!(w.stats().await.revocations, 2);
     let after = mcp.call("provider_profile", json!({})).await;
     assert_eq!(after["isError"], true, "{after}");
     assert!(text_of(&after).contains("/connections/account"));

@@ -186,7 +186,8 @@ async fn a_user_connects_their_account_and_tools_get_a_token_refreshed_once_when
         .await
         .unwrap();
     assert_eq!(disconnected.status().as_u16(), 303);
-    assert_eq!(w.stats().await.revocations, 1);
+    // The refresh token (ending the grant) and the access token.
+    assert_eq!(w.stats().await.revocations, 2);
     let (_, account_page) = page(&browser, &format!("{}/connections/account", w.base)).await;
     assert!(account_page.contains("Not connected"), "{account_page}");
     let after = mcp.call("provider_profile", json!({})).await;

@@ -419,7 +419,8 @@ impl Connections {
         }
     }
 
-    /// Disconnects: asks the provider to revoke the access token, then deletes the tokens.
+    /// Disconnects: asks the provider to revoke the grant (the access token and the refresh
+    /// token), then deletes the tokens.
     /// `Ok(None)` when there was no connection; `Ok(Some(revoked))` otherwise.
     pub async fn disconnect(
         &self,
@@ -430,6 +431,7 @@ impl Connections {
         let Some(c) = self.find(user_id, server_id, provider).await? else {
             return Ok(None);
         };
+        let refresh = self.refresh_token_of(&c).ok().flatten();
         let revoked = match self.access_token_of(&c) {
             Ok(access) => {
                 let reply = self
@@ -439,7 +441,10 @@ impl Connections {
                         server_id,
                         provider,
                         Operation::Revoke,
-                        json!({ "access_token": access.expose_secret() }),
+                        json!({
+                            "access_token": access.expose_secret(),
+                            "refresh_token": refresh.as_ref().map(|t| t.expose_secret()),
+                        }),
                     )
                     .await;
                 match reply {

@@ -54,6 +54,19 @@ pub trait AuthProvider: Send + Sync + 'static {
         Ok(true)
     }
 
+    /// Revokes the connection's grant when the user disconnects: the platform gives the access
+    /// token and, when it holds one, the refresh token (revoking a refresh token ends the whole
+    /// grant at most providers, RFC 7009 §2.1). The default calls [`revoke`](Self::revoke) with
+    /// the access token.
+    async fn revoke_grant(
+        &self,
+        access_token: &str,
+        refresh_token: Option<&str>,
+    ) -> Result<bool, ProviderError> {
+        let _ = refresh_token;
+        self.revoke(access_token).await
+    }
+
     /// [`get_url`](Self::get_url) with the flow's PKCE `code_verifier`; a provider that uses
     /// PKCE puts `code_challenge = BASE64URL(SHA256(code_verifier))` and
     /// `code_challenge_method=S256` in the URL. It may fail, for example when the provider's
@@ -111,6 +124,14 @@ impl<P: AuthProvider + ?Sized> AuthProvider for Arc<P> {
 
     async fn revoke(&self, access_token: &str) -> Result<bool, ProviderError> {
         (**self).revoke(access_token).await
+    }
+
+    async fn revoke_grant(
+        &self,
+        access_token: &str,
+        refresh_token: Option<&str>,
+    ) -> Result<bool, ProviderError> {
+        (**self).revoke_grant(access_token, refresh_token).await
     }
 
     fn get_url_with_pkce(

@@ -212,6 +212,13 @@ struct AccessTokenRequest {
     access_token: SecretString,
 }
 
+#[derive(Deserialize)]
+struct RevokeRequest {
+    access_token: SecretString,
+    #[serde(default)]
+    refresh_token: Option<SecretString>,
+}
+
 async fn serve_call(
     State(routes): State<Routes>,
     Path((provider, operation)): Path<(String, String)>,
@@ -319,10 +326,13 @@ async fn run(
                 .map(|nickname| json!({ "nickname": nickname }))
         }
         Operation::Revoke => {
-            let request: AccessTokenRequest = parse(body)?;
-            auth.revoke(request.access_token.expose_secret())
-                .await
-                .map(|revoked| json!({ "revoked": revoked }))
+            let request: RevokeRequest = parse(body)?;
+            auth.revoke_grant(
+                request.access_token.expose_secret(),
+                request.refresh_token.as_ref().map(|t| t.expose_secret()),
+            )
+            .await
+            .map(|revoked| json!({ "revoked": revoked }))
         }
     })
 }

@@ -277,6 +277,22 @@ impl StandardOAuthProvider {
         self.fetch_userinfo(url, access_token).await
     }
 
+    /// RFC 7009: revokes `token` (of `hint` type) at the revocation endpoint, if there is one.
+    async fn revoke_token(&self, token: &str, hint: &str) -> Result<bool, ProviderError> {
+        let settings = self.settings()?;
+        let Some(url) = settings.revocation_url.clone() else {
+            return Ok(false);
+        };
+        let token = SecretString::from(token);
+        let form = [("token", token.expose_secret()), ("token_type_hint", hint)];
+        let request = self.client_post(&settings, url, &form)?;
+        let mut secrets = vec![&token];
+        secrets.extend(settings.client_secret.as_ref());
+        self.send(request, Endpoint::Revocation)
+            .await?
+            .revoked(&secrets)
+    }
+
     async fn fetch_userinfo(
         &self,
         url: url::Url,
@@ -508,21 +524,26 @@ impl AuthProvider for StandardOAuthProvider {
     /// Revokes the access token at the RFC 7009 revocation endpoint; without one configured,
     /// nothing is revoked (`Ok(false)`).
     async fn revoke(&self, access_token: &str) -> Result<bool, ProviderError> {
-        let settings = self.settings()?;
-        let Some(url) = settings.revocation_url.clone() else {
-            return Ok(false);
+        self.revoke_token(access_token, "access_token").await
+    }
+
+    /// Revokes the refresh token (which ends the grant at most providers), then the access
+    /// token; revoked when either was. An error only when both attempts failed.
+    async fn revoke_grant(
+        &self,
+        access_token: &str,
+        refresh_token: Option<&str>,
+    ) -> Result<bool, ProviderError> {
+        let refresh = match refresh_token {
+            Some(token) => Some(self.revoke_token(token, "refresh_token").await),
+            None => None,
         };
-        let token = SecretString::from(access_token);
-        let form = [
-            ("token", token.expose_secret()),
-            ("token_type_hint", "access_token"),
-        ];
-        let request = self.client_post(&settings, url, &form)?;
-        let mut secrets = vec![&token];
-        secrets.extend(settings.client_secret.as_ref());
-        self.send(request, Endpoint::Revocation)
-            .await?
-            .revoked(&secrets)
+        let access = self.revoke_token(access_token, "access_token").await;
+        match (refresh, access) {
+            (Some(Ok(true)), _) | (_, Ok(true)) => Ok(true),
+            (Some(Err(error)), Err(_)) | (None, Err(error)) => Err(error),
+            _ => Ok(false),
+        }
     }
 }
 
