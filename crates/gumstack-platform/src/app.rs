@@ -233,7 +233,20 @@ impl Platform {
             .merge(gateway)
             .merge(platform)
             .with_state(self.state.clone())
-            .layer(tower_http::trace::TraceLayer::new_for_http())
+            .layer(
+                // The span names the path, never the query: query strings carry one-time
+                // secrets (an authorization code and state at /auth/callback, codes for
+                // clients' redirects), which do not belong in logs even at debug level.
+                tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                    |request: &axum::http::Request<axum::body::Body>| {
+                        tracing::debug_span!(
+                            "request",
+                            method = %request.method(),
+                            path = %request.uri().path(),
+                        )
+                    },
+                ),
+            )
     }
 
     /// Hosts and origins the gateway accepts: the public URL's, and the loopback address the
