@@ -163,26 +163,18 @@ impl Accounts {
             }
             other => other?,
         };
-        if user.role == Role::Admin && role != Role::Admin {
-            let admins = self
-                .store
-                .list_users()
-                .await?
-                .iter()
-                .filter(|u| u.role == Role::Admin)
-                .count();
-            if admins <= 1 {
-                return Err(ApiError::Conflict {
-                    code: "last_admin",
-                    message: format!(
-                        "{} is the only admin; make another account admin first",
-                        user.email
-                    ),
-                });
-            }
+        match self.store.set_user_role(user.id, role).await {
+            Ok(()) => Ok(User { role, ..user }),
+            Err(StoreError::Conflict(_)) => Err(ApiError::Conflict {
+                code: "last_admin",
+                message: format!(
+                    "{} is the only admin; make another account admin first",
+                    user.email
+                ),
+            }),
+            Err(StoreError::NotFound) => Err(ApiError::NotFound("no such user".to_owned())),
+            Err(other) => Err(other.into()),
         }
-        self.store.set_user_role(user.id, role).await?;
-        Ok(User { role, ..user })
     }
 
     /// The account for a login, or `None` for an unknown email or a wrong password (the two are

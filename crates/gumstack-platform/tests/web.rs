@@ -231,3 +231,38 @@ async fn pages_need_a_session() {
     assert_eq!(forged.status, StatusCode::SEE_OTHER);
     assert_eq!(forged.headers[header::LOCATION], "/login");
 }
+
+#[tokio::test]
+async fn a_password_reset_cuts_off_the_accounts_mcp_clients() {
+    use gumstack_platform::store::{Grant, Role, Uuid, now};
+    let h = Harness::new().await;
+    let server = h.create_server(common::NONE_CONFIG, "greeter").await;
+    let server_id = Uuid::parse_str(server["id"].as_str().unwrap()).unwrap();
+    let (ada, _) = h.user_with_token("ada@example.com", Role::Member).await;
+    let (bob, _) = h.user_with_token("bob@example.com", Role::Member).await;
+    let grant = |user_id| Grant {
+        id: Uuid::new_v4(),
+        user_id,
+        client_id: "some-client".into(),
+        server_id,
+        resource: "http://127.0.0.1:8080/mcp/greeter".into(),
+        scope: None,
+        created_at: now(),
+        revoked_at: None,
+    };
+    let (adas, bobs) = (grant(ada.id), grant(bob.id));
+    let store = &h.platform.state.store;
+    store.insert_grant(&adas).await.unwrap();
+    store.insert_grant(&bobs).await.unwrap();
+
+    h.platform
+        .state
+        .accounts
+        .reset_password("ada@example.com", None)
+        .await
+        .unwrap();
+    let (adas, _) = store.grant_with_user(adas.id).await.unwrap();
+    assert!(adas.revoked_at.is_some(), "Ada's client is cut off");
+    let (bobs, _) = store.grant_with_user(bobs.id).await.unwrap();
+    assert_eq!(bobs.revoked_at, None, "nobody else's");
+}

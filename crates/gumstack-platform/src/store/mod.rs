@@ -472,8 +472,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn user_by_email(&self, email: &str) -> Result<User, StoreError>;
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
     async fn count_users(&self) -> Result<i64, StoreError>;
+    /// Sets a new password; ends the account's browser sessions and revokes its MCP clients'
+    /// grants.
     async fn set_password_hash(&self, user_id: Uuid, hash: &str) -> Result<(), StoreError>;
-    /// Changes a user's role.
+    /// Changes a user's role, unless that would leave no admin (checked in the same statement,
+    /// so two admins demoting each other at once cannot both succeed): `Conflict` then.
     async fn set_user_role(&self, user_id: Uuid, role: Role) -> Result<(), StoreError>;
 
     // Browser sessions.

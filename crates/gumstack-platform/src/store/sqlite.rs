@@ -298,26 +298,41 @@ impl Store for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        // A new password ends every browser session of the account.
+        // A new password ends every browser session of the account, and revokes the MCP
+        // clients it authorized by logging in (their access and refresh tokens stop working).
         sqlx::query("DELETE FROM sessions WHERE user_id = ?")
             .bind(user_id.to_string())
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        sqlx::query(
+            "UPDATE oauth_grants SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+        )
+        .bind(now())
+        .bind(user_id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(())
     }
 
     async fn set_user_role(&self, user_id: Uuid, role: Role) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE users SET role = ?, updated_at = ? WHERE id = ?")
-            .bind(role.as_str())
-            .bind(now())
-            .bind(user_id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let done = sqlx::query(
+            "UPDATE users SET role = ?, updated_at = ?
+             WHERE id = ? AND (? = 'admin' OR role <> 'admin'
+                               OR (SELECT COUNT(*) FROM users WHERE role = 'admin') > 1)",
+        )
+        .bind(role.as_str())
+        .bind(now())
+        .bind(user_id.to_string())
+        .bind(role.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+            self.user_by_id(user_id).await?;
+            return Err(StoreError::Conflict("the last admin".to_owned()));
         }
         Ok(())
     }

@@ -94,7 +94,7 @@ async fn users_page(
             thead { tr { th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Password" } } }
             tbody { @for user in &users { (row(user)) } }
         }
-        p { small { "Admins manage everything; developers manage servers and their env vars; members use tools and their own connections. A password reset signs the account out everywhere." } }
+        p { small { "Admins manage everything; developers manage servers and their env vars; members use tools and their own connections. A password reset ends the account's browser sessions and cuts off the MCP clients it authorized; its API tokens stay until removed." } }
         section aria-labelledby="add" {
             h2 id="add" { "Add a user" }
             @if let Some(err) = view.add_error {
