@@ -44,6 +44,8 @@ pub struct PlatformOptions {
     pub allow_loopback_metadata_documents: bool,
     /// When OAuth connections are refreshed.
     pub refresh: RefreshSettings,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (per-address limits).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl PlatformOptions {
@@ -55,6 +57,7 @@ impl PlatformOptions {
             startup_timeout: Duration::from_secs(30),
             allow_loopback_metadata_documents: false,
             refresh: RefreshSettings::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -92,6 +95,7 @@ pub struct AppState {
     pub keys: Arc<SigningKeys>,
     pub client_settings: ClientSettings,
     pub registration_limiter: Arc<RegistrationLimiter>,
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
     /// The loopback address the platform listens on, when it listens.
     pub listen_addr: Option<SocketAddr>,
 }
@@ -181,6 +185,7 @@ impl Platform {
                 allow_loopback_metadata_documents: options.allow_loopback_metadata_documents,
             },
             registration_limiter: Arc::new(RegistrationLimiter::default()),
+            trusted_proxies: crate::client_ip::TrustedProxies::new(options.trusted_proxies.clone()),
             listen_addr: (listen_addr.port() != 0).then_some(loopback),
         };
         Ok(Self { state })

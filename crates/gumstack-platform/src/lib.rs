@@ -18,11 +18,12 @@
 //! - [`supervisor`]: keeps server processes (via [`gumstack_runtime`]) in line with the store.
 //! - [`store`]: the persistence seam ([`store::Store`]) and its SQLite implementation.
 //! - [`vault`]: AES-256-GCM sealing of secrets bound to their rows; master keys.
-//! - [`crypto`], [`redact`], [`urls`]: small shared pieces.
+//! - [`crypto`], [`redact`], [`urls`], [`client_ip`]: small shared pieces.
 
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod client_ip;
 pub mod connections;
 pub mod credentials;
 pub mod crypto;

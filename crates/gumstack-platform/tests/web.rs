@@ -266,3 +266,46 @@ async fn a_password_reset_cuts_off_the_accounts_mcp_clients() {
     let (bobs, _) = store.grant_with_user(bobs.id).await.unwrap();
     assert_eq!(bobs.revoked_at, None, "nobody else's");
 }
+
+/// 20 failed logins (of unknown accounts) from `address` as `X-Forwarded-For`, then the
+/// admin's right password from `then_from`: its status.
+async fn admin_after_failures_from(h: &Harness, address: &str, then_from: &str) -> StatusCode {
+    let (cookie, csrf) = login_form(h).await;
+    let forwarded = |mut request: Request<Body>, from: &str| {
+        request
+            .headers_mut()
+            .insert("x-forwarded-for", from.parse().unwrap());
+        request
+    };
+    for i in 0..20 {
+        let body = login_body(&format!("nobody{i}@example.com"), "wrong password!", &csrf);
+        let reply = h
+            .request(forwarded(form_post("/login", &cookie, body), address))
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    let password = h.admin_password.expose_secret().to_owned();
+    let body = login_body(&h.admin.email, &password, &csrf);
+    h.request(forwarded(form_post("/login", &cookie, body), then_from))
+        .await
+        .status
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_login_limit_is_per_client_not_per_proxy() {
+    let h = Harness::behind_trusted_proxy().await;
+    // One client's failures do not lock out another client of the same proxy…
+    let other = admin_after_failures_from(&h, "203.0.113.5", "203.0.113.6").await;
+    assert_eq!(other, StatusCode::SEE_OTHER);
+    // …but they do lock out that client.
+    let same = admin_after_failures_from(&h, "198.51.100.1", "198.51.100.1").await;
+    assert_eq!(same, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn without_a_trusted_proxy_x_forwarded_for_is_ignored() {
+    let h = Harness::new().await;
+    // A client cannot escape its address's limit by writing the header itself.
+    let status = admin_after_failures_from(&h, "203.0.113.5", "203.0.113.6").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}

@@ -83,6 +83,10 @@ struct ServeArgs {
     /// `http://<listen address>`.
     #[arg(long, env = "GUMSTACK_PUBLIC_URL")]
     public_url: Option<String>,
+    /// The address of a reverse proxy in front of the platform (repeatable): from it,
+    /// `X-Forwarded-For` names the client for per-address limits such as login attempts.
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    trusted_proxies: Vec<std::net::IpAddr>,
     #[command(flatten)]
     data: DataDir,
     #[command(flatten)]
@@ -311,6 +315,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let mut options = options(&args.data);
     options.public_url = args.public_url;
+    options.trusted_proxies = args.trusted_proxies;
     args.refresh.apply(&mut options);
     let platform = Platform::open(options, listener.local_addr()?).await?;
     let first_admin = platform.ensure_first_admin().await?;

@@ -9,7 +9,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
+
+use crate::client_ip::ClientIp;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use base64::Engine as _;
@@ -142,7 +144,7 @@ fn validate_redirect_uris(uris: &[String]) -> Result<(), OAuthError> {
 /// `POST /oauth/register` (RFC 7591).
 pub async fn register(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, OAuthError> {
     let request: RegistrationRequest = serde_json::from_slice(&body)
@@ -185,7 +187,7 @@ pub async fn register(
         .client_name
         .clone()
         .map(|n| n.chars().take(200).collect::<String>());
-    if !state.registration_limiter.allow(peer.ip()) {
+    if !state.registration_limiter.allow(client) {
         return Err(OAuthError::new(
             "slow_down",
             "too many registrations from this address; try again later",

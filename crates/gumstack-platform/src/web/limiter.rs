@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 const WINDOW: Duration = Duration::from_secs(15 * 60);
 const MAX_FAILURES_PER_ACCOUNT: usize = 5;
 const MAX_FAILURES_PER_ADDRESS: usize = 20;
+/// How many accounts and addresses are tracked before stale entries are dropped.
+const MAX_TRACKED: usize = 10_000;
 
 /// Counts failed logins.
 #[derive(Debug, Default)]
@@ -49,6 +51,14 @@ impl LoginLimiter {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
+        // Failures of many accounts and addresses must not grow the map without end: forget
+        // the ones outside the window once it is large.
+        if map.len() >= MAX_TRACKED {
+            map.retain(|_, times| {
+                times.retain(|t| now.duration_since(*t) < WINDOW);
+                !times.is_empty()
+            });
+        }
         for key in [format!("account:{email}"), format!("address:{address}")] {
             map.entry(key).or_default().push(now);
         }

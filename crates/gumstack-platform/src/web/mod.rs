@@ -14,11 +14,11 @@ mod server_settings;
 mod servers;
 mod users;
 
-use std::net::SocketAddr;
-
 use axum::Form;
 use axum::Router;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
+
+use crate::client_ip::ClientIp;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -189,7 +189,7 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     jar: CookieJar,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -209,7 +209,7 @@ async fn login(
     }
     let csrf = expected.unwrap_or_default();
     let email_key = form.email.trim().to_lowercase();
-    let address = peer.ip().to_string();
+    let address = client.to_string();
     if let Some(wait) = state.limiter.blocked_for(&email_key, &address) {
         let message = format!(
             "Too many failed attempts. Try again in {} minutes.",

@@ -67,7 +67,19 @@ impl Harness {
         Self::build(true).await
     }
 
+    /// A harness behind a reverse proxy at 127.0.0.1 (the address every request comes from).
+    pub async fn behind_trusted_proxy() -> Self {
+        Self::build_with(|options| options.trusted_proxies = vec![[127, 0, 0, 1].into()]).await
+    }
+
     async fn build(loopback_documents: bool) -> Self {
+        Self::build_with(|options| {
+            options.allow_loopback_metadata_documents = loopback_documents;
+        })
+        .await
+    }
+
+    async fn build_with(configure: impl FnOnce(&mut PlatformOptions)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
             SqliteStore::open(&dir.path().join("gumstack.db"))
@@ -77,7 +89,7 @@ impl Harness {
         let dyn_store: Arc<dyn Store> = store.clone();
         let addr: SocketAddr = ([127, 0, 0, 1], 8080).into();
         let mut options = PlatformOptions::new(dir.path());
-        options.allow_loopback_metadata_documents = loopback_documents;
+        configure(&mut options);
         let platform = Platform::assemble(
             dyn_store,
             Arc::new(Vault::generate()),
