@@ -395,68 +395,41 @@ async fn a_call_signed_for_another_route_or_method_is_refused() {
     let server = server(&platform, &recorder).await;
     let expected = "the platform call was signed for another method or route (htm, htu)";
 
-    // Signed for the refresh route, sent to the exchange route.
-    let refresh = "/gumstack/providers/linear/refresh";
-    let signature = platform.platform_call(refresh, EXCHANGE_BODY.as_bytes());
-    let message = refused(
-        &server,
-        &recorder,
-        EXCHANGE,
-        Some(&signature),
-        EXCHANGE_BODY,
-    )
-    .await;
-    assert_eq!(message, expected);
-
-    // Signed for another provider's exchange.
-    let signature = platform.platform_call(
-        "/gumstack/providers/github/exchange",
-        EXCHANGE_BODY.as_bytes(),
-    );
-    assert_eq!(
-        refused(
+    let signed_for_path = |path: &str| platform.platform_call(path, EXCHANGE_BODY.as_bytes());
+    let signed_with = |claims: serde_json::Value| {
+        platform
+            .key()
+            .sign_platform_call(&exchange_claims(&platform, claims))
+    };
+    let mis_signed = [
+        // Signed for the refresh route, sent to the exchange route.
+        (
+            "another route",
+            signed_for_path("/gumstack/providers/linear/refresh"),
+        ),
+        // Signed for another provider's exchange.
+        (
+            "another provider",
+            signed_for_path("/gumstack/providers/github/exchange"),
+        ),
+        // htu is the path only: a query in it does not match.
+        (
+            "a query in htu",
+            signed_with(json!({ "htu": format!("{EXCHANGE}?x=1") })),
+        ),
+        ("another method", signed_with(json!({ "htm": "GET" }))),
+    ];
+    for (case, signature) in mis_signed {
+        let message = refused(
             &server,
             &recorder,
             EXCHANGE,
             Some(&signature),
-            EXCHANGE_BODY
+            EXCHANGE_BODY,
         )
-        .await,
-        expected
-    );
-
-    // htu is the path only: a query in it does not match.
-    let with_query = json!({ "htu": format!("{EXCHANGE}?x=1") });
-    let signature = platform
-        .key()
-        .sign_platform_call(&exchange_claims(&platform, with_query));
-    assert_eq!(
-        refused(
-            &server,
-            &recorder,
-            EXCHANGE,
-            Some(&signature),
-            EXCHANGE_BODY
-        )
-        .await,
-        expected
-    );
-
-    let get = json!({ "htm": "GET" });
-    let signature = platform
-        .key()
-        .sign_platform_call(&exchange_claims(&platform, get));
-    assert_eq!(
-        refused(
-            &server,
-            &recorder,
-            EXCHANGE,
-            Some(&signature),
-            EXCHANGE_BODY
-        )
-        .await,
-        expected
-    );
+        .await;
+        assert_eq!(message, expected, "{case}");
+    }
     server.stop().await.unwrap();
 }
 
