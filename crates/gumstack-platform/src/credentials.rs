@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use gumstack_config::{Config, CredentialField};
+use gumstack_config::CredentialField;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
@@ -59,9 +59,7 @@ impl From<StoreError> for SaveError {
 
 /// The fields of a server's form, from its config.yaml.
 pub fn fields(server: &Server) -> Result<Vec<CredentialField>, ApiError> {
-    let config = Config::parse(&server.config_yaml)
-        .map_err(|e| ApiError::Internal(format!("stored config.yaml of {}: {e}", server.slug)))?;
-    Ok(config.auth.credentials)
+    Ok(crate::servers::stored_config(server)?.auth.credentials)
 }
 
 /// Users' credentials, shared by the pages and the internal credential route.

@@ -27,6 +27,13 @@ pub const RESERVED_PREFIXES: [&str; 2] = ["GUMLOOP_", "GUMSTACK_"];
 pub const RESERVED_NAMES: [&str; 2] = ["PORT", "ENVIRONMENT"];
 
 /// The vault binding of an env var's value: its server and its own id.
+/// A server's stored config.yaml, parsed (it was validated when stored, so a failure is an
+/// internal error).
+pub fn stored_config(server: &Server) -> Result<Config, ApiError> {
+    Config::parse(&server.config_yaml)
+        .map_err(|e| ApiError::Internal(format!("stored config.yaml of {}: {e}", server.slug)))
+}
+
 pub fn env_var_aad(server_id: Uuid, env_var_id: Uuid) -> Aad {
     Aad::new("env_vars", "value", &[server_id, env_var_id])
 }

@@ -185,15 +185,9 @@ pub fn check_authorization_url(url: &str, state: &str, redirect_uri: &str) -> Re
     Ok(parsed)
 }
 
-fn providers_of(server: &Server) -> Result<Vec<String>, ApiError> {
-    let config = gumstack_config::Config::parse(&server.config_yaml)
-        .map_err(|e| ApiError::Internal(format!("stored config.yaml of {}: {e}", server.slug)))?;
-    Ok(config.auth.providers)
-}
-
 /// The providers a server's config.yaml declares.
 pub fn declared_providers(server: &Server) -> Result<Vec<String>, ApiError> {
-    providers_of(server)
+    Ok(crate::servers::stored_config(server)?.auth.providers)
 }
 
 impl Connections {
@@ -211,7 +205,7 @@ impl Connections {
         server: &Server,
         provider: &str,
     ) -> Result<Url, ConnectError> {
-        if !providers_of(server)?.iter().any(|p| p == provider) {
+        if !declared_providers(server)?.iter().any(|p| p == provider) {
             return Err(ConnectError::Integration(format!(
                 "{} has no provider named `{provider}`",
                 server.name
