@@ -9,7 +9,9 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::store::{EnvVarMeta, RuntimeSpec, Server, ServerUpdate, Store, StoreError, now};
+use crate::store::{
+    Constraint, EnvVarMeta, RuntimeSpec, Server, ServerUpdate, Store, StoreError, now,
+};
 use crate::vault::{Aad, Vault};
 
 /// What a client is told when it tries to change a server's auth type.
@@ -234,10 +236,10 @@ impl Servers {
             match self.store.insert_server(&server).await {
                 Ok(()) => break,
                 // A derived slug that is taken gets a number; an explicit one is a conflict.
-                Err(StoreError::Conflict(what)) if what.contains("slug") && new.slug.is_none() => {
+                Err(StoreError::Conflict(Constraint::ServerSlug)) if new.slug.is_none() => {
                     server.slug = format!("{base}-{}", attempt + 1);
                 }
-                Err(StoreError::Conflict(what)) if what.contains("slug") => {
+                Err(StoreError::Conflict(Constraint::ServerSlug)) => {
                     return Err(ApiError::Conflict {
                         code: "slug_taken",
                         message: format!("a server with slug `{base}` already exists"),

@@ -1,0 +1,158 @@
+//! Servers, their env vars and their deployments.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::AuthType;
+use super::{StoreError, Timestamp};
+
+/// How the platform runs a server (SPEC §12).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RuntimeSpec {
+    pub command: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub working_dir: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub icon: Option<String>,
+    pub auth_type: AuthType,
+    pub config_yaml: String,
+    pub runtime: Option<RuntimeSpec>,
+    pub enabled: bool,
+    pub owner_id: Option<Uuid>,
+    /// Bumped by every change that needs a new deployment (redeploy, runtime or env changes
+    /// applied by a redeploy). The supervisor deploys whenever it differs from what runs.
+    pub deploy_generation: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// The fields of a server an update may change. `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ServerUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub icon: Option<Option<String>>,
+    pub config_yaml: Option<String>,
+    pub runtime: Option<Option<RuntimeSpec>>,
+    pub enabled: Option<bool>,
+}
+
+/// An env var as listed: never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVarMeta {
+    pub id: Uuid,
+    pub server_id: Uuid,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// An env var with its sealed value, for building a process environment.
+#[derive(Debug, Clone)]
+pub struct SealedEnvVar {
+    pub id: Uuid,
+    pub name: String,
+    pub ciphertext: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(rename_all = "lowercase")]
+pub enum DeploymentStatus {
+    Deploying,
+    Live,
+    Failed,
+    Stopped,
+}
+
+impl DeploymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deploying => "deploying",
+            Self::Live => "live",
+            Self::Failed => "failed",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    pub id: Uuid,
+    pub server_id: Uuid,
+    pub generation: i64,
+    pub status: DeploymentStatus,
+    /// `host:port` the process listens on, once started.
+    pub address: Option<String>,
+    /// Why it failed, redacted.
+    pub error: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Servers and their env vars.
+#[async_trait]
+pub trait ServerStore: Send + Sync {
+    // Servers.
+    async fn insert_server(&self, server: &Server) -> Result<(), StoreError>;
+    async fn server_by_id(&self, id: Uuid) -> Result<Server, StoreError>;
+    async fn server_by_slug(&self, slug: &str) -> Result<Server, StoreError>;
+    async fn list_servers(&self) -> Result<Vec<Server>, StoreError>;
+    async fn update_server(&self, id: Uuid, update: &ServerUpdate) -> Result<Server, StoreError>;
+    /// Asks for a new deployment; returns the new generation.
+    async fn bump_deploy_generation(&self, id: Uuid) -> Result<i64, StoreError>;
+    /// Deletes the server and, by cascade, everything that belongs to it.
+    async fn delete_server(&self, id: Uuid) -> Result<(), StoreError>;
+
+    // Env vars.
+    /// The id of an existing env var, so a new value can be sealed to it before it is written.
+    async fn env_var_id(&self, server_id: Uuid, name: &str) -> Result<Option<Uuid>, StoreError>;
+    /// Inserts or replaces by (server, name); the row takes `id` (the id the value is sealed to).
+    async fn upsert_env_var(
+        &self,
+        id: Uuid,
+        server_id: Uuid,
+        name: &str,
+        ciphertext: &[u8],
+    ) -> Result<(), StoreError>;
+    async fn list_env_vars(&self, server_id: Uuid) -> Result<Vec<EnvVarMeta>, StoreError>;
+    async fn sealed_env_vars(&self, server_id: Uuid) -> Result<Vec<SealedEnvVar>, StoreError>;
+    async fn delete_env_var(&self, server_id: Uuid, name: &str) -> Result<(), StoreError>;
+}
+
+/// Deployments of servers, and the server tokens that name them.
+#[async_trait]
+pub trait DeploymentStore: Send + Sync {
+    // Deployments.
+    async fn insert_deployment(
+        &self,
+        deployment: &Deployment,
+        server_token_hash: &[u8],
+    ) -> Result<(), StoreError>;
+    async fn update_deployment(
+        &self,
+        id: Uuid,
+        status: DeploymentStatus,
+        address: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Newest first.
+    async fn list_deployments(
+        &self,
+        server_id: Uuid,
+        limit: i64,
+    ) -> Result<Vec<Deployment>, StoreError>;
+
+    // Deployments by their server token (server processes calling the platform).
+    /// The deployment whose server token hashes to `hash`.
+    async fn deployment_by_token(&self, hash: &[u8]) -> Result<Deployment, StoreError>;
+}

@@ -1,0 +1,335 @@
+//! [`ConnectionStore`] on SQLite: connect flows and connections with their refresh leases.
+//! Every lease operation is one conditional `UPDATE`, so the same statements coordinate
+//! refreshes on PostgreSQL.
+
+use async_trait::async_trait;
+use sqlx::Row as _;
+use sqlx::sqlite::SqliteRow;
+use uuid::Uuid;
+
+use super::SqliteStore;
+use super::rows::uuid_col;
+use crate::store::{
+    Connection, ConnectionStore, Constraint, OAuthFlow, RefreshFailure, RefreshedTokens,
+    StoreError, Timestamp,
+};
+
+/// Unexpired connect flows one user may have at a time.
+const MAX_FLOWS_PER_USER: i64 = 20;
+
+fn connection_from_row(row: &SqliteRow) -> Result<Connection, StoreError> {
+    Ok(Connection {
+        id: uuid_col(row, "id")?,
+        user_id: uuid_col(row, "user_id")?,
+        server_id: uuid_col(row, "server_id")?,
+        provider: row.try_get("provider")?,
+        nickname: row.try_get("nickname")?,
+        access_ciphertext: row.try_get("access_ciphertext")?,
+        access_hash: row.try_get("access_hash")?,
+        refresh_ciphertext: row.try_get("refresh_ciphertext")?,
+        expires_at: row.try_get("expires_at")?,
+        scope: row.try_get("scope")?,
+        status: row.try_get("status")?,
+        failure_kind: row.try_get("failure_kind")?,
+        failure_message: row.try_get("failure_message")?,
+        failures: row.try_get("failures")?,
+        retry_at: row.try_get("retry_at")?,
+        version: row.try_get("version")?,
+        lease_holder: row.try_get("lease_holder")?,
+        lease_until: row.try_get("lease_until")?,
+        obtained_at: row.try_get("obtained_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+#[async_trait]
+impl ConnectionStore for SqliteStore {
+    async fn insert_oauth_flow(&self, flow: &OAuthFlow) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM oauth_flows WHERE expires_at < ?")
+            .bind(flow.created_at)
+            .execute(&self.pool)
+            .await?;
+        let done = sqlx::query(
+            "INSERT INTO oauth_flows (state_hash, id, user_id, server_id, provider, session_hash,
+                                      verifier_ciphertext, created_at, expires_at)
+             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
+             WHERE (SELECT COUNT(*) FROM oauth_flows WHERE user_id = ?) < ?",
+        )
+        .bind(&flow.state_hash)
+        .bind(flow.id.to_string())
+        .bind(flow.user_id.to_string())
+        .bind(flow.server_id.to_string())
+        .bind(&flow.provider)
+        .bind(&flow.session_hash)
+        .bind(&flow.verifier_ciphertext)
+        .bind(flow.created_at)
+        .bind(flow.expires_at)
+        .bind(flow.user_id.to_string())
+        .bind(MAX_FLOWS_PER_USER)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(Constraint::FlowLimit));
+        }
+        Ok(())
+    }
+
+    async fn take_oauth_flow(
+        &self,
+        state_hash: &[u8],
+        now: Timestamp,
+    ) -> Result<OAuthFlow, StoreError> {
+        sqlx::query("DELETE FROM oauth_flows WHERE expires_at < ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        // DELETE … RETURNING: of two callbacks with the same state, exactly one gets the row.
+        let row = sqlx::query("DELETE FROM oauth_flows WHERE state_hash = ? RETURNING *")
+            .bind(state_hash)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(OAuthFlow {
+            id: uuid_col(&row, "id")?,
+            state_hash: row.try_get("state_hash")?,
+            user_id: uuid_col(&row, "user_id")?,
+            server_id: uuid_col(&row, "server_id")?,
+            provider: row.try_get("provider")?,
+            session_hash: row.try_get("session_hash")?,
+            verifier_ciphertext: row.try_get("verifier_ciphertext")?,
+            created_at: row.try_get("created_at")?,
+            expires_at: row.try_get("expires_at")?,
+        })
+    }
+
+    async fn connection(
+        &self,
+        user_id: Uuid,
+        server_id: Uuid,
+        provider: &str,
+    ) -> Result<Connection, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM connections WHERE user_id = ? AND server_id = ? AND provider = ?",
+        )
+        .bind(user_id.to_string())
+        .bind(server_id.to_string())
+        .bind(provider)
+        .fetch_one(&self.pool)
+        .await?;
+        connection_from_row(&row)
+    }
+
+    async fn user_connections(&self, user_id: Uuid) -> Result<Vec<Connection>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM connections WHERE user_id = ? ORDER BY created_at, id")
+                .bind(user_id.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(connection_from_row).collect()
+    }
+
+    async fn upsert_connection(&self, c: &Connection) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO connections (id, user_id, server_id, provider, nickname, access_ciphertext,
+                                      access_hash, refresh_ciphertext, expires_at, scope, status,
+                                      failure_kind, failure_message, failures, retry_at, version,
+                                      lease_holder, lease_until, obtained_at, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)
+             ON CONFLICT (user_id, server_id, provider) DO UPDATE SET
+                 id = excluded.id, nickname = excluded.nickname,
+                 access_ciphertext = excluded.access_ciphertext, access_hash = excluded.access_hash,
+                 refresh_ciphertext = excluded.refresh_ciphertext, expires_at = excluded.expires_at,
+                 scope = excluded.scope, status = excluded.status,
+                 failure_kind = excluded.failure_kind, failure_message = excluded.failure_message,
+                 failures = excluded.failures, retry_at = excluded.retry_at,
+                 version = connections.version + 1, lease_holder = NULL, lease_until = NULL,
+                 obtained_at = excluded.obtained_at, updated_at = excluded.updated_at",
+        )
+        .bind(c.id.to_string())
+        .bind(c.user_id.to_string())
+        .bind(c.server_id.to_string())
+        .bind(&c.provider)
+        .bind(&c.nickname)
+        .bind(&c.access_ciphertext)
+        .bind(&c.access_hash)
+        .bind(&c.refresh_ciphertext)
+        .bind(c.expires_at)
+        .bind(&c.scope)
+        .bind(c.status)
+        .bind(c.failure_kind)
+        .bind(&c.failure_message)
+        .bind(c.failures)
+        .bind(c.retry_at)
+        .bind(c.version)
+        .bind(c.obtained_at)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn lease_connection(
+        &self,
+        id: Uuid,
+        version: i64,
+        holder: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE connections SET lease_holder = ?, lease_until = ?, version = version + 1
+             WHERE id = ? AND version = ? AND (lease_holder IS NULL OR lease_until < ?)",
+        )
+        .bind(holder)
+        .bind(until)
+        .bind(id.to_string())
+        .bind(version)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn finish_refresh(
+        &self,
+        id: Uuid,
+        holder: &str,
+        t: &RefreshedTokens,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE connections SET
+                 access_ciphertext = ?, access_hash = ?,
+                 refresh_ciphertext = COALESCE(?, refresh_ciphertext),
+                 expires_at = ?, scope = COALESCE(?, scope), obtained_at = ?,
+                 status = 'active', failure_kind = NULL, failure_message = NULL, failures = 0,
+                 retry_at = NULL, version = version + 1, lease_holder = NULL, lease_until = NULL,
+                 updated_at = ?
+             WHERE id = ? AND lease_holder = ?",
+        )
+        .bind(&t.access_ciphertext)
+        .bind(&t.access_hash)
+        .bind(&t.refresh_ciphertext)
+        .bind(t.expires_at)
+        .bind(&t.scope)
+        .bind(t.obtained_at)
+        .bind(now)
+        .bind(id.to_string())
+        .bind(holder)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn fail_refresh(
+        &self,
+        id: Uuid,
+        holder: &str,
+        failure: &RefreshFailure,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let query = match failure {
+            RefreshFailure::NeedsReauth { message } => sqlx::query(
+                "UPDATE connections SET status = 'needs_reauth', failure_kind = NULL,
+                     failure_message = ?, retry_at = NULL, version = version + 1,
+                     lease_holder = NULL, lease_until = NULL, updated_at = ?
+                 WHERE id = ? AND lease_holder = ?",
+            )
+            .bind(message)
+            .bind(now),
+            RefreshFailure::Kept {
+                kind,
+                message,
+                retry_at,
+            } => sqlx::query(
+                "UPDATE connections SET failure_kind = ?, failure_message = ?,
+                     failures = failures + 1, retry_at = ?, version = version + 1,
+                     lease_holder = NULL, lease_until = NULL, updated_at = ?
+                 WHERE id = ? AND lease_holder = ?",
+            )
+            .bind(kind)
+            .bind(message)
+            .bind(*retry_at)
+            .bind(now),
+        };
+        let done = query
+            .bind(id.to_string())
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn expire_access_token(
+        &self,
+        id: Uuid,
+        access_hash: &[u8],
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE connections SET expires_at = ?, version = version + 1, updated_at = ?
+             WHERE id = ? AND access_hash = ? AND (expires_at IS NULL OR expires_at > ?)",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(id.to_string())
+        .bind(access_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn mark_needs_reauth(
+        &self,
+        id: Uuid,
+        version: i64,
+        message: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE connections SET status = 'needs_reauth', failure_message = ?,
+                 version = version + 1, updated_at = ?
+             WHERE id = ? AND version = ?",
+        )
+        .bind(message)
+        .bind(now)
+        .bind(id.to_string())
+        .bind(version)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn connections_expiring(
+        &self,
+        until: Timestamp,
+        now: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<Connection>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM connections
+             WHERE status = 'active' AND refresh_ciphertext IS NOT NULL
+               AND expires_at IS NOT NULL AND expires_at <= ?
+               AND (retry_at IS NULL OR retry_at <= ?)
+               AND (lease_holder IS NULL OR lease_until < ?)
+             ORDER BY expires_at LIMIT ?",
+        )
+        .bind(until)
+        .bind(now)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(connection_from_row).collect()
+    }
+
+    async fn delete_connection(&self, id: Uuid) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM connections WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

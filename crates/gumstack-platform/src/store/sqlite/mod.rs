@@ -1,0 +1,65 @@
+//! Every store trait on SQLite: one file under the data directory, WAL mode, embedded
+//! migrations (`migrations/sqlite`). One file per aggregate implements its trait directly on
+//! [`SqliteStore`]; [`rows`] holds what they share.
+
+mod connections;
+mod credentials;
+mod deployments;
+mod keys;
+mod oauth;
+mod rows;
+mod servers;
+mod users;
+
+use std::path::Path;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use super::StoreError;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and runs pending migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        Self::connect(options, 8).await
+    }
+
+    /// A private in-memory database (tests).
+    pub async fn in_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        // One connection: every connection to `:memory:` would be a different database.
+        Self::connect(options, 1).await
+    }
+
+    async fn connect(options: SqliteConnectOptions, max: u32) -> Result<Self, StoreError> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            // A local file has no connection to go stale; the ping per acquire was a tenth of
+            // the gateway's CPU (docs/BENCHMARKS.md).
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for tests that must write rows directly (e.g. to prove defence in depth).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}

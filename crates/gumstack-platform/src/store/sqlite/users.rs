@@ -1,0 +1,238 @@
+//! [`UserStore`] on SQLite.
+
+use async_trait::async_trait;
+use sqlx::Row as _;
+use uuid::Uuid;
+
+use super::SqliteStore;
+use super::rows::{USER_COLUMNS, user_from_row, uuid_col};
+use crate::store::{Constraint, Group, Org, Role, StoreError, Timestamp, User, UserStore, now};
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn default_org(&self) -> Result<(Org, Group), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let existing = sqlx::query(
+            "SELECT o.id AS org_id, o.name AS org_name, g.id AS group_id, g.name AS group_name
+             FROM orgs o JOIN groups g ON g.org_id = o.id AND g.is_default = 1
+             ORDER BY o.created_at LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (org, group) = if let Some(row) = existing {
+            let org_id = uuid_col(&row, "org_id")?;
+            (
+                Org {
+                    id: org_id,
+                    name: row.try_get("org_name")?,
+                },
+                Group {
+                    id: uuid_col(&row, "group_id")?,
+                    org_id,
+                    name: row.try_get("group_name")?,
+                },
+            )
+        } else {
+            let org = Org {
+                id: Uuid::new_v4(),
+                name: "Default".to_owned(),
+            };
+            let group = Group {
+                id: Uuid::new_v4(),
+                org_id: org.id,
+                name: "Default".to_owned(),
+            };
+            let t = now();
+            sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)")
+                .bind(org.id.to_string())
+                .bind(&org.name)
+                .bind(t)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO groups (id, org_id, name, is_default, created_at) VALUES (?, ?, ?, 1, ?)",
+            )
+            .bind(group.id.to_string())
+            .bind(org.id.to_string())
+            .bind(&group.name)
+            .bind(t)
+            .execute(&mut *tx)
+            .await?;
+            (org, group)
+        };
+        tx.commit().await?;
+        Ok((org, group))
+    }
+
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO users (id, org_id, group_id, email, password_hash, role, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(user.id.to_string())
+        .bind(user.org_id.to_string())
+        .bind(user.group_id.to_string())
+        .bind(&user.email)
+        .bind(&user.password_hash)
+        .bind(user.role)
+        .bind(user.created_at)
+        .bind(user.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn user_by_id(&self, id: Uuid) -> Result<User, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        user_from_row(&row)
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<User, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.email = ?"
+        ))
+        .bind(email)
+        .fetch_one(&self.pool)
+        .await?;
+        user_from_row(&row)
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u ORDER BY u.email"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn count_users(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    async fn set_password_hash(&self, user_id: Uuid, hash: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
+            .bind(hash)
+            .bind(now())
+            .bind(user_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        // A new password ends every browser session of the account, and revokes the MCP
+        // clients it authorized by logging in (their access and refresh tokens stop working).
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+            .bind(user_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE oauth_grants SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+        )
+        .bind(now())
+        .bind(user_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_user_role(&self, user_id: Uuid, role: Role) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET role = ?, updated_at = ?
+             WHERE id = ? AND (? = 'admin' OR role <> 'admin'
+                               OR (SELECT COUNT(*) FROM users WHERE role = 'admin') > 1)",
+        )
+        .bind(role)
+        .bind(now())
+        .bind(user_id.to_string())
+        .bind(role)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            self.user_by_id(user_id).await?;
+            return Err(StoreError::Conflict(Constraint::LastAdmin));
+        }
+        Ok(())
+    }
+
+    async fn insert_session(
+        &self,
+        user_id: Uuid,
+        token_hash: &[u8],
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (id, token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(token_hash)
+        .bind(user_id.to_string())
+        .bind(now())
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn session_user(&self, token_hash: &[u8], now: Timestamp) -> Result<User, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = ? AND s.expires_at > ?"
+        ))
+        .bind(token_hash)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        user_from_row(&row)
+    }
+
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_api_token(
+        &self,
+        user_id: Uuid,
+        name: &str,
+        token_hash: &[u8],
+    ) -> Result<Uuid, StoreError> {
+        let id = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(user_id.to_string())
+        .bind(name)
+        .bind(token_hash)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn api_token_user(&self, token_hash: &[u8], now: Timestamp) -> Result<User, StoreError> {
+        let row = sqlx::query(
+            "UPDATE api_tokens SET last_used_at = ? WHERE token_hash = ? RETURNING user_id",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .fetch_one(&self.pool)
+        .await?;
+        let user_id = uuid_col(&row, "user_id")?;
+        self.user_by_id(user_id).await
+    }
+}
