@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::FromRef;
 use gumstack_runtime::{ProcessRuntime, Runtime};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
@@ -16,15 +15,15 @@ use tokio::sync::Notify;
 use crate::connections::provider::ServerProviders;
 use crate::connections::{Connections, RefreshSettings, SystemClock};
 use crate::keys::SigningKeys;
-use crate::oauth::clients::{ClientSettings, RegistrationLimiter};
+use crate::limits::{LoginLimiter, RegistrationLimiter};
 use crate::servers::Servers;
+use crate::state::{AppState, ClientSettings};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Role, Store};
 use crate::supervisor::{Supervisor, SupervisorSettings};
 use crate::urls::PublicUrls;
 use crate::users::{Accounts, NewAccount};
 use crate::vault::Vault;
-use crate::web::limiter::LoginLimiter;
 
 /// The email of the admin account the platform creates on first start.
 pub const FIRST_ADMIN_EMAIL: &str = "admin@gumstack.local";
@@ -78,26 +77,6 @@ pub enum StartupError {
     Keys(#[from] crate::keys::KeyError),
     #[error("{0}")]
     Config(String),
-}
-
-/// Everything a request handler may need, passed explicitly.
-#[derive(Debug, Clone, FromRef)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub vault: Arc<Vault>,
-    pub accounts: Accounts,
-    pub credentials: crate::credentials::UserCredentials,
-    pub connections: Connections,
-    pub servers: Servers,
-    pub supervisor: Arc<Supervisor>,
-    pub urls: PublicUrls,
-    pub limiter: Arc<LoginLimiter>,
-    pub keys: Arc<SigningKeys>,
-    pub client_settings: ClientSettings,
-    pub registration_limiter: Arc<RegistrationLimiter>,
-    pub trusted_proxies: crate::client_ip::TrustedProxies,
-    /// The loopback address the platform listens on, when it listens.
-    pub listen_addr: Option<SocketAddr>,
 }
 
 /// A platform instance.

@@ -11,8 +11,8 @@ use http::HeaderValue;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::oauth::tokens::{AccessClaims, mint_identity, verify_access_token};
+use crate::state::AppState;
 use crate::store::{StoreError, now};
 
 /// Verified access tokens kept, at most; the cache is cleared when it fills.

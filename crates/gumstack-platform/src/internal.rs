@@ -14,12 +14,12 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::connections::TokenError;
 use crate::connections::flow::declared_providers;
 use crate::credentials::{UserCredentials, fields};
 use crate::crypto::token_hash;
 use crate::oauth::tokens::{IDENTITY_TYP, IdentityClaims, server_audience};
+use crate::state::AppState;
 use crate::store::{AuthType, DeploymentStatus, Server, StoreError};
 
 pub fn router() -> Router<AppState> {

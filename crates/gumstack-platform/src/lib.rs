@@ -31,9 +31,11 @@ pub mod error;
 pub mod gateway;
 pub mod internal;
 pub mod keys;
+pub mod limits;
 pub mod oauth;
 pub mod redact;
 pub mod servers;
+pub mod state;
 pub mod store;
 pub mod supervisor;
 pub mod urls;
@@ -41,4 +43,5 @@ pub mod users;
 pub mod vault;
 pub mod web;
 
-pub use app::{AppState, Platform, PlatformOptions, StartupError};
+pub use app::{Platform, PlatformOptions, StartupError};
+pub use state::AppState;

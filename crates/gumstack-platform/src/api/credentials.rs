@@ -14,10 +14,10 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use super::ApiJson;
-use crate::app::AppState;
 use crate::auth::ApiCaller;
 use crate::credentials::{SaveError, fields};
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::{AuthType, Server, User};
 
 pub fn router() -> Router<AppState> {

@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::ApiJson;
-use crate::app::AppState;
 use crate::auth::ApiCaller;
 use crate::error::ApiError;
 use crate::servers::{NewServer, ServerPatch};
+use crate::state::AppState;
 use crate::store::{Deployment, EnvVarMeta, Role, RuntimeSpec, Server};
 
 pub fn router() -> Router<AppState> {

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::ApiJson;
-use crate::app::AppState;
 use crate::auth::ApiCaller;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::{Role, User};
 
 pub fn router() -> Router<AppState> {

@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use super::CODE_SECONDS;
 use super::clients::{redirect_uri_matches, resolve_client};
-use crate::app::AppState;
 use crate::auth::SessionUser;
 use crate::crypto::{random_token, token_hash};
+use crate::state::AppState;
 use crate::store::{Grant, OAuthClient, Server, SingleUse, now};
 use crate::web::pages;
 

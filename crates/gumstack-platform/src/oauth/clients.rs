@@ -3,10 +3,8 @@
 //! cached), redirect URI rules (https or loopback, no fragment; exact match, any port on
 //! loopback per RFC 8252) and client authentication at the token endpoint.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -22,8 +20,8 @@ use serde_json::json;
 use url::Url;
 
 use super::error::OAuthError;
-use crate::app::AppState;
 use crate::crypto::{constant_time_eq, random_token, token_hash};
+use crate::state::{AppState, ClientSettings};
 use crate::store::{ClientKind, OAuthClient, StoreError, now};
 
 /// Dynamically registered clients expire after 90 days.
@@ -32,39 +30,7 @@ const REGISTRATION_SECONDS: i64 = 90 * 24 * 3600;
 const DOCUMENT_CACHE_SECONDS: i64 = 3600;
 const DOCUMENT_MAX_BYTES: usize = 16 * 1024;
 const DOCUMENT_TIMEOUT: Duration = Duration::from_secs(5);
-const REGISTRATIONS_PER_ADDRESS_PER_HOUR: usize = 20;
 const MAX_REDIRECT_URIS: usize = 10;
-
-/// Settings of client handling.
-#[derive(Debug, Clone, Default)]
-pub struct ClientSettings {
-    /// TEST ONLY: accept client ID metadata documents on loopback `http://` URLs. Never set in
-    /// production: it lets a client make the platform fetch from its own machine.
-    pub allow_loopback_metadata_documents: bool,
-}
-
-/// Registrations per client address within an hour.
-#[derive(Debug, Default)]
-pub struct RegistrationLimiter {
-    seen: Mutex<HashMap<IpAddr, Vec<Instant>>>,
-}
-
-impl RegistrationLimiter {
-    fn allow(&self, address: IpAddr) -> bool {
-        let mut seen = self
-            .seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let hour = Duration::from_secs(3600);
-        let times = seen.entry(address).or_default();
-        times.retain(|t| t.elapsed() < hour);
-        if times.len() >= REGISTRATIONS_PER_ADDRESS_PER_HOUR {
-            return false;
-        }
-        times.push(Instant::now());
-        true
-    }
-}
 
 /// Why a redirect URI is not acceptable, if it is not.
 pub fn redirect_uri_problem(uri: &str) -> Option<String> {

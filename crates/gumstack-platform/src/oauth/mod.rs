@@ -24,8 +24,8 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// Authorization codes live this long.
 pub const CODE_SECONDS: i64 = 60;

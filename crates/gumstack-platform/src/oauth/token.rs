@@ -17,8 +17,8 @@ use super::clients::authenticate_client;
 use super::error::OAuthError;
 use super::tokens::{ACCESS_TOKEN_TYP, AccessClaims, issue_access_token};
 use super::{ACCESS_TOKEN_SECONDS, REFRESH_TOKEN_SECONDS};
-use crate::app::AppState;
 use crate::crypto::{constant_time_eq, random_token, token_hash};
+use crate::state::AppState;
 use crate::store::{Consumed, Grant, OAuthClient, SingleUse, StoreError, now};
 
 /// Secrets in it are `SecretString`s: Debug shows them redacted.

@@ -12,11 +12,11 @@ use gumstack_config::CredentialField;
 use maud::{Markup, html};
 
 use super::pages::{self, forbidden_form};
-use crate::app::AppState;
 use crate::auth::SessionUser;
 use crate::connections::flow::{CallbackQuery, declared_providers};
 use crate::connections::{CallbackError, ConnectError};
 use crate::credentials::{FieldErrors, SaveError, fields};
+use crate::state::AppState;
 use crate::store::{AuthType, ConnectionStatus, FailureKind, Server};
 
 /// `GET /connections`.

@@ -7,7 +7,6 @@
 mod access;
 mod clients;
 mod connections;
-pub mod limiter;
 pub mod pages;
 mod server_page;
 mod server_settings;
@@ -28,9 +27,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::app::AppState;
 use crate::auth::{SessionUser, session_cookie_name};
 use crate::crypto::{constant_time_eq, random_token, token_hash};
+use crate::state::AppState;
 use crate::store::now;
 
 /// Browser sessions last a week.

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::pages;
 use super::servers::run_status;
-use crate::app::AppState;
 use crate::auth::SessionUser;
+use crate::state::AppState;
 use crate::store::{AuthType, DeploymentStatus, Server};
 
 /// The server a page is about, or the error page (404 for an unknown slug).

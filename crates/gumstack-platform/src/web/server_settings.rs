@@ -14,10 +14,10 @@ use serde::Deserialize;
 
 use super::server_page::{Tab, auth_explanation, icon, load, tabs};
 use super::{access, pages};
-use crate::app::AppState;
 use crate::auth::SessionUser;
 use crate::error::ApiError;
 use crate::servers::{AUTH_TYPE_IMMUTABLE, ServerPatch};
+use crate::state::AppState;
 use crate::store::{EnvVarMeta, Server};
 
 /// What env var changes mean, said wherever they are made (SPEC §5).

@@ -10,10 +10,10 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{access, pages};
-use crate::app::AppState;
 use crate::auth::SessionUser;
 use crate::error::ApiError;
 use crate::servers::NewServer;
+use crate::state::AppState;
 use crate::store::{RuntimeSpec, Server};
 
 /// How a server runs right now, in a word or two.

@@ -12,9 +12,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{access, pages};
-use crate::app::AppState;
 use crate::auth::SessionUser;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::{Role, User};
 use crate::users::MIN_PASSWORD_LEN;
 

@@ -1,0 +1,62 @@
+//! What every request handler may need, passed explicitly: [`AppState`], with [`FromRef`] so
+//! an extractor or handler can take just the part it uses. It sits below the surfaces (API,
+//! pages, OAuth, internal routes, gateway), which read it, and above the services it holds;
+//! [`crate::app`] builds it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+
+use crate::client_ip::TrustedProxies;
+use crate::connections::Connections;
+use crate::credentials::UserCredentials;
+use crate::keys::SigningKeys;
+use crate::limits::{LoginLimiter, RegistrationLimiter};
+use crate::servers::Servers;
+use crate::store::Store;
+use crate::supervisor::Supervisor;
+use crate::urls::PublicUrls;
+use crate::users::Accounts;
+use crate::vault::Vault;
+
+/// Everything a request handler may need.
+#[derive(Debug, Clone, FromRef)]
+pub struct AppState {
+    /// Every table, behind the per-aggregate store traits.
+    pub store: Arc<dyn Store>,
+    /// Seals and opens secrets bound to their rows.
+    pub vault: Arc<Vault>,
+    /// Accounts and passwords.
+    pub accounts: Accounts,
+    /// Users' saved credentials of `cred` servers.
+    pub credentials: UserCredentials,
+    /// OAuth connections of `oauth` servers: connect flows, tokens, refresh.
+    pub connections: Connections,
+    /// Servers and their env vars.
+    pub servers: Servers,
+    /// Running deployments; where the gateway forwards a call.
+    pub supervisor: Arc<Supervisor>,
+    /// The public URL and the URLs derived from it.
+    pub urls: PublicUrls,
+    /// Failed logins per account and address.
+    pub limiter: Arc<LoginLimiter>,
+    /// The platform's Ed25519 signing keys (access tokens, identities, platform calls).
+    pub keys: Arc<SigningKeys>,
+    /// How OAuth clients are admitted.
+    pub client_settings: ClientSettings,
+    /// Dynamic registrations per address.
+    pub registration_limiter: Arc<RegistrationLimiter>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+    /// The loopback address the platform listens on, when it listens.
+    pub listen_addr: Option<SocketAddr>,
+}
+
+/// Settings of OAuth client handling.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSettings {
+    /// TEST ONLY: accept client ID metadata documents on loopback `http://` URLs. Never set in
+    /// production: it lets a client make the platform fetch from its own machine.
+    pub allow_loopback_metadata_documents: bool,
+}
