@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 
 use crate::connections::provider::ServerProviders;
 use crate::connections::{Connections, RefreshSettings, SystemClock};
+use crate::error::Internal;
 use crate::keys::SigningKeys;
 use crate::limits::{LoginLimiter, RegistrationLimiter};
 use crate::servers::Servers;
@@ -22,7 +23,7 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::{Role, Store};
 use crate::supervisor::{Supervisor, SupervisorSettings};
 use crate::urls::PublicUrls;
-use crate::users::{Accounts, NewAccount};
+use crate::users::{AccountError, Accounts, NewAccount};
 use crate::vault::Vault;
 
 /// The email of the admin account the platform creates on first start.
@@ -171,7 +172,7 @@ impl Platform {
     }
 
     /// Creates the first admin when there is no account yet; returns it with its password.
-    pub async fn ensure_first_admin(&self) -> Result<Option<NewAccount>, crate::error::ApiError> {
+    pub async fn ensure_first_admin(&self) -> Result<Option<NewAccount>, AccountError> {
         if self.state.store.count_users().await? > 0 {
             return Ok(None);
         }
@@ -184,18 +185,18 @@ impl Platform {
     }
 
     /// Gives the first admin a fresh generated password (the demo does this at every start).
-    pub async fn reset_first_admin(&self) -> Result<SecretString, crate::error::ApiError> {
+    pub async fn reset_first_admin(&self) -> Result<SecretString, AccountError> {
         if let Some(created) = self.ensure_first_admin().await? {
             return created
                 .generated_password
-                .ok_or_else(|| crate::error::ApiError::Internal("no password generated".into()));
+                .ok_or_else(|| Internal::other("no password generated").into());
         }
         let (_, password) = self
             .state
             .accounts
             .reset_password(FIRST_ADMIN_EMAIL, None)
             .await?;
-        password.ok_or_else(|| crate::error::ApiError::Internal("no password generated".into()))
+        password.ok_or_else(|| Internal::other("no password generated").into())
     }
 
     /// The whole HTTP surface.

@@ -1,5 +1,6 @@
-//! Who is calling: the admin API token of a script ([`ApiCaller`]) or the session cookie of a
-//! browser ([`SessionUser`]). Each is an extractor, so a handler's signature shows what it needs.
+//! Who is calling from a browser: the session cookie ([`SessionUser`], an extractor, so a
+//! handler's signature shows what it needs) and the CSRF token derived from it. Scripts'
+//! admin API tokens are the JSON API's own ([`crate::api::ApiCaller`]).
 
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
@@ -12,59 +13,9 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 use crate::crypto::token_hash;
-use crate::error::ApiError;
-use crate::store::{Role, Store, StoreError, User, now};
+use crate::error::Internal;
+use crate::store::{Store, StoreError, User, now};
 use crate::urls::PublicUrls;
-
-/// Prefix of admin API tokens.
-pub const API_TOKEN_PREFIX: &str = "gsk_";
-
-/// The user behind `Authorization: Bearer <admin token>`.
-#[derive(Debug, Clone)]
-pub struct ApiCaller(pub User);
-
-impl ApiCaller {
-    /// Refuses callers without the role a resource needs.
-    pub fn require(&self, allowed: impl Fn(Role) -> bool, what: &str) -> Result<&User, ApiError> {
-        if allowed(self.0.role) {
-            Ok(&self.0)
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "your role ({}) may not {what}",
-                self.0.role.as_str()
-            )))
-        }
-    }
-}
-
-impl<S> FromRequestParts<S> for ApiCaller
-where
-    S: Send + Sync,
-    Arc<dyn Store>: FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(ApiError::Unauthenticated)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| t.starts_with(API_TOKEN_PREFIX))
-            .ok_or(ApiError::Unauthenticated)?;
-        let store = Arc::<dyn Store>::from_ref(state);
-        let hash = token_hash(&SecretString::from(token.to_owned()));
-        match store.api_token_user(&hash, now()).await {
-            Ok(user) => Ok(Self(user)),
-            Err(StoreError::NotFound) => Err(ApiError::Unauthenticated),
-            Err(other) => Err(other.into()),
-        }
-    }
-}
 
 /// Name of the browser session cookie (`__Host-` prefixed when the platform is served over
 /// https, which pins it to this host, path `/` and `Secure`).
@@ -106,7 +57,7 @@ impl SessionUser {
 #[derive(Debug)]
 pub enum SessionRejection {
     Login { next: Option<String> },
-    Internal(ApiError),
+    Internal(Internal),
 }
 
 impl IntoResponse for SessionRejection {
@@ -119,7 +70,14 @@ impl IntoResponse for SessionRejection {
                 Redirect::to(&format!("/login?{query}")).into_response()
             }
             Self::Login { next: None } => Redirect::to("/login").into_response(),
-            Self::Internal(err) => err.into_response(),
+            Self::Internal(err) => {
+                tracing::error!(cause = %err, "reading the session failed");
+                (
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; the platform log has the details",
+                )
+                    .into_response()
+            }
         }
     }
 }
@@ -166,7 +124,7 @@ where
     Arc<dyn Store>: FromRef<S>,
     PublicUrls: FromRef<S>,
 {
-    type Rejection = ApiError;
+    type Rejection = SessionRejection;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -175,7 +133,7 @@ where
         match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
             Ok(user) => Ok(Some(user)),
             Err(SessionRejection::Login { .. }) => Ok(None),
-            Err(SessionRejection::Internal(err)) => Err(err),
+            Err(err) => Err(err),
         }
     }
 }

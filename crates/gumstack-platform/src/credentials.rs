@@ -8,7 +8,7 @@ use gumstack_config::CredentialField;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::Internal;
 use crate::store::{SealedCredentials, Server, Store, StoreError, now};
 use crate::vault::{Aad, Vault};
 
@@ -41,24 +41,20 @@ pub struct FieldErrors(pub BTreeMap<String, String>);
 /// Why saving failed.
 #[derive(Debug)]
 pub enum SaveError {
+    /// Values that are not acceptable, by field.
     Invalid(FieldErrors),
-    Other(ApiError),
+    /// The store or the vault failed.
+    Internal(Internal),
 }
 
-impl From<ApiError> for SaveError {
-    fn from(e: ApiError) -> Self {
-        Self::Other(e)
-    }
-}
-
-impl From<StoreError> for SaveError {
-    fn from(e: StoreError) -> Self {
-        Self::Other(e.into())
+impl<E: Into<Internal>> From<E> for SaveError {
+    fn from(e: E) -> Self {
+        Self::Internal(e.into())
     }
 }
 
 /// The fields of a server's form, from its config.yaml.
-pub fn fields(server: &Server) -> Result<Vec<CredentialField>, ApiError> {
+pub fn fields(server: &Server) -> Result<Vec<CredentialField>, Internal> {
     Ok(crate::servers::stored_config(server)?.auth.credentials)
 }
 
@@ -79,7 +75,7 @@ impl UserCredentials {
         &self,
         user_id: Uuid,
         server: &Server,
-    ) -> Result<Option<BTreeMap<String, SecretString>>, ApiError> {
+    ) -> Result<Option<BTreeMap<String, SecretString>>, Internal> {
         let sealed = match self.store.credentials(user_id, server.id).await {
             Ok(sealed) => sealed,
             Err(StoreError::NotFound) => return Ok(None),
@@ -90,7 +86,7 @@ impl UserCredentials {
             &credentials_aad(user_id, server.id, sealed.id),
         )?;
         let map: BTreeMap<String, String> = serde_json::from_slice(&plain)
-            .map_err(|e| ApiError::Internal(format!("sealed credentials are not JSON: {e}")))?;
+            .map_err(|e| Internal::other(format!("sealed credentials are not JSON: {e}")))?;
         Ok(Some(
             map.into_iter()
                 .map(|(k, v)| (k, SecretString::from(v)))
@@ -103,10 +99,10 @@ impl UserCredentials {
         &self,
         user_id: Uuid,
         server_id: Uuid,
-    ) -> Result<BTreeMap<String, String>, ApiError> {
+    ) -> Result<BTreeMap<String, String>, Internal> {
         match self.store.credentials(user_id, server_id).await {
             Ok(sealed) => serde_json::from_str(&sealed.hints_json)
-                .map_err(|e| ApiError::Internal(format!("credential hints: {e}"))),
+                .map_err(|e| Internal::other(format!("credential hints: {e}"))),
             Err(StoreError::NotFound) => Ok(BTreeMap::new()),
             Err(other) => Err(other.into()),
         }
@@ -200,7 +196,7 @@ impl UserCredentials {
         Ok(())
     }
 
-    pub async fn delete(&self, user_id: Uuid, server_id: Uuid) -> Result<bool, ApiError> {
+    pub async fn delete(&self, user_id: Uuid, server_id: Uuid) -> Result<bool, Internal> {
         match self.store.delete_credentials(user_id, server_id).await {
             Ok(()) => Ok(true),
             Err(StoreError::NotFound) => Ok(false),

@@ -1,112 +1,113 @@
-//! The error of the JSON API and the services behind it: `{"error": {"code", "message"}}` with
-//! the right HTTP status. Input errors say exactly what is wrong; internal errors give the client
-//! a generic message and the log the cause.
+//! The vocabulary the services' own errors share, with no HTTP in it: each domain error says
+//! what kind of failure it is ([`ErrorClass`]) and its stable machine-readable code, and each
+//! surface (JSON API, pages, OAuth endpoints, internal routes) turns that into its own answer
+//! in one place.
 
-use axum::Json;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-
-use crate::store::StoreError;
+use crate::store::{Constraint, StoreError};
 use crate::vault::VaultError;
 
+/// What kind of failure an error is: the caller fixes the request, looks elsewhere, resolves a
+/// conflict, lacks the right, or waits while the operator reads the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The request is malformed or a value is invalid; the message says exactly what.
+    Invalid,
+    /// What the request names does not exist.
+    NotFound,
+    /// The request contradicts what is stored (a taken name, the last admin, …).
+    Conflict,
+    /// The caller may not do this.
+    Forbidden,
+    /// Something failed inside the platform: the client gets a generic message, the log the
+    /// cause.
+    Internal,
+}
+
+/// An error a service returns: its class and code; its `Display` is the message a client may
+/// see unless the class is [`ErrorClass::Internal`].
+pub trait DomainError: std::error::Error {
+    /// What kind of failure this is.
+    fn class(&self) -> ErrorClass;
+    /// A stable machine-readable name (`slug_taken`, `last_admin`, …).
+    fn code(&self) -> &'static str;
+}
+
+impl DomainError for StoreError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::NotFound => ErrorClass::NotFound,
+            Self::Conflict(_) | Self::AuthTypeImmutable => ErrorClass::Conflict,
+            Self::Database(_) | Self::Migrate(_) | Self::Corrupt(_) => ErrorClass::Internal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::Conflict(constraint) => constraint.code(),
+            Self::AuthTypeImmutable => "auth_type_immutable",
+            Self::Database(_) | Self::Migrate(_) | Self::Corrupt(_) => "internal",
+        }
+    }
+}
+
+impl Constraint {
+    /// The code a client sees for a write this constraint refused.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::UserEmail => "email_taken",
+            Self::ServerSlug => "slug_taken",
+            Self::EnvVarName | Self::OtherUnique => "conflict",
+            Self::LastAdmin => "last_admin",
+            Self::FlowLimit => "too_many_flows",
+        }
+    }
+}
+
+impl DomainError for VaultError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Internal
+    }
+
+    fn code(&self) -> &'static str {
+        "internal"
+    }
+}
+
+/// A failure inside the platform that no caller can fix: a store or vault failure, a task that
+/// panicked, stored data that does not read back. Shown to clients as a generic message.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// The request is malformed or a value is invalid; `code` is a stable machine-readable name.
-    #[error("{message}")]
-    Invalid { code: &'static str, message: String },
+pub enum Internal {
+    /// The store failed; its own class is kept (a row that vanished is still "not found").
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A sealed value could not be sealed or opened.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// Anything else, with its cause for the log.
     #[error("{0}")]
-    NotFound(String),
-    #[error("{message}")]
-    Conflict { code: &'static str, message: String },
-    #[error("authentication required: send `Authorization: Bearer <admin token>`")]
-    Unauthenticated,
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("too many attempts; try again in {retry_after_secs} seconds")]
-    RateLimited { retry_after_secs: u64 },
-    /// Something failed inside the platform. The client sees a generic message.
-    #[error("internal error: {0}")]
-    Internal(String),
+    Other(String),
 }
 
-impl ApiError {
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid {
-            code,
-            message: message.into(),
-        }
+impl Internal {
+    /// An internal failure with its cause.
+    pub fn other(cause: impl std::fmt::Display) -> Self {
+        Self::Other(cause.to_string())
     }
+}
 
-    pub fn status(&self) -> StatusCode {
+impl DomainError for Internal {
+    fn class(&self) -> ErrorClass {
         match self {
-            Self::Invalid { .. } => StatusCode::BAD_REQUEST,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(err) => err.class(),
+            Self::Vault(_) | Self::Other(_) => ErrorClass::Internal,
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    fn code(&self) -> &'static str {
         match self {
-            Self::Invalid { code, .. } | Self::Conflict { code, .. } => code,
-            Self::NotFound(_) => "not_found",
-            Self::Unauthenticated => "unauthenticated",
-            Self::Forbidden(_) => "forbidden",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::Internal(_) => "internal",
+            Self::Store(err) => err.code(),
+            Self::Vault(_) | Self::Other(_) => "internal",
         }
-    }
-
-    /// The message the client sees.
-    pub fn public_message(&self) -> String {
-        match self {
-            Self::Internal(_) => "internal error; the platform log has the details".to_owned(),
-            other => other.to_string(),
-        }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::NotFound => Self::NotFound("not found".to_owned()),
-            StoreError::Conflict(what) => Self::Conflict {
-                code: "conflict",
-                message: format!("already exists ({what})"),
-            },
-            StoreError::AuthTypeImmutable => Self::Conflict {
-                code: "auth_type_immutable",
-                message: crate::servers::AUTH_TYPE_IMMUTABLE.to_owned(),
-            },
-            other => Self::Internal(other.to_string()),
-        }
-    }
-}
-
-impl From<VaultError> for ApiError {
-    fn from(err: VaultError) -> Self {
-        Self::Internal(err.to_string())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if let Self::Internal(cause) = &self {
-            tracing::error!(%cause, "request failed");
-        }
-        let body = serde_json::json!({
-            "error": { "code": self.code(), "message": self.public_message() }
-        });
-        let mut response = (self.status(), Json(body)).into_response();
-        if let Self::RateLimited { retry_after_secs } = self {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from(retry_after_secs),
-            );
-        }
-        response
     }
 }

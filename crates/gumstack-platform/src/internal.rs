@@ -180,7 +180,7 @@ async fn credentials(
     };
     let fields = match fields(&server) {
         Ok(fields) => fields,
-        Err(e) => return e.into_response(),
+        Err(e) => return crate::api::ApiError::from(e).into_response(),
     };
     let values = match state.credentials.values(user_id, &server).await {
         Ok(Some(values)) => values,
@@ -190,7 +190,7 @@ async fn credentials(
                 server.name
             ));
         }
-        Err(e) => return e.into_response(),
+        Err(e) => return crate::api::ApiError::from(e).into_response(),
     };
     let missing = UserCredentials::missing_required(&fields, &values);
     if !missing.is_empty() {
@@ -267,7 +267,7 @@ fn token_refusal(state: &AppState, server: &Server, provider: &str, error: Token
         TokenError::Integration { message } => {
             refuse(StatusCode::BAD_GATEWAY, "integration_error", &message)
         }
-        TokenError::Internal(e) => e.into_response(),
+        TokenError::Internal(e) => crate::api::ApiError::from(e).into_response(),
     }
 }
 

@@ -8,15 +8,76 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{DomainError, ErrorClass, Internal};
 use crate::store::{
     Constraint, EnvVarMeta, RuntimeSpec, Server, ServerUpdate, Store, StoreError, now,
 };
 use crate::vault::{Aad, Vault};
 
-/// What a client is told when it tries to change a server's auth type.
-pub const AUTH_TYPE_IMMUTABLE: &str = "the auth type of a server cannot change after creation \
-     (users' connections and credentials depend on it); create a new server instead";
+pub use crate::store::AUTH_TYPE_IMMUTABLE;
+
+/// Why a server operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A value of the request is invalid; the message says which and why.
+    #[error("{message}")]
+    Invalid {
+        /// `invalid_name`, `invalid_config`, `reserved_env_name`, …
+        code: &'static str,
+        message: String,
+    },
+    /// No server has this id or slug (escaped for display).
+    #[error("no server `{0}`")]
+    NotFound(String),
+    /// The server has no env var of this name (escaped for display).
+    #[error("server `{server}` has no env var `{name}`")]
+    EnvVarNotFound { server: String, name: String },
+    /// An explicitly requested slug is taken.
+    #[error("a server with slug `{0}` already exists")]
+    SlugTaken(String),
+    /// The request would change the server's auth type.
+    #[error("{AUTH_TYPE_IMMUTABLE} (it is `{current}`, the request asked for `{requested}`)")]
+    AuthTypeImmutable { current: String, requested: String },
+    /// The store or the vault failed.
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl ServerError {
+    fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ServerError {
+    fn from(err: StoreError) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+impl DomainError for ServerError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Invalid { .. } => ErrorClass::Invalid,
+            Self::NotFound(_) | Self::EnvVarNotFound { .. } => ErrorClass::NotFound,
+            Self::SlugTaken(_) | Self::AuthTypeImmutable { .. } => ErrorClass::Conflict,
+            Self::Internal(err) => err.class(),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid { code, .. } => code,
+            Self::NotFound(_) | Self::EnvVarNotFound { .. } => "not_found",
+            Self::SlugTaken(_) => "slug_taken",
+            Self::AuthTypeImmutable { .. } => "auth_type_immutable",
+            Self::Internal(err) => err.code(),
+        }
+    }
+}
 
 /// Longest server name (SPEC §2).
 pub const MAX_NAME_LEN: usize = 100;
@@ -28,14 +89,14 @@ pub const RESERVED_PREFIXES: [&str; 2] = ["GUMLOOP_", "GUMSTACK_"];
 /// System variable names the platform always sets itself.
 pub const RESERVED_NAMES: [&str; 2] = ["PORT", "ENVIRONMENT"];
 
-/// The vault binding of an env var's value: its server and its own id.
 /// A server's stored config.yaml, parsed (it was validated when stored, so a failure is an
 /// internal error).
-pub fn stored_config(server: &Server) -> Result<Config, ApiError> {
+pub fn stored_config(server: &Server) -> Result<Config, Internal> {
     Config::parse(&server.config_yaml)
-        .map_err(|e| ApiError::Internal(format!("stored config.yaml of {}: {e}", server.slug)))
+        .map_err(|e| Internal::other(format!("stored config.yaml of {}: {e}", server.slug)))
 }
 
+/// The vault binding of an env var's value: its server and its own id.
 pub fn env_var_aad(server_id: Uuid, env_var_id: Uuid) -> Aad {
     Aad::new("env_vars", "value", &[server_id, env_var_id])
 }
@@ -100,13 +161,16 @@ pub fn slugify(name: &str) -> String {
     slug
 }
 
-fn validate_name(name: &str) -> Result<String, ApiError> {
+fn validate_name(name: &str) -> Result<String, ServerError> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(ApiError::invalid("invalid_name", "name must not be empty"));
+        return Err(ServerError::invalid(
+            "invalid_name",
+            "name must not be empty",
+        ));
     }
     if name.chars().count() > MAX_NAME_LEN {
-        return Err(ApiError::invalid(
+        return Err(ServerError::invalid(
             "invalid_name",
             format!("name must be at most {MAX_NAME_LEN} characters"),
         ));
@@ -114,15 +178,15 @@ fn validate_name(name: &str) -> Result<String, ApiError> {
     Ok(name.to_owned())
 }
 
-fn validate_runtime(runtime: &RuntimeSpec) -> Result<(), ApiError> {
+fn validate_runtime(runtime: &RuntimeSpec) -> Result<(), ServerError> {
     if runtime.command.trim().is_empty() {
-        return Err(ApiError::invalid(
+        return Err(ServerError::invalid(
             "invalid_runtime",
             "runtime.command must name the program that starts the server",
         ));
     }
     if runtime.command.contains('\0') || runtime.args.iter().any(|a| a.contains('\0')) {
-        return Err(ApiError::invalid(
+        return Err(ServerError::invalid(
             "invalid_runtime",
             "runtime command and args must not contain NUL bytes",
         ));
@@ -130,8 +194,8 @@ fn validate_runtime(runtime: &RuntimeSpec) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn parse_config(yaml: &str) -> Result<Config, ApiError> {
-    Config::parse(yaml).map_err(|e| ApiError::invalid("invalid_config", e.to_string()))
+fn parse_config(yaml: &str) -> Result<Config, ServerError> {
+    Config::parse(yaml).map_err(|e| ServerError::invalid("invalid_config", e.to_string()))
 }
 
 /// A server to create.
@@ -178,24 +242,22 @@ impl Servers {
     }
 
     /// Finds a server by UUID or slug.
-    pub async fn resolve(&self, reference: &str) -> Result<Server, ApiError> {
+    pub async fn resolve(&self, reference: &str) -> Result<Server, ServerError> {
         let found = match Uuid::parse_str(reference) {
             Ok(id) => self.store.server_by_id(id).await,
             Err(_) => self.store.server_by_slug(reference).await,
         };
         found.map_err(|e| match e {
-            StoreError::NotFound => {
-                ApiError::NotFound(format!("no server `{}`", reference.escape_debug()))
-            }
+            StoreError::NotFound => ServerError::NotFound(reference.escape_debug().to_string()),
             other => other.into(),
         })
     }
 
-    pub async fn list(&self) -> Result<Vec<Server>, ApiError> {
+    pub async fn list(&self) -> Result<Vec<Server>, ServerError> {
         Ok(self.store.list_servers().await?)
     }
 
-    pub async fn create(&self, new: NewServer) -> Result<Server, ApiError> {
+    pub async fn create(&self, new: NewServer) -> Result<Server, ServerError> {
         let config = parse_config(&new.config_yaml)?;
         let name = validate_name(new.name.as_deref().unwrap_or(&config.name))?;
         if let Some(runtime) = &new.runtime {
@@ -205,7 +267,7 @@ impl Servers {
             Some(slug) => {
                 let clean = slugify(slug);
                 if &clean != slug {
-                    return Err(ApiError::invalid(
+                    return Err(ServerError::invalid(
                         "invalid_slug",
                         format!(
                             "slug must be lower-case letters, digits and dashes, e.g. `{clean}`"
@@ -240,10 +302,7 @@ impl Servers {
                     server.slug = format!("{base}-{}", attempt + 1);
                 }
                 Err(StoreError::Conflict(Constraint::ServerSlug)) => {
-                    return Err(ApiError::Conflict {
-                        code: "slug_taken",
-                        message: format!("a server with slug `{base}` already exists"),
-                    });
+                    return Err(ServerError::SlugTaken(base));
                 }
                 Err(other) => return Err(other.into()),
             }
@@ -252,7 +311,7 @@ impl Servers {
         Ok(server)
     }
 
-    pub async fn update(&self, reference: &str, patch: ServerPatch) -> Result<Server, ApiError> {
+    pub async fn update(&self, reference: &str, patch: ServerPatch) -> Result<Server, ServerError> {
         let server = self.resolve(reference).await?;
         if let Some(requested) = &patch.auth_type
             && requested != server.auth_type.as_str()
@@ -285,7 +344,7 @@ impl Servers {
     }
 
     /// Disables (stops serving) or re-enables a server; reversible.
-    pub async fn set_enabled(&self, reference: &str, enabled: bool) -> Result<Server, ApiError> {
+    pub async fn set_enabled(&self, reference: &str, enabled: bool) -> Result<Server, ServerError> {
         let server = self.resolve(reference).await?;
         let update = ServerUpdate {
             enabled: Some(enabled),
@@ -297,7 +356,7 @@ impl Servers {
     }
 
     /// Deletes the server with its env vars and deployments.
-    pub async fn delete(&self, reference: &str) -> Result<Server, ApiError> {
+    pub async fn delete(&self, reference: &str) -> Result<Server, ServerError> {
         let server = self.resolve(reference).await?;
         self.store.delete_server(server.id).await?;
         self.changed.notify_one();
@@ -305,7 +364,7 @@ impl Servers {
     }
 
     /// Asks for a new deployment (e.g. after env var changes); returns the new generation.
-    pub async fn redeploy(&self, reference: &str) -> Result<i64, ApiError> {
+    pub async fn redeploy(&self, reference: &str) -> Result<i64, ServerError> {
         let server = self.resolve(reference).await?;
         let generation = self.store.bump_deploy_generation(server.id).await?;
         self.changed.notify_one();
@@ -318,13 +377,13 @@ impl Servers {
         reference: &str,
         name: &str,
         value: &SecretString,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, ServerError> {
         if let Some((code, message)) = env_name_problem(name) {
-            return Err(ApiError::invalid(code, message));
+            return Err(ServerError::invalid(code, message));
         }
         let value = value.expose_secret();
         if value.len() > MAX_ENV_VALUE_LEN || value.contains('\0') {
-            return Err(ApiError::invalid(
+            return Err(ServerError::invalid(
                 "invalid_env_value",
                 format!("env var value must be at most {MAX_ENV_VALUE_LEN} bytes with no NUL byte"),
             ));
@@ -341,11 +400,16 @@ impl Servers {
         server_id: Uuid,
         name: &str,
         value: &str,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, ServerError> {
         self.store_env(server_id, name, value.as_bytes()).await
     }
 
-    async fn store_env(&self, server_id: Uuid, name: &str, value: &[u8]) -> Result<bool, ApiError> {
+    async fn store_env(
+        &self,
+        server_id: Uuid,
+        name: &str,
+        value: &[u8],
+    ) -> Result<bool, ServerError> {
         let existing = self.store.env_var_id(server_id, name).await?;
         // A replaced value gets a fresh id: the ciphertext is sealed to the id the row takes.
         let id = Uuid::new_v4();
@@ -356,33 +420,30 @@ impl Servers {
         Ok(existing.is_none())
     }
 
-    pub async fn list_env(&self, reference: &str) -> Result<Vec<EnvVarMeta>, ApiError> {
+    pub async fn list_env(&self, reference: &str) -> Result<Vec<EnvVarMeta>, ServerError> {
         let server = self.resolve(reference).await?;
         Ok(self.store.list_env_vars(server.id).await?)
     }
 
-    pub async fn delete_env(&self, reference: &str, name: &str) -> Result<(), ApiError> {
+    pub async fn delete_env(&self, reference: &str, name: &str) -> Result<(), ServerError> {
         let server = self.resolve(reference).await?;
         self.store
             .delete_env_var(server.id, name)
             .await
             .map_err(|e| match e {
-                StoreError::NotFound => ApiError::NotFound(format!(
-                    "server `{}` has no env var `{}`",
-                    server.slug,
-                    name.escape_debug()
-                )),
+                StoreError::NotFound => ServerError::EnvVarNotFound {
+                    server: server.slug.clone(),
+                    name: name.escape_debug().to_string(),
+                },
                 other => other.into(),
             })
     }
 }
 
-fn auth_type_conflict(current: &str, requested: &str) -> ApiError {
-    ApiError::Conflict {
-        code: "auth_type_immutable",
-        message: format!(
-            "{AUTH_TYPE_IMMUTABLE} (it is `{current}`, the request asked for `{requested}`)"
-        ),
+fn auth_type_conflict(current: &str, requested: &str) -> ServerError {
+    ServerError::AuthTypeImmutable {
+        current: current.to_owned(),
+        requested: requested.to_owned(),
     }
 }
 

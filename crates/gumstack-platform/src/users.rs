@@ -8,8 +8,67 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use crate::crypto::{random_bytes, random_password};
-use crate::error::ApiError;
-use crate::store::{Role, Store, StoreError, User, now};
+use crate::error::{DomainError, ErrorClass, Internal};
+use crate::store::{Constraint, Role, Store, StoreError, User, now};
+
+/// Why an account operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// A value of the request is invalid (`invalid_email`, `weak_password`).
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    /// No account has this email.
+    #[error("no user with email {0}")]
+    NoSuchEmail(String),
+    /// No account has this id.
+    #[error("no such user")]
+    NotFound,
+    /// An account with this email exists.
+    #[error("a user with email {0} already exists")]
+    EmailTaken(String),
+    /// The change would leave no admin.
+    #[error("{0} is the only admin; make another account admin first")]
+    LastAdmin(String),
+    /// The store failed, or hashing a password did.
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl AccountError {
+    fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for AccountError {
+    fn from(err: StoreError) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+impl DomainError for AccountError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Invalid { .. } => ErrorClass::Invalid,
+            Self::NoSuchEmail(_) | Self::NotFound => ErrorClass::NotFound,
+            Self::EmailTaken(_) | Self::LastAdmin(_) => ErrorClass::Conflict,
+            Self::Internal(err) => err.class(),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid { code, .. } => code,
+            Self::NoSuchEmail(_) | Self::NotFound => "not_found",
+            Self::EmailTaken(_) => "email_taken",
+            Self::LastAdmin(_) => "last_admin",
+            Self::Internal(err) => err.code(),
+        }
+    }
+}
 
 /// Shortest password the platform accepts from a person.
 pub const MIN_PASSWORD_LEN: usize = 12;
@@ -40,7 +99,7 @@ fn dummy_hash() -> &'static str {
 }
 
 /// Normalises and validates an email address (lower-cased, one `@`, no spaces).
-pub fn normalize_email(email: &str) -> Result<String, ApiError> {
+pub fn normalize_email(email: &str) -> Result<String, AccountError> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
         && email.split('@').count() == 2
@@ -49,16 +108,16 @@ pub fn normalize_email(email: &str) -> Result<String, ApiError> {
     if valid {
         Ok(email)
     } else {
-        Err(ApiError::invalid(
+        Err(AccountError::invalid(
             "invalid_email",
             "email must look like name@example.com",
         ))
     }
 }
 
-fn check_password_strength(password: &SecretString) -> Result<(), ApiError> {
+fn check_password_strength(password: &SecretString) -> Result<(), AccountError> {
     if password.expose_secret().chars().count() < MIN_PASSWORD_LEN {
-        return Err(ApiError::invalid(
+        return Err(AccountError::invalid(
             "weak_password",
             format!("password must be at least {MIN_PASSWORD_LEN} characters"),
         ));
@@ -91,7 +150,7 @@ impl Accounts {
         email: &str,
         role: Role,
         password: Option<SecretString>,
-    ) -> Result<NewAccount, ApiError> {
+    ) -> Result<NewAccount, AccountError> {
         let email = normalize_email(email)?;
         if let Some(password) = &password {
             check_password_strength(password)?;
@@ -114,11 +173,10 @@ impl Accounts {
             created_at: now(),
         };
         match self.store.insert_user(&user).await {
-            Err(StoreError::Conflict(_)) => Err(ApiError::Conflict {
-                code: "email_taken",
-                message: format!("a user with email {} already exists", user.email),
-            }),
-            other => other.map_err(ApiError::from),
+            Err(StoreError::Conflict(Constraint::UserEmail)) => {
+                Err(AccountError::EmailTaken(user.email.clone()))
+            }
+            other => other.map_err(AccountError::from),
         }?;
         Ok(NewAccount {
             user,
@@ -131,11 +189,11 @@ impl Accounts {
         &self,
         email: &str,
         password: Option<SecretString>,
-    ) -> Result<(User, Option<SecretString>), ApiError> {
+    ) -> Result<(User, Option<SecretString>), AccountError> {
         let email = normalize_email(email)?;
         let user = match self.store.user_by_email(&email).await {
             Err(StoreError::NotFound) => {
-                return Err(ApiError::NotFound(format!("no user with email {email}")));
+                return Err(AccountError::NoSuchEmail(email));
             }
             other => other?,
         };
@@ -156,23 +214,19 @@ impl Accounts {
 
     /// Changes an account's role. The last admin keeps the role: without one, nobody could
     /// manage accounts from the dashboard any more.
-    pub async fn set_role(&self, user_id: Uuid, role: Role) -> Result<User, ApiError> {
+    pub async fn set_role(&self, user_id: Uuid, role: Role) -> Result<User, AccountError> {
         let user = match self.store.user_by_id(user_id).await {
             Err(StoreError::NotFound) => {
-                return Err(ApiError::NotFound("no such user".to_owned()));
+                return Err(AccountError::NotFound);
             }
             other => other?,
         };
         match self.store.set_user_role(user.id, role).await {
             Ok(()) => Ok(User { role, ..user }),
-            Err(StoreError::Conflict(_)) => Err(ApiError::Conflict {
-                code: "last_admin",
-                message: format!(
-                    "{} is the only admin; make another account admin first",
-                    user.email
-                ),
-            }),
-            Err(StoreError::NotFound) => Err(ApiError::NotFound("no such user".to_owned())),
+            Err(StoreError::Conflict(Constraint::LastAdmin)) => {
+                Err(AccountError::LastAdmin(user.email))
+            }
+            Err(StoreError::NotFound) => Err(AccountError::NotFound),
             Err(other) => Err(other.into()),
         }
     }
@@ -183,7 +237,7 @@ impl Accounts {
         &self,
         email: &str,
         password: SecretString,
-    ) -> Result<Option<User>, ApiError> {
+    ) -> Result<Option<User>, AccountError> {
         let user = match normalize_email(email) {
             Ok(email) => match self.store.user_by_email(&email).await {
                 Ok(user) => Some(user),
@@ -197,16 +251,16 @@ impl Accounts {
             .map_or_else(|| dummy_hash().to_owned(), |u| u.password_hash.clone());
         let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
             .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(Internal::other)?;
         Ok(user.filter(|_| ok))
     }
 }
 
 /// Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-async fn hash_password_blocking(password: SecretString) -> Result<String, ApiError> {
+async fn hash_password_blocking(password: SecretString) -> Result<String, AccountError> {
     tokio::task::spawn_blocking(move || hash_password(&password))
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))
+        .map_err(|e| Internal::other(e).into())
 }
 
 #[cfg(test)]

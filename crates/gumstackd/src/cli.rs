@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use gumstack_platform::api::API_TOKEN_PREFIX;
 use gumstack_platform::app::FIRST_ADMIN_EMAIL;
-use gumstack_platform::auth::API_TOKEN_PREFIX;
 use gumstack_platform::crypto::{random_token, token_hash};
 use gumstack_platform::servers::NewServer;
 use gumstack_platform::store::{Role, RuntimeSpec};

@@ -13,10 +13,10 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
+use super::ApiCaller;
+use super::ApiError;
 use super::ApiJson;
-use crate::auth::ApiCaller;
 use crate::credentials::{SaveError, fields};
-use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{AuthType, Server, User};
 
@@ -125,7 +125,7 @@ async fn save(
             "invalid_credentials",
             errors.0.into_values().collect::<Vec<_>>().join("; "),
         )),
-        Err(SaveError::Other(e)) => Err(e),
+        Err(SaveError::Internal(e)) => Err(e.into()),
     }
 }
 

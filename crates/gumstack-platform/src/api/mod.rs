@@ -1,16 +1,20 @@
 //! The JSON API (docs/API.md): `Authorization: Bearer <admin token>`, servers addressed by slug
 //! or UUID, errors as `{"error": {"code", "message"}}`.
 
+mod caller;
 mod credentials;
+mod error;
 mod servers;
 mod users;
+
+pub use caller::{API_TOKEN_PREFIX, ApiCaller};
+pub use error::ApiError;
 
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

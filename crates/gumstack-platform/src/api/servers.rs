@@ -11,9 +11,9 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::ApiCaller;
+use super::ApiError;
 use super::ApiJson;
-use crate::auth::ApiCaller;
-use crate::error::ApiError;
 use crate::servers::{NewServer, ServerPatch};
 use crate::state::AppState;
 use crate::store::{Deployment, EnvVarMeta, Role, RuntimeSpec, Server};

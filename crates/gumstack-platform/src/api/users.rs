@@ -10,9 +10,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::ApiCaller;
+use super::ApiError;
 use super::ApiJson;
-use crate::auth::ApiCaller;
-use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{Role, User};
 

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::provider::{Operation, ProviderFailure, TokenSet};
 use super::{Connections, access_aad, refresh_aad, token_digest};
 use crate::crypto::{constant_time_eq, random_token, token_hash};
-use crate::error::ApiError;
+use crate::error::Internal;
 use crate::store::{Connection, ConnectionStatus, OAuthFlow, Server, StoreError};
 use crate::vault::Aad;
 
@@ -66,7 +66,7 @@ pub enum ConnectError {
     #[error("{0}")]
     Integration(String),
     #[error(transparent)]
-    Internal(#[from] ApiError),
+    Internal(#[from] Internal),
 }
 
 impl From<StoreError> for ConnectError {
@@ -123,7 +123,7 @@ pub enum CallbackError {
         message: String,
     },
     #[error(transparent)]
-    Internal(#[from] ApiError),
+    Internal(#[from] Internal),
 }
 
 impl From<StoreError> for CallbackError {
@@ -186,7 +186,7 @@ pub fn check_authorization_url(url: &str, state: &str, redirect_uri: &str) -> Re
 }
 
 /// The providers a server's config.yaml declares.
-pub fn declared_providers(server: &Server) -> Result<Vec<String>, ApiError> {
+pub fn declared_providers(server: &Server) -> Result<Vec<String>, Internal> {
     Ok(crate::servers::stored_config(server)?.auth.providers)
 }
 
@@ -323,7 +323,7 @@ impl Connections {
                 &flow.verifier_ciphertext,
                 &verifier_aad(flow.id, flow.user_id, flow.server_id),
             )
-            .map_err(ApiError::from)?;
+            .map_err(Internal::from)?;
         let failed = |server: &Server, failure: ProviderFailure| CallbackError::ExchangeFailed {
             server: Box::new(server.clone()),
             message: failure.to_string(),
@@ -421,7 +421,7 @@ impl Connections {
         user_id: Uuid,
         server_id: Uuid,
         provider: &str,
-    ) -> Result<Option<bool>, ApiError> {
+    ) -> Result<Option<bool>, Internal> {
         let Some(c) = self.find(user_id, server_id, provider).await? else {
             return Ok(None);
         };

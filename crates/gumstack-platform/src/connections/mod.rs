@@ -19,7 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::Internal;
 use crate::store::{Connection, Store, StoreError, Timestamp};
 use crate::urls::PublicUrls;
 use crate::vault::{Aad, Vault};
@@ -181,7 +181,7 @@ impl Connections {
     }
 
     /// The user's connections, for pages.
-    pub async fn views(&self, user_id: Uuid) -> Result<Vec<ConnectionView>, ApiError> {
+    pub async fn views(&self, user_id: Uuid) -> Result<Vec<ConnectionView>, Internal> {
         let rows = self.inner.store.user_connections(user_id).await?;
         Ok(rows
             .into_iter()
@@ -204,7 +204,7 @@ impl Connections {
         user_id: Uuid,
         server_id: Uuid,
         provider: &str,
-    ) -> Result<Option<Connection>, ApiError> {
+    ) -> Result<Option<Connection>, Internal> {
         match self
             .inner
             .store
@@ -217,21 +217,21 @@ impl Connections {
         }
     }
 
-    fn access_token_of(&self, c: &Connection) -> Result<SecretString, ApiError> {
+    fn access_token_of(&self, c: &Connection) -> Result<SecretString, Internal> {
         Ok(self
             .inner
             .vault
             .decrypt_string(&c.access_ciphertext, &access_aad(c))?)
     }
 
-    fn refresh_token_of(&self, c: &Connection) -> Result<Option<SecretString>, ApiError> {
+    fn refresh_token_of(&self, c: &Connection) -> Result<Option<SecretString>, Internal> {
         c.refresh_ciphertext
             .as_ref()
             .map(|sealed| {
                 self.inner
                     .vault
                     .decrypt_string(sealed, &refresh_aad(c))
-                    .map_err(ApiError::from)
+                    .map_err(Internal::from)
             })
             .transpose()
     }

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::provider::{FailureClass, Operation, ProviderFailure, TokenSet};
 use super::{Connections, access_aad, refresh_aad, token_digest};
-use crate::error::ApiError;
+use crate::error::Internal;
 use crate::store::{
     Connection, ConnectionStatus, FailureKind, RefreshFailure, RefreshedTokens, Timestamp,
 };
@@ -42,7 +42,7 @@ pub enum TokenError {
     #[error("{message}")]
     Integration { message: String },
     #[error(transparent)]
-    Internal(#[from] ApiError),
+    Internal(#[from] Internal),
 }
 
 impl From<crate::store::StoreError> for TokenError {
@@ -200,7 +200,7 @@ impl Connections {
         let this = self.clone();
         let task = tokio::spawn(async move { this.refresh_leased(&c, &holder).await });
         task.await.map_err(|e| {
-            TokenError::Internal(ApiError::Internal(format!("the refresh task failed: {e}")))
+            TokenError::Internal(Internal::other(format!("the refresh task failed: {e}")))
         })?
     }
 

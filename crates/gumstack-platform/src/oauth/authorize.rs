@@ -366,10 +366,10 @@ pub async fn authorize_post(
         expires_at: t + CODE_SECONDS,
     };
     if let Err(e) = state.store.insert_grant(&grant).await {
-        return crate::error::ApiError::from(e).into_response();
+        return crate::web::PageError::from(e).into_response();
     }
     if let Err(e) = state.store.insert_code(&record).await {
-        return crate::error::ApiError::from(e).into_response();
+        return crate::web::PageError::from(e).into_response();
     }
     tracing::info!(user = %session.user.id, client = %grant.client_id, server = %valid.server.slug, "authorization granted");
     use secrecy::ExposeSecret as _;

@@ -24,7 +24,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde_json::json;
 
-use crate::error::ApiError;
+use crate::api::ApiError;
 use crate::state::AppState;
 
 /// Authorization codes live this long.

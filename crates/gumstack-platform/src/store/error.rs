@@ -10,10 +10,10 @@ pub enum StoreError {
     #[error("not found")]
     NotFound,
     /// A write was refused by a constraint; the value names which one.
-    #[error("refused by the store: {0}")]
+    #[error("{0}")]
     Conflict(Constraint),
     /// The auth type of a server cannot change (enforced by the database as well).
-    #[error("the auth type of a server cannot change")]
+    #[error("{}", super::AUTH_TYPE_IMMUTABLE)]
     AuthTypeImmutable,
     /// The database failed (connection, I/O, a bug in a statement). Never shown to clients.
     #[error("database error: {0}")]

@@ -39,8 +39,8 @@ pub use error::{Constraint, StoreError};
 pub use keys::{SigningKeyRecord, SigningKeyStore};
 pub use oauth::{ClientKind, Consumed, Grant, OAuthClient, OAuthStore, SingleUse, UserGrant};
 pub use servers::{
-    Deployment, DeploymentStatus, DeploymentStore, EnvVarMeta, RuntimeSpec, SealedEnvVar, Server,
-    ServerStore, ServerUpdate,
+    AUTH_TYPE_IMMUTABLE, Deployment, DeploymentStatus, DeploymentStore, EnvVarMeta, RuntimeSpec,
+    SealedEnvVar, Server, ServerStore, ServerUpdate,
 };
 pub use users::{Group, Org, Role, User, UserStore};
 

@@ -4,6 +4,10 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::AuthType;
+
+/// What a client is told when it tries to change a server's auth type.
+pub const AUTH_TYPE_IMMUTABLE: &str = "the auth type of a server cannot change after creation \
+     (users' connections and credentials depend on it); create a new server instead";
 use super::{StoreError, Timestamp};
 
 /// How the platform runs a server (SPEC §12).

@@ -10,9 +10,9 @@ use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::error::PageError;
 use super::{access, pages};
 use crate::auth::SessionUser;
-use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{StoreError, now};
 
@@ -29,7 +29,7 @@ pub async fn list(
 ) -> Response {
     let grants = match state.store.user_grants(session.user.id).await {
         Ok(grants) => grants,
-        Err(e) => return pages::error_page(Some(&session), &e.into()),
+        Err(e) => return pages::error_page(Some(&session), e),
     };
     let notice = match query.done.as_deref() {
         Some("revoked") => {
@@ -93,7 +93,7 @@ pub async fn revoke(
     let not_found = || {
         pages::error_page(
             Some(&session),
-            &ApiError::NotFound("you have no such authorization".to_owned()),
+            PageError::not_found("you have no such authorization".to_owned()),
         )
     };
     let Ok(id) = Uuid::parse_str(&grant) else {
@@ -102,13 +102,13 @@ pub async fn revoke(
     match state.store.grant_with_user(id).await {
         Ok((grant, _)) if grant.user_id == session.user.id => {}
         Ok(_) | Err(StoreError::NotFound) => return not_found(),
-        Err(e) => return pages::error_page(Some(&session), &e.into()),
+        Err(e) => return pages::error_page(Some(&session), e),
     }
     match state.store.revoke_grant(id, now()).await {
         Ok(()) => {
             tracing::info!(user = %session.user.id, grant = %id, "grant revoked from the dashboard");
             Redirect::to("/clients?done=revoked").into_response()
         }
-        Err(e) => pages::error_page(Some(&session), &e.into()),
+        Err(e) => pages::error_page(Some(&session), e),
     }
 }

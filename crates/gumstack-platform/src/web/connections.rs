@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use gumstack_config::CredentialField;
 use maud::{Markup, html};
 
+use super::error::PageError;
 use super::pages::{self, forbidden_form};
 use crate::auth::SessionUser;
 use crate::connections::flow::{CallbackQuery, declared_providers};
@@ -23,11 +24,11 @@ use crate::store::{AuthType, ConnectionStatus, FailureKind, Server};
 pub async fn list(State(state): State<AppState>, session: SessionUser) -> Response {
     let servers = match state.servers.list().await {
         Ok(list) => list,
-        Err(e) => return e.into_response(),
+        Err(e) => return PageError::from(e).into_response(),
     };
     let accounts = match state.connections.views(session.user.id).await {
         Ok(views) => views,
-        Err(e) => return e.into_response(),
+        Err(e) => return PageError::from(e).into_response(),
     };
     let mut rows = Vec::new();
     for server in servers.into_iter().filter(|s| s.enabled) {
@@ -36,7 +37,7 @@ pub async fn list(State(state): State<AppState>, session: SessionUser) -> Respon
             AuthType::Cred => match state.credentials.hints(session.user.id, server.id).await {
                 Ok(hints) if hints.is_empty() => "not set up".to_owned(),
                 Ok(_) => "credentials saved".to_owned(),
-                Err(e) => return e.into_response(),
+                Err(e) => return PageError::from(e).into_response(),
             },
             AuthType::Oauth => {
                 let mine: Vec<String> = accounts
@@ -93,7 +94,7 @@ async fn cred_server(state: &AppState, slug: &str) -> Result<Server, Response> {
             pages::message_page("Not found", "This server takes no credentials from you."),
         )
             .into_response()),
-        Err(e) => Err(e.into_response()),
+        Err(e) => Err(PageError::from(e).into_response()),
     }
 }
 
@@ -173,11 +174,11 @@ pub async fn show(
     };
     let fields = match fields(&server) {
         Ok(f) => f,
-        Err(e) => return e.into_response(),
+        Err(e) => return PageError::from(e).into_response(),
     };
     let hints = match state.credentials.hints(session.user.id, server.id).await {
         Ok(h) => h,
-        Err(e) => return e.into_response(),
+        Err(e) => return PageError::from(e).into_response(),
     };
     form_page(
         &session,
@@ -215,7 +216,7 @@ pub async fn save(
         Err(SaveError::Invalid(errors)) => {
             let fields = match fields(&server) {
                 Ok(f) => f,
-                Err(e) => return e.into_response(),
+                Err(e) => return PageError::from(e).into_response(),
             };
             let hints = state
                 .credentials
@@ -234,7 +235,7 @@ pub async fn save(
             )
                 .into_response()
         }
-        Err(SaveError::Other(e)) => e.into_response(),
+        Err(SaveError::Internal(e)) => PageError::from(e).into_response(),
     }
 }
 
@@ -260,7 +261,7 @@ pub async fn delete(
     };
     match state.credentials.delete(session.user.id, server.id).await {
         Ok(_) => Redirect::to("/connections").into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => PageError::from(e).into_response(),
     }
 }
 
@@ -276,7 +277,7 @@ async fn oauth_server(state: &AppState, slug: &str) -> Result<Server, Response> 
             pages::message_page("Not found", "This server connects no accounts."),
         )
             .into_response()),
-        Err(e) => Err(e.into_response()),
+        Err(e) => Err(PageError::from(e).into_response()),
     }
 }
 
@@ -300,11 +301,11 @@ async fn accounts_page(
 ) -> Response {
     let providers = match declared_providers(server) {
         Ok(p) => p,
-        Err(e) => return e.into_response(),
+        Err(e) => return PageError::from(e).into_response(),
     };
     let accounts = match state.connections.views(session.user.id).await {
         Ok(views) => views,
-        Err(e) => return e.into_response(),
+        Err(e) => return PageError::from(e).into_response(),
     };
     let markup = pages::page(
         &server.name,
@@ -432,7 +433,7 @@ pub async fn connect(
             )
             .await
         }
-        Err(ConnectError::Internal(e)) => e.into_response(),
+        Err(ConnectError::Internal(e)) => PageError::from(e).into_response(),
     }
 }
 
@@ -485,7 +486,7 @@ pub async fn disconnect(
         .await
     {
         Ok(_) => Redirect::to(&format!("/connections/{}", server.slug)).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => PageError::from(e).into_response(),
     }
 }
 
@@ -504,7 +505,7 @@ pub async fn callback(
             return Redirect::to(&format!("/connections/{}", connected.server.slug))
                 .into_response();
         }
-        Err(CallbackError::Internal(e)) => return e.into_response(),
+        Err(CallbackError::Internal(e)) => return PageError::from(e).into_response(),
         Err(error) => error,
     };
     let back = match &error {

@@ -7,6 +7,7 @@
 mod access;
 mod clients;
 mod connections;
+mod error;
 pub mod pages;
 mod server_page;
 mod server_settings;
@@ -31,6 +32,7 @@ use crate::auth::{SessionUser, session_cookie_name};
 use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::state::AppState;
 use crate::store::now;
+pub use error::PageError;
 
 /// Browser sessions last a week.
 const SESSION_SECONDS: i64 = 7 * 24 * 3600;
@@ -241,7 +243,7 @@ async fn login(
             );
             return (StatusCode::UNAUTHORIZED, page).into_response();
         }
-        Err(err) => return err.into_response(),
+        Err(err) => return PageError::from(err).into_response(),
     };
     state.limiter.record_success(&email_key);
     let token = random_token("");
@@ -250,7 +252,7 @@ async fn login(
         .insert_session(user.id, &token_hash(&token), now() + SESSION_SECONDS)
         .await
     {
-        return crate::error::ApiError::from(err).into_response();
+        return PageError::from(err).into_response();
     }
     let name = session_cookie_name(&state.urls);
     let jar = jar
@@ -284,7 +286,7 @@ async fn logout(
         .delete_session(&token_hash(&session.token))
         .await
     {
-        return crate::error::ApiError::from(err).into_response();
+        return PageError::from(err).into_response();
     }
     let jar = jar.remove(Cookie::build(session_cookie_name(&state.urls)).path("/"));
     (jar, Redirect::to("/login")).into_response()

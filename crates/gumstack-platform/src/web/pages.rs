@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
+use super::error::PageError;
 use crate::auth::SessionUser;
-use crate::error::ApiError;
 use crate::store::{Role, Timestamp};
 
 /// The page frame: head, skip link, top bar (navigation and logout when logged in), main.
@@ -116,9 +116,10 @@ pub fn forbidden(session: &SessionUser, what: &str) -> Response {
 
 /// An error of the services behind a page, as a page with the error's status. Internal errors
 /// show a generic message (the cause goes to the log).
-pub fn error_page(session: Option<&SessionUser>, err: &ApiError) -> Response {
-    if let ApiError::Internal(cause) = err {
-        tracing::error!(%cause, "page failed");
+pub fn error_page(session: Option<&SessionUser>, err: impl Into<PageError>) -> Response {
+    let err = err.into();
+    if err.is_internal() {
+        tracing::error!(cause = %err.cause(), "page failed");
     }
     let title = match err.status() {
         StatusCode::NOT_FOUND => "Not found",

@@ -24,7 +24,7 @@ pub(super) async fn load(
         .servers
         .resolve(slug)
         .await
-        .map_err(|e| pages::error_page(Some(session), &e))
+        .map_err(|e| pages::error_page(Some(session), e))
 }
 
 /// The tabs of a server's pages.
@@ -82,7 +82,7 @@ pub async fn overview(
     };
     let latest = match state.store.list_deployments(server.id, 1).await {
         Ok(list) => list.into_iter().next(),
-        Err(e) => return pages::error_page(Some(&session), &e.into()),
+        Err(e) => return pages::error_page(Some(&session), e),
     };
     let tools = Config::parse(&server.config_yaml)
         .map(|c| c.tools)

@@ -12,10 +12,10 @@ use maud::{Markup, html};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
+use super::error::PageError;
 use super::server_page::{Tab, auth_explanation, icon, load, tabs};
 use super::{access, pages};
 use crate::auth::SessionUser;
-use crate::error::ApiError;
 use crate::servers::{AUTH_TYPE_IMMUTABLE, ServerPatch};
 use crate::state::AppState;
 use crate::store::{EnvVarMeta, Server};
@@ -51,10 +51,10 @@ impl GeneralForm {
 /// Everything the settings page shows besides the server itself.
 struct View<'a> {
     general: GeneralForm,
-    general_error: Option<&'a ApiError>,
+    general_error: Option<&'a PageError>,
     /// The name typed into the add form (never the value: it is a secret).
     env_name: &'a str,
-    env_error: Option<&'a ApiError>,
+    env_error: Option<&'a PageError>,
     notice: Option<&'static str>,
     /// Show the redeploy prompt.
     prompt_redeploy: bool,
@@ -86,7 +86,7 @@ async fn env_changed_since_deployment(
     state: &AppState,
     server: &Server,
     vars: &[EnvVarMeta],
-) -> Result<bool, ApiError> {
+) -> Result<bool, PageError> {
     let latest = state.store.list_deployments(server.id, 1).await?;
     let started = latest.first().map_or(i64::MIN, |d| d.created_at);
     Ok(vars.iter().any(|v| v.updated_at > started))
@@ -101,11 +101,11 @@ async fn settings_page(
 ) -> Response {
     let vars = match state.servers.list_env(&server.id.to_string()).await {
         Ok(vars) => vars,
-        Err(e) => return pages::error_page(Some(session), &e),
+        Err(e) => return pages::error_page(Some(session), e),
     };
     let pending = match env_changed_since_deployment(state, server, &vars).await {
         Ok(pending) => pending,
-        Err(e) => return pages::error_page(Some(session), &e),
+        Err(e) => return pages::error_page(Some(session), e),
     };
     let base = format!("/servers/{}", server.slug);
     let csrf = html! { input type="hidden" name="csrf" value=(session.csrf); };
@@ -305,9 +305,14 @@ pub async fn save(
         icon: Some((!icon.is_empty()).then(|| icon.to_owned())),
         ..ServerPatch::default()
     };
-    match state.servers.update(&server.id.to_string(), patch).await {
+    match state
+        .servers
+        .update(&server.id.to_string(), patch)
+        .await
+        .map_err(PageError::from)
+    {
         Ok(updated) => settings_done(&updated, "saved", "general"),
-        Err(err @ (ApiError::Invalid { .. } | ApiError::Conflict { .. })) => {
+        Err(err) if err.is_input_error() => {
             let view = View {
                 general: form,
                 general_error: Some(&err),
@@ -318,7 +323,7 @@ pub async fn save(
             };
             settings_page(&state, &session, &server, view, err.status()).await
         }
-        Err(err) => pages::error_page(Some(&session), &err),
+        Err(err) => pages::error_page(Some(&session), err),
     }
 }
 
@@ -348,20 +353,19 @@ pub async fn set_env(
     };
     let name = form.name.trim();
     let result = match &form.value {
-        Some(value) if !value.expose_secret().is_empty() => {
-            state
-                .servers
-                .set_env(&server.id.to_string(), name, value)
-                .await
-        }
-        _ => Err(ApiError::invalid(
+        Some(value) if !value.expose_secret().is_empty() => state
+            .servers
+            .set_env(&server.id.to_string(), name, value)
+            .await
+            .map_err(PageError::from),
+        _ => Err(PageError::invalid(
             "invalid_env_value",
             "enter a value for the variable",
         )),
     };
     match result {
         Ok(_) => settings_done(&server, "env", "env"),
-        Err(err @ ApiError::Invalid { .. }) => {
+        Err(err) if err.is_input_error() => {
             let view = View {
                 general: GeneralForm::of(&server),
                 general_error: None,
@@ -372,7 +376,7 @@ pub async fn set_env(
             };
             settings_page(&state, &session, &server, view, err.status()).await
         }
-        Err(err) => pages::error_page(Some(&session), &err),
+        Err(err) => pages::error_page(Some(&session), err),
     }
 }
 
@@ -402,7 +406,7 @@ pub async fn delete_env(
         .await
     {
         Ok(()) => settings_done(&server, "env-removed", "env"),
-        Err(err) => pages::error_page(Some(&session), &err),
+        Err(err) => pages::error_page(Some(&session), err),
     }
 }
 
@@ -422,7 +426,7 @@ pub async fn redeploy(
     };
     match state.servers.redeploy(&server.id.to_string()).await {
         Ok(_) => settings_done(&server, "redeploy", "deployments"),
-        Err(err) => pages::error_page(Some(&session), &err),
+        Err(err) => pages::error_page(Some(&session), err),
     }
 }
 
@@ -450,7 +454,7 @@ async fn set_enabled(
             if enabled { "enabled" } else { "disabled" },
             "availability",
         ),
-        Err(err) => pages::error_page(Some(session), &err),
+        Err(err) => pages::error_page(Some(session), err),
     }
 }
 
@@ -542,6 +546,6 @@ pub async fn delete(
     }
     match state.servers.delete(&server.id.to_string()).await {
         Ok(_) => Redirect::to("/?done=deleted").into_response(),
-        Err(err) => pages::error_page(Some(&session), &err),
+        Err(err) => pages::error_page(Some(&session), err),
     }
 }

@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::error::PageError;
 use super::{access, pages};
 use crate::auth::SessionUser;
-use crate::error::ApiError;
 use crate::servers::NewServer;
 use crate::state::AppState;
 use crate::store::{RuntimeSpec, Server};
@@ -50,7 +50,7 @@ pub async fn list(
 ) -> Response {
     let servers = match state.servers.list().await {
         Ok(servers) => servers,
-        Err(e) => return pages::error_page(Some(&session), &e),
+        Err(e) => return pages::error_page(Some(&session), e),
     };
     let total = servers.len();
     let needle = query.q.trim().to_lowercase();
@@ -143,7 +143,7 @@ pub struct CreateForm {
 }
 
 /// The form field an error belongs to, by the error's code.
-fn field_of(err: &ApiError) -> &'static str {
+fn field_of(err: &PageError) -> &'static str {
     match err.code() {
         "invalid_runtime" => "command",
         "invalid_slug" | "slug_taken" => "slug",
@@ -151,7 +151,7 @@ fn field_of(err: &ApiError) -> &'static str {
     }
 }
 
-fn create_page(session: &SessionUser, form: &CreateForm, error: Option<&ApiError>) -> Markup {
+fn create_page(session: &SessionUser, form: &CreateForm, error: Option<&PageError>) -> Markup {
     let error_in = |field: &str| error.filter(|e| field_of(e) == field);
     let invalid = |field: &str| error_in(field).map(|_| "true");
     let described = |field: &str, help: &str| match error_in(field) {
@@ -247,14 +247,14 @@ pub async fn create(
         owner_id: Some(session.user.id),
         ..NewServer::default()
     };
-    match state.servers.create(new).await {
+    match state.servers.create(new).await.map_err(PageError::from) {
         Ok(server) => {
             Redirect::to(&format!("/servers/{}?done=created", server.slug)).into_response()
         }
-        Err(err @ (ApiError::Invalid { .. } | ApiError::Conflict { .. })) => {
+        Err(err) if err.is_input_error() => {
             (err.status(), create_page(&session, &form, Some(&err))).into_response()
         }
-        Err(err) => pages::error_page(Some(&session), &err),
+        Err(err) => pages::error_page(Some(&session), err),
     }
 }
 
@@ -265,17 +265,15 @@ mod tests {
 
     #[test]
     fn errors_point_at_their_field() {
-        let config = ApiError::invalid("invalid_config", "config.yaml (line 2, column 1): x");
+        let config = PageError::invalid("invalid_config", "config.yaml (line 2, column 1): x");
         assert_eq!(field_of(&config), "config_yaml");
         assert_eq!(
-            field_of(&ApiError::invalid("invalid_runtime", "x")),
+            field_of(&PageError::invalid("invalid_runtime", "x")),
             "command"
         );
-        let taken = ApiError::Conflict {
-            code: "slug_taken",
-            message: "x".into(),
-        };
+        let taken = PageError::from(crate::servers::ServerError::SlugTaken("x".into()));
         assert_eq!(field_of(&taken), "slug");
+        assert_eq!(taken.status(), StatusCode::CONFLICT);
         assert_eq!(config.status(), StatusCode::BAD_REQUEST);
     }
 }

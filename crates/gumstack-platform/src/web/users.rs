@@ -11,9 +11,9 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::error::PageError;
 use super::{access, pages};
 use crate::auth::SessionUser;
-use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{Role, User};
 use crate::users::MIN_PASSWORD_LEN;
@@ -27,9 +27,9 @@ struct View<'a> {
     /// The add form as typed (never the password).
     email: &'a str,
     role: Option<Role>,
-    add_error: Option<&'a ApiError>,
+    add_error: Option<&'a PageError>,
     /// An error about one account's row.
-    row_error: Option<(Uuid, &'a ApiError)>,
+    row_error: Option<(Uuid, &'a PageError)>,
 }
 
 fn role_select(id: &str, name: &str, selected: Role) -> Markup {
@@ -50,7 +50,7 @@ async fn users_page(
 ) -> Response {
     let users = match state.store.list_users().await {
         Ok(users) => users,
-        Err(e) => return pages::error_page(Some(session), &e.into()),
+        Err(e) => return pages::error_page(Some(session), e),
     };
     let csrf = html! { input type="hidden" name="csrf" value=(session.csrf); };
     let row = |user: &User| {
@@ -186,13 +186,12 @@ pub async fn create(
     }
     let role = form.role.parse::<Role>();
     let result = match &role {
-        Ok(role) => {
-            state
-                .accounts
-                .create(&form.email, *role, typed_password(form.password))
-                .await
-        }
-        Err(message) => Err(ApiError::invalid("invalid_role", message.clone())),
+        Ok(role) => state
+            .accounts
+            .create(&form.email, *role, typed_password(form.password))
+            .await
+            .map_err(PageError::from),
+        Err(message) => Err(PageError::invalid("invalid_role", message.clone())),
     };
     match result {
         Ok(created) => {
@@ -207,7 +206,7 @@ pub async fn create(
             };
             users_page(&state, &session, view, StatusCode::CREATED).await
         }
-        Err(err @ (ApiError::Invalid { .. } | ApiError::Conflict { .. })) => {
+        Err(err) if err.is_input_error() => {
             let view = View {
                 email: &form.email,
                 role: role.ok(),
@@ -216,7 +215,7 @@ pub async fn create(
             };
             users_page(&state, &session, view, err.status()).await
         }
-        Err(err) => pages::error_page(Some(&session), &err),
+        Err(err) => pages::error_page(Some(&session), err),
     }
 }
 
@@ -228,8 +227,8 @@ pub struct RoleForm {
     role: String,
 }
 
-fn user_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("no such user".to_owned()))
+fn user_id(raw: &str) -> Result<Uuid, PageError> {
+    Uuid::parse_str(raw).map_err(|_| PageError::not_found("no such user".to_owned()))
 }
 
 /// `POST /users/{id}/role`.
@@ -245,11 +244,15 @@ pub async fn set_role(
     }
     let id = match user_id(&id) {
         Ok(id) => id,
-        Err(err) => return pages::error_page(Some(&session), &err),
+        Err(err) => return pages::error_page(Some(&session), err),
     };
     let result = match form.role.parse::<Role>() {
-        Ok(role) => state.accounts.set_role(id, role).await,
-        Err(message) => Err(ApiError::invalid("invalid_role", message)),
+        Ok(role) => state
+            .accounts
+            .set_role(id, role)
+            .await
+            .map_err(PageError::from),
+        Err(message) => Err(PageError::invalid("invalid_role", message)),
     };
     match result {
         // An admin who made themselves a member can no longer see this page.
@@ -257,14 +260,14 @@ pub async fn set_role(
             Redirect::to("/").into_response()
         }
         Ok(_) => Redirect::to("/users?done=role").into_response(),
-        Err(err @ (ApiError::Invalid { .. } | ApiError::Conflict { .. })) => {
+        Err(err) if err.is_input_error() => {
             let view = View {
                 row_error: Some((id, &err)),
                 ..View::default()
             };
             users_page(&state, &session, view, err.status()).await
         }
-        Err(err) => pages::error_page(Some(&session), &err),
+        Err(err) => pages::error_page(Some(&session), err),
     }
 }
 
@@ -290,17 +293,18 @@ pub async fn reset_password(
         Ok(id) => match state.store.user_by_id(id).await {
             Ok(user) => user,
             Err(crate::store::StoreError::NotFound) => {
-                let err = ApiError::NotFound("no such user".to_owned());
-                return pages::error_page(Some(&session), &err);
+                let err = PageError::not_found("no such user".to_owned());
+                return pages::error_page(Some(&session), err);
             }
-            Err(e) => return pages::error_page(Some(&session), &e.into()),
+            Err(e) => return pages::error_page(Some(&session), e),
         },
-        Err(err) => return pages::error_page(Some(&session), &err),
+        Err(err) => return pages::error_page(Some(&session), err),
     };
     match state
         .accounts
         .reset_password(&user.email, typed_password(form.password))
         .await
+        .map_err(PageError::from)
     {
         Ok((user, generated)) => {
             let notice = password_notice(
@@ -314,13 +318,13 @@ pub async fn reset_password(
             };
             users_page(&state, &session, view, StatusCode::OK).await
         }
-        Err(err @ ApiError::Invalid { .. }) => {
+        Err(err) if err.is_input_error() => {
             let view = View {
                 row_error: Some((user.id, &err)),
                 ..View::default()
             };
             users_page(&state, &session, view, err.status()).await
         }
-        Err(err) => pages::error_page(Some(&session), &err),
+        Err(err) => pages::error_page(Some(&session), err),
     }
 }
