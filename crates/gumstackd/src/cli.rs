@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use gumstack_platform::api::API_TOKEN_PREFIX;
+
+use crate::listener::ListenerArgs;
 use gumstack_platform::app::FIRST_ADMIN_EMAIL;
 use gumstack_platform::crypto::{random_token, token_hash};
 use gumstack_platform::servers::NewServer;
 use gumstack_platform::store::{Role, RuntimeSpec};
 use gumstack_platform::{Platform, PlatformOptions};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::net::TcpListener;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -91,6 +92,8 @@ struct ServeArgs {
     data: DataDir,
     #[command(flatten)]
     refresh: RefreshArgs,
+    #[command(flatten)]
+    listener: ListenerArgs,
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +109,8 @@ pub struct DemoArgs {
     pub examples_dir: Option<PathBuf>,
     #[command(flatten)]
     pub refresh: RefreshArgs,
+    #[command(flatten)]
+    pub listener: ListenerArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -310,9 +315,7 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
+    let listener = args.listener.bind(args.listen)?;
     let mut options = options(&args.data);
     options.public_url = args.public_url;
     options.trusted_proxies = args.trusted_proxies;

@@ -12,7 +12,6 @@ use gumstack_platform::app::FIRST_ADMIN_EMAIL;
 use gumstack_platform::servers::{NewServer, ServerPatch};
 use gumstack_platform::store::RuntimeSpec;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::net::TcpListener;
 
 use crate::cli::{DemoArgs, say, shutdown_signal};
 
@@ -66,9 +65,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .map(PathBuf::from)
             .context("locating the directory of gumstackd")?,
     };
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
+    let listener = args.listener.bind(args.listen)?;
     let mut options = PlatformOptions::new(&data_dir);
     args.refresh.apply(&mut options);
     let platform = Platform::open(options, listener.local_addr()?).await?;

@@ -3,6 +3,7 @@
 
 mod cli;
 mod demo;
+mod listener;
 
 use clap::Parser as _;
 
