@@ -205,7 +205,7 @@ impl Harness {
             .insert_session(
                 user.id,
                 &token_hash(&token),
-                gumstack_platform::store::now() + 3600,
+                self.platform.state.clock.now() + 3600,
             )
             .await
             .unwrap();
