@@ -79,7 +79,8 @@ impl Harness {
         .await
     }
 
-    async fn build_with(configure: impl FnOnce(&mut PlatformOptions)) -> Self {
+    /// A harness with options of its own (e.g. an injected clock).
+    pub async fn build_with(configure: impl FnOnce(&mut PlatformOptions)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
             SqliteStore::open(&dir.path().join("gumstack.db"))
