@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
+use gumstack_platform::clock::{Clock as _, SystemClock};
 use gumstack_platform::keys::SigningKeys;
 use gumstack_platform::oauth::tokens::{issue_access_token, mint_identity};
 use gumstack_platform::store::sqlite::SqliteStore;
@@ -235,12 +236,19 @@ impl Credentials {
     pub fn bearer(&self) -> String {
         format!(
             "Bearer {}",
-            issue_access_token(&self.keys, &self.base, &self.grant)
+            issue_access_token(&self.keys, &self.base, &self.grant, SystemClock.now())
         )
     }
 
     /// `Gumstack-Identity` for the server process (valid 10 minutes: mint one per phase).
     pub fn identity(&self) -> String {
-        mint_identity(&self.keys, &self.base, self.server.id, &self.user, "bench")
+        mint_identity(
+            &self.keys,
+            &self.base,
+            self.server.id,
+            &self.user,
+            "bench",
+            SystemClock.now(),
+        )
     }
 }

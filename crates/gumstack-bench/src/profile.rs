@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
+use gumstack_platform::clock::{Clock as _, SystemClock};
 use gumstack_platform::oauth::tokens::{mint_identity, verify_access_token};
 
 use crate::platform::{Credentials, SLUG};
@@ -241,7 +242,7 @@ pub async fn print_authorize_steps(
         (
             "verify the access token (Ed25519, JWT claims)",
             best_of_5(n, || async {
-                verify_access_token(&creds.keys, &creds.base, mcp_url, token)?;
+                verify_access_token(&creds.keys, &creds.base, mcp_url, token, SystemClock.now())?;
                 Ok(())
             })
             .await?,
@@ -271,6 +272,7 @@ pub async fn print_authorize_steps(
                     creds.server.id,
                     &creds.user,
                     "bench",
+                    SystemClock.now(),
                 );
                 Ok(())
             })

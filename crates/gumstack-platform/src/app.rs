@@ -12,8 +12,9 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::clock::{Clock, SystemClock};
 use crate::connections::provider::ServerProviders;
-use crate::connections::{Connections, RefreshSettings, SystemClock};
+use crate::connections::{Connections, RefreshSettings};
 use crate::error::Internal;
 use crate::keys::SigningKeys;
 use crate::limits::{LoginLimiter, RegistrationLimiter};
@@ -46,6 +47,8 @@ pub struct PlatformOptions {
     pub refresh: RefreshSettings,
     /// Reverse proxies whose `X-Forwarded-For` names the client (per-address limits).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The wall clock expiries are decided by (tests give a [`crate::clock::ManualClock`]).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl PlatformOptions {
@@ -58,6 +61,7 @@ impl PlatformOptions {
             allow_loopback_metadata_documents: false,
             refresh: RefreshSettings::default(),
             trusted_proxies: Vec::new(),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -143,7 +147,7 @@ impl Platform {
             Arc::clone(&store),
             Arc::clone(&vault),
             Arc::new(providers),
-            Arc::new(SystemClock),
+            Arc::clone(&options.clock),
             options.refresh.clone(),
             urls.clone(),
         );
@@ -167,6 +171,7 @@ impl Platform {
             registration_limiter: Arc::new(RegistrationLimiter::default()),
             trusted_proxies: crate::client_ip::TrustedProxies::new(options.trusted_proxies.clone()),
             listen_addr: (listen_addr.port() != 0).then_some(loopback),
+            clock: Arc::clone(&options.clock),
         };
         Ok(Self { state })
     }

@@ -12,9 +12,10 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
+use crate::clock::Clock;
 use crate::crypto::token_hash;
 use crate::error::Internal;
-use crate::store::{Store, StoreError, User, now};
+use crate::store::{Store, StoreError, User};
 use crate::urls::PublicUrls;
 
 /// Name of the browser session cookie (`__Host-` prefixed when the platform is served over
@@ -37,19 +38,13 @@ pub fn csrf_token_for(session_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest)
 }
 
-/// The logged-in browser user, with the CSRF token forms must carry.
+/// The logged-in browser user, with the CSRF token forms must carry (checked by
+/// [`crate::web::csrf::VerifiedForm`]).
 #[derive(Debug, Clone)]
 pub struct SessionUser {
     pub user: User,
     pub csrf: String,
     pub token: SecretString,
-}
-
-impl SessionUser {
-    /// Checks a submitted CSRF token in constant time.
-    pub fn check_csrf(&self, submitted: &str) -> bool {
-        crate::crypto::constant_time_eq(self.csrf.as_bytes(), submitted.as_bytes())
-    }
 }
 
 /// A browser without a valid session is sent to the login page, and back to the page it asked
@@ -86,6 +81,7 @@ impl<S> FromRequestParts<S> for SessionUser
 where
     S: Send + Sync,
     Arc<dyn Store>: FromRef<S>,
+    Arc<dyn Clock>: FromRef<S>,
     PublicUrls: FromRef<S>,
 {
     type Rejection = SessionRejection;
@@ -106,7 +102,10 @@ where
             .map(|c| SecretString::from(c.value().to_owned()))
             .ok_or_else(login)?;
         let store = Arc::<dyn Store>::from_ref(state);
-        match store.session_user(&token_hash(&token), now()).await {
+        match store
+            .session_user(&token_hash(&token), Arc::<dyn Clock>::from_ref(state).now())
+            .await
+        {
             Ok(user) => Ok(Self {
                 user,
                 csrf: csrf_token_for(token.expose_secret()),
@@ -122,6 +121,7 @@ impl<S> OptionalFromRequestParts<S> for SessionUser
 where
     S: Send + Sync,
     Arc<dyn Store>: FromRef<S>,
+    Arc<dyn Clock>: FromRef<S>,
     PublicUrls: FromRef<S>,
 {
     type Rejection = SessionRejection;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::oauth::tokens::{AccessClaims, mint_identity, verify_access_token};
 use crate::state::AppState;
-use crate::store::{StoreError, now};
+use crate::store::{StoreError, Timestamp};
 
 /// Verified access tokens kept, at most; the cache is cleared when it fills.
 const VERIFIED_TOKENS: usize = 10_000;
@@ -36,7 +36,7 @@ impl PlatformGateway {
         }
     }
 
-    fn verify(&self, resource: &str, token: &str) -> Result<AccessClaims, Refusal> {
+    fn verify(&self, resource: &str, token: &str, now: Timestamp) -> Result<AccessClaims, Refusal> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let cached = self
             .verified
@@ -49,13 +49,13 @@ impl PlatformGateway {
             if claims.aud != resource {
                 return Err(invalid("the token is for another audience"));
             }
-            if claims.exp + 60 < now() {
+            if claims.exp + 60 < now {
                 return Err(invalid("the token has expired"));
             }
             return Ok(claims);
         }
         let state = &self.state;
-        let claims = verify_access_token(&state.keys, &state.urls.base(), resource, token)
+        let claims = verify_access_token(&state.keys, &state.urls.base(), resource, token, now)
             .map_err(|e| invalid(&e.to_string()))?;
         let mut verified = self
             .verified
@@ -103,7 +103,8 @@ impl Backend for PlatformGateway {
         let state = &self.state;
         let issuer = state.urls.base();
         let resource = state.urls.mcp_url(slug);
-        let claims = self.verify(&resource, token)?;
+        let now = state.clock.now();
+        let claims = self.verify(&resource, token, now)?;
         let grant_id =
             Uuid::parse_str(&claims.gid).map_err(|_| invalid("the token is malformed"))?;
         let (grant, user) = match state.store.grant_with_user(grant_id).await {
@@ -134,6 +135,7 @@ impl Backend for PlatformGateway {
             grant.server_id,
             &user,
             &grant.client_id,
+            now,
         );
         Ok(Grant {
             server_id: grant.server_id.to_string(),

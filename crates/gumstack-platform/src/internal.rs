@@ -104,6 +104,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ServerCal
         IDENTITY_TYP,
         &state.urls.base(),
         &server_audience(deployment.server_id),
+        state.clock.now(),
     ) {
         Ok(claims) => claims,
         Err(e) => {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::crypto::random_bytes;
-use crate::store::{SigningKeyRecord, Store, StoreError, now};
+use crate::store::{SigningKeyRecord, Store, StoreError, Timestamp, now};
 use crate::vault::{Aad, Vault};
 
 fn key_aad(kid: &str) -> Result<Aad, KeyError> {
@@ -152,33 +152,47 @@ impl SigningKeys {
             .ok_or(TokenError::UnknownKey)
     }
 
-    /// Verifies a token of type `typ` for `audience` from `issuer`: signature, expiry (60 s
-    /// leeway), audience and issuer.
+    /// Verifies a token of type `typ` for `audience` from `issuer`: signature, expiry at `now`
+    /// (60 s leeway), issuer and audience, refused in that order.
+    ///
+    /// `jsonwebtoken` checks the signature and that the claims are there; the expiry is checked
+    /// here against the platform's clock (`jsonwebtoken` would read the system's), so issuer
+    /// and audience are too, after it.
     pub fn verify<T: DeserializeOwned>(
         &self,
         token: &str,
         typ: &str,
         issuer: &str,
         audience: &str,
+        now: Timestamp,
     ) -> Result<T, TokenError> {
         let key = self.key_for(token, typ)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.leeway = 60;
-        validation.set_audience(&[audience]);
-        validation.set_issuer(&[issuer]);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp", "iat", "aud", "iss", "sub"]);
-        jsonwebtoken::decode::<T>(token, key, &validation)
+        let claims = jsonwebtoken::decode::<serde_json::Value>(token, key, &validation)
             .map(|data| data.claims)
-            .map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind;
-                match e.kind() {
-                    ErrorKind::InvalidSignature => TokenError::BadSignature,
-                    ErrorKind::ExpiredSignature => TokenError::Expired,
-                    ErrorKind::InvalidAudience => TokenError::WrongAudience,
-                    ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
-                    _ => TokenError::Malformed,
-                }
-            })
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
+                _ => TokenError::Malformed,
+            })?;
+        let exp = claims["exp"].as_i64().ok_or(TokenError::Malformed)?;
+        if exp + 60 < now {
+            return Err(TokenError::Expired);
+        }
+        if claims["iss"].as_str() != Some(issuer) {
+            return Err(TokenError::WrongIssuer);
+        }
+        let audience_ok = match &claims["aud"] {
+            serde_json::Value::String(aud) => aud == audience,
+            serde_json::Value::Array(auds) => auds.iter().any(|a| a.as_str() == Some(audience)),
+            _ => false,
+        };
+        if !audience_ok {
+            return Err(TokenError::WrongAudience);
+        }
+        serde_json::from_value(claims).map_err(|_| TokenError::Malformed)
     }
 
     /// Decodes a token signed by these keys without checking audience or expiry (revocation of
@@ -234,31 +248,31 @@ mod tests {
 
         let token = keys.sign("at+jwt", &claims("https://p/mcp/a", 60));
         let ok: Claims = again
-            .verify(&token, "at+jwt", "https://p", "https://p/mcp/a")
+            .verify(&token, "at+jwt", "https://p", "https://p/mcp/a", now())
             .unwrap();
         assert_eq!(ok.sub, "u");
         assert_eq!(
-            keys.verify::<Claims>(&token, "at+jwt", "https://p", "https://p/mcp/b"),
+            keys.verify::<Claims>(&token, "at+jwt", "https://p", "https://p/mcp/b", now()),
             Err(TokenError::WrongAudience)
         );
         assert_eq!(
-            keys.verify::<Claims>(&token, "other", "https://p", "https://p/mcp/a"),
+            keys.verify::<Claims>(&token, "other", "https://p", "https://p/mcp/a", now()),
             Err(TokenError::WrongType)
         );
         assert_eq!(
-            keys.verify::<Claims>(&token, "at+jwt", "https://q", "https://p/mcp/a"),
+            keys.verify::<Claims>(&token, "at+jwt", "https://q", "https://p/mcp/a", now()),
             Err(TokenError::WrongIssuer)
         );
         let expired = keys.sign("at+jwt", &claims("https://p/mcp/a", -120));
         assert_eq!(
-            keys.verify::<Claims>(&expired, "at+jwt", "https://p", "https://p/mcp/a"),
+            keys.verify::<Claims>(&expired, "at+jwt", "https://p", "https://p/mcp/a", now()),
             Err(TokenError::Expired)
         );
         let mut tampered = token.clone();
         let last = tampered.pop().unwrap();
         tampered.push(if last == 'A' { 'B' } else { 'A' });
         assert!(
-            keys.verify::<Claims>(&tampered, "at+jwt", "https://p", "https://p/mcp/a")
+            keys.verify::<Claims>(&tampered, "at+jwt", "https://p", "https://p/mcp/a", now())
                 .is_err()
         );
 
@@ -268,7 +282,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            other.verify::<Claims>(&token, "at+jwt", "https://p", "https://p/mcp/a"),
+            other.verify::<Claims>(&token, "at+jwt", "https://p", "https://p/mcp/a", now()),
             Err(TokenError::UnknownKey)
         );
     }

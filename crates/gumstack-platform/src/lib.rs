@@ -18,12 +18,14 @@
 //! - [`supervisor`]: keeps server processes (via [`gumstack_runtime`]) in line with the store.
 //! - [`store`]: the persistence seam ([`store::Store`]) and its SQLite implementation.
 //! - [`vault`]: AES-256-GCM sealing of secrets bound to their rows; master keys.
+//! - [`clock`]: the injected wall clock every expiry decision reads.
 //! - [`crypto`], [`redact`], [`urls`], [`client_ip`]: small shared pieces.
 
 pub mod api;
 pub mod app;
 pub mod auth;
 pub mod client_ip;
+pub mod clock;
 pub mod connections;
 pub mod credentials;
 pub mod crypto;

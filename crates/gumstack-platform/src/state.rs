@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 
 use crate::client_ip::TrustedProxies;
+use crate::clock::Clock;
 use crate::connections::Connections;
 use crate::credentials::UserCredentials;
 use crate::keys::SigningKeys;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub trusted_proxies: TrustedProxies,
     /// The loopback address the platform listens on, when it listens.
     pub listen_addr: Option<SocketAddr>,
+    /// The wall clock every expiry (codes, tokens, sessions, flows, clients) is decided by.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Settings of OAuth client handling.

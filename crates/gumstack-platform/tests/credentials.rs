@@ -257,6 +257,7 @@ fn identity(h: &Harness, server: &Server, user: &User) -> String {
         server.id,
         user,
         "client",
+        h.platform.state.clock.now(),
     )
 }
 

@@ -51,6 +51,7 @@ async fn token_for(h: &Harness, slug: &str) -> (Grant, String) {
         &h.platform.state.keys,
         &h.platform.state.urls.base(),
         &grant,
+        h.platform.state.clock.now(),
     );
     (grant, token)
 }

@@ -5,19 +5,19 @@
 mod common;
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use common::Harness;
+use gumstack_platform::clock::{Clock, ManualClock};
 use gumstack_platform::connections::flow::CallbackQuery;
 use gumstack_platform::connections::provider::{Operation, ProviderCalls, ProviderFailure};
 use gumstack_platform::connections::{
-    CallbackError, Clock, ConnectError, Connections, RefreshSettings, TokenError,
+    CallbackError, ConnectError, Connections, RefreshSettings, TokenError,
 };
 use gumstack_platform::crypto::random_token;
-use gumstack_platform::store::{ConnectionStatus, FailureKind, Server, Timestamp, User};
+use gumstack_platform::store::{ConnectionStatus, FailureKind, Server, User};
 use gumstack_platform::urls::PublicUrls;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -25,26 +25,6 @@ use uuid::Uuid;
 
 const CONFIG: &str = "name: Tracker\nauth:\n  type: oauth\n  provider: tracker\n";
 const REDIRECT: &str = "http://127.0.0.1:8080/auth/callback";
-
-/// Unix time that moves only when the test advances it.
-#[derive(Debug)]
-struct ManualClock(AtomicI64);
-
-impl ManualClock {
-    fn new() -> Self {
-        Self(AtomicI64::new(1_800_000_000))
-    }
-
-    fn advance(&self, seconds: i64) {
-        self.0.fetch_add(seconds, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Timestamp {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 /// A provider that issues numbered tokens, rotates refresh tokens, refuses a reused one like
 /// real providers do, and records every call.
@@ -206,7 +186,7 @@ impl Setup {
             user,
             session: random_token(""),
             provider: Recorder::new(expires_in),
-            clock: Arc::new(ManualClock::new()),
+            clock: Arc::new(ManualClock::at(1_800_000_000)),
             h,
         }
     }

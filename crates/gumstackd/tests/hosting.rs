@@ -9,6 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{OAuthMcp, Running, assert_all_exit, descendants, repo_root, sibling_binary, text_of};
+use gumstack_platform::clock::{Clock as _, SystemClock};
 use gumstack_platform::keys::SigningKeys;
 use gumstack_platform::oauth::tokens::mint_identity;
 use gumstack_platform::servers::Servers;
@@ -185,7 +186,14 @@ async fn a_hosted_none_server_gets_its_developers_env_vars_and_nothing_else() {
         let keys = SigningKeys::load_or_create(&store, &vault).await.unwrap();
         let another_server = gumstack_platform::store::Uuid::new_v4();
         let user = store.user_by_email(email).await.unwrap();
-        mint_identity(&keys, &base, another_server, &user, "test-client")
+        mint_identity(
+            &keys,
+            &base,
+            another_server,
+            &user,
+            "test-client",
+            SystemClock.now(),
+        )
     };
     let misdirected = http
         .post(&direct_url)

@@ -7,8 +7,9 @@ use axum::http::request::Parts;
 use secrecy::SecretString;
 
 use super::ApiError;
+use crate::clock::Clock;
 use crate::crypto::token_hash;
-use crate::store::{Role, Store, StoreError, User, now};
+use crate::store::{Role, Store, StoreError, User};
 
 /// Prefix of admin API tokens.
 pub const API_TOKEN_PREFIX: &str = "gsk_";
@@ -35,6 +36,7 @@ impl<S> FromRequestParts<S> for ApiCaller
 where
     S: Send + Sync,
     Arc<dyn Store>: FromRef<S>,
+    Arc<dyn Clock>: FromRef<S>,
 {
     type Rejection = ApiError;
 
@@ -52,7 +54,10 @@ where
             .ok_or(ApiError::Unauthenticated)?;
         let store = Arc::<dyn Store>::from_ref(state);
         let hash = token_hash(&SecretString::from(token.to_owned()));
-        match store.api_token_user(&hash, now()).await {
+        match store
+            .api_token_user(&hash, Arc::<dyn Clock>::from_ref(state).now())
+            .await
+        {
             Ok(user) => Ok(Self(user)),
             Err(StoreError::NotFound) => Err(ApiError::Unauthenticated),
             Err(other) => Err(other.into()),

@@ -19,6 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::clock::Clock;
 use crate::error::Internal;
 use crate::store::{Connection, Store, StoreError, Timestamp};
 use crate::urls::PublicUrls;
@@ -27,21 +28,6 @@ use provider::ProviderCalls;
 
 pub use flow::{CallbackError, ConnectError, Connected};
 pub use refresh::TokenError;
-
-/// Wall-clock time in Unix seconds, injected so refresh timing can be tested without sleeping.
-pub trait Clock: Send + Sync + fmt::Debug {
-    fn now(&self) -> Timestamp;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        crate::store::now()
-    }
-}
 
 /// When and how connections are refreshed.
 #[derive(Debug, Clone)]

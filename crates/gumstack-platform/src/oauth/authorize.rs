@@ -2,7 +2,6 @@
 //! consent page naming the client and the server, and answers with a code (PKCE S256 required,
 //! RFC 8707 resource bound into the grant, RFC 9207 `iss` on every response).
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -16,7 +15,8 @@ use super::clients::{redirect_uri_matches, resolve_client};
 use crate::auth::SessionUser;
 use crate::crypto::{random_token, token_hash};
 use crate::state::AppState;
-use crate::store::{Grant, OAuthClient, Server, SingleUse, now};
+use crate::store::{Grant, OAuthClient, Server, SingleUse};
+use crate::web::csrf::VerifiedForm;
 use crate::web::pages;
 
 /// The authorization request as sent (query on GET, form on POST).
@@ -311,8 +311,6 @@ fn consent_page(session: &SessionUser, valid: &Valid, params: &AuthorizeParams) 
 #[derive(Debug, Deserialize)]
 pub struct ConsentForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     decision: String,
     #[serde(flatten)]
     params: AuthorizeParams,
@@ -321,12 +319,8 @@ pub struct ConsentForm {
 /// `POST /oauth/authorize`: the consent decision.
 pub async fn authorize_post(
     State(state): State<AppState>,
-    session: SessionUser,
-    Form(form): Form<ConsentForm>,
+    VerifiedForm { session, form }: VerifiedForm<ConsentForm>,
 ) -> Response {
-    if !session.check_csrf(&form.csrf) {
-        return pages::forbidden_form().into_response();
-    }
     let params = form.params;
     let client_state = params.state.as_deref();
     let valid = match validate(&state, &params).await {
@@ -344,7 +338,7 @@ pub async fn authorize_post(
             client_state,
         );
     }
-    let t = now();
+    let t = state.clock.now();
     let grant = Grant {
         id: Uuid::new_v4(),
         user_id: session.user.id,

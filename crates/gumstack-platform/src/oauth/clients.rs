@@ -22,7 +22,7 @@ use url::Url;
 use super::error::OAuthError;
 use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::state::{AppState, ClientSettings};
-use crate::store::{ClientKind, OAuthClient, StoreError, now};
+use crate::store::{ClientKind, OAuthClient, StoreError, Timestamp};
 
 /// Dynamically registered clients expire after 90 days.
 const REGISTRATION_SECONDS: i64 = 90 * 24 * 3600;
@@ -159,7 +159,7 @@ pub async fn register(
             "too many registrations from this address; try again later",
         ));
     }
-    let created_at = now();
+    let created_at = state.clock.now();
     let client_id = random_token("gsc_").expose_secret().to_owned();
     let secret = (method != "none").then(|| random_token("gss_"));
     let mut metadata = request.other.clone();
@@ -208,7 +208,7 @@ pub async fn register(
 /// URL that is its client id.
 pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<OAuthClient, OAuthError> {
     match state.store.oauth_client(client_id).await {
-        Ok(client) if client.expires_at > now() => return Ok(client),
+        Ok(client) if client.expires_at > state.clock.now() => return Ok(client),
         Ok(client) if client.kind == ClientKind::Dynamic => {
             return Err(OAuthError::invalid_client(
                 "the client registration has expired; register again",
@@ -223,15 +223,17 @@ pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<OAuthCl
             client_id.escape_debug()
         )));
     }
-    let document = fetch_metadata_document(client_id, &state.client_settings).await?;
+    let document =
+        fetch_metadata_document(client_id, &state.client_settings, state.clock.now()).await?;
     state.store.upsert_oauth_client(&document).await?;
     Ok(document)
 }
 
-/// Fetches and validates a client ID metadata document.
+/// Fetches and validates a client ID metadata document (cached from `now`).
 async fn fetch_metadata_document(
     client_id: &str,
     settings: &ClientSettings,
+    now: Timestamp,
 ) -> Result<OAuthClient, OAuthError> {
     let bad = |why: String| {
         OAuthError::invalid_client(format!("client metadata document {client_id}: {why}"))
@@ -321,7 +323,7 @@ async fn fetch_metadata_document(
             "token_endpoint_auth_method `{method}` is not supported for metadata documents (use none)"
         )));
     }
-    let created_at = now();
+    let created_at = now;
     Ok(OAuthClient {
         client_id: client_id.to_owned(),
         kind: ClientKind::MetadataDocument,

@@ -19,7 +19,7 @@ use super::tokens::{ACCESS_TOKEN_TYP, AccessClaims, issue_access_token};
 use super::{ACCESS_TOKEN_SECONDS, REFRESH_TOKEN_SECONDS};
 use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::state::AppState;
-use crate::store::{Consumed, Grant, OAuthClient, SingleUse, StoreError, now};
+use crate::store::{Consumed, Grant, OAuthClient, SingleUse, StoreError};
 
 /// Secrets in it are `SecretString`s: Debug shows them redacted.
 #[derive(Debug, Deserialize)]
@@ -74,9 +74,9 @@ pub async fn token(
             "resource differs from the one the user authorized",
         ));
     }
-    let access_token = issue_access_token(&state.keys, &state.urls.base(), &grant);
+    let t = state.clock.now();
+    let access_token = issue_access_token(&state.keys, &state.urls.base(), &grant, t);
     let refresh = random_token("gsr_");
-    let t = now();
     state
         .store
         .insert_refresh_token(&SingleUse {
@@ -134,7 +134,11 @@ async fn active_grant(state: &AppState, id: uuid::Uuid) -> Result<Grant, OAuthEr
 /// A replayed code or refresh token may be stolen: end everything issued under its grant.
 async fn revoke_on_replay(state: &AppState, used: &SingleUse, what: &str) -> OAuthError {
     tracing::warn!(grant = %used.grant_id, "{what} replayed; revoking the grant");
-    if let Err(e) = state.store.revoke_grant(used.grant_id, now()).await {
+    if let Err(e) = state
+        .store
+        .revoke_grant(used.grant_id, state.clock.now())
+        .await
+    {
         return e.into();
     }
     OAuthError::invalid_grant(format!(
@@ -155,7 +159,7 @@ async fn fresh(state: &AppState, consumed: Consumed, what: &str) -> Result<Singl
         Consumed::Replayed(used) => return Err(revoke_on_replay(state, &used, what).await),
         Consumed::NotFound => return Err(OAuthError::invalid_grant(format!("unknown {what}"))),
     };
-    if used.expires_at <= now() {
+    if used.expires_at <= state.clock.now() {
         return Err(OAuthError::invalid_grant(format!("the {what} has expired")));
     }
     Ok(used)
@@ -176,7 +180,7 @@ async fn redeem_code(
         .ok_or_else(|| OAuthError::invalid_grant("code_verifier is required (PKCE)"))?;
     let consumed = state
         .store
-        .consume_code(&token_hash(code), &client.client_id, now())
+        .consume_code(&token_hash(code), &client.client_id, state.clock.now())
         .await?;
     let used = fresh(state, consumed, "authorization code").await?;
     if req.redirect_uri.as_deref() != Some(used.redirect_uri.as_str()) {
@@ -209,7 +213,7 @@ async fn redeem_refresh_token(
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let consumed = state
         .store
-        .consume_refresh_token(&token_hash(token), &client.client_id, now())
+        .consume_refresh_token(&token_hash(token), &client.client_id, state.clock.now())
         .await?;
     let used = fresh(state, consumed, "refresh token").await?;
     active_grant(state, used.grant_id).await
@@ -249,7 +253,7 @@ pub async fn revoke(
     } else {
         match state
             .store
-            .consume_refresh_token(&token_hash(&token), &client.client_id, now())
+            .consume_refresh_token(&token_hash(&token), &client.client_id, state.clock.now())
             .await?
         {
             Consumed::Fresh(t) | Consumed::Replayed(t) => Some(t.grant_id),
@@ -257,7 +261,7 @@ pub async fn revoke(
         }
     };
     if let Some(id) = grant_id {
-        state.store.revoke_grant(id, now()).await?;
+        state.store.revoke_grant(id, state.clock.now()).await?;
         tracing::info!(grant = %id, "grant revoked by its client");
     }
     Ok((StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]))

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::ACCESS_TOKEN_SECONDS;
 use crate::keys::{SigningKeys, TokenError};
-use crate::store::{Grant, User, now};
+use crate::store::{Grant, Timestamp, User};
 
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 pub const IDENTITY_TYP: &str = "gumstack-identity+jwt";
@@ -33,9 +33,13 @@ pub struct AccessClaims {
     pub jti: String,
 }
 
-/// Issues an access token for a grant.
-pub fn issue_access_token(keys: &SigningKeys, issuer: &str, grant: &Grant) -> String {
-    let iat = now();
+/// Issues an access token for a grant at `iat` (the platform clock's now).
+pub fn issue_access_token(
+    keys: &SigningKeys,
+    issuer: &str,
+    grant: &Grant,
+    iat: Timestamp,
+) -> String {
     keys.sign(
         ACCESS_TOKEN_TYP,
         &AccessClaims {
@@ -52,14 +56,15 @@ pub fn issue_access_token(keys: &SigningKeys, issuer: &str, grant: &Grant) -> St
     )
 }
 
-/// Verifies an access token for the server at `resource`.
+/// Verifies an access token for the server at `resource`, unexpired at `now`.
 pub fn verify_access_token(
     keys: &SigningKeys,
     issuer: &str,
     resource: &str,
     token: &str,
+    now: Timestamp,
 ) -> Result<AccessClaims, TokenError> {
-    keys.verify(token, ACCESS_TOKEN_TYP, issuer, resource)
+    keys.verify(token, ACCESS_TOKEN_TYP, issuer, resource, now)
 }
 
 /// Claims of a forwarded identity (docs/PROTOCOL.md §2).
@@ -82,15 +87,16 @@ pub fn server_audience(server_id: Uuid) -> String {
     format!("gumstack:server:{server_id}")
 }
 
-/// Mints the identity of one call of `user`, through `client_id`, to the server `server_id`.
+/// Mints the identity of one call of `user`, through `client_id`, to the server `server_id`,
+/// issued at `iat` (the platform clock's now).
 pub fn mint_identity(
     keys: &SigningKeys,
     issuer: &str,
     server_id: Uuid,
     user: &User,
     client_id: &str,
+    iat: Timestamp,
 ) -> String {
-    let iat = now();
     keys.sign(
         IDENTITY_TYP,
         &IdentityClaims {

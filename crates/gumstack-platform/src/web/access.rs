@@ -1,8 +1,8 @@
-//! Who may do what on the dashboard, checked on the server for every admin page and every form:
-//! a form's CSRF token first (nothing of a forged or stale form is looked at), then the role.
-//! Each check is a `Result` whose error, [`Denied`], renders the 403 page to answer with.
+//! Who may do what on the dashboard, checked on the server for every admin page and every form
+//! (after the form's CSRF token, which [`super::csrf::VerifiedForm`] checks before the handler
+//! runs). Each check is a `Result` whose error, [`Denied`], renders the 403 page to answer with.
 
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use super::pages;
 use crate::auth::SessionUser;
@@ -17,8 +17,6 @@ pub const MANAGE_USERS: &str = "manage users; that takes the admin role";
 /// Why a page or a form was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denied {
-    /// The form's CSRF token is missing or not the session's.
-    StaleForm,
     /// The role may not do this; says what.
     Role(&'static str),
 }
@@ -27,18 +25,8 @@ impl Denied {
     /// The 403 page to answer with.
     pub fn page(self, session: &SessionUser) -> Response {
         match self {
-            Self::StaleForm => pages::forbidden_form().into_response(),
             Self::Role(what) => pages::forbidden(session, what),
         }
-    }
-}
-
-/// The submitted CSRF token must be the session's.
-pub fn csrf(session: &SessionUser, submitted: &str) -> Result<(), Denied> {
-    if session.check_csrf(submitted) {
-        Ok(())
-    } else {
-        Err(Denied::StaleForm)
     }
 }
 

@@ -3,18 +3,18 @@
 //! a Revoke button. Revoking ends the grant: its refresh tokens are refused and the gateway,
 //! which reads the grant on every call, refuses its access tokens at once.
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::csrf::VerifiedForm;
 use super::error::PageError;
-use super::{access, pages};
+use super::pages;
 use crate::auth::SessionUser;
 use crate::state::AppState;
-use crate::store::{StoreError, now};
+use crate::store::StoreError;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct DoneQuery {
@@ -73,23 +73,13 @@ pub async fn list(
     pages::page("MCP clients", Some(&session), body).into_response()
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /clients/{grant}/revoke`: revokes one of the user's own grants (another user's is a
 /// 404, as if it did not exist).
 pub async fn revoke(
     State(state): State<AppState>,
-    session: SessionUser,
     Path(grant): Path<String>,
-    Form(form): Form<CsrfForm>,
+    VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
-    if let Err(refused) = access::csrf(&session, &form.csrf) {
-        return refused.page(&session);
-    }
     let not_found = || {
         pages::error_page(
             Some(&session),
@@ -104,7 +94,7 @@ pub async fn revoke(
         Ok(_) | Err(StoreError::NotFound) => return not_found(),
         Err(e) => return pages::error_page(Some(&session), e),
     }
-    match state.store.revoke_grant(id, now()).await {
+    match state.store.revoke_grant(id, state.clock.now()).await {
         Ok(()) => {
             tracing::info!(user = %session.user.id, grant = %id, "grant revoked from the dashboard");
             Redirect::to("/clients?done=revoked").into_response()

@@ -4,15 +4,15 @@
 
 use std::collections::BTreeMap;
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use gumstack_config::CredentialField;
 use maud::{Markup, html};
 
+use super::csrf::VerifiedForm;
 use super::error::PageError;
-use super::pages::{self, forbidden_form};
+use super::pages;
 use crate::auth::SessionUser;
 use crate::connections::flow::{CallbackQuery, declared_providers};
 use crate::connections::{CallbackError, ConnectError};
@@ -195,14 +195,9 @@ pub async fn show(
 /// `POST /connections/{slug}`.
 pub async fn save(
     State(state): State<AppState>,
-    session: SessionUser,
     Path(slug): Path<String>,
-    Form(mut form): Form<BTreeMap<String, String>>,
+    VerifiedForm { session, form }: VerifiedForm<BTreeMap<String, String>>,
 ) -> Response {
-    let csrf = form.remove("csrf").unwrap_or_default();
-    if !session.check_csrf(&csrf) {
-        return forbidden_form().into_response();
-    }
     let server = match cred_server(&state, &slug).await {
         Ok(server) => server,
         Err(response) => return response,
@@ -239,22 +234,12 @@ pub async fn save(
     }
 }
 
-#[derive(serde::Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /connections/{slug}/delete`.
 pub async fn delete(
     State(state): State<AppState>,
-    session: SessionUser,
     Path(slug): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
-    if !session.check_csrf(&form.csrf) {
-        return forbidden_form().into_response();
-    }
     let server = match cred_server(&state, &slug).await {
         Ok(server) => server,
         Err(response) => return response,
@@ -373,13 +358,9 @@ async fn accounts_page(
 /// provider.
 pub async fn connect(
     State(state): State<AppState>,
-    session: SessionUser,
     Path((slug, provider)): Path<(String, String)>,
-    Form(form): Form<CsrfOnly>,
+    VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
-    if !session.check_csrf(&form.csrf) {
-        return forbidden_form().into_response();
-    }
     let server = match oauth_server(&state, &slug).await {
         Ok(server) => server,
         Err(response) => return response,
@@ -469,13 +450,9 @@ fn continue_to_provider(server: &Server, provider: &str, url: &str) -> Response 
 /// tokens.
 pub async fn disconnect(
     State(state): State<AppState>,
-    session: SessionUser,
     Path((slug, provider)): Path<(String, String)>,
-    Form(form): Form<CsrfOnly>,
+    VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
-    if !session.check_csrf(&form.csrf) {
-        return forbidden_form().into_response();
-    }
     let server = match oauth_server(&state, &slug).await {
         Ok(server) => server,
         Err(response) => return response,

@@ -7,6 +7,7 @@
 mod access;
 mod clients;
 mod connections;
+pub mod csrf;
 mod error;
 pub mod pages;
 mod server_page;
@@ -29,15 +30,13 @@ use serde::Deserialize;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::{SessionUser, session_cookie_name};
-use crate::crypto::{constant_time_eq, random_token, token_hash};
+use crate::crypto::{random_token, token_hash};
 use crate::state::AppState;
-use crate::store::now;
+use csrf::{LOGIN_COOKIE, VerifiedForm};
 pub use error::PageError;
 
 /// Browser sessions last a week.
 const SESSION_SECONDS: i64 = 7 * 24 * 3600;
-/// The cookie carrying the login form's CSRF token (double submit: the form echoes it).
-const LOGIN_CSRF_COOKIE: &str = "gumstack_login_csrf";
 
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -127,7 +126,7 @@ fn cookie<'a>(state: &AppState, name: &'a str, value: String, max_age: i64) -> C
         .path("/")
         .http_only(true)
         .secure(state.urls.is_https())
-        .same_site(if name == LOGIN_CSRF_COOKIE {
+        .same_site(if name == LOGIN_COOKIE {
             SameSite::Strict
         } else {
             SameSite::Lax
@@ -162,20 +161,9 @@ async fn login_page(
     if session.is_some() {
         return Redirect::to(next).into_response();
     }
-    let (jar, csrf) = login_csrf(&state, jar);
+    let (jar, csrf) = csrf::login_token(&state, jar);
     let next = if next == "/" { "" } else { next };
     (jar, pages::login(&csrf, "", next, None)).into_response()
-}
-
-/// The login form's CSRF token: the cookie's, or a fresh one.
-fn login_csrf(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
-    if let Some(existing) = jar.get(LOGIN_CSRF_COOKIE) {
-        let value = existing.value().to_owned();
-        return (jar, value);
-    }
-    let token = random_token("").expose_secret().to_owned();
-    let jar = jar.add(cookie(state, LOGIN_CSRF_COOKIE, token.clone(), 3600));
-    (jar, token)
 }
 
 #[derive(Deserialize)]
@@ -194,12 +182,8 @@ async fn login(
     jar: CookieJar,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let expected = jar.get(LOGIN_CSRF_COOKIE).map(|c| c.value().to_owned());
-    let csrf_ok = expected.as_deref().is_some_and(|expected| {
-        !form.csrf.is_empty() && constant_time_eq(expected.as_bytes(), form.csrf.as_bytes())
-    });
-    if !csrf_ok {
-        let (jar, csrf) = login_csrf(&state, jar);
+    let Some(csrf) = csrf::login_token_matches(&jar, &form.csrf) else {
+        let (jar, csrf) = csrf::login_token(&state, jar);
         let page = pages::login(
             &csrf,
             &form.email,
@@ -207,8 +191,7 @@ async fn login(
             Some("This form expired or was not sent from this site. Please try again."),
         );
         return (StatusCode::FORBIDDEN, jar, page).into_response();
-    }
-    let csrf = expected.unwrap_or_default();
+    };
     let email_key = form.email.trim().to_lowercase();
     let address = client.to_string();
     if let Some(wait) = state.limiter.blocked_for(&email_key, &address) {
@@ -249,14 +232,18 @@ async fn login(
     let token = random_token("");
     if let Err(err) = state
         .store
-        .insert_session(user.id, &token_hash(&token), now() + SESSION_SECONDS)
+        .insert_session(
+            user.id,
+            &token_hash(&token),
+            state.clock.now() + SESSION_SECONDS,
+        )
         .await
     {
         return PageError::from(err).into_response();
     }
     let name = session_cookie_name(&state.urls);
     let jar = jar
-        .remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/"))
+        .remove(Cookie::build(LOGIN_COOKIE).path("/"))
         .add(cookie(
             &state,
             name,
@@ -266,21 +253,11 @@ async fn login(
     (jar, Redirect::to(safe_next(&form.next))).into_response()
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn logout(
     State(state): State<AppState>,
-    session: SessionUser,
     jar: CookieJar,
-    Form(form): Form<CsrfForm>,
+    VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
-    if !session.check_csrf(&form.csrf) {
-        return pages::forbidden_form().into_response();
-    }
     if let Err(err) = state
         .store
         .delete_session(&token_hash(&session.token))

@@ -4,7 +4,6 @@
 //! confirmation step. Every action goes through [`Servers`](crate::servers::Servers), the same
 //! operations as the API.
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -12,6 +11,7 @@ use maud::{Markup, html};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
+use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::server_page::{Tab, auth_explanation, icon, load, tabs};
 use super::{access, pages};
@@ -28,8 +28,6 @@ const NEXT_DEPLOYMENT: &str = "Changes to environment variables take effect on t
 #[derive(Debug, Default, Deserialize)]
 pub struct GeneralForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     name: String,
     #[serde(default)]
     description: String,
@@ -40,7 +38,6 @@ pub struct GeneralForm {
 impl GeneralForm {
     fn of(server: &Server) -> Self {
         Self {
-            csrf: String::new(),
             name: server.name.clone(),
             description: server.description.clone(),
             icon: server.icon.clone().unwrap_or_default(),
@@ -287,13 +284,9 @@ fn settings_done(server: &Server, done: &str, anchor: &str) -> Response {
 /// `POST /servers/{slug}/settings`: name, description, icon.
 pub async fn save(
     State(state): State<AppState>,
-    session: SessionUser,
     Path(slug): Path<String>,
-    Form(form): Form<GeneralForm>,
+    VerifiedForm { session, form }: VerifiedForm<GeneralForm>,
 ) -> Response {
-    if let Err(refused) = access::csrf(&session, &form.csrf) {
-        return refused.page(&session);
-    }
     let server = match managed(&state, &session, &slug).await {
         Ok(server) => server,
         Err(page) => return page,
@@ -330,8 +323,6 @@ pub async fn save(
 #[derive(Deserialize)]
 pub struct EnvForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     name: String,
     /// Write-only: never put back into a page.
     value: Option<SecretString>,
@@ -340,13 +331,9 @@ pub struct EnvForm {
 /// `POST /servers/{slug}/env`: adds or replaces an env var.
 pub async fn set_env(
     State(state): State<AppState>,
-    session: SessionUser,
     Path(slug): Path<String>,
-    Form(form): Form<EnvForm>,
+    VerifiedForm { session, form }: VerifiedForm<EnvForm>,
 ) -> Response {
-    if let Err(refused) = access::csrf(&session, &form.csrf) {
-        return refused.page(&session);
-    }
     let server = match managed(&state, &session, &slug).await {
         Ok(server) => server,
         Err(page) => return page,
@@ -380,22 +367,12 @@ pub async fn set_env(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /servers/{slug}/env/{name}/delete`.
 pub async fn delete_env(
     State(state): State<AppState>,
-    session: SessionUser,
     Path((slug, name)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
-    if let Err(refused) = access::csrf(&session, &form.csrf) {
-        return refused.page(&session);
-    }
     let server = match managed(&state, &session, &slug).await {
         Ok(server) => server,
         Err(page) => return page,
@@ -413,13 +390,9 @@ pub async fn delete_env(
 /// `POST /servers/{slug}/redeploy`.
 pub async fn redeploy(
     State(state): State<AppState>,
-    session: SessionUser,
     Path(slug): Path<String>,
-    Form(form): Form<CsrfForm>,
+    VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
-    if let Err(refused) = access::csrf(&session, &form.csrf) {
-        return refused.page(&session);
-    }
     let server = match managed(&state, &session, &slug).await {
         Ok(server) => server,
         Err(page) => return page,
@@ -434,12 +407,8 @@ async fn set_enabled(
     state: &AppState,
     session: &SessionUser,
     slug: &str,
-    csrf: &str,
     enabled: bool,
 ) -> Response {
-    if let Err(refused) = access::csrf(session, csrf) {
-        return refused.page(session);
-    }
     let server = match managed(state, session, slug).await {
         Ok(server) => server,
         Err(page) => return page,
@@ -461,21 +430,19 @@ async fn set_enabled(
 /// `POST /servers/{slug}/disable`.
 pub async fn disable(
     State(state): State<AppState>,
-    session: SessionUser,
     Path(slug): Path<String>,
-    Form(form): Form<CsrfForm>,
+    VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
-    set_enabled(&state, &session, &slug, &form.csrf, false).await
+    set_enabled(&state, &session, &slug, false).await
 }
 
 /// `POST /servers/{slug}/enable`.
 pub async fn enable(
     State(state): State<AppState>,
-    session: SessionUser,
     Path(slug): Path<String>,
-    Form(form): Form<CsrfForm>,
+    VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
-    set_enabled(&state, &session, &slug, &form.csrf, true).await
+    set_enabled(&state, &session, &slug, true).await
 }
 
 fn confirm_page(session: &SessionUser, server: &Server, typed: &str, error: bool) -> Markup {
@@ -518,21 +485,15 @@ pub async fn confirm_delete(
 #[derive(Debug, Default, Deserialize)]
 pub struct DeleteForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     confirm: String,
 }
 
 /// `POST /servers/{slug}/delete`: deletes once the slug was typed.
 pub async fn delete(
     State(state): State<AppState>,
-    session: SessionUser,
     Path(slug): Path<String>,
-    Form(form): Form<DeleteForm>,
+    VerifiedForm { session, form }: VerifiedForm<DeleteForm>,
 ) -> Response {
-    if let Err(refused) = access::csrf(&session, &form.csrf) {
-        return refused.page(&session);
-    }
     let server = match managed(&state, &session, &slug).await {
         Ok(server) => server,
         Err(page) => return page,

@@ -3,12 +3,12 @@
 //! [`Servers::create`](crate::servers::Servers::create): the same validation as the API and
 //! the CLI, so a config error names its line and column here too.
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::{access, pages};
 use crate::auth::SessionUser;
@@ -128,8 +128,6 @@ pub async fn list(
 #[derive(Debug, Default, Deserialize)]
 pub struct CreateForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     config_yaml: String,
     #[serde(default)]
     command: String,
@@ -222,12 +220,9 @@ fn non_empty(value: &str) -> Option<String> {
 /// `POST /new`: creates the server, or shows the form again with the error and what was typed.
 pub async fn create(
     State(state): State<AppState>,
-    session: SessionUser,
-    Form(form): Form<CreateForm>,
+    VerifiedForm { session, form }: VerifiedForm<CreateForm>,
 ) -> Response {
-    if let Err(refused) =
-        access::csrf(&session, &form.csrf).and_then(|()| access::manager(&session))
-    {
+    if let Err(refused) = access::manager(&session) {
         return refused.page(&session);
     }
     let new = NewServer {

@@ -2,7 +2,6 @@
 //! sets or one the platform generates and shows once), changing a role, resetting a password.
 //! Every action goes through [`Accounts`](crate::users::Accounts), like the API and the CLI.
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -11,6 +10,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::{access, pages};
 use crate::auth::SessionUser;
@@ -166,8 +166,6 @@ fn password_notice(intro: Markup, email: &str, generated: Option<&SecretString>)
 #[derive(Deserialize)]
 pub struct AddForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     email: String,
     #[serde(default)]
     role: String,
@@ -177,11 +175,9 @@ pub struct AddForm {
 /// `POST /users`: adds an account.
 pub async fn create(
     State(state): State<AppState>,
-    session: SessionUser,
-    Form(form): Form<AddForm>,
+    VerifiedForm { session, form }: VerifiedForm<AddForm>,
 ) -> Response {
-    if let Err(refused) = access::csrf(&session, &form.csrf).and_then(|()| access::admin(&session))
-    {
+    if let Err(refused) = access::admin(&session) {
         return refused.page(&session);
     }
     let role = form.role.parse::<Role>();
@@ -222,8 +218,6 @@ pub async fn create(
 #[derive(Debug, Default, Deserialize)]
 pub struct RoleForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     role: String,
 }
 
@@ -234,12 +228,10 @@ fn user_id(raw: &str) -> Result<Uuid, PageError> {
 /// `POST /users/{id}/role`.
 pub async fn set_role(
     State(state): State<AppState>,
-    session: SessionUser,
     Path(id): Path<String>,
-    Form(form): Form<RoleForm>,
+    VerifiedForm { session, form }: VerifiedForm<RoleForm>,
 ) -> Response {
-    if let Err(refused) = access::csrf(&session, &form.csrf).and_then(|()| access::admin(&session))
-    {
+    if let Err(refused) = access::admin(&session) {
         return refused.page(&session);
     }
     let id = match user_id(&id) {
@@ -273,20 +265,16 @@ pub async fn set_role(
 
 #[derive(Deserialize)]
 pub struct PasswordForm {
-    #[serde(default)]
-    csrf: String,
     password: Option<SecretString>,
 }
 
 /// `POST /users/{id}/password`: sets the typed password or generates one (shown once).
 pub async fn reset_password(
     State(state): State<AppState>,
-    session: SessionUser,
     Path(id): Path<String>,
-    Form(form): Form<PasswordForm>,
+    VerifiedForm { session, form }: VerifiedForm<PasswordForm>,
 ) -> Response {
-    if let Err(refused) = access::csrf(&session, &form.csrf).and_then(|()| access::admin(&session))
-    {
+    if let Err(refused) = access::admin(&session) {
         return refused.page(&session);
     }
     let user = match user_id(&id) {

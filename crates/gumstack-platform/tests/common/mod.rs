@@ -79,7 +79,8 @@ impl Harness {
         .await
     }
 
-    async fn build_with(configure: impl FnOnce(&mut PlatformOptions)) -> Self {
+    /// A harness with options of its own (e.g. an injected clock).
+    pub async fn build_with(configure: impl FnOnce(&mut PlatformOptions)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
             SqliteStore::open(&dir.path().join("gumstack.db"))
@@ -205,7 +206,7 @@ impl Harness {
             .insert_session(
                 user.id,
                 &token_hash(&token),
-                gumstack_platform::store::now() + 3600,
+                self.platform.state.clock.now() + 3600,
             )
             .await
             .unwrap();
