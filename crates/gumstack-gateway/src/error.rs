@@ -45,6 +45,9 @@ pub(crate) enum GatewayError {
     /// Start a new MCP session.
     #[error("session not found")]
     SessionNotFound,
+    /// Fix the request: its body could not be read (e.g. a malformed chunk).
+    #[error("the request body is malformed or incomplete")]
+    MalformedBody,
     /// Send a smaller request.
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -78,6 +81,7 @@ impl GatewayError {
             Self::NotFound | Self::SessionNotFound => StatusCode::NOT_FOUND,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MalformedBody => StatusCode::BAD_REQUEST,
             Self::BadGateway => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -94,6 +98,7 @@ impl GatewayError {
             Self::Forbidden(_) => "forbidden",
             Self::SessionNotFound => "session_not_found",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::MalformedBody => "malformed_body",
             Self::BadGateway => "bad_gateway",
             Self::GatewayTimeout => "gateway_timeout",
         }

@@ -11,7 +11,6 @@ use axum::{
     routing::any,
 };
 use http::{HeaderValue, Method, StatusCode, Version, header, request::Parts};
-use http_body_util::Limited;
 use hyper::body::Incoming;
 
 use crate::{
@@ -22,7 +21,7 @@ use crate::{
     rebinding::{RebindingGuard, Rejection},
     sessions::{MemorySessionBindings, SessionBindings, SessionCheck},
     settings::{GatewayLimits, GatewaySettings},
-    upstream::{Upstream, UpstreamError, mcp_uri},
+    upstream::{Upstream, UpstreamError, mcp_uri, upstream_body},
 };
 
 /// Builds the gateway's router; [`router`](crate::router) is the short form with defaults.
@@ -181,7 +180,7 @@ impl GatewayState {
         parts.uri = mcp_uri(upstream, parts.uri.query()).map_err(UpstreamError::Uri)?;
         parts.version = Version::HTTP_11;
         parts.extensions = http::Extensions::new();
-        let body = Limited::new(body, self.max_request_body);
+        let body = upstream_body(body, self.max_request_body);
         self.upstream.send(Request::from_parts(parts, body)).await
     }
 
@@ -193,6 +192,10 @@ impl GatewayState {
     ) -> GatewayError {
         match error {
             UpstreamError::BodyTooLarge => self.payload_too_large(),
+            UpstreamError::ClientBody(error) => {
+                tracing::debug!(%server_id, error = %ErrorChain(&error), "unreadable request body");
+                GatewayError::MalformedBody
+            }
             UpstreamError::Timeout => {
                 tracing::warn!(%server_id, %upstream, "MCP server sent no response headers in time");
                 GatewayError::GatewayTimeout

@@ -5,7 +5,8 @@ use std::{error::Error as StdError, fmt::Write as _, net::SocketAddr, time::Dura
 
 use axum::body::Body;
 use http::{Request, Response, Uri};
-use http_body_util::{LengthLimitError, Limited};
+use http_body_util::combinators::MapErr;
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
@@ -14,8 +15,20 @@ use hyper_util::{
 
 use crate::settings::GatewayLimits;
 
-/// A request body on its way upstream: the client's body, cut off at the size limit.
-pub(crate) type UpstreamBody = Limited<Body>;
+/// A request body on its way upstream: the client's body, its errors marked as the client's,
+/// cut off at the size limit.
+pub(crate) type UpstreamBody = Limited<MapErr<Body, fn(axum::Error) -> ClientBodyError>>;
+
+/// The client's request body could not be read (a malformed chunk, a connection cut midway):
+/// the request is at fault, not the server it was going to.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body could not be read: {0}")]
+pub(crate) struct ClientBodyError(axum::Error);
+
+/// The client's body on its way upstream, cut off after `limit` bytes.
+pub(crate) fn upstream_body(body: Body, limit: usize) -> UpstreamBody {
+    Limited::new(body.map_err(ClientBodyError as fn(_) -> _), limit)
+}
 
 /// Why a forwarded request got no response.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +36,9 @@ pub(crate) enum UpstreamError {
     /// The client's body grew past the limit while it was being streamed.
     #[error("request body over the limit")]
     BodyTooLarge,
+    /// The client's body broke off or was malformed while it was being streamed.
+    #[error(transparent)]
+    ClientBody(hyper_util::client::legacy::Error),
     /// No response headers within the header timeout.
     #[error("no response headers in time")]
     Timeout,
@@ -63,7 +79,12 @@ impl Upstream {
         match tokio::time::timeout(self.header_timeout, self.client.request(request)).await {
             Err(_) => Err(UpstreamError::Timeout),
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(error)) if caused_by_body_limit(&error) => Err(UpstreamError::BodyTooLarge),
+            Ok(Err(error)) if caused_by::<LengthLimitError>(&error) => {
+                Err(UpstreamError::BodyTooLarge)
+            }
+            Ok(Err(error)) if caused_by::<ClientBodyError>(&error) => {
+                Err(UpstreamError::ClientBody(error))
+            }
             Ok(Err(error)) => Err(UpstreamError::Failed(error)),
         }
     }
@@ -81,10 +102,10 @@ pub(crate) fn mcp_uri(upstream: SocketAddr, query: Option<&str>) -> Result<Uri, 
     Ok(Uri::try_from(uri)?)
 }
 
-fn caused_by_body_limit(error: &(dyn StdError + 'static)) -> bool {
+fn caused_by<E: StdError + 'static>(error: &(dyn StdError + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(error) = cause {
-        if error.is::<LengthLimitError>() {
+        if error.is::<E>() {
             return true;
         }
         cause = error.source();

@@ -277,6 +277,28 @@ async fn a_streamed_body_over_the_limit_is_cut_off() {
 }
 
 #[tokio::test]
+async fn a_malformed_chunked_body_is_the_clients_fault_not_the_servers() {
+    let gateway = echo_gateway().await;
+    let request = |body: &str| {
+        format!(
+            "POST /mcp/echo HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer token-alice\r\n\
+             Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{body}",
+            gateway.addr
+        )
+    };
+    // A chunk size that is not hex: 400, not "the MCP server could not be reached".
+    assert_eq!(
+        raw_status(gateway.addr, request("zz\r\n{}\r\n0\r\n\r\n")).await,
+        400
+    );
+    // A well-formed one still goes through.
+    assert_eq!(
+        raw_status(gateway.addr, request("2\r\n{}\r\n0\r\n\r\n")).await,
+        200
+    );
+}
+
+#[tokio::test]
 async fn an_upstream_that_sends_no_headers_in_time_is_a_504() {
     let upstream =
         common::serve(Router::new().route("/mcp", any(std::future::pending::<&'static str>))).await;
