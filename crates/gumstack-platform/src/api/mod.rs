@@ -1,6 +1,7 @@
 //! The JSON API (docs/API.md): `Authorization: Bearer <admin token>`, servers addressed by slug
 //! or UUID, errors as `{"error": {"code", "message"}}`.
 
+mod connections;
 mod credentials;
 mod servers;
 mod users;
@@ -18,6 +19,7 @@ pub fn router() -> Router<AppState> {
         .nest("/api/servers", servers::router())
         .nest("/api/users", users::router())
         .nest("/api/me/credentials", credentials::router())
+        .nest("/api/me/connections", connections::router())
 }
 
 /// A JSON body whose rejection is an [`ApiError`] saying exactly what is wrong.
