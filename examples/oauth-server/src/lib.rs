@@ -163,7 +163,7 @@ fn tool_error(error: ProviderError) -> GumstackError {
     }
 }
 
-/// The first [`FINGERPRINT_CHARS`] hex characters of the SHA-256 of `token`: enough to tell
+/// The first `FINGERPRINT_CHARS` (12) hex characters of the SHA-256 of `token`: enough to tell
 /// tokens apart, useless to call the provider with.
 pub fn fingerprint(token: &str) -> String {
     let mut hex = hex::encode(Sha256::digest(token.as_bytes()));

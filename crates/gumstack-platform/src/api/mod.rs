@@ -2,6 +2,7 @@
 //! or UUID, errors as `{"error": {"code", "message"}}`.
 
 mod caller;
+mod connections;
 mod credentials;
 mod error;
 mod servers;
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .nest("/api/servers", servers::router())
         .nest("/api/users", users::router())
         .nest("/api/me/credentials", credentials::router())
+        .nest("/api/me/connections", connections::router())
 }
 
 /// A JSON body whose rejection is an [`ApiError`] saying exactly what is wrong.

@@ -2,7 +2,7 @@
 //! servers (list, create, overview, settings), the end user's Connections and MCP clients, and
 //! the users page. Server-rendered HTML (maud escapes every interpolated string), no
 //! JavaScript; every form carries the session's CSRF token and every admin action checks the
-//! role on the server ([`access`]).
+//! role on the server (module `access`).
 
 mod access;
 mod clients;
