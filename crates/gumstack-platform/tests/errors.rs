@@ -64,6 +64,31 @@ async fn connection_pages_answer_errors_as_pages() {
 }
 
 #[tokio::test]
+async fn connecting_a_provider_the_server_does_not_declare_is_a_404() {
+    let h = Harness::new().await;
+    h.create_server(OAUTH_CONFIG, "linear").await;
+    let (member, _) = h.user_with_token("member@example.com", Role::Member).await;
+    let (cookie, csrf) = h.session_for(&member).await;
+    for provider in ["evil", "..%2F..%2Finternal", "LINEAR"] {
+        let reply = h
+            .form(
+                &format!("/connections/linear/{provider}/connect"),
+                Some(&cookie),
+                &[("csrf", &csrf)],
+                &[],
+            )
+            .await;
+        assert_html_error(&reply, StatusCode::NOT_FOUND, "has no provider named");
+        assert!(
+            !reply.text.contains("developer has to fix"),
+            "{}",
+            reply.text
+        );
+    }
+    assert_eq!(h.count("SELECT COUNT(*) FROM oauth_flows").await, 0);
+}
+
+#[tokio::test]
 async fn a_taken_email_or_slug_is_named_without_database_text() {
     let h = Harness::new().await;
     h.create_server(CRED_CONFIG, "keys").await;

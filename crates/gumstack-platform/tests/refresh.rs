@@ -732,8 +732,10 @@ async fn a_bad_authorization_url_from_the_server_is_refused_and_starts_no_flow()
     let flows: i64 = s.h.count("SELECT COUNT(*) FROM oauth_flows").await;
     assert_eq!(flows, 0);
     // An unknown provider is refused before the server is asked.
+    let asked = s.provider.count(Operation::AuthorizationUrl);
     let unknown = c.start(s.user.id, &s.session, &s.server, "other").await;
-    assert!(matches!(unknown, Err(ConnectError::Integration(_))));
+    assert!(matches!(unknown, Err(ConnectError::UnknownProvider { .. })));
+    assert_eq!(s.provider.count(Operation::AuthorizationUrl), asked);
 }
 
 #[tokio::test]

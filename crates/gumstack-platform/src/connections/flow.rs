@@ -62,7 +62,11 @@ pub enum ConnectError {
     /// The server is not running or its provider is unavailable; try again.
     #[error("{0}")]
     Unavailable(String),
-    /// The server's provider code gave something unusable (a bad URL, an unknown provider…).
+    /// The server's config.yaml declares no provider of this name: the request is wrong, and
+    /// the server process is not asked.
+    #[error("{server} has no provider named `{provider}`")]
+    UnknownProvider { server: String, provider: String },
+    /// The server's provider code gave something unusable (a bad URL…).
     #[error("{0}")]
     Integration(String),
     #[error(transparent)]
@@ -206,10 +210,10 @@ impl Connections {
         provider: &str,
     ) -> Result<Url, ConnectError> {
         if !declared_providers(server)?.iter().any(|p| p == provider) {
-            return Err(ConnectError::Integration(format!(
-                "{} has no provider named `{provider}`",
-                server.name
-            )));
+            return Err(ConnectError::UnknownProvider {
+                server: server.name.clone(),
+                provider: provider.to_owned(),
+            });
         }
         let state = random_token("");
         let verifier = random_token("");

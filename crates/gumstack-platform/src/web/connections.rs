@@ -399,6 +399,9 @@ pub async fn connect(
             )
             .await
         }
+        Err(err @ ConnectError::UnknownProvider { .. }) => {
+            pages::error_page(Some(&session), PageError::not_found(err.to_string()))
+        }
         Err(ConnectError::Integration(message)) => {
             tracing::warn!(server = %server.slug, %provider, %message, "connect refused");
             let problem = Problem::Message(format!(
