@@ -22,15 +22,79 @@ pub fn credentials_aad(user_id: Uuid, server_id: Uuid, row_id: Uuid) -> Aad {
 
 /// What a form may show for a saved field: a secret's last two characters at most.
 pub fn hint(field: &CredentialField, value: &str) -> String {
-    if !field.secret {
-        return value.to_owned();
+    if field.secret {
+        secret_hint(value)
+    } else {
+        value.to_owned()
     }
+}
+
+/// A secret's hint: its last two characters, and only when it is long enough that two
+/// characters give little away.
+fn secret_hint(value: &str) -> String {
     let chars: Vec<char> = value.chars().collect();
     if chars.len() >= 8 {
         let tail: String = chars[chars.len() - 2..].iter().collect();
         format!("set · ends in ••{tail}")
     } else {
         "set".to_owned()
+    }
+}
+
+/// What is kept in the clear about a saved field, so that its hint follows the server's
+/// current config.yaml whatever it declared when the value was saved.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct SavedHint {
+    /// The hint of the value as a secret.
+    secret: String,
+    /// The value itself, only when the field was not secret when it was saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    plain: Option<String>,
+}
+
+impl SavedHint {
+    fn of(field: &CredentialField, value: &str) -> Self {
+        Self {
+            secret: secret_hint(value),
+            plain: (!field.secret).then(|| value.to_owned()),
+        }
+    }
+
+    /// The hint under the field's current declaration: a secret shows at most its last two
+    /// characters; a plain field shows its value only if it was plain when saved (a value
+    /// saved as a secret stays hidden until it is saved again).
+    fn shown(&self, field: &CredentialField) -> String {
+        match (&self.plain, field.secret) {
+            (Some(value), false) => value.clone(),
+            _ => self.secret.clone(),
+        }
+    }
+}
+
+/// A stored hint: today's shape, or the hint string rows saved before it (the hint as the
+/// config of that time computed it: a secret's hint, or a plain value).
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum StoredHint {
+    Saved(SavedHint),
+    Legacy(String),
+}
+
+impl StoredHint {
+    fn into_saved(self) -> SavedHint {
+        match self {
+            Self::Saved(saved) => saved,
+            Self::Legacy(text) if text == "set" || text.starts_with("set · ends in ••") => {
+                SavedHint {
+                    secret: text,
+                    plain: None,
+                }
+            }
+            Self::Legacy(value) => SavedHint {
+                secret: secret_hint(&value),
+                plain: Some(value),
+            },
+        }
     }
 }
 
@@ -94,18 +158,28 @@ impl UserCredentials {
         ))
     }
 
-    /// What the form may show for each saved field.
+    /// What the form may show for each saved field that the server's config.yaml declares
+    /// now, computed under its current declaration (see [`SavedHint::shown`]).
     pub async fn hints(
         &self,
         user_id: Uuid,
-        server_id: Uuid,
+        server: &Server,
     ) -> Result<BTreeMap<String, String>, Internal> {
-        match self.store.credentials(user_id, server_id).await {
-            Ok(sealed) => serde_json::from_str(&sealed.hints_json)
-                .map_err(|e| Internal::other(format!("credential hints: {e}"))),
-            Err(StoreError::NotFound) => Ok(BTreeMap::new()),
-            Err(other) => Err(other.into()),
-        }
+        let stored: BTreeMap<String, StoredHint> =
+            match self.store.credentials(user_id, server.id).await {
+                Ok(sealed) => serde_json::from_str(&sealed.hints_json)
+                    .map_err(|e| Internal::other(format!("credential hints: {e}")))?,
+                Err(StoreError::NotFound) => return Ok(BTreeMap::new()),
+                Err(other) => return Err(other.into()),
+            };
+        let mut stored = stored;
+        Ok(fields(server)?
+            .iter()
+            .filter_map(|field| {
+                let saved = stored.remove(&field.name)?.into_saved();
+                Some((field.name.clone(), saved.shown(field)))
+            })
+            .collect())
     }
 
     /// The required fields without a value.
@@ -172,9 +246,13 @@ impl UserCredentials {
         if !errors.0.is_empty() {
             return Err(SaveError::Invalid(errors));
         }
-        let hints: BTreeMap<&str, String> = fields
+        let hints: BTreeMap<&str, SavedHint> = fields
             .iter()
-            .filter_map(|f| values.get(&f.name).map(|v| (f.name.as_str(), hint(f, v))))
+            .filter_map(|f| {
+                values
+                    .get(&f.name)
+                    .map(|v| (f.name.as_str(), SavedHint::of(f, v)))
+            })
             .collect();
         let id = Uuid::new_v4();
         let plain =

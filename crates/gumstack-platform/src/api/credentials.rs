@@ -55,7 +55,7 @@ async fn cred_server(state: &AppState, reference: &str) -> Result<Server, ApiErr
 }
 
 async fn view(state: &AppState, user: &User, server: &Server) -> Result<CredentialsView, ApiError> {
-    let hints = state.credentials.hints(user.id, server.id).await?;
+    let hints = state.credentials.hints(user.id, server).await?;
     let fields = fields(server)?
         .into_iter()
         .map(|f| {

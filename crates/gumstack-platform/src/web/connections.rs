@@ -34,7 +34,7 @@ pub async fn list(State(state): State<AppState>, session: SessionUser) -> Respon
     for server in servers.into_iter().filter(|s| s.enabled) {
         let summary = match server.auth_type {
             AuthType::None => continue,
-            AuthType::Cred => match state.credentials.hints(session.user.id, server.id).await {
+            AuthType::Cred => match state.credentials.hints(session.user.id, &server).await {
                 Ok(hints) if hints.is_empty() => "not set up".to_owned(),
                 Ok(_) => "credentials saved".to_owned(),
                 Err(e) => return PageError::from(e).into_response(),
@@ -176,7 +176,7 @@ pub async fn show(
         Ok(f) => f,
         Err(e) => return PageError::from(e).into_response(),
     };
-    let hints = match state.credentials.hints(session.user.id, server.id).await {
+    let hints = match state.credentials.hints(session.user.id, &server).await {
         Ok(h) => h,
         Err(e) => return PageError::from(e).into_response(),
     };
@@ -215,7 +215,7 @@ pub async fn save(
             };
             let hints = state
                 .credentials
-                .hints(session.user.id, server.id)
+                .hints(session.user.id, &server)
                 .await
                 .unwrap_or_default();
             // Keep what the user typed, except secrets.
