@@ -19,7 +19,7 @@ use super::tokens::{ACCESS_TOKEN_TYP, AccessClaims, issue_access_token};
 use super::{ACCESS_TOKEN_SECONDS, REFRESH_TOKEN_SECONDS};
 use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::state::AppState;
-use crate::store::{Consumed, Grant, OAuthClient, SingleUse, StoreError};
+use crate::store::{Consumed, Grant, Lookup, OAuthClient, SingleUse, StoreError};
 
 /// Secrets in it are `SecretString`s: Debug shows them redacted.
 #[derive(Debug, Deserialize)]
@@ -66,14 +66,6 @@ pub async fn token(
         }
         None => return Err(OAuthError::invalid_request("grant_type is required")),
     };
-    if let Some(resource) = &req.resource
-        && resource.trim_end_matches('/') != grant.resource
-    {
-        return Err(OAuthError::new(
-            "invalid_target",
-            "resource differs from the one the user authorized",
-        ));
-    }
     let t = state.clock.now();
     let access_token = issue_access_token(&state.keys, &state.urls.base(), &grant, t);
     let refresh = random_token("gsr_");
@@ -146,23 +138,52 @@ async fn revoke_on_replay(state: &AppState, used: &SingleUse, what: &str) -> OAu
     ))
 }
 
-/// The single-use credential (`what`: "authorization code" or "refresh token") if this was
-/// its first, unexpired use by its own client; a replay revokes the grant.
-async fn fresh(state: &AppState, consumed: Consumed, what: &str) -> Result<SingleUse, OAuthError> {
-    let used = match consumed {
-        Consumed::Fresh(used) => used,
-        Consumed::OtherClient => {
+/// The single-use credential (`what`: "authorization code" or "refresh token") as found, if
+/// `client` may present it now: its own, unused and unexpired. A used one is a replay, which
+/// revokes the grant; anything else leaves it untouched.
+async fn usable(
+    state: &AppState,
+    client: &OAuthClient,
+    found: Lookup,
+    what: &str,
+) -> Result<SingleUse, OAuthError> {
+    let found = match found {
+        Lookup::NotFound => return Err(OAuthError::invalid_grant(format!("unknown {what}"))),
+        Lookup::Unused(found) | Lookup::Used(found) if found.client_id != client.client_id => {
             return Err(OAuthError::invalid_grant(format!(
                 "the {what} was issued to another client"
             )));
         }
-        Consumed::Replayed(used) => return Err(revoke_on_replay(state, &used, what).await),
-        Consumed::NotFound => return Err(OAuthError::invalid_grant(format!("unknown {what}"))),
+        Lookup::Used(found) => return Err(revoke_on_replay(state, &found, what).await),
+        Lookup::Unused(found) => found,
     };
-    if used.expires_at <= state.clock.now() {
+    if found.expires_at <= state.clock.now() {
         return Err(OAuthError::invalid_grant(format!("the {what} has expired")));
     }
-    Ok(used)
+    Ok(found)
+}
+
+/// Marks a credential that passed every check used. Losing the race to a concurrent use of
+/// the same credential is a replay like any other.
+async fn consume(state: &AppState, consumed: Consumed, what: &str) -> Result<(), OAuthError> {
+    match consumed {
+        Consumed::Fresh(_) => Ok(()),
+        Consumed::Replayed(used) => Err(revoke_on_replay(state, &used, what).await),
+        Consumed::OtherClient | Consumed::NotFound => {
+            Err(OAuthError::invalid_grant(format!("unknown {what}")))
+        }
+    }
+}
+
+/// The grant's audience must be the `resource` the client names, when it names one.
+fn check_resource(req: &TokenRequest, grant: &Grant) -> Result<(), OAuthError> {
+    match &req.resource {
+        Some(resource) if resource.trim_end_matches('/') != grant.resource => Err(OAuthError::new(
+            "invalid_target",
+            "resource differs from the one the user authorized",
+        )),
+        _ => Ok(()),
+    }
 }
 
 async fn redeem_code(
@@ -178,11 +199,11 @@ async fn redeem_code(
         .code_verifier
         .as_ref()
         .ok_or_else(|| OAuthError::invalid_grant("code_verifier is required (PKCE)"))?;
-    let consumed = state
-        .store
-        .consume_code(&token_hash(code), &client.client_id, state.clock.now())
-        .await?;
-    let used = fresh(state, consumed, "authorization code").await?;
+    // Everything a request can get wrong is checked before the code is used: a refused request
+    // leaves it for the right one; only a replay revokes.
+    let hash = token_hash(code);
+    let found = state.store.find_code(&hash).await?;
+    let used = usable(state, client, found, "authorization code").await?;
     if req.redirect_uri.as_deref() != Some(used.redirect_uri.as_str()) {
         return Err(OAuthError::invalid_grant(
             "redirect_uri differs from the authorization request",
@@ -199,7 +220,14 @@ async fn redeem_code(
             "code_verifier does not match the code_challenge",
         ));
     }
-    active_grant(state, used.grant_id).await
+    let grant = active_grant(state, used.grant_id).await?;
+    check_resource(req, &grant)?;
+    let consumed = state
+        .store
+        .consume_code(&hash, &client.client_id, state.clock.now())
+        .await?;
+    consume(state, consumed, "authorization code").await?;
+    Ok(grant)
 }
 
 async fn redeem_refresh_token(
@@ -211,12 +239,17 @@ async fn redeem_refresh_token(
         .refresh_token
         .as_ref()
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let hash = token_hash(token);
+    let found = state.store.find_refresh_token(&hash).await?;
+    let used = usable(state, client, found, "refresh token").await?;
+    let grant = active_grant(state, used.grant_id).await?;
+    check_resource(req, &grant)?;
     let consumed = state
         .store
-        .consume_refresh_token(&token_hash(token), &client.client_id, state.clock.now())
+        .consume_refresh_token(&hash, &client.client_id, state.clock.now())
         .await?;
-    let used = fresh(state, consumed, "refresh token").await?;
-    active_grant(state, used.grant_id).await
+    consume(state, consumed, "refresh token").await?;
+    Ok(grant)
 }
 
 #[derive(Debug, Deserialize)]

@@ -37,7 +37,9 @@ pub use connections::{
 pub use credentials::{CredentialStore, SealedCredentials};
 pub use error::{Constraint, StoreError};
 pub use keys::{SigningKeyRecord, SigningKeyStore};
-pub use oauth::{ClientKind, Consumed, Grant, OAuthClient, OAuthStore, SingleUse, UserGrant};
+pub use oauth::{
+    ClientKind, Consumed, Grant, Lookup, OAuthClient, OAuthStore, SingleUse, UserGrant,
+};
 pub use servers::{
     AUTH_TYPE_IMMUTABLE, Deployment, DeploymentStatus, DeploymentStore, EnvVarMeta, RuntimeSpec,
     SealedEnvVar, Server, ServerStore, ServerUpdate,

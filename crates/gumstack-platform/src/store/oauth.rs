@@ -85,6 +85,16 @@ pub enum Consumed {
     NotFound,
 }
 
+/// A single-use credential as found by its hash, without using it.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// Not used yet.
+    Unused(SingleUse),
+    /// Used before: presenting it again is a replay.
+    Used(SingleUse),
+    NotFound,
+}
+
 /// OAuth clients, grants, codes and refresh tokens.
 #[async_trait]
 pub trait OAuthStore: Send + Sync {
@@ -101,6 +111,11 @@ pub trait OAuthStore: Send + Sync {
     async fn user_grants(&self, user_id: Uuid) -> Result<Vec<UserGrant>, StoreError>;
     async fn insert_code(&self, code: &SingleUse) -> Result<(), StoreError>;
     /// Marks an authorization code of `client_id` used, atomically.
+    /// The authorization code hashing to `hash`, left as it is (every check of a request is
+    /// made before the code is consumed).
+    async fn find_code(&self, hash: &[u8]) -> Result<Lookup, StoreError>;
+    /// The refresh token hashing to `hash`, left as it is.
+    async fn find_refresh_token(&self, hash: &[u8]) -> Result<Lookup, StoreError>;
     async fn consume_code(
         &self,
         hash: &[u8],

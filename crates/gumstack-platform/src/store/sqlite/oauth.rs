@@ -8,7 +8,8 @@ use uuid::Uuid;
 use super::SqliteStore;
 use super::rows::{user_from_row, uuid_col};
 use crate::store::{
-    Consumed, Grant, OAuthClient, OAuthStore, SingleUse, StoreError, Timestamp, User, UserGrant,
+    Consumed, Grant, Lookup, OAuthClient, OAuthStore, SingleUse, StoreError, Timestamp, User,
+    UserGrant,
 };
 
 fn grant_from_row(row: &SqliteRow) -> Result<Grant, StoreError> {
@@ -74,6 +75,31 @@ fn single_use_from_row(row: &SqliteRow, table: SingleUseTable) -> Result<SingleU
         code_challenge,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
+    })
+}
+
+/// Finds a code or refresh token by its hash without changing it.
+async fn find(pool: &SqlitePool, table: SingleUseTable, hash: &[u8]) -> Result<Lookup, StoreError> {
+    let select = match table {
+        SingleUseTable::Codes => {
+            "SELECT code_hash AS hash, grant_id, client_id, redirect_uri, code_challenge, created_at,
+                    expires_at, used_at IS NOT NULL AS used
+             FROM oauth_codes WHERE code_hash = ?"
+        }
+        SingleUseTable::RefreshTokens => {
+            "SELECT token_hash AS hash, grant_id, client_id, created_at, expires_at,
+                    used_at IS NOT NULL AS used
+             FROM oauth_refresh_tokens WHERE token_hash = ?"
+        }
+    };
+    let Some(row) = sqlx::query(select).bind(hash).fetch_optional(pool).await? else {
+        return Ok(Lookup::NotFound);
+    };
+    let found = single_use_from_row(&row, table)?;
+    Ok(if row.try_get::<bool, _>("used")? {
+        Lookup::Used(found)
+    } else {
+        Lookup::Unused(found)
     })
 }
 
@@ -244,6 +270,14 @@ impl OAuthStore for SqliteStore {
 
     async fn insert_code(&self, code: &SingleUse) -> Result<(), StoreError> {
         insert_single_use(&self.pool, SingleUseTable::Codes, code).await
+    }
+
+    async fn find_code(&self, hash: &[u8]) -> Result<Lookup, StoreError> {
+        find(&self.pool, SingleUseTable::Codes, hash).await
+    }
+
+    async fn find_refresh_token(&self, hash: &[u8]) -> Result<Lookup, StoreError> {
+        find(&self.pool, SingleUseTable::RefreshTokens, hash).await
     }
 
     async fn consume_code(
