@@ -13,12 +13,17 @@ use sha2::{Digest, Sha256};
 
 /// SHA-256 of a token, as stored to find it again.
 pub fn token_hash(token: &SecretString) -> Vec<u8> {
-    Sha256::digest(token.expose_secret().as_bytes()).to_vec()
+    sha256(token.expose_secret().as_bytes()).to_vec()
+}
+
+/// SHA-256 of `bytes` (a token's, for a cache key that must not hold the token).
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
 }
 
 /// `bh`: base64url (no padding) of the SHA-256 of `body`.
 pub fn body_hash(body: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(body))
+    URL_SAFE_NO_PAD.encode(sha256(body))
 }
 
 /// `BASE64URL(SHA256(verifier))`, the PKCE `S256` code challenge.
