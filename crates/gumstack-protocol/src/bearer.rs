@@ -28,7 +28,8 @@ mod tests {
 
     #[test]
     fn bearer_credentials_are_read_whatever_the_scheme_case() {
-        let table: [(&str, Option<&str>); 12] = [
+        let table: [(&str, Option<&str>); 13] = [
+            ("bearer  abc ", Some("abc")),
             ("Bearer abc", Some("abc")),
             ("bearer abc", Some("abc")),
             ("BEARER abc", Some("abc")),
