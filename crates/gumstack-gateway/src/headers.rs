@@ -11,8 +11,10 @@
 
 use http::{HeaderMap, HeaderName, header};
 
+/// The bearer token of `Authorization: Bearer …` (scheme case-insensitive), if any.
+pub(crate) use gumstack_protocol::bearer::bearer_token;
 /// The header carrying the platform-signed identity to the server process.
-pub(crate) static GUMSTACK_IDENTITY: HeaderName = HeaderName::from_static("gumstack-identity");
+pub(crate) use gumstack_protocol::headers::IDENTITY_NAME as GUMSTACK_IDENTITY;
 /// The MCP session header (Streamable HTTP).
 pub(crate) static MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 
@@ -47,7 +49,14 @@ pub(crate) fn scrub_request(headers: &mut HeaderMap) {
     ] {
         headers.remove(name);
     }
-    remove_prefixed(headers, &["proxy-", "x-forwarded-", "gumstack-"]);
+    remove_prefixed(
+        headers,
+        &[
+            "proxy-",
+            "x-forwarded-",
+            gumstack_protocol::headers::NAMESPACE_PREFIX,
+        ],
+    );
 }
 
 /// Prepares an upstream's headers for the client.
@@ -58,14 +67,6 @@ pub(crate) fn scrub_response(headers: &mut HeaderMap) {
     }
     headers.remove(header::SET_COOKIE);
     remove_prefixed(headers, &["proxy-"]);
-}
-
-/// The bearer token of `Authorization: Bearer …` (scheme case-insensitive), if any.
-pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Removes the headers named in `Connection` (they are hop-by-hop by declaration).
@@ -170,18 +171,5 @@ mod tests {
         ]);
         scrub_response(&mut headers);
         assert_eq!(names(&headers), ["content-type", "mcp-session-id"]);
-    }
-
-    #[test]
-    fn bearer_tokens_are_read_from_bearer_headers_only() {
-        let token = |value: &'static str| {
-            bearer_token(&map(&[("authorization", value)])).map(str::to_owned)
-        };
-        assert_eq!(token("Bearer abc"), Some("abc".to_owned()));
-        assert_eq!(token("bearer  abc "), Some("abc".to_owned()));
-        assert_eq!(token("Basic abc"), None);
-        assert_eq!(token("Bearer "), None);
-        assert_eq!(token("Bearer"), None);
-        assert_eq!(bearer_token(&HeaderMap::new()), None);
     }
 }

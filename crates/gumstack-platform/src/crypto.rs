@@ -2,8 +2,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
+use secrecy::SecretString;
 
 /// Fills `N` bytes from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
@@ -22,10 +21,8 @@ pub fn random_token(prefix: &str) -> SecretString {
 /// SHA-256 of a platform-issued high-entropy token: what the store keeps instead of the token.
 ///
 /// Plain SHA-256 is right here (unlike for passwords): the tokens carry 256 random bits, so
-/// there is nothing to brute-force.
-pub fn token_hash(token: &SecretString) -> Vec<u8> {
-    Sha256::digest(token.expose_secret().as_bytes()).to_vec()
-}
+/// there is nothing to brute-force. One definition for the platform and the SDK.
+pub use gumstack_protocol::hash::token_hash;
 
 /// Constant-time equality of two byte strings.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -48,6 +45,7 @@ pub fn random_password() -> SecretString {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret as _;
 
     #[test]
     fn tokens_are_unique_and_prefixed() {

@@ -8,7 +8,6 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use gumstack_gateway::{Backend, Grant, Refusal};
 use http::HeaderValue;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::oauth::tokens::{AccessClaims, mint_identity, verify_access_token};
@@ -37,7 +36,7 @@ impl PlatformGateway {
     }
 
     fn verify(&self, resource: &str, token: &str, now: Timestamp) -> Result<AccessClaims, Refusal> {
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let key = gumstack_protocol::hash::sha256(token.as_bytes());
         let cached = self
             .verified
             .lock()

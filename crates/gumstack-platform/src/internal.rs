@@ -5,37 +5,60 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::{StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use secrecy::{ExposeSecret, SecretString};
+use gumstack_protocol::bearer::bearer_token;
+use gumstack_protocol::credentials::{
+    CREDENTIALS_PATH, CredentialsReply, ErrorBody, ErrorCode, INVALID_TOKEN_PATH,
+    InvalidTokenReport,
+};
+use gumstack_protocol::headers::IDENTITY;
+use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::connections::TokenError;
 use crate::connections::flow::declared_providers;
 use crate::credentials::{UserCredentials, fields};
 use crate::crypto::token_hash;
+use crate::error::Internal;
 use crate::oauth::tokens::{IDENTITY_TYP, IdentityClaims, server_audience};
 use crate::state::AppState;
 use crate::store::{AuthType, DeploymentStatus, Server, StoreError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/internal/v1/credentials", get(credentials))
-        .route("/internal/v1/credentials/invalid", post(report_invalid))
+        .route(CREDENTIALS_PATH, get(credentials))
+        .route(INVALID_TOKEN_PATH, post(report_invalid))
 }
 
-fn reply(status: StatusCode, body: serde_json::Value) -> Response {
+/// An answer of these routes: never cached (credentials are secrets).
+fn reply<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
     (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
-fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+/// An error answer, with the status its code has.
+fn refuse(code: ErrorCode, message: &str) -> Response {
+    reply(code.status(), &ErrorBody::new(code, message))
+}
+
+/// 500 `internal`: the cause goes to the log, never to the server process.
+fn internal_failure(err: &Internal) -> Response {
+    tracing::error!(cause = %err, "internal route failed");
+    refuse(
+        ErrorCode::Internal,
+        "internal error; the platform log has the details",
+    )
+}
+
+/// 409 `credentials_required`, sending the user to `connect_url`.
+fn needs_credentials(message: String, connect_url: &str) -> Response {
+    let code = ErrorCode::CredentialsRequired;
     reply(
-        status,
-        json!({ "error": { "code": code, "message": message } }),
+        code.status(),
+        &ErrorBody::credentials_required(message, connect_url),
     )
 }
 
@@ -44,25 +67,30 @@ struct CredentialQuery {
     provider: Option<String>,
 }
 
-/// A call from a server process, authenticated: its server, and the user whose call it serves.
+/// A call from a server process, authenticated: its server, and the user whose call it
+/// serves. As an extractor it checks the server token (a running deployment) and the
+/// forwarded identity (signed for that deployment's server), and refuses the call before the
+/// handler runs otherwise.
 struct ServerCall {
     server: crate::store::Server,
     user_id: Uuid,
     claims: IdentityClaims,
 }
 
-/// Checks the server token (a running deployment) and the forwarded identity (signed for that
-/// deployment's server); the refusal otherwise.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ServerCall, Response> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| SecretString::from(t.trim().to_owned()));
-    let Some(server_token) = bearer else {
+impl FromRequestParts<AppState> for ServerCall {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        authenticate(state, parts).await
+    }
+}
+
+/// The checks of [`ServerCall`]; the refusal otherwise.
+async fn authenticate(state: &AppState, parts: &Parts) -> Result<ServerCall, Response> {
+    let headers = &parts.headers;
+    let Some(server_token) = bearer_token(headers).map(|t| SecretString::from(t.to_owned())) else {
         return Err(refuse(
-            StatusCode::UNAUTHORIZED,
-            "invalid_server_token",
+            ErrorCode::InvalidServerToken,
             "send Authorization: Bearer $GUMSTACK_SERVER_TOKEN",
         ));
     };
@@ -81,22 +109,20 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ServerCal
         }
         Ok(_) | Err(StoreError::NotFound) => {
             return Err(refuse(
-                StatusCode::UNAUTHORIZED,
-                "invalid_server_token",
+                ErrorCode::InvalidServerToken,
                 "the server token does not belong to a running deployment",
             ));
         }
         Err(e) => {
             tracing::error!(error = %e, "credential fetch: store");
             return Err(refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "retry_later",
+                ErrorCode::RetryLater,
                 "the platform could not check the request; try again",
             ));
         }
     };
     let identity = headers
-        .get("gumstack-identity")
+        .get(IDENTITY)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let claims: IdentityClaims = match state.keys.verify(
@@ -109,16 +135,14 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ServerCal
         Ok(claims) => claims,
         Err(e) => {
             return Err(refuse(
-                StatusCode::UNAUTHORIZED,
-                "invalid_identity",
+                ErrorCode::InvalidIdentity,
                 &format!("the Gumstack-Identity of the call was refused: {e}"),
             ));
         }
     };
     let Ok(user_id) = Uuid::parse_str(&claims.sub) else {
         return Err(refuse(
-            StatusCode::UNAUTHORIZED,
-            "invalid_identity",
+            ErrorCode::InvalidIdentity,
             "the identity names no user",
         ));
     };
@@ -126,8 +150,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ServerCal
         Ok(server) => server,
         Err(_) => {
             return Err(refuse(
-                StatusCode::UNAUTHORIZED,
-                "invalid_server_token",
+                ErrorCode::InvalidServerToken,
                 "the server no longer exists",
             ));
         }
@@ -141,22 +164,17 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ServerCal
 
 async fn credentials(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<CredentialQuery>,
-) -> Response {
-    let ServerCall {
+    ServerCall {
         server,
         user_id,
         claims,
-    } = match authenticate(&state, &headers).await {
-        Ok(call) => call,
-        Err(refusal) => return refusal,
-    };
+    }: ServerCall,
+    Query(query): Query<CredentialQuery>,
+) -> Response {
     match server.auth_type {
         AuthType::None => {
             return refuse(
-                StatusCode::BAD_REQUEST,
-                "not_supported",
+                ErrorCode::NotSupported,
                 "auth type none has no per-user credentials: read the environment",
             );
         }
@@ -167,21 +185,15 @@ async fn credentials(
     }
     if query.provider.is_some() {
         return refuse(
-            StatusCode::BAD_REQUEST,
-            "not_supported",
+            ErrorCode::NotSupported,
             "providers apply to oauth servers only",
         );
     }
     let connect_url = state.urls.join(&format!("/connections/{}", server.slug));
-    let needs = |message: String| {
-        reply(
-            StatusCode::CONFLICT,
-            json!({ "error": { "code": "credentials_required", "message": message, "connect_url": connect_url } }),
-        )
-    };
+    let needs = |message: String| needs_credentials(message, &connect_url);
     let fields = match fields(&server) {
         Ok(fields) => fields,
-        Err(e) => return crate::api::ApiError::from(e).into_response(),
+        Err(e) => return internal_failure(&e),
     };
     let values = match state.credentials.values(user_id, &server).await {
         Ok(Some(values)) => values,
@@ -191,7 +203,7 @@ async fn credentials(
                 server.name
             ));
         }
-        Err(e) => return crate::api::ApiError::from(e).into_response(),
+        Err(e) => return internal_failure(&e),
     };
     let missing = UserCredentials::missing_required(&fields, &values);
     if !missing.is_empty() {
@@ -201,22 +213,20 @@ async fn credentials(
             missing.join(", ")
         ));
     }
-    let out: serde_json::Map<String, serde_json::Value> = values
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v.expose_secret())))
-        .collect();
+    let out = CredentialsReply::new(values.iter().map(|(k, v)| (k.clone(), v.clone())));
     tracing::info!(server = %server.slug, user = %user_id, call = %claims.jti, "credentials fetched");
-    reply(StatusCode::OK, json!({ "credentials": out }))
+    reply(StatusCode::OK, &out)
 }
 
 /// The provider a call means: the one named, which config.yaml must declare, or the server's
 /// only one. The error is the `code` and message of a 400.
-fn provider_of(server: &Server, named: Option<String>) -> Result<String, (&'static str, String)> {
-    let declared = declared_providers(server).map_err(|e| ("invalid_config", e.to_string()))?;
+fn provider_of(server: &Server, named: Option<String>) -> Result<String, (ErrorCode, String)> {
+    let declared =
+        declared_providers(server).map_err(|e| (ErrorCode::InvalidConfig, e.to_string()))?;
     match named {
         Some(name) if declared.contains(&name) => Ok(name),
         Some(_) => Err((
-            "unknown_provider",
+            ErrorCode::UnknownProvider,
             format!(
                 "this server's config.yaml declares the providers [{}]",
                 declared.join(", ")
@@ -225,7 +235,7 @@ fn provider_of(server: &Server, named: Option<String>) -> Result<String, (&'stat
         None => match declared.as_slice() {
             [only] => Ok(only.clone()),
             _ => Err((
-                "provider_required",
+                ErrorCode::ProviderRequired,
                 format!(
                     "this server has several providers [{}]: name one with ?provider=",
                     declared.join(", ")
@@ -238,12 +248,7 @@ fn provider_of(server: &Server, named: Option<String>) -> Result<String, (&'stat
 /// The answer for a token that cannot be handed out.
 fn token_refusal(state: &AppState, server: &Server, provider: &str, error: TokenError) -> Response {
     let connect_url = state.connections.connect_url(&server.slug);
-    let needs = |message: String| {
-        reply(
-            StatusCode::CONFLICT,
-            json!({ "error": { "code": "credentials_required", "message": message, "connect_url": connect_url } }),
-        )
-    };
+    let needs = |message: String| needs_credentials(message, &connect_url);
     match error {
         TokenError::NotConnected => needs(format!(
             "{} needs your {provider} account, which you have not connected yet.",
@@ -257,7 +262,7 @@ fn token_refusal(state: &AppState, server: &Server, provider: &str, error: Token
             message,
             retry_after,
         } => {
-            let mut response = refuse(StatusCode::SERVICE_UNAVAILABLE, "retry_later", &message);
+            let mut response = refuse(ErrorCode::RetryLater, &message);
             if let Some(seconds) = retry_after
                 && let Ok(value) = header::HeaderValue::from_str(&seconds.to_string())
             {
@@ -265,10 +270,8 @@ fn token_refusal(state: &AppState, server: &Server, provider: &str, error: Token
             }
             response
         }
-        TokenError::Integration { message } => {
-            refuse(StatusCode::BAD_GATEWAY, "integration_error", &message)
-        }
-        TokenError::Internal(e) => crate::api::ApiError::from(e).into_response(),
+        TokenError::Integration { message } => refuse(ErrorCode::IntegrationError, &message),
+        TokenError::Internal(e) => internal_failure(&e),
     }
 }
 
@@ -281,7 +284,7 @@ async fn oauth_credentials(
 ) -> Response {
     let provider = match provider_of(server, provider) {
         Ok(provider) => provider,
-        Err((code, message)) => return refuse(StatusCode::BAD_REQUEST, code, &message),
+        Err((code, message)) => return refuse(code, &message),
     };
     match state
         .connections
@@ -290,51 +293,35 @@ async fn oauth_credentials(
     {
         Ok(token) => {
             tracing::info!(server = %server.slug, user = %user_id, call = %claims.jti, %provider, "access token fetched");
-            reply(
-                StatusCode::OK,
-                json!({ "credentials": { "access_token": token.expose_secret() } }),
-            )
+            reply(StatusCode::OK, &CredentialsReply::access_token(token))
         }
         Err(error) => token_refusal(state, server, &provider, error),
     }
 }
 
 /// `POST /internal/v1/credentials/invalid` (docs/PROTOCOL.md §3.1).
-#[derive(Deserialize)]
-struct InvalidReport {
-    #[serde(default)]
-    provider: Option<String>,
-    access_token: SecretString,
-}
-
 async fn report_invalid(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    ServerCall {
+        server, user_id, ..
+    }: ServerCall,
     body: axum::body::Bytes,
 ) -> Response {
-    let ServerCall {
-        server, user_id, ..
-    } = match authenticate(&state, &headers).await {
-        Ok(call) => call,
-        Err(refusal) => return refusal,
-    };
     if server.auth_type != AuthType::Oauth {
         return refuse(
-            StatusCode::BAD_REQUEST,
-            "not_supported",
+            ErrorCode::NotSupported,
             "only oauth servers hand out tokens a provider can reject",
         );
     }
-    let Ok(report) = serde_json::from_slice::<InvalidReport>(&body) else {
+    let Ok(report) = serde_json::from_slice::<InvalidTokenReport>(&body) else {
         return refuse(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "send JSON {\"provider\": \"…\", \"access_token\": \"…\"}",
         );
     };
     let provider = match provider_of(&server, report.provider) {
         Ok(provider) => provider,
-        Err((code, message)) => return refuse(StatusCode::BAD_REQUEST, code, &message),
+        Err((code, message)) => return refuse(code, &message),
     };
     match state
         .connections

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::{Signer as _, SigningKey};
+use ed25519_dalek::SigningKey;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -128,15 +128,7 @@ impl SigningKeys {
     /// again for every signature: the gateway signs an identity per call (docs/BENCHMARKS.md).
     /// Verification, where the parsing rules matter, stays with `jsonwebtoken`.
     pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> String {
-        let header = serde_json::json!({ "alg": "EdDSA", "typ": typ, "kid": self.kid });
-        let claims = serde_json::to_vec(claims).expect("claims serialise to JSON");
-        let mut jws = URL_SAFE_NO_PAD.encode(header.to_string());
-        jws.push('.');
-        jws.push_str(&URL_SAFE_NO_PAD.encode(claims));
-        let signature = self.signing.sign(jws.as_bytes());
-        jws.push('.');
-        jws.push_str(&URL_SAFE_NO_PAD.encode(signature.to_bytes()));
-        jws
+        gumstack_protocol::jws::sign(&self.signing, &self.kid, typ, claims)
     }
 
     /// The key a token of type `typ` names, refusing any other algorithm or type.

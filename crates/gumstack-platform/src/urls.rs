@@ -1,5 +1,6 @@
 //! The platform's public URLs (SPEC §7): what users, MCP clients and providers see.
 
+use gumstack_protocol::loopback::is_loopback_url;
 use url::Url;
 
 /// The public base URL and the URLs derived from it.
@@ -22,7 +23,7 @@ impl PublicUrls {
                 "public URL `{public_url}` must not carry a query, fragment or credentials"
             ));
         }
-        if base.scheme() == "http" && !is_loopback_host(&base) {
+        if base.scheme() == "http" && !is_loopback_url(&base) {
             return Err(format!(
                 "public URL `{public_url}` must use https: only loopback addresses may use plain \
                  http (put a TLS reverse proxy in front of the platform)"
@@ -51,15 +52,6 @@ impl PublicUrls {
     /// The MCP URL of a hosted server on the platform.
     pub fn mcp_url(&self, slug: &str) -> String {
         self.join(&format!("/mcp/{slug}"))
-    }
-}
-
-fn is_loopback_host(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
     }
 }
 

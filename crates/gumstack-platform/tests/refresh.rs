@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use common::Harness;
 use gumstack_platform::clock::{Clock, ManualClock};
 use gumstack_platform::connections::flow::CallbackQuery;
-use gumstack_platform::connections::provider::{Operation, ProviderCalls, ProviderFailure};
+use gumstack_platform::connections::provider::{
+    Operation, ProviderCalls, ProviderFailure, ProviderReply, ProviderRequest,
+};
 use gumstack_platform::connections::{
     CallbackError, ConnectError, Connections, RefreshSettings, TokenError,
 };
@@ -96,10 +98,12 @@ impl ProviderCalls for Recorder {
         &self,
         _server_id: Uuid,
         provider: &str,
-        operation: Operation,
-        body: Value,
-    ) -> Result<Value, ProviderFailure> {
+        request: ProviderRequest,
+    ) -> Result<ProviderReply, ProviderFailure> {
         assert_eq!(provider, "tracker");
+        // Recorded and answered as the JSON on the wire.
+        let operation = request.operation();
+        let body: Value = serde_json::from_slice(&request.to_body()).unwrap();
         let (reply, delay) = self.with(|r| {
             r.calls.push((operation, body.clone()));
             let reply = match operation {
@@ -149,7 +153,10 @@ impl ProviderCalls for Recorder {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        reply
+        reply.map(|reply| {
+            ProviderReply::parse(operation, reply.to_string().as_bytes())
+                .expect("the recorder answers the operation's reply")
+        })
     }
 }
 

@@ -26,9 +26,12 @@
 
 use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
 
+use gumstack_protocol::credentials::{
+    CREDENTIALS_PATH, CredentialsReply, ErrorBody, ErrorCode, ErrorDetail, INVALID_TOKEN_PATH,
+    InvalidTokenReport, PROVIDER_QUERY,
+};
 use reqwest::{StatusCode, Url, header};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 
 use crate::error::{GumstackError, HostError};
 
@@ -36,14 +39,11 @@ use crate::error::{GumstackError, HostError};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a credentials fetch may take in all: the platform may refresh an OAuth token first,
 /// through this server's own provider code, which gives up on the provider after 15 s
-/// (`auth::DEFAULT_TIMEOUT`).
-const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(20);
+/// (`auth::DEFAULT_TIMEOUT`). See `gumstack_protocol::timeouts` for how it relates to the
+/// platform's own waits.
+const CREDENTIALS_TIMEOUT: Duration = gumstack_protocol::timeouts::SDK_CREDENTIALS;
 /// Credentials are small; refuse an absurd answer rather than buffer it.
 const MAX_CREDENTIALS_BYTES: usize = 1024 * 1024;
-/// The route of docs/PROTOCOL.md §3, below `GUMSTACK_BACKEND_URL`.
-const CREDENTIALS_PATH: &str = "/internal/v1/credentials";
-/// The route of docs/PROTOCOL.md §3.1, below `GUMSTACK_BACKEND_URL`.
-const INVALID_TOKEN_PATH: &str = "/internal/v1/credentials/invalid";
 /// The most characters of the platform's message passed on to a tool.
 const MAX_MESSAGE_CHARS: usize = 1000;
 
@@ -80,26 +80,8 @@ impl fmt::Debug for PlatformApi {
     }
 }
 
-/// The platform's answer to a fetch: `{"credentials": {"name": "value", …}}`. A `null` value
-/// counts as not set.
-#[derive(Deserialize)]
-struct CredentialsBody {
-    credentials: BTreeMap<String, Option<String>>,
-}
-
 /// The platform's error answers: `{"error": {"code": …, "message": …, "connect_url": …}}`.
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: PlatformError,
-}
-
-#[derive(Deserialize)]
-struct PlatformError {
-    code: String,
-    #[serde(default)]
-    message: String,
-    connect_url: Option<String>,
-}
+type PlatformError = ErrorDetail;
 
 impl PlatformApi {
     /// The API of the platform at `backend_url` (no trailing slash), called with `http` and
@@ -146,7 +128,7 @@ impl PlatformApi {
         let server_token = self.server_token()?;
         let mut url = self.credentials_url.clone();
         if let Some(provider) = provider {
-            url.query_pairs_mut().append_pair("provider", provider);
+            url.query_pairs_mut().append_pair(PROVIDER_QUERY, provider);
         }
         let response = self
             .http
@@ -173,16 +155,12 @@ impl PlatformApi {
         access_token: &SecretString,
     ) -> Result<(), GumstackError> {
         let server_token = self.server_token()?;
-        let mut report = serde_json::Map::new();
-        if let Some(provider) = provider {
-            report.insert("provider".to_owned(), provider.into());
-        }
-        report.insert(
-            "access_token".to_owned(),
-            access_token.expose_secret().into(),
-        );
+        let report = InvalidTokenReport {
+            provider: provider.map(str::to_owned),
+            access_token: access_token.clone(),
+        };
         // Holds the token: sent as the body, never logged.
-        let body = serde_json::Value::Object(report).to_string();
+        let body = serde_json::to_vec(&report).expect("a report serialises to JSON");
         let response = self
             .http
             .post(self.invalid_token_url.clone())
@@ -263,7 +241,7 @@ fn credentials_answer(
     body: &[u8],
 ) -> Result<BTreeMap<String, SecretString>, GumstackError> {
     if status == StatusCode::OK {
-        let body: CredentialsBody = serde_json::from_slice(body).map_err(|error| {
+        let body: CredentialsReply = serde_json::from_slice(body).map_err(|error| {
             // The body may hold credentials: log where it failed, not what it says.
             tracing::warn!(
                 line = error.line(),
@@ -275,7 +253,7 @@ fn credentials_answer(
         return Ok(body
             .credentials
             .into_iter()
-            .filter_map(|(name, value)| Some((name, SecretString::from(value?))))
+            .filter_map(|(name, value)| Some((name, value?)))
             .filter(|(_, value)| !value.expose_secret().is_empty())
             .collect());
     }
@@ -288,23 +266,27 @@ fn error_answer(status: StatusCode, body: &[u8]) -> GumstackError {
         .ok()
         .map(|body| body.error);
     log_refusal(status, error.as_ref());
-    let code = error.as_ref().map(|error| error.code.as_str());
+    let code = error.as_ref().map(|error| error.code);
     match status {
         StatusCode::CONFLICT => match error {
-            Some(error) if error.code == "credentials_required" => needs_authorization(error),
+            Some(error) if error.code == ErrorCode::CredentialsRequired => {
+                needs_authorization(error)
+            }
             _ => retry_later(UNREADABLE),
         },
-        StatusCode::BAD_REQUEST if code == Some("not_supported") => GumstackError::misconfigured(
-            "the platform keeps no per-user credentials for this server: its auth type on the \
+        StatusCode::BAD_REQUEST if code == Some(ErrorCode::NotSupported) => {
+            GumstackError::misconfigured(
+                "the platform keeps no per-user credentials for this server: its auth type on the \
              platform is not `cred` or `oauth`. Make config.yaml's auth type match the server \
              registered on the platform",
-        ),
+            )
+        }
         StatusCode::BAD_REQUEST => GumstackError::misconfigured(format!(
             "the platform refused the credentials request as invalid ({}); is the provider \
              declared for this server on the platform?",
             describe_code(code)
         )),
-        StatusCode::UNAUTHORIZED if code == Some("invalid_identity") => {
+        StatusCode::UNAUTHORIZED if code == Some(ErrorCode::InvalidIdentity) => {
             GumstackError::misconfigured(
                 "the platform refused the identity of this call (Gumstack-Identity) when \
                  fetching the user's credentials: it is accepted only for this server and \
@@ -321,7 +303,7 @@ fn error_answer(status: StatusCode, body: &[u8]) -> GumstackError {
             "the platform at GUMSTACK_BACKEND_URL does not serve /internal/v1/credentials (is it \
              an older version of Gumstack?)",
         ),
-        StatusCode::BAD_GATEWAY if code == Some("integration_error") => {
+        StatusCode::BAD_GATEWAY if code == Some(ErrorCode::IntegrationError) => {
             integration_error(error.map(|error| error.message))
         }
         StatusCode::SERVICE_UNAVAILABLE => retry_later(
@@ -358,12 +340,12 @@ fn log_refusal(status: StatusCode, error: Option<&PlatformError>) {
         // The expected answer until the user enters their credentials: not a fault.
         Some(error) if status == StatusCode::CONFLICT => tracing::info!(
             %status,
-            code = %error.code,
+            code = ?error.code,
             "the user has no usable credentials for this server yet"
         ),
         Some(error) => tracing::warn!(
             %status,
-            code = %error.code,
+            code = ?error.code,
             message = %error.message,
             "the platform did not hand out the user's credentials"
         ),
@@ -380,16 +362,12 @@ fn retry_later(message: &str) -> GumstackError {
     }
 }
 
-/// The platform's error code for an error message: a plain token, else a placeholder (the
-/// message is shown to users; it repeats nothing else of the answer).
-fn describe_code(code: Option<&str>) -> String {
-    match code {
-        Some(code)
-            if !code.is_empty()
-                && code.len() <= 64
-                && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
-        {
-            format!("error `{code}`")
+/// The platform's error code for an error message: a code of the protocol, else a
+/// placeholder (the message is shown to users; it repeats nothing else of the answer).
+fn describe_code(code: Option<ErrorCode>) -> String {
+    match code.map(serde_json::to_value) {
+        Some(Ok(serde_json::Value::String(name))) if code != Some(ErrorCode::Unknown) => {
+            format!("error `{name}`")
         }
         _ => "no error code".to_owned(),
     }
@@ -518,11 +496,13 @@ mod tests {
     #[test]
     fn only_plain_error_codes_are_repeated() {
         assert_eq!(
-            describe_code(Some("invalid_server_token")),
+            describe_code(Some(ErrorCode::InvalidServerToken)),
             "error `invalid_server_token`"
         );
-        for odd in [None, Some(""), Some("Bearer gst_1"), Some("<script>")] {
-            assert_eq!(describe_code(odd), "no error code", "{odd:?}");
+        assert_eq!(describe_code(None), "no error code");
+        for odd in ["", "Bearer gst_1", "<script>"] {
+            let code: ErrorCode = serde_json::from_value(serde_json::json!(odd)).unwrap();
+            assert_eq!(describe_code(Some(code)), "no error code", "{odd:?}");
         }
     }
 }

@@ -57,6 +57,7 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use ed25519_dalek::{Signer, SigningKey};
+use gumstack_protocol::credentials::{ErrorBody, ErrorCode};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use tokio::{
@@ -202,10 +203,7 @@ impl CredentialsReply {
     /// 502 `integration_error`: the provider refused the server's own client; `message` is for
     /// the developer.
     pub fn integration_error(message: &str) -> Self {
-        Self::error(
-            StatusCode::BAD_GATEWAY,
-            json!({ "code": "integration_error", "message": message }),
-        )
+        Self::error(ErrorBody::new(ErrorCode::IntegrationError, message))
     }
 
     /// 200 `{"credentials": values}`: the user's saved values (`cred`) or
@@ -216,41 +214,31 @@ impl CredentialsReply {
 
     /// 409 `credentials_required`: the user must go to `connect_url` first.
     pub fn required(connect_url: &str, message: &str) -> Self {
-        Self::error(
-            StatusCode::CONFLICT,
-            json!({
-                "code": "credentials_required",
-                "message": message,
-                "connect_url": connect_url,
-            }),
-        )
+        Self::error(ErrorBody::credentials_required(message, connect_url))
     }
 
     /// 400 `not_supported`: the server's auth type has no per-user credentials.
     pub fn not_supported() -> Self {
-        Self::error(
-            StatusCode::BAD_REQUEST,
-            json!({
-                "code": "not_supported",
-                "message": "servers with auth type none have no per-user credentials",
-            }),
-        )
+        Self::error(ErrorBody::new(
+            ErrorCode::NotSupported,
+            "servers with auth type none have no per-user credentials",
+        ))
     }
 
     /// 401 with `code` (`invalid_server_token` or `invalid_identity`).
     pub fn unauthorized(code: &str) -> Self {
-        Self::error(
+        Self::json(
             StatusCode::UNAUTHORIZED,
-            json!({ "code": code, "message": "the call is not authenticated" }),
+            json!({ "error": { "code": code, "message": "the call is not authenticated" } }),
         )
     }
 
     /// 503 `retry_later`: a transient failure.
     pub fn retry_later() -> Self {
-        Self::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({ "code": "retry_later", "message": "the vault is unavailable" }),
-        )
+        Self::error(ErrorBody::new(
+            ErrorCode::RetryLater,
+            "the vault is unavailable",
+        ))
     }
 
     /// Any `status` with `body` as is (for answers a server must not trust).
@@ -279,8 +267,13 @@ impl CredentialsReply {
         }
     }
 
-    fn error(status: StatusCode, error: Value) -> Self {
-        Self::json(status, json!({ "error": error }))
+    /// The error answer `body`, with the status of its code.
+    fn error(body: ErrorBody) -> Self {
+        Self {
+            status: body.error.code.status(),
+            body: serde_json::to_string(&body).expect("an error body serialises"),
+            broken: false,
+        }
     }
 }
 
@@ -558,7 +551,7 @@ async fn serve_credentials(
     };
     let route = &state.credentials;
     lock(&route.requests).push(request.clone());
-    let reply = if request.authorization != Some(format!("Bearer {}", route.server_token)) {
+    let reply = if !authorized(request.authorization.as_deref(), &route.server_token) {
         CredentialsReply::unauthorized("invalid_server_token")
     } else if request.identity.is_none() {
         CredentialsReply::unauthorized("invalid_identity")
@@ -601,7 +594,7 @@ async fn serve_report(
     };
     let route = &state.credentials;
     lock(&route.reports).push(report.clone());
-    let reply = if report.authorization != Some(format!("Bearer {}", route.server_token)) {
+    let reply = if !authorized(report.authorization.as_deref(), &route.server_token) {
         CredentialsReply::unauthorized("invalid_server_token")
     } else if report.identity.is_none() {
         CredentialsReply::unauthorized("invalid_identity")
@@ -634,6 +627,12 @@ impl AsyncRead for DroppedConnection {
             "the stand-in platform drops the connection",
         )))
     }
+}
+
+/// Whether `authorization` is `Bearer <server token>` (the scheme in any case, as the platform
+/// reads it).
+fn authorized(authorization: Option<&str>, server_token: &str) -> bool {
+    authorization.and_then(gumstack_protocol::bearer::bearer_of) == Some(server_token)
 }
 
 fn connect_url_for(server_id: &str) -> String {

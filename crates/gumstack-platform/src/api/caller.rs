@@ -41,15 +41,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(ApiError::Unauthenticated)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
+        let token = gumstack_protocol::bearer::bearer_token(&parts.headers)
             .filter(|t| t.starts_with(API_TOKEN_PREFIX))
             .ok_or(ApiError::Unauthenticated)?;
         let store = Arc::<dyn Store>::from_ref(state);

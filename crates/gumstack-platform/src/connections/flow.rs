@@ -11,16 +11,18 @@
 //!    its tokens sealed. Connecting again replaces the row.
 
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::json;
 use url::Url;
 use uuid::Uuid;
 
-use super::provider::{Operation, ProviderFailure, TokenSet};
+use super::provider::{ProviderFailure, ProviderRequest, tokens_of};
 use super::{Connections, access_aad, refresh_aad, token_digest};
 use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::error::Internal;
 use crate::store::{Connection, ConnectionStatus, OAuthFlow, Server, StoreError};
 use crate::vault::Aad;
+use gumstack_protocol::provider::{
+    AuthorizationUrlRequest, ExchangeRequest, NicknameRequest, RevokeRequest,
+};
 
 /// How long a connect flow may take.
 pub const FLOW_SECONDS: i64 = 10 * 60;
@@ -161,12 +163,10 @@ pub fn check_authorization_url(url: &str, state: &str, redirect_uri: &str) -> Re
         "http" => false,
         other => return Err(format!("its scheme `{other}` is not https")),
     };
-    let loopback = match parsed.host() {
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => return Err("it has no host".into()),
-    };
+    if parsed.host().is_none() {
+        return Err("it has no host".into());
+    }
+    let loopback = gumstack_protocol::loopback::is_loopback_url(&parsed);
     if !https && !loopback {
         return Err("it is http to a host that is not loopback (https is required)".into());
     }
@@ -224,18 +224,17 @@ impl Connections {
             .call(
                 server.id,
                 provider,
-                Operation::AuthorizationUrl,
-                json!({
-                    "redirect_uri": redirect_uri,
-                    "state": state.expose_secret(),
-                    "code_verifier": verifier.expose_secret(),
+                ProviderRequest::AuthorizationUrl(AuthorizationUrlRequest {
+                    redirect_uri: redirect_uri.clone(),
+                    state: state.clone(),
+                    code_verifier: verifier.clone(),
                 }),
             )
             .await?;
-        let url = reply.get("url").and_then(|u| u.as_str()).ok_or_else(|| {
+        let url = reply.into_url().map_err(|_| {
             ConnectError::Integration("the server's authorization-url reply has no url".into())
         })?;
-        let url = check_authorization_url(url, state.expose_secret(), &redirect_uri).map_err(
+        let url = check_authorization_url(&url, state.expose_secret(), &redirect_uri).map_err(
             |reason| {
                 ConnectError::Integration(format!(
                     "the provider authorization URL the server built was refused: {reason}"
@@ -338,15 +337,14 @@ impl Connections {
             .call(
                 server.id,
                 &flow.provider,
-                Operation::Exchange,
-                json!({
-                    "code": code,
-                    "redirect_uri": self.redirect_uri(),
-                    "code_verifier": verifier.expose_secret(),
+                ProviderRequest::Exchange(ExchangeRequest {
+                    code: SecretString::from(code),
+                    redirect_uri: self.redirect_uri(),
+                    code_verifier: verifier,
                 }),
             )
             .await
-            .and_then(TokenSet::from_reply)
+            .and_then(tokens_of)
             .map_err(|f| failed(&server, f))?;
         let nickname = self
             .nickname(&server, &flow.provider, &tokens.access_token)
@@ -401,15 +399,14 @@ impl Connections {
             .call(
                 server.id,
                 provider,
-                Operation::Nickname,
-                json!({ "access_token": access.expose_secret() }),
+                ProviderRequest::Nickname(NicknameRequest {
+                    access_token: access.clone(),
+                }),
             )
             .await;
-        match reply {
-            Ok(reply) => match reply.get("nickname").and_then(|n| n.as_str()) {
-                Some(name) if !displayable(name).is_empty() => displayable(name),
-                _ => format!("{provider} account"),
-            },
+        match reply.map(|reply| reply.into_nickname()) {
+            Ok(Ok(name)) if !displayable(&name).is_empty() => displayable(&name),
+            Ok(_) => format!("{provider} account"),
             Err(error) => {
                 tracing::warn!(server = %server.slug, %provider, %error, "nickname unavailable");
                 format!("{provider} account")
@@ -438,15 +435,14 @@ impl Connections {
                     .call(
                         server_id,
                         provider,
-                        Operation::Revoke,
-                        json!({
-                            "access_token": access.expose_secret(),
-                            "refresh_token": refresh.as_ref().map(|t| t.expose_secret()),
+                        ProviderRequest::Revoke(RevokeRequest {
+                            access_token: access,
+                            refresh_token: refresh,
                         }),
                     )
                     .await;
                 match reply {
-                    Ok(reply) => reply.get("revoked").and_then(|r| r.as_bool()) == Some(true),
+                    Ok(reply) => reply.into_revoked() == Ok(true),
                     Err(error) => {
                         tracing::warn!(connection = %c.id, %error, "revocation failed; deleting the tokens anyway");
                         false

@@ -15,8 +15,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
+use secrecy::SecretString;
 use uuid::Uuid;
 
 use crate::clock::Clock;
@@ -57,8 +56,10 @@ impl Default for RefreshSettings {
             margin: Duration::from_secs(60),
             ahead: Duration::from_secs(300),
             background_interval: Some(Duration::from_secs(30)),
-            lease: Duration::from_secs(60),
-            wait: Duration::from_secs(40),
+            // The SDK relies on these (docs/PROTOCOL.md §3, `gumstack_protocol::timeouts`);
+            // provider calls are bounded by half the lease (`app.rs`).
+            lease: gumstack_protocol::timeouts::PLATFORM_REFRESH_LEASE,
+            wait: gumstack_protocol::timeouts::PLATFORM_REFRESH_WAIT,
             backoff: Duration::from_secs(2),
             max_backoff: Duration::from_secs(300),
             integration_backoff: Duration::from_secs(60),
@@ -129,10 +130,8 @@ fn refresh_aad(c: &Connection) -> Aad {
     )
 }
 
-/// SHA-256 of a provider token.
-fn token_digest(token: &SecretString) -> Vec<u8> {
-    Sha256::digest(token.expose_secret().as_bytes()).to_vec()
-}
+/// SHA-256 of a provider token (how the store finds the token a tool reports).
+use gumstack_protocol::hash::token_hash as token_digest;
 
 impl Connections {
     pub fn new(

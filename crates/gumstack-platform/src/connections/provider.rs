@@ -7,50 +7,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use gumstack_protocol::claims::PlatformCallClaims;
+use gumstack_protocol::headers::{PLATFORM_CALL, PLATFORM_CALL_TYP};
+use gumstack_protocol::provider::{Failure, FailureBody};
+pub use gumstack_protocol::provider::{Operation, ProviderReply, ProviderRequest, TokenResponse};
+use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use crate::keys::SigningKeys;
-use crate::oauth::tokens::server_audience;
 use crate::store::now;
 use crate::supervisor::Supervisor;
 
-/// The JWS `typ` of a platform → server call.
-pub const PLATFORM_CALL_TYP: &str = "gumstack-platform-call+jwt";
-/// The header carrying it.
-pub const PLATFORM_CALL_HEADER: &str = "gumstack-platform-call";
-/// How long a signed call stays valid.
-const CALL_LIFETIME_SECONDS: i64 = 60;
 /// The longest token lifetime believed (ten years).
 pub const MAX_EXPIRES_IN: i64 = 10 * 365 * 24 * 3600;
 /// Provider replies are small JSON documents.
 const MAX_REPLY_BYTES: usize = 256 * 1024;
-
-/// The provider operations of docs/PROTOCOL.md §4.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    AuthorizationUrl,
-    Exchange,
-    Refresh,
-    Nickname,
-    Revoke,
-}
-
-impl Operation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AuthorizationUrl => "authorization-url",
-            Self::Exchange => "exchange",
-            Self::Refresh => "refresh",
-            Self::Nickname => "nickname",
-            Self::Revoke => "revoke",
-        }
-    }
-}
 
 /// Why a provider operation gave no answer, by what the platform does about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,104 +92,59 @@ impl ProviderFailure {
 /// be tested against a recording provider with a paused clock.
 #[async_trait]
 pub trait ProviderCalls: Send + Sync + fmt::Debug {
-    /// Calls `operation` of `provider` on server `server_id` with the JSON `body`.
+    /// Calls the operation of `request` of `provider` on server `server_id`; its typed reply.
     async fn call(
         &self,
         server_id: Uuid,
         provider: &str,
-        operation: Operation,
-        body: serde_json::Value,
-    ) -> Result<serde_json::Value, ProviderFailure>;
+        request: ProviderRequest,
+    ) -> Result<ProviderReply, ProviderFailure>;
 }
 
-/// Tokens a provider issued (the token response of docs/PROTOCOL.md §4).
-#[derive(Clone, Deserialize)]
+/// A reply that is not the one of the operation called.
+fn unexpected(error: impl fmt::Display) -> ProviderFailure {
+    ProviderFailure::InvalidResponse {
+        message: error.to_string(),
+    }
+}
+
+/// The tokens of an `exchange` or `refresh` reply, refusing one without a usable bearer access
+/// token.
+pub fn tokens_of(reply: ProviderReply) -> Result<TokenSet, ProviderFailure> {
+    let tokens = reply.into_tokens().map_err(unexpected)?;
+    if tokens.access_token.expose_secret().is_empty() {
+        return Err(ProviderFailure::InvalidResponse {
+            message: "the token response has an empty access_token".into(),
+        });
+    }
+    if !tokens.token_type.eq_ignore_ascii_case("bearer") {
+        return Err(ProviderFailure::InvalidResponse {
+            message: format!("token_type `{}` is not Bearer", tokens.token_type),
+        });
+    }
+    // Nothing lives longer than this; an absurd lifetime must not overflow expiry sums.
+    let expires_in = tokens.expires_in.map(|s| {
+        i64::try_from(s)
+            .unwrap_or(MAX_EXPIRES_IN)
+            .min(MAX_EXPIRES_IN)
+    });
+    Ok(TokenSet { tokens, expires_in })
+}
+
+/// Tokens a provider issued, checked, with their lifetime bounded by [`MAX_EXPIRES_IN`].
+#[derive(Debug, Clone)]
 pub struct TokenSet {
-    pub access_token: SecretString,
-    #[serde(default)]
-    pub refresh_token: Option<SecretString>,
-    #[serde(default)]
+    pub tokens: TokenResponse,
+    /// Seconds, at most [`MAX_EXPIRES_IN`].
     pub expires_in: Option<i64>,
-    #[serde(default)]
-    pub token_type: Option<String>,
-    #[serde(default)]
-    pub scope: Option<String>,
 }
 
-impl fmt::Debug for TokenSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenSet")
-            .field("expires_in", &self.expires_in)
-            .field("scope", &self.scope)
-            .finish_non_exhaustive()
+impl std::ops::Deref for TokenSet {
+    type Target = TokenResponse;
+
+    fn deref(&self) -> &TokenResponse {
+        &self.tokens
     }
-}
-
-impl TokenSet {
-    /// Reads a token response, refusing one without a usable bearer access token.
-    pub fn from_reply(reply: serde_json::Value) -> Result<Self, ProviderFailure> {
-        let tokens: Self =
-            serde_json::from_value(reply).map_err(|e| ProviderFailure::InvalidResponse {
-                message: format!("the token response does not have the expected fields: {e}"),
-            })?;
-        if tokens.access_token.expose_secret().is_empty() {
-            return Err(ProviderFailure::InvalidResponse {
-                message: "the token response has an empty access_token".into(),
-            });
-        }
-        if let Some(kind) = &tokens.token_type
-            && !kind.eq_ignore_ascii_case("bearer")
-        {
-            return Err(ProviderFailure::InvalidResponse {
-                message: format!("token_type `{kind}` is not Bearer"),
-            });
-        }
-        if tokens.expires_in.is_some_and(|s| s < 0) {
-            return Err(ProviderFailure::InvalidResponse {
-                message: "expires_in is negative".into(),
-            });
-        }
-        // Nothing lives longer than this; an absurd lifetime must not overflow expiry sums.
-        let mut tokens = tokens;
-        tokens.expires_in = tokens.expires_in.map(|s| s.min(MAX_EXPIRES_IN));
-        Ok(tokens)
-    }
-}
-
-/// The claims of a platform → server call.
-#[derive(Serialize)]
-struct CallClaims<'a> {
-    iss: &'a str,
-    aud: String,
-    htm: &'static str,
-    htu: &'a str,
-    bh: String,
-    jti: String,
-    iat: i64,
-    exp: i64,
-}
-
-/// The failure body a server answers with (docs/PROTOCOL.md §4).
-#[derive(Deserialize)]
-struct FailureBody {
-    error: FailureFields,
-}
-
-#[derive(Deserialize)]
-struct FailureFields {
-    kind: String,
-    #[serde(default)]
-    code: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    status: Option<u16>,
-    #[serde(default)]
-    retry_after: Option<u64>,
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    missing_env: Vec<String>,
 }
 
 /// [`ProviderCalls`] over HTTP to the live deployments the supervisor runs.
@@ -277,9 +203,9 @@ impl ProviderCalls for ServerProviders {
         &self,
         server_id: Uuid,
         provider: &str,
-        operation: Operation,
-        body: serde_json::Value,
-    ) -> Result<serde_json::Value, ProviderFailure> {
+        request: ProviderRequest,
+    ) -> Result<ProviderReply, ProviderFailure> {
+        let operation = request.operation();
         if !valid_provider_name(provider) {
             return Err(ProviderFailure::UnknownProvider {
                 message: format!("`{provider}` is not a valid provider name"),
@@ -291,25 +217,22 @@ impl ProviderCalls for ServerProviders {
                 .ok_or_else(|| ProviderFailure::ServerUnavailable {
                     message: "the server has no running deployment".into(),
                 })?;
-        let path = format!("/gumstack/providers/{provider}/{}", operation.as_str());
-        let bytes = serde_json::to_vec(&body).expect("JSON values serialise");
-        let issued = now();
-        let claims = CallClaims {
-            iss: &self.issuer,
-            aud: server_audience(server_id),
-            htm: "POST",
-            htu: &path,
-            bh: URL_SAFE_NO_PAD.encode(Sha256::digest(&bytes)),
-            jti: Uuid::new_v4().to_string(),
-            iat: issued,
-            exp: issued + CALL_LIFETIME_SECONDS,
-        };
+        let path = gumstack_protocol::provider::route(provider, operation);
+        let bytes = request.to_body();
+        let claims = PlatformCallClaims::post(
+            &self.issuer,
+            server_id,
+            &path,
+            &bytes,
+            Uuid::new_v4().to_string(),
+            now(),
+        );
         let signed = self.keys.sign(PLATFORM_CALL_TYP, &claims);
         let url = format!("http://{}{path}", live.addr());
         let sent = self
             .http
             .post(&url)
-            .header(PLATFORM_CALL_HEADER, signed)
+            .header(PLATFORM_CALL, signed)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(bytes)
             .timeout(self.timeout)
@@ -333,11 +256,12 @@ impl ProviderCalls for ServerProviders {
         let status = response.status();
         let bytes = read_limited(response).await?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| ProviderFailure::InvalidResponse {
-                message: format!(
-                    "the server's reply to {} is not JSON: {e}",
-                    operation.as_str()
-                ),
+            return ProviderReply::parse(operation, &bytes).map_err(|e| {
+                ProviderFailure::InvalidResponse {
+                    message: format!(
+                        "the server's reply to {operation} does not have the expected fields: {e}"
+                    ),
+                }
             });
         }
         if status == reqwest::StatusCode::UNAUTHORIZED {
@@ -358,24 +282,31 @@ impl ProviderCalls for ServerProviders {
     }
 }
 
-fn failure_of(f: FailureFields) -> ProviderFailure {
-    let message = f.message.unwrap_or_default();
-    match f.kind.as_str() {
-        "provider" => ProviderFailure::Rejected {
-            code: f.code.unwrap_or_else(|| "unknown_error".into()),
-            description: f.description,
-        },
-        "transport" => ProviderFailure::Transport {
-            status: f.status,
-            retry_after: f.retry_after,
+fn failure_of(failure: Failure) -> ProviderFailure {
+    match failure {
+        Failure::Provider {
+            code, description, ..
+        } => ProviderFailure::Rejected { code, description },
+        Failure::Transport {
+            status,
+            retry_after,
+            message,
+        } => ProviderFailure::Transport {
+            status,
+            retry_after,
             message,
         },
-        "not_configured" => ProviderFailure::NotConfigured {
+        Failure::NotConfigured {
             message,
-            missing_env: f.missing_env,
+            missing_env,
+        } => ProviderFailure::NotConfigured {
+            message,
+            missing_env,
         },
-        "unknown_provider" => ProviderFailure::UnknownProvider { message },
-        _ => ProviderFailure::InvalidResponse { message },
+        Failure::UnknownProvider { message } => ProviderFailure::UnknownProvider { message },
+        Failure::InvalidResponse { message }
+        | Failure::UnknownOperation { message }
+        | Failure::InvalidRequest { message } => ProviderFailure::InvalidResponse { message },
     }
 }
 
@@ -449,6 +380,12 @@ mod tests {
 
     #[test]
     fn token_replies_without_a_bearer_access_token_are_refused() {
+        // What `ServerProviders::call` does with a reply's bytes, then `tokens_of`.
+        let read = |reply: &serde_json::Value| {
+            ProviderReply::parse(Operation::Refresh, reply.to_string().as_bytes())
+                .map_err(unexpected)
+                .and_then(tokens_of)
+        };
         let bad = [
             serde_json::json!({}),
             serde_json::json!({ "access_token": "" }),
@@ -458,24 +395,23 @@ mod tests {
         ];
         for reply in bad {
             assert!(
-                matches!(
-                    TokenSet::from_reply(reply.clone()),
-                    Err(ProviderFailure::InvalidResponse { .. })
-                ),
+                matches!(read(&reply), Err(ProviderFailure::InvalidResponse { .. })),
                 "{reply} was accepted"
             );
         }
-        let good = TokenSet::from_reply(serde_json::json!({
+        let good = read(&serde_json::json!({
             "access_token": "a", "refresh_token": null, "expires_in": 60, "token_type": "bearer"
         }))
         .unwrap();
         assert_eq!(good.expires_in, Some(60));
         assert!(good.refresh_token.is_none());
-        let forever = TokenSet::from_reply(serde_json::json!({
-            "access_token": "a", "expires_in": i64::MAX
-        }))
-        .unwrap();
-        assert_eq!(forever.expires_in, Some(MAX_EXPIRES_IN));
+        for forever in [serde_json::json!(i64::MAX), serde_json::json!(u64::MAX)] {
+            let tokens =
+                read(&serde_json::json!({ "access_token": "a", "expires_in": forever })).unwrap();
+            assert_eq!(tokens.expires_in, Some(MAX_EXPIRES_IN));
+        }
+        let url = ProviderReply::parse(Operation::Nickname, br#"{"nickname": "n"}"#).unwrap();
+        assert!(tokens_of(url).is_err(), "a reply of another operation");
     }
 
     #[test]

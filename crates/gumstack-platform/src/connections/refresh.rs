@@ -13,15 +13,15 @@
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::json;
 use uuid::Uuid;
 
-use super::provider::{FailureClass, Operation, ProviderFailure, TokenSet};
+use super::provider::{FailureClass, ProviderFailure, ProviderRequest, tokens_of};
 use super::{Connections, access_aad, refresh_aad, token_digest};
 use crate::error::Internal;
 use crate::store::{
     Connection, ConnectionStatus, FailureKind, RefreshFailure, RefreshedTokens, Timestamp,
 };
+use gumstack_protocol::provider::RefreshRequest;
 
 /// Why no access token can be handed out.
 #[derive(Debug, thiserror::Error)]
@@ -230,11 +230,10 @@ impl Connections {
             .call(
                 c.server_id,
                 &c.provider,
-                Operation::Refresh,
-                json!({ "refresh_token": refresh_token.expose_secret() }),
+                ProviderRequest::Refresh(RefreshRequest { refresh_token }),
             )
             .await
-            .and_then(TokenSet::from_reply);
+            .and_then(tokens_of);
         let now = self.inner.clock.now();
         match reply {
             Ok(tokens) => {

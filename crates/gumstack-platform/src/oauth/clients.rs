@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use gumstack_protocol::loopback::is_loopback_url;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
@@ -46,15 +47,6 @@ pub fn redirect_uri_problem(uri: &str) -> Option<String> {
         _ => Some(format!(
             "redirect URI `{uri}` must use https, or http on a loopback address (127.0.0.1, [::1], localhost)"
         )),
-    }
-}
-
-fn is_loopback_url(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
     }
 }
 

@@ -10,10 +10,10 @@ use super::ACCESS_TOKEN_SECONDS;
 use crate::keys::{SigningKeys, TokenError};
 use crate::store::{Grant, Timestamp, User};
 
+pub use gumstack_protocol::claims::{IDENTITY_SECONDS, IdentityClaims};
+pub use gumstack_protocol::headers::{IDENTITY_TYP, server_audience};
+
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
-pub const IDENTITY_TYP: &str = "gumstack-identity+jwt";
-/// Forwarded identities outlive the longest call the gateway forwards.
-pub const IDENTITY_SECONDS: i64 = 600;
 
 /// Claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,26 +65,6 @@ pub fn verify_access_token(
     now: Timestamp,
 ) -> Result<AccessClaims, TokenError> {
     keys.verify(token, ACCESS_TOKEN_TYP, issuer, resource, now)
-}
-
-/// Claims of a forwarded identity (docs/PROTOCOL.md §2).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct IdentityClaims {
-    pub iss: String,
-    pub aud: String,
-    pub sub: String,
-    pub email: String,
-    pub org: String,
-    pub grp: String,
-    pub cid: String,
-    pub jti: String,
-    pub iat: i64,
-    pub exp: i64,
-}
-
-/// The audience naming one server in a forwarded identity.
-pub fn server_audience(server_id: Uuid) -> String {
-    format!("gumstack:server:{server_id}")
 }
 
 /// Mints the identity of one call of `user`, through `client_id`, to the server `server_id`,

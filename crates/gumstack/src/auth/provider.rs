@@ -1,10 +1,7 @@
 //! The provider contract: [`AuthProvider`], what it returns ([`TokenResponse`]) and how it fails
 //! ([`ProviderError`]).
 
-use std::{fmt, sync::Arc, time::Duration};
-
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize, Serializer};
+use std::{sync::Arc, time::Duration};
 
 /// The provider-specific half of an OAuth 2.0 integration, for servers with auth type `oauth`.
 ///
@@ -155,89 +152,11 @@ impl<P: AuthProvider + ?Sized> AuthProvider for Arc<P> {
     }
 }
 
-/// Tokens from the provider, as the platform stores them.
-///
-/// Its JSON is the token response of docs/PROTOCOL.md §4: `{"access_token", "refresh_token"
-/// (or null), "expires_in" (seconds or null), "token_type", "scope" (or null)}`; serialising
-/// it exposes the tokens (that is what the provider routes answer), `Debug` never does.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct TokenResponse {
-    #[serde(serialize_with = "expose")]
-    pub access_token: SecretString,
-    /// `None` when the provider issued none (or, on refresh, kept the old one).
-    #[serde(default, serialize_with = "expose_option")]
-    pub refresh_token: Option<SecretString>,
-    /// Lifetime of the access token in seconds; `None` when the provider did not say (the
-    /// token is then refreshed when a tool reports it rejected, docs/PROTOCOL.md §3.1).
-    #[serde(default)]
-    pub expires_in: Option<u64>,
-    /// `Bearer` unless the provider says otherwise.
-    #[serde(default = "bearer")]
-    pub token_type: String,
-    #[serde(default)]
-    pub scope: Option<String>,
-}
-
-impl TokenResponse {
-    /// A `Bearer` access token, with nothing else known.
-    pub fn bearer(access_token: impl Into<String>) -> Self {
-        Self {
-            access_token: SecretString::from(access_token.into()),
-            refresh_token: None,
-            expires_in: None,
-            token_type: bearer(),
-            scope: None,
-        }
-    }
-
-    pub fn with_refresh_token(mut self, refresh_token: impl Into<String>) -> Self {
-        self.refresh_token = Some(SecretString::from(refresh_token.into()));
-        self
-    }
-
-    pub fn with_expires_in(mut self, seconds: u64) -> Self {
-        self.expires_in = Some(seconds);
-        self
-    }
-
-    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
-        self.scope = Some(scope.into());
-        self
-    }
-}
-
-impl fmt::Debug for TokenResponse {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenResponse")
-            .field("access_token", &"[REDACTED]")
-            .field(
-                "refresh_token",
-                &self.refresh_token.as_ref().map(|_| "[REDACTED]"),
-            )
-            .field("expires_in", &self.expires_in)
-            .field("token_type", &self.token_type)
-            .field("scope", &self.scope)
-            .finish()
-    }
-}
-
-fn bearer() -> String {
-    "Bearer".to_owned()
-}
-
-fn expose<S: Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(secret.expose_secret())
-}
-
-fn expose_option<S: Serializer>(
-    secret: &Option<SecretString>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match secret {
-        Some(secret) => serializer.serialize_some(secret.expose_secret()),
-        None => serializer.serialize_none(),
-    }
-}
+/// Tokens from the provider, as the platform stores them: the token response of
+/// docs/PROTOCOL.md §4, defined with the rest of the contract in `gumstack-protocol`.
+/// Serialising it exposes the tokens (that is what the provider routes answer), `Debug` never
+/// does.
+pub use gumstack_protocol::provider::TokenResponse;
 
 /// Why a provider operation failed, as the platform acts on it (the `kind`s of
 /// docs/PROTOCOL.md §4). Messages and descriptions are for people; they never contain a token.
@@ -328,6 +247,7 @@ fn describe(description: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret as _;
     use serde_json::json;
 
     use super::*;

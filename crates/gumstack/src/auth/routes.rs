@@ -35,9 +35,11 @@ use axum::{
     routing::post,
 };
 use gumstack_config::{AuthType, Config};
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, de::DeserializeOwned};
-use serde_json::{Value, json};
+use gumstack_protocol::provider::{
+    AuthorizationUrlReply, Failure, FailureBody, MAX_REQUEST_BYTES, NicknameReply, Operation,
+    ProviderReply, ProviderRequest, RevokeReply,
+};
+use secrecy::ExposeSecret;
 
 use super::provider::{AuthProvider, ProviderError};
 use crate::{
@@ -47,7 +49,7 @@ use crate::{
 };
 
 /// The largest request body accepted.
-pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = MAX_REQUEST_BYTES;
 /// The route, below the server's root.
 const ROUTE: &str = "/gumstack/providers/{provider}/{operation}";
 
@@ -155,70 +157,6 @@ pub(crate) fn router(
         .with_state(routes)
 }
 
-/// The five operations of docs/PROTOCOL.md §4.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Operation {
-    AuthorizationUrl,
-    Exchange,
-    Refresh,
-    Nickname,
-    Revoke,
-}
-
-impl Operation {
-    fn parse(name: &str) -> Option<Self> {
-        Some(match name {
-            "authorization-url" => Self::AuthorizationUrl,
-            "exchange" => Self::Exchange,
-            "refresh" => Self::Refresh,
-            "nickname" => Self::Nickname,
-            "revoke" => Self::Revoke,
-            _ => return None,
-        })
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::AuthorizationUrl => "authorization-url",
-            Self::Exchange => "exchange",
-            Self::Refresh => "refresh",
-            Self::Nickname => "nickname",
-            Self::Revoke => "revoke",
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct AuthorizationUrlRequest {
-    redirect_uri: String,
-    state: String,
-    code_verifier: SecretString,
-}
-
-#[derive(Deserialize)]
-struct ExchangeRequest {
-    code: SecretString,
-    redirect_uri: String,
-    code_verifier: SecretString,
-}
-
-#[derive(Deserialize)]
-struct RefreshRequest {
-    refresh_token: SecretString,
-}
-
-#[derive(Deserialize)]
-struct AccessTokenRequest {
-    access_token: SecretString,
-}
-
-#[derive(Deserialize)]
-struct RevokeRequest {
-    access_token: SecretString,
-    #[serde(default)]
-    refresh_token: Option<SecretString>,
-}
-
 async fn serve_call(
     State(routes): State<Routes>,
     Path((provider, operation)): Path<(String, String)>,
@@ -234,8 +172,9 @@ async fn serve_call(
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
         return failure(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request",
-            "the request body is larger than 64 KiB (or could not be read)",
+            Failure::InvalidRequest {
+                message: "the request body is larger than 64 KiB (or could not be read)".into(),
+            },
         );
     };
     if let Err(rejection) = routes.verifier.bind(&claims, &method, uri.path(), &body) {
@@ -244,17 +183,22 @@ async fn serve_call(
     let Some(operation) = Operation::parse(&operation) else {
         return failure(
             StatusCode::NOT_FOUND,
-            "unknown_operation",
-            "no such provider operation (authorization-url, exchange, refresh, nickname, revoke)",
+            Failure::UnknownOperation {
+                message: "no such provider operation (authorization-url, exchange, refresh, \
+                          nickname, revoke)"
+                    .into(),
+            },
         );
     };
     let Some(auth) = routes.providers.get(&provider).cloned() else {
         tracing::warn!(%provider, "the platform called a provider that is not registered");
         return failure(
             StatusCode::NOT_FOUND,
-            "unknown_provider",
-            "no OAuth provider of that name is registered with this server \
-             (GumstackHost::register_auth)",
+            Failure::UnknownProvider {
+                message: "no OAuth provider of that name is registered with this server \
+                          (GumstackHost::register_auth)"
+                    .into(),
+            },
         );
     };
     let scope = RequestScope::new(Arc::clone(&routes.host), None);
@@ -262,7 +206,8 @@ async fn serve_call(
     match outcome {
         Ok(Ok(reply)) => {
             tracing::info!(%provider, operation = operation.as_str(), "provider call done");
-            no_store((StatusCode::OK, Json(reply)).into_response())
+            let json = [(header::CONTENT_TYPE, "application/json")];
+            no_store((StatusCode::OK, json, reply.to_body()).into_response())
         }
         Ok(Err(error)) => {
             tracing::warn!(
@@ -276,8 +221,11 @@ async fn serve_call(
         }
         Err(InvalidRequest) => failure(
             StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the request body is not the JSON object this operation takes (docs/PROTOCOL.md §4)",
+            Failure::InvalidRequest {
+                message: "the request body is not the JSON object this operation takes \
+                          (docs/PROTOCOL.md §4)"
+                    .into(),
+            },
         ),
     }
 }
@@ -292,103 +240,79 @@ async fn run(
     auth: &dyn AuthProvider,
     operation: Operation,
     body: &Bytes,
-) -> Result<Result<Value, ProviderError>, InvalidRequest> {
-    Ok(match operation {
-        Operation::AuthorizationUrl => {
-            let request: AuthorizationUrlRequest = parse(body)?;
-            auth.get_url_with_pkce(
+) -> Result<Result<ProviderReply, ProviderError>, InvalidRequest> {
+    let request = ProviderRequest::parse(operation, body).map_err(|_| InvalidRequest)?;
+    Ok(match request {
+        ProviderRequest::AuthorizationUrl(request) => auth
+            .get_url_with_pkce(
                 &request.redirect_uri,
-                &request.state,
+                request.state.expose_secret(),
                 request.code_verifier.expose_secret(),
             )
-            .map(|url| json!({ "url": url }))
-        }
-        Operation::Exchange => {
-            let request: ExchangeRequest = parse(body)?;
-            auth.exchange_with_pkce(
+            .map(|url| ProviderReply::AuthorizationUrl(AuthorizationUrlReply { url })),
+        ProviderRequest::Exchange(request) => auth
+            .exchange_with_pkce(
                 request.code.expose_secret(),
                 &request.redirect_uri,
                 request.code_verifier.expose_secret(),
             )
             .await
-            .and_then(token_json)
-        }
-        Operation::Refresh => {
-            let request: RefreshRequest = parse(body)?;
-            auth.refresh(request.refresh_token.expose_secret())
-                .await
-                .and_then(token_json)
-        }
-        Operation::Nickname => {
-            let request: AccessTokenRequest = parse(body)?;
-            auth.get_nickname(request.access_token.expose_secret())
-                .await
-                .map(|nickname| json!({ "nickname": nickname }))
-        }
-        Operation::Revoke => {
-            let request: RevokeRequest = parse(body)?;
-            auth.revoke_grant(
+            .map(ProviderReply::Tokens),
+        ProviderRequest::Refresh(request) => auth
+            .refresh(request.refresh_token.expose_secret())
+            .await
+            .map(ProviderReply::Tokens),
+        ProviderRequest::Nickname(request) => auth
+            .get_nickname(request.access_token.expose_secret())
+            .await
+            .map(|nickname| ProviderReply::Nickname(NicknameReply { nickname })),
+        ProviderRequest::Revoke(request) => auth
+            .revoke_grant(
                 request.access_token.expose_secret(),
                 request.refresh_token.as_ref().map(|t| t.expose_secret()),
             )
             .await
-            .map(|revoked| json!({ "revoked": revoked }))
-        }
+            .map(|revoked| ProviderReply::Revoke(RevokeReply { revoked })),
     })
 }
 
-fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, InvalidRequest> {
-    serde_json::from_slice(body).map_err(|_| InvalidRequest)
-}
-
-fn token_json(tokens: super::TokenResponse) -> Result<Value, ProviderError> {
-    serde_json::to_value(&tokens)
-        .map_err(|_| ProviderError::invalid_response("the token response cannot be serialised"))
-}
-
 /// `{"error": {"kind": …, "message": …, …}}` for a provider's error.
-fn error_body(error: &ProviderError) -> Value {
+fn error_body(error: &ProviderError) -> FailureBody {
     let message = error.to_string();
-    let details = match error {
+    let error = match error {
         ProviderError::Rejected {
             code,
             description,
             status,
-        } => json!({
-            "kind": error.kind(),
-            "code": code,
-            "description": description,
-            "status": status,
-            "message": message,
-        }),
+        } => Failure::Provider {
+            code: code.clone(),
+            description: description.clone(),
+            status: Some(*status),
+            message,
+        },
         ProviderError::Transport {
             status,
             retry_after,
             ..
-        } => json!({
-            "kind": error.kind(),
-            "status": status,
+        } => Failure::Transport {
+            status: *status,
             // Whole seconds, rounded up so the platform never retries too early.
-            "retry_after": retry_after.map(|after| after.as_secs() + u64::from(after.subsec_nanos() > 0)),
-            "message": message,
-        }),
-        ProviderError::InvalidResponse { .. } => json!({
-            "kind": error.kind(),
-            "message": message,
-        }),
-        ProviderError::NotConfigured { missing_env, .. } => json!({
-            "kind": error.kind(),
-            "message": message,
-            "missing_env": missing_env,
-        }),
+            retry_after: retry_after
+                .map(|after| after.as_secs() + u64::from(after.subsec_nanos() > 0)),
+            message,
+        },
+        ProviderError::InvalidResponse { .. } => Failure::InvalidResponse { message },
+        ProviderError::NotConfigured { missing_env, .. } => Failure::NotConfigured {
+            message,
+            missing_env: missing_env.clone(),
+        },
     };
-    json!({ "error": details })
+    FailureBody { error }
 }
 
 /// A refusal of the call itself (not of the provider): `{"error": {"kind", "message"}}`.
-fn failure(status: StatusCode, kind: &str, message: &str) -> Response {
-    let body = json!({ "error": { "kind": kind, "message": message } });
-    no_store((status, Json(body)).into_response())
+fn failure(status: StatusCode, error: Failure) -> Response {
+    no_store((status, Json(FailureBody { error })).into_response())
 }
 
 fn no_store(mut response: Response) -> Response {
@@ -402,7 +326,13 @@ fn no_store(mut response: Response) -> Response {
 mod tests {
     use std::time::Duration;
 
+    use serde_json::{Value, json};
+
     use super::*;
+
+    fn error_json(error: &ProviderError) -> Value {
+        serde_json::to_value(error_body(error)).unwrap()
+    }
 
     #[test]
     fn provider_names_are_the_ones_config_yaml_accepts() {
@@ -422,20 +352,20 @@ mod tests {
             message: "rate limited".to_owned(),
         };
         assert_eq!(
-            error_body(&transport),
+            error_json(&transport),
             json!({ "error": {
                 "kind": "transport", "status": 429, "retry_after": 2, "message": "rate limited",
             }})
         );
         let rejected = ProviderError::rejected("invalid_grant", None, 400);
-        let body = error_body(&rejected);
+        let body = error_json(&rejected);
         assert_eq!(body["error"]["kind"], "provider");
         assert_eq!(body["error"]["code"], "invalid_grant");
         assert_eq!(body["error"]["description"], Value::Null);
         assert_eq!(body["error"]["status"], 400);
         let missing = ProviderError::not_configured("set it", vec!["OAUTH_CLIENT_ID".to_owned()]);
         assert_eq!(
-            error_body(&missing)["error"]["missing_env"],
+            error_json(&missing)["error"]["missing_env"],
             json!(["OAUTH_CLIENT_ID"])
         );
     }

@@ -20,6 +20,7 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+use gumstack_protocol::headers::server_audience;
 use http::HeaderMap;
 use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
 use serde::de::DeserializeOwned;
@@ -27,7 +28,7 @@ use serde::de::DeserializeOwned;
 use super::jwks::{KeyError, KeySet};
 
 /// Tolerated clock skew between the platform and this process.
-pub(crate) const LEEWAY: Duration = Duration::from_secs(60);
+pub(crate) use gumstack_protocol::jws::LEEWAY;
 /// A platform token is a few hundred bytes; a larger header is not one.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
@@ -69,7 +70,7 @@ pub(crate) enum JwsFailure {
 /// The claims the verifier checks itself, beyond `exp`.
 pub(crate) trait PlatformClaims: DeserializeOwned {
     fn audience(&self) -> &str;
-    fn issued_at(&self) -> u64;
+    fn issued_at(&self) -> i64;
 }
 
 /// Verifies tokens the platform signed for one server.
@@ -83,11 +84,8 @@ pub(crate) struct PlatformJws {
 impl PlatformJws {
     /// Verifies tokens minted for `server_id` with the platform's `keys`.
     pub(crate) fn new(keys: Arc<KeySet>, server_id: &str) -> Self {
-        let audience = audience(server_id);
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.leeway = LEEWAY.as_secs();
-        validation.set_audience(&[&audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        let audience = server_audience(server_id);
+        let validation = gumstack_protocol::jws::validation(&audience);
         Self {
             keys,
             audience,
@@ -126,8 +124,13 @@ impl PlatformJws {
         if claims.audience() != self.audience {
             return Err(JwsFailure::Audience);
         }
-        if claims.issued_at() > (unix_now() + LEEWAY).as_secs() {
-            return Err(JwsFailure::FromTheFuture);
+        let now = i64::try_from(unix_now().as_secs()).unwrap_or(i64::MAX);
+        if !gumstack_protocol::jws::issued_in_time(claims.issued_at(), now) {
+            return Err(if claims.issued_at() < 0 {
+                JwsFailure::Claims
+            } else {
+                JwsFailure::FromTheFuture
+            });
         }
         Ok(claims)
     }
@@ -147,11 +150,6 @@ pub(crate) fn token_of<'h>(headers: &'h HeaderMap, name: &str) -> Result<&'h str
         .to_str()
         .map(str::trim)
         .map_err(|_| JwsFailure::Unreadable)
-}
-
-/// The only audience this server accepts.
-pub(crate) fn audience(server_id: &str) -> String {
-    format!("gumstack:server:{server_id}")
 }
 
 /// The time since the Unix epoch (zero if the clock is before it).

@@ -38,9 +38,9 @@ pub(crate) use self::{
 use crate::context::GumstackContext;
 
 /// The header the gateway puts the signed identity in (`Gumstack-Identity`).
-pub(crate) const IDENTITY_HEADER: &str = "gumstack-identity";
+pub(crate) use gumstack_protocol::headers::IDENTITY as IDENTITY_HEADER;
 /// The JWS `typ` of a Gumstack identity.
-pub(crate) const IDENTITY_TYPE: &str = "gumstack-identity+jwt";
+pub(crate) use gumstack_protocol::headers::IDENTITY_TYP as IDENTITY_TYPE;
 
 /// The future an [`IdentitySource`] returns.
 pub(crate) type IdentityFuture<'a> =

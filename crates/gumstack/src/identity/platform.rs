@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use http::HeaderMap;
 use secrecy::SecretString;
-use serde::Deserialize;
 
 use super::{
     CallerIdentity, IDENTITY_HEADER, IDENTITY_TYPE, IdentityFuture, IdentityRejection,
@@ -31,29 +30,15 @@ pub(crate) struct PlatformIdentity {
     jws: PlatformJws,
 }
 
-/// The claims of a Gumstack identity; all required.
-#[derive(Deserialize)]
-struct IdentityClaims {
-    iss: String,
-    aud: String,
-    sub: String,
-    email: String,
-    org: String,
-    grp: String,
-    cid: String,
-    jti: String,
-    iat: u64,
-    // Checked by `jsonwebtoken::decode` (read here so a missing one fails to parse).
-    #[allow(dead_code, reason = "validated by jsonwebtoken")]
-    exp: u64,
-}
+/// The claims of a Gumstack identity; all required (`exp` is checked by `jsonwebtoken`).
+use gumstack_protocol::claims::IdentityClaims;
 
 impl PlatformClaims for IdentityClaims {
     fn audience(&self) -> &str {
         &self.aud
     }
 
-    fn issued_at(&self) -> u64 {
+    fn issued_at(&self) -> i64 {
         self.iat
     }
 }
@@ -95,16 +80,11 @@ impl PlatformIdentity {
 
     /// The caller named by verified claims.
     fn caller(&self, claims: IdentityClaims) -> Result<GumstackContext, IdentityRejection> {
-        let required = [
-            &claims.iss,
-            &claims.sub,
-            &claims.email,
-            &claims.org,
-            &claims.grp,
-            &claims.cid,
-            &claims.jti,
-        ];
-        if required.iter().any(|claim| claim.is_empty()) {
+        if claims
+            .required_text()
+            .iter()
+            .any(|(_, claim)| claim.is_empty())
+        {
             return Err(MALFORMED_CLAIMS);
         }
         Ok(GumstackContext {

@@ -30,10 +30,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use http::{HeaderMap, Method};
-use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use super::{
     jwks::KeySet,
@@ -41,9 +38,9 @@ use super::{
 };
 
 /// The header the platform signs its calls in (`Gumstack-Platform-Call`).
-pub(crate) const PLATFORM_CALL_HEADER: &str = "gumstack-platform-call";
+pub(crate) use gumstack_protocol::headers::PLATFORM_CALL as PLATFORM_CALL_HEADER;
 /// The JWS `typ` of a platform call.
-pub(crate) const PLATFORM_CALL_TYPE: &str = "gumstack-platform-call+jwt";
+pub(crate) use gumstack_protocol::headers::PLATFORM_CALL_TYP as PLATFORM_CALL_TYPE;
 /// The longest validity accepted (`exp` - `iat`); the platform signs calls for 60 s. It bounds
 /// how long a `jti` must be remembered.
 pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(300);
@@ -51,24 +48,14 @@ pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(300);
 pub(crate) const REPLAY_CAPACITY: usize = 10_000;
 
 /// The claims of a platform call; all required.
-#[derive(Deserialize)]
-pub(crate) struct PlatformCallClaims {
-    iss: String,
-    aud: String,
-    htm: String,
-    htu: String,
-    bh: String,
-    jti: String,
-    iat: u64,
-    exp: u64,
-}
+pub(crate) use gumstack_protocol::claims::PlatformCallClaims;
 
 impl PlatformClaims for PlatformCallClaims {
     fn audience(&self) -> &str {
         &self.aud
     }
 
-    fn issued_at(&self) -> u64 {
+    fn issued_at(&self) -> i64 {
         self.iat
     }
 }
@@ -132,17 +119,15 @@ impl PlatformCallVerifier {
             .verify(token, PLATFORM_CALL_TYPE)
             .await
             .map_err(rejection_for)?;
-        let required = [
-            &claims.iss,
-            &claims.htm,
-            &claims.htu,
-            &claims.bh,
-            &claims.jti,
-        ];
-        if required.iter().any(|claim| claim.is_empty()) {
+        if claims
+            .required_text()
+            .iter()
+            .any(|(_, claim)| claim.is_empty())
+        {
             return Err(MALFORMED_CLAIMS);
         }
-        if claims.exp.saturating_sub(claims.iat) > MAX_LIFETIME.as_secs() {
+        let lifetime = claims.exp.saturating_sub(claims.iat);
+        if u64::try_from(lifetime).is_ok_and(|lifetime| lifetime > MAX_LIFETIME.as_secs()) {
             return Err(PlatformCallRejection::new(
                 "the platform call is valid for longer than this server accepts",
             ));
@@ -169,7 +154,10 @@ impl PlatformCallVerifier {
                 "the request body is not the one the platform signed (bh)",
             ));
         }
-        let remember_until = claims.exp.saturating_add(LEEWAY.as_secs());
+        // `exp` passed `jsonwebtoken`'s check, so it is not before now - leeway (≥ 0).
+        let remember_until = u64::try_from(claims.exp)
+            .unwrap_or_default()
+            .saturating_add(LEEWAY.as_secs());
         match self
             .replay
             .remember(&claims.jti, remember_until, unix_now().as_secs())
@@ -186,9 +174,7 @@ impl PlatformCallVerifier {
 }
 
 /// `bh`: base64url (no padding) of the SHA-256 of `body`.
-pub(crate) fn body_hash(body: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(body))
-}
+pub(crate) use gumstack_protocol::hash::body_hash;
 
 /// What a failed check of the token means for the platform.
 fn rejection_for(failure: JwsFailure) -> PlatformCallRejection {

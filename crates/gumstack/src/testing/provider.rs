@@ -299,7 +299,7 @@ fn default_reply(state: &ProviderState, request: &ProviderRequest) -> ProviderRe
             let token = request
                 .authorization
                 .as_deref()
-                .and_then(|value| value.strip_prefix("Bearer "));
+                .and_then(gumstack_protocol::bearer::bearer_of);
             match token.and_then(|token| lock(&state.accounts).get(token).cloned()) {
                 Some(userinfo) => ProviderReply::json(200, userinfo),
                 None => ProviderReply::json(401, json!({ "message": "Bad credentials" }))

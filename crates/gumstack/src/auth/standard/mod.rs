@@ -10,14 +10,10 @@ mod settings;
 
 use std::{collections::BTreeMap, fmt, sync::Arc, sync::OnceLock, time::Duration};
 
-use base64::{
-    Engine,
-    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
-};
+use base64::{Engine, engine::general_purpose::STANDARD};
 use reqwest::header::{self, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use url::form_urlencoded;
 
 use self::{
@@ -28,7 +24,8 @@ use super::{AuthProvider, ProviderError, TokenResponse};
 
 /// How long one call to the provider may take, answer included, unless set with
 /// [`StandardOAuthProvider::timeout`].
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+/// The platform and the credentials fetch rely on it (`gumstack_protocol::timeouts`).
+pub const DEFAULT_TIMEOUT: Duration = gumstack_protocol::timeouts::SDK_PROVIDER;
 
 /// Parameters of the authorization URL the provider sets itself; extra parameters cannot
 /// replace them.
@@ -548,9 +545,7 @@ impl AuthProvider for StandardOAuthProvider {
 }
 
 /// `code_challenge` for `verifier` (RFC 7636 §4.2, `S256`).
-pub fn pkce_challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
+pub use gumstack_protocol::hash::pkce_challenge;
 
 /// `Basic base64(form-encoded id ":" form-encoded secret)` (RFC 6749 §2.3.1), marked sensitive.
 fn basic_credentials(client_id: &str, secret: &SecretString) -> Result<HeaderValue, ProviderError> {

@@ -8,7 +8,7 @@
 //! already names everything that is missing. A tool's own call to the userinfo endpoint needs
 //! only its URL ([`Settings::userinfo_url`]).
 
-use std::{collections::BTreeMap, fmt, net::IpAddr, sync::Arc};
+use std::{collections::BTreeMap, fmt, sync::Arc};
 
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -246,12 +246,10 @@ pub(super) fn split_scopes(scopes: &str) -> Vec<String> {
 /// machine); no fragment. Anything else would send secrets in the clear.
 fn check_url(value: &str) -> Result<Url, &'static str> {
     let url = Url::parse(value).map_err(|_| "is not an absolute URL")?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => return Err("is not an absolute URL"),
-    };
+    if url.host().is_none() {
+        return Err("is not an absolute URL");
+    }
+    let loopback = gumstack_protocol::loopback::is_loopback_url(&url);
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
