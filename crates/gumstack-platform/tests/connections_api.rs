@@ -44,7 +44,10 @@ async fn connect(h: &Harness, user: &User, server: &Server, provider: &str, stan
         Standing::Failing(kind) => (
             ConnectionStatus::Active,
             Some(kind),
-            Some(format!("{provider} failed ({})", format!("{kind:?}").to_lowercase())),
+            Some(format!(
+                "{provider} failed ({})",
+                format!("{kind:?}").to_lowercase()
+            )),
         ),
     };
     let connection = Connection {
