@@ -1,8 +1,8 @@
 //! Expiries, decided by the platform's injected clock: the test moves it forward, nothing
 //! sleeps. Each credential still works just before its lifetime ends and is refused after it,
 //! as its user sees it (HTTP status, OAuth error code, page). The connect flow's ten minutes
-//! are tested the same way in `refresh.rs` (`a_state_expires_after_ten_minutes`), where a
-//! provider can be faked.
+//! are tested the same way in `connect_flow.rs` (`a_spent_or_late_state_is_unknown`), where
+//! a provider can be faked.
 
 mod common;
 
