@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::document::Mark;
+use crate::mark::Mark;
 
 /// Why a config.yaml was refused: which field, where in the file, and what is wrong.
 ///

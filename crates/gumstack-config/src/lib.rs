@@ -25,6 +25,7 @@
 //! - `model`: the validated types ([`Config`], [`Auth`], [`AuthType`], [`CredentialField`],
 //!   [`ToolMeta`]), which serialize to JSON for the platform API.
 //! - `error`: [`ConfigError`] and its one-line `Display`.
+//! - `mark`: a position in the text (line and column), kept by the tree and by the errors.
 //! - `document`: YAML text to a tree in which every node and key keeps its line and column;
 //!   YAML-level checks (syntax, one non-empty document, unique keys, aliases, tags).
 //! - `reader`: typed reading of that tree (mappings with known keys, strings, booleans, lists),
@@ -35,6 +36,7 @@
 
 mod document;
 mod error;
+mod mark;
 mod model;
 mod names;
 mod reader;

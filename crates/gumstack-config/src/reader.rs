@@ -2,7 +2,8 @@
 //! lists, each failure an error that names the field's path and position.
 
 use crate::ConfigError;
-use crate::document::{Entry, Mark, Node, ScalarKind, Value, index_path, key_path};
+use crate::document::{Entry, Node, ScalarKind, Value, index_path, key_path};
+use crate::mark::Mark;
 use crate::names::closest;
 
 /// A mapping whose keys have all been checked against the expected ones.

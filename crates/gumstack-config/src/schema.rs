@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use crate::ConfigError;
-use crate::document::{Mark, Node, Value, key_path};
+use crate::document::{Node, Value, key_path};
+use crate::mark::Mark;
 use crate::model::{Auth, AuthType, Config, CredentialField, MAX_NAME_CHARS, ToolMeta};
 use crate::names::{
     CREDENTIAL_NAME_RULE, PROVIDER_NAME_RULE, TOOL_NAME_RULE, is_credential_name, is_provider_name,

@@ -1,27 +1,23 @@
 //! Expiries, decided by the platform's injected clock: the test moves it forward, nothing
 //! sleeps. Each credential still works just before its lifetime ends and is refused after it,
 //! as its user sees it (HTTP status, OAuth error code, page). The connect flow's ten minutes
-//! are tested the same way in `refresh.rs` (`a_state_expires_after_ten_minutes`), where a
-//! provider can be faked.
+//! are tested the same way in `connect_flow.rs` (`a_spent_or_late_state_is_unknown`), where
+//! a provider can be faked.
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{Harness, NONE_CONFIG, Reply};
+use axum::http::{Request, StatusCode, header};
+use common::oauth::{
+    REDIRECT, VERIFIER, approved_code, assert_oauth_error_says, authorize_query, exchange,
+    public_client, refresh, serve_document, tokens, with_greeter,
+};
+use common::{Harness, Reply};
 use gumstack_platform::clock::ManualClock;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use url::Url;
+use serde_json::json;
 
-const REDIRECT: &str = "http://127.0.0.1:7777/callback";
-const VERIFIER: &str = "a-very-long-pkce-verifier-with-enough-entropy-0123456789abcdef";
-const RESOURCE: &str = "http://127.0.0.1:8080/mcp/greeter";
 const DAY: i64 = 24 * 3600;
 
 struct Setup {
@@ -37,106 +33,18 @@ async fn setup() -> Setup {
         options.allow_loopback_metadata_documents = true;
     })
     .await;
-    h.create_server(NONE_CONFIG, "greeter").await;
-    Setup { h, clock }
+    Setup {
+        h: with_greeter(h).await,
+        clock,
+    }
 }
 
-/// Registers a public client; its client_id.
-async fn register(h: &Harness) -> String {
-    let body = json!({ "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none" });
-    let reply = h
-        .api(Method::POST, "/oauth/register", None, Some(body))
-        .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
-    reply.json()["client_id"].as_str().unwrap().to_owned()
-}
-
-/// Serves a client ID metadata document on a loopback port; its URL (the client's id).
+/// A client whose id is the URL of its metadata document, served on a loopback port.
 async fn metadata_document_client() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let url = format!("http://{addr}/client.json");
-    let body = json!({ "client_id": url, "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none" });
-    let app = axum::Router::new().route(
-        "/client.json",
-        axum::routing::get(move || {
-            let body = body.clone();
-            async move { axum::Json(body) }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
-}
-
-fn authorize_params(client_id: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("response_type", "code".into()),
-        ("client_id", client_id.into()),
-        ("redirect_uri", REDIRECT.into()),
-        (
-            "code_challenge",
-            URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes())),
-        ),
-        ("code_challenge_method", "S256".into()),
-        ("state", "xyz".into()),
-        ("resource", RESOURCE.into()),
-    ]
-}
-
-/// The admin allows `client_id` on the consent form; the authorization code it receives.
-async fn approve(h: &Harness, client_id: &str) -> String {
-    let (cookie, csrf) = h.session_for(&h.admin).await;
-    let mut pairs = authorize_params(client_id);
-    pairs.push(("csrf", csrf));
-    pairs.push(("decision", "approve".into()));
-    let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let reply = h.form("/oauth/authorize", Some(&cookie), &refs, &[]).await;
-    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text);
-    let back = Url::parse(reply.headers[header::LOCATION].to_str().unwrap()).unwrap();
-    back.query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("a code")
-}
-
-async fn exchange(h: &Harness, client_id: &str, code: &str) -> Reply {
-    let pairs = [
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("code_verifier", VERIFIER),
-        ("redirect_uri", REDIRECT),
-        ("client_id", client_id),
-    ];
-    h.form("/oauth/token", None, &pairs, &[]).await
-}
-
-async fn refresh(h: &Harness, client_id: &str, token: &str) -> Reply {
-    let pairs = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", token),
-        ("client_id", client_id),
-    ];
-    h.form("/oauth/token", None, &pairs, &[]).await
-}
-
-/// Tokens for `client_id`: (access token, refresh token).
-async fn tokens(h: &Harness, client_id: &str) -> (String, String) {
-    let code = approve(h, client_id).await;
-    let reply = exchange(h, client_id, &code).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    let json: Value = reply.json();
-    (
-        json["access_token"].as_str().unwrap().to_owned(),
-        json["refresh_token"].as_str().unwrap().to_owned(),
-    )
-}
-
-fn assert_oauth_error(reply: &Reply, status: StatusCode, error: &str, fragment: &str) {
-    assert_eq!(reply.status, status, "{}", reply.text);
-    let json = reply.json();
-    assert_eq!(json["error"], error, "{}", reply.text);
-    let description = json["error_description"].as_str().unwrap_or_default();
-    assert!(description.contains(fragment), "{description}");
+    serve_document(|url| {
+        json!({ "client_id": url, "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none" })
+    })
+    .await
 }
 
 /// An MCP call through the gateway with an access token.
@@ -172,23 +80,23 @@ fn assert_expired_challenge(reply: &Reply) {
 #[tokio::test]
 async fn an_authorization_code_is_refused_after_sixty_seconds() {
     let Setup { h, clock } = setup().await;
-    let client = register(&h).await;
+    let client = public_client(&h).await;
 
-    let code = approve(&h, &client).await;
+    let code = approved_code(&h, &client).await;
     clock.advance(59);
-    let in_time = exchange(&h, &client, &code).await;
+    let in_time = exchange(&h, &client, &code, VERIFIER, REDIRECT).await;
     assert_eq!(in_time.status, StatusCode::OK, "{}", in_time.text);
 
-    let code = approve(&h, &client).await;
+    let code = approved_code(&h, &client).await;
     clock.advance(60);
-    let late = exchange(&h, &client, &code).await;
-    assert_oauth_error(&late, StatusCode::BAD_REQUEST, "invalid_grant", "expired");
+    let late = exchange(&h, &client, &code, VERIFIER, REDIRECT).await;
+    assert_oauth_error_says(&late, StatusCode::BAD_REQUEST, "invalid_grant", "expired");
 }
 
 #[tokio::test]
 async fn an_access_token_is_refused_at_the_gateway_after_an_hour() {
     let Setup { h, clock } = setup().await;
-    let client = register(&h).await;
+    let client = public_client(&h).await;
     // One token the gateway has seen (its claims are cached), one it has not.
     let (seen, _) = tokens(&h, &client).await;
     let (unseen, _) = tokens(&h, &client).await;
@@ -216,22 +124,22 @@ async fn a_refresh_token_is_refused_after_six_months() {
 
     clock.advance(183 * DAY);
     let late = refresh(&h, &client, &rotated).await;
-    assert_oauth_error(&late, StatusCode::BAD_REQUEST, "invalid_grant", "expired");
+    assert_oauth_error_says(&late, StatusCode::BAD_REQUEST, "invalid_grant", "expired");
 }
 
 #[tokio::test]
 async fn a_dynamic_client_registration_ends_after_ninety_days() {
     let Setup { h, clock } = setup().await;
-    let client = register(&h).await;
+    let client = public_client(&h).await;
 
     clock.advance(90 * DAY - 1);
     // Still known: the unknown code is what is refused.
-    let known = exchange(&h, &client, "gsa_unknown").await;
-    assert_oauth_error(&known, StatusCode::BAD_REQUEST, "invalid_grant", "unknown");
+    let known = exchange(&h, &client, "gsa_unknown", VERIFIER, REDIRECT).await;
+    assert_oauth_error_says(&known, StatusCode::BAD_REQUEST, "invalid_grant", "unknown");
 
     clock.advance(1);
-    let ended = exchange(&h, &client, "gsa_unknown").await;
-    assert_oauth_error(
+    let ended = exchange(&h, &client, "gsa_unknown", VERIFIER, REDIRECT).await;
+    assert_oauth_error_says(
         &ended,
         StatusCode::UNAUTHORIZED,
         "invalid_client",
@@ -239,12 +147,7 @@ async fn a_dynamic_client_registration_ends_after_ninety_days() {
     );
     // The consent page refuses it too.
     let (cookie, _) = h.session_for(&h.admin).await;
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(authorize_params(&client))
-        .finish();
-    let page = h
-        .get(&format!("/oauth/authorize?{query}"), Some(&cookie))
-        .await;
+    let page = h.get(&authorize_query(&client, &[]), Some(&cookie)).await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.text);
     assert!(
         page.text.contains("registration has expired"),

@@ -6,31 +6,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
-use rustix::process::{Pid, Signal};
+use rustix::process::Signal;
 use secrecy::ExposeSecret;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 use crate::log_buffer::{LogBuffer, pump};
+use crate::process_group::signal_group;
 use crate::spawner;
 use crate::spec::LaunchSpec;
 
 /// How long to wait for the output pipes to deliver their last lines once the group is dead.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Sends `signal` to the process group led by `pid`. A group that is already gone is not an
-/// error; other failures are logged.
-pub(crate) fn signal_group(pid: u32, signal: Signal) {
-    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
-        return;
-    };
-    match rustix::process::kill_process_group(pid, signal) {
-        Ok(()) | Err(Errno::SRCH) => {}
-        Err(error) => {
-            tracing::warn!(pid = pid.as_raw_nonzero().get(), ?signal, %error, "could not signal a server's process group")
-        }
-    }
-}
 
 /// A running server process with its own process group, whose output is being collected.
 ///

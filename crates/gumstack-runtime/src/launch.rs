@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::child::RunningProcess;
 use crate::error::StartError;
 use crate::health::HealthCheck;
-use crate::process_runtime::Shared;
+use crate::shared::Shared;
 use crate::spec::LaunchSpec;
 
 /// How many output lines a start failure carries.

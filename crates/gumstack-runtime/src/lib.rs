@@ -22,10 +22,12 @@
 //! - `spec.rs`: [`LaunchSpec`], what to start.
 //! - `error.rs`: [`StartError`], why a start failed.
 //! - `process_runtime.rs`: [`ProcessRuntime`] and its deployment handle.
+//! - `shared.rs`: the state of one deployment that its handle, launcher and supervisor share.
 //! - `launch.rs`: one attempt at a healthy process: spawn, then poll the health check.
 //! - `supervisor.rs`: the background task that restarts a crashed process and stops it.
 //! - `child.rs`: the command line, environment and process-group handling of one child.
 //! - `spawner.rs`: the long-lived thread every child is forked from (see its docs for why).
+//! - `process_group.rs`: signalling a child's process group.
 //! - `health.rs`: the HTTP health probe.
 //! - `log_buffer.rs`: the bounded buffer of recent output lines and the pipe readers.
 
@@ -34,7 +36,9 @@ mod error;
 mod health;
 mod launch;
 mod log_buffer;
+mod process_group;
 mod process_runtime;
+mod shared;
 mod spawner;
 mod spec;
 mod supervisor;

@@ -1,9 +1,8 @@
 //! [`ProcessRuntime`]: deployments as supervised child processes on this machine.
 
-use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustix::process::Signal;
@@ -11,9 +10,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::child::signal_group;
 use crate::launch::Launcher;
 use crate::log_buffer::LogBuffer;
+use crate::process_group::signal_group;
+use crate::shared::Shared;
 use crate::supervisor::{Policy, supervise};
 use crate::{Deployment, DeploymentStatus, LaunchSpec, Runtime, StartError};
 
@@ -71,13 +71,11 @@ impl ProcessRuntime {
 impl Runtime for ProcessRuntime {
     async fn start(&self, spec: LaunchSpec) -> Result<Box<dyn Deployment>, StartError> {
         let port = free_loopback_port().map_err(StartError::Port)?;
-        let shared = Arc::new(Shared {
-            name: Arc::from(spec.name.as_str()),
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-            status: watch::Sender::new(DeploymentStatus::Starting),
-            pid: Mutex::new(None),
-            logs: Arc::new(LogBuffer::new(self.log_lines)),
-        });
+        let shared = Arc::new(Shared::new(
+            Arc::from(spec.name.as_str()),
+            SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            Arc::new(LogBuffer::new(self.log_lines)),
+        ));
         let launcher =
             Launcher::new(spec, port, Arc::clone(&shared)).map_err(StartError::HealthClient)?;
         tracing::info!(deployment = %shared.name, port, "starting server process");
@@ -105,36 +103,6 @@ impl Runtime for ProcessRuntime {
 fn free_loopback_port() -> io::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(listener.local_addr()?.port())
-}
-
-/// What a deployment handle and its supervisor task both see.
-pub(crate) struct Shared {
-    pub(crate) name: Arc<str>,
-    pub(crate) addr: SocketAddr,
-    pub(crate) status: watch::Sender<DeploymentStatus>,
-    pid: Mutex<Option<u32>>,
-    pub(crate) logs: Arc<LogBuffer>,
-}
-
-impl Shared {
-    pub(crate) fn pid(&self) -> Option<u32> {
-        *self.pid.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn set_pid(&self, pid: Option<u32>) {
-        *self.pid.lock().unwrap_or_else(PoisonError::into_inner) = pid;
-    }
-}
-
-impl fmt::Debug for Shared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shared")
-            .field("name", &self.name)
-            .field("addr", &self.addr)
-            .field("status", &*self.status.borrow())
-            .field("pid", &self.pid())
-            .finish_non_exhaustive()
-    }
 }
 
 /// A deployment run by [`ProcessRuntime`].

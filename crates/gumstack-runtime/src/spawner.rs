@@ -16,7 +16,7 @@ use tokio::process::{Child, Command};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
-use crate::child::signal_group;
+use crate::process_group::signal_group;
 
 /// One spawn, carried to the spawner thread.
 struct Request {

@@ -1,6 +1,6 @@
 //! The command line: `serve`, `demo`, and the admin commands that work on a data directory.
 
-use std::io::{BufRead as _, Write as _};
+use std::io::BufRead as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -8,13 +8,17 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use gumstack_platform::api::API_TOKEN_PREFIX;
 
-use crate::listener::ListenerArgs;
 use gumstack_platform::app::FIRST_ADMIN_EMAIL;
 use gumstack_platform::crypto::{random_token, token_hash};
 use gumstack_platform::servers::NewServer;
 use gumstack_platform::store::{Role, RuntimeSpec};
 use gumstack_platform::{Platform, PlatformOptions};
 use secrecy::{ExposeSecret, SecretString};
+
+use crate::console::{say, shutdown_signal};
+use crate::demo::DemoArgs;
+use crate::listener::ListenerArgs;
+use crate::refresh::RefreshArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,26 +59,6 @@ struct DataDir {
     master_key_file: Option<PathBuf>,
 }
 
-/// When OAuth connections are refreshed (SPEC §3 step 6).
-#[derive(Debug, Clone, Args)]
-pub struct RefreshArgs {
-    /// Seconds between background passes that renew OAuth tokens ahead of expiry (0: off).
-    #[arg(long, default_value_t = 30)]
-    pub refresh_interval_secs: u64,
-    /// A token handed to a tool is refreshed first when it expires within this many seconds
-    /// (or within half its lifetime, if shorter).
-    #[arg(long, default_value_t = 60)]
-    pub refresh_margin_secs: u64,
-}
-
-impl RefreshArgs {
-    pub fn apply(&self, options: &mut PlatformOptions) {
-        options.refresh.background_interval = (self.refresh_interval_secs > 0)
-            .then(|| std::time::Duration::from_secs(self.refresh_interval_secs));
-        options.refresh.margin = std::time::Duration::from_secs(self.refresh_margin_secs);
-    }
-}
-
 #[derive(Debug, Args)]
 struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the real one is printed).
@@ -94,23 +78,6 @@ struct ServeArgs {
     refresh: RefreshArgs,
     #[command(flatten)]
     listener: ListenerArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// Keep the demo's data here instead of a fresh temporary directory.
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Where the example server binaries are; defaults to the directory of `gumstackd` itself
-    /// (`target/debug` after `cargo build --workspace`).
-    #[arg(long)]
-    pub examples_dir: Option<PathBuf>,
-    #[command(flatten)]
-    pub refresh: RefreshArgs,
-    #[command(flatten)]
-    pub listener: ListenerArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -196,13 +163,6 @@ fn read_password(from_stdin: bool) -> anyhow::Result<Option<SecretString>> {
     Ok(Some(SecretString::from(
         line.trim_end_matches(['\r', '\n']).to_owned(),
     )))
-}
-
-/// Prints one line on stdout and flushes it (scripts read these as they come).
-pub fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -334,21 +294,4 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     platform.run(listener, shutdown_signal()).await?;
     Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing a SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutting down");
 }

@@ -2,10 +2,12 @@
 //! directory (unless `--data-dir`), the example servers registered and running, and a fresh
 //! admin password at every start; the URLs and the login go to stdout.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use clap::Args;
 use gumstack_platform::Platform;
 use gumstack_platform::PlatformOptions;
 use gumstack_platform::app::FIRST_ADMIN_EMAIL;
@@ -13,7 +15,26 @@ use gumstack_platform::servers::{NewServer, ServerPatch};
 use gumstack_platform::store::RuntimeSpec;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::cli::{DemoArgs, say, shutdown_signal};
+use crate::console::{say, shutdown_signal};
+use crate::listener::ListenerArgs;
+use crate::refresh::RefreshArgs;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Keep the demo's data here instead of a fresh temporary directory.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Where the example server binaries are; defaults to the directory of `gumstackd` itself
+    /// (`target/debug` after `cargo build --workspace`).
+    #[arg(long)]
+    pub examples_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub refresh: RefreshArgs,
+    #[command(flatten)]
+    pub listener: ListenerArgs,
+}
 
 /// An example server the demo hosts.
 struct Example {

@@ -2,8 +2,10 @@
 //! lines a person or script reads: URLs, logins, tokens) and hands over to the platform.
 
 mod cli;
+mod console;
 mod demo;
 mod listener;
+mod refresh;
 
 use clap::Parser as _;
 

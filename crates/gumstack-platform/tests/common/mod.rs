@@ -2,6 +2,10 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod dashboard;
+pub mod oauth;
+pub mod recording_provider;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
