@@ -41,7 +41,6 @@ fn workspace_packages_have_no_module_cycle() {
 }
 
 #[test]
-#[ignore = "enabled when the platform restructuring lands"]
 fn platform_modules_have_no_cycle() {
     assert_no_cycles(&["crates/gumstack-platform"]);
 }
