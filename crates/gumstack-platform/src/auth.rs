@@ -39,7 +39,7 @@ pub fn csrf_token_for(session_token: &str) -> String {
 }
 
 /// The logged-in browser user, with the CSRF token forms must carry (checked by
-/// [`crate::web::csrf::VerifiedForm`]).
+/// `VerifiedForm` in `web::csrf`).
 #[derive(Debug, Clone)]
 pub struct SessionUser {
     pub user: User,

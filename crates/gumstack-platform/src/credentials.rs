@@ -13,20 +13,11 @@ use crate::store::{SealedCredentials, Server, Store, StoreError, now};
 use crate::vault::{Aad, Vault};
 
 /// Longest value a credential field accepts.
-pub const MAX_VALUE_LEN: usize = 8 * 1024;
+pub(crate) const MAX_VALUE_LEN: usize = 8 * 1024;
 
 /// The vault binding of a user's credentials for a server.
-pub fn credentials_aad(user_id: Uuid, server_id: Uuid, row_id: Uuid) -> Aad {
+pub(crate) fn credentials_aad(user_id: Uuid, server_id: Uuid, row_id: Uuid) -> Aad {
     Aad::new("credentials", "values", &[user_id, server_id, row_id])
-}
-
-/// What a form may show for a saved field: a secret's last two characters at most.
-pub fn hint(field: &CredentialField, value: &str) -> String {
-    if field.secret {
-        secret_hint(value)
-    } else {
-        value.to_owned()
-    }
 }
 
 /// A secret's hint: its last two characters, and only when it is long enough that two
@@ -118,7 +109,7 @@ impl<E: Into<Internal>> From<E> for SaveError {
 }
 
 /// The fields of a server's form, from its config.yaml.
-pub fn fields(server: &Server) -> Result<Vec<CredentialField>, Internal> {
+pub(crate) fn fields(server: &Server) -> Result<Vec<CredentialField>, Internal> {
     Ok(crate::servers::stored_config(server)?.auth.credentials)
 }
 
@@ -300,8 +291,13 @@ mod tests {
 
     #[test]
     fn hints_show_at_most_two_characters_of_secrets() {
-        assert_eq!(hint(&field(true), "sk-abcdef1234"), "set · ends in ••34");
-        assert_eq!(hint(&field(true), "short"), "set");
-        assert_eq!(hint(&field(false), "eu-west"), "eu-west");
+        let shown = |secret_at_save: bool, secret_now: bool, value: &str| {
+            SavedHint::of(&field(secret_at_save), value).shown(&field(secret_now))
+        };
+        assert_eq!(shown(true, true, "sk-abcdef1234"), "set · ends in ••34");
+        assert_eq!(shown(true, true, "short"), "set");
+        assert_eq!(shown(false, false, "eu-west"), "eu-west");
+        assert_eq!(shown(false, true, "eu-west-central"), "set · ends in ••al");
+        assert_eq!(shown(true, false, "sk-abcdef1234"), "set · ends in ••34");
     }
 }

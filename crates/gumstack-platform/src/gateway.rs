@@ -19,7 +19,7 @@ const VERIFIED_TOKENS: usize = 10_000;
 
 /// [`Backend`] over the platform's state.
 #[derive(Debug)]
-pub struct PlatformGateway {
+pub(crate) struct PlatformGateway {
     state: AppState,
     /// Claims of access tokens whose signature already verified, by the token's SHA-256:
     /// an Ed25519 verification per call was a fifth of the gateway's CPU. Expiry is checked on
@@ -28,7 +28,7 @@ pub struct PlatformGateway {
 }
 
 impl PlatformGateway {
-    pub fn new(state: AppState) -> Self {
+    pub(crate) fn new(state: AppState) -> Self {
         Self {
             state,
             verified: Mutex::new(HashMap::new()),

@@ -28,7 +28,7 @@ use crate::oauth::tokens::{IDENTITY_TYP, IdentityClaims, server_audience};
 use crate::state::AppState;
 use crate::store::{AuthType, DeploymentStatus, Server, StoreError};
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route(CREDENTIALS_PATH, get(credentials))
         .route(INVALID_TOKEN_PATH, post(report_invalid))

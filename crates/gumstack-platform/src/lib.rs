@@ -1,49 +1,65 @@
 //! The Gumstack platform: everything `gumstackd` runs.
 //!
 //! # Layout
-//! - [`app`]: assembles the state ([`app::Platform`]) and the HTTP router, and runs them.
-//! - [`api`]: the JSON API for scripts (admin API tokens).
-//! - [`gateway`]: the platform's decisions for the MCP gateway (token, grant, live deployment, identity).
-//! - [`oauth`]: the OAuth 2.1 authorization server MCP clients log in through.
-//! - [`keys`]: the platform's Ed25519 signing keys (access tokens, forwarded identities), JWKS.
-//! - [`web`]: the browser side: login, logout, the dashboard (servers, settings, users, MCP
-//!   clients) and the Connections pages.
-//! - [`auth`]: who is calling — API token or browser session — as extractors; CSRF tokens.
+//! Modules by layer; a module imports only from its own layer or below, which the
+//! `module_cycles` test keeps free of cycles.
+//!
+//! **Surfaces** (HTTP in, each with its own error type):
+//! - [`api`]: the JSON API for scripts (admin API tokens, `ApiError`).
+//! - `web`: the browser side: login, logout, the dashboard and the Connections pages
+//!   (`PageError`, HTML error pages; CSRF as an extractor).
+//! - [`oauth`]: the OAuth 2.1 authorization server MCP clients log in through (`OAuthError`).
+//! - `internal`: the routes server processes call (docs/PROTOCOL.md §3; the protocol's error
+//!   codes; the server call authenticated by an extractor).
+//! - `gateway`: the platform's decisions for the MCP gateway crate (token, grant, live
+//!   deployment, identity).
+//! - [`app`]: assembles [`AppState`] and the router from every surface, and runs them.
+//!
+//! **State and services**:
+//! - `state`: [`AppState`], what every handler may take; `limits`: login and registration
+//!   rate limits.
+//! - [`auth`]: the browser session as an extractor, and the CSRF token derived from it.
 //! - [`servers`]: servers and env vars: validation, the immutable auth type, sealing values.
-//! - [`users`]: accounts, argon2id passwords.
+//! - `users`: accounts, argon2id passwords. `credentials`: users' sealed `cred` values.
 //! - [`connections`]: OAuth connections of `oauth` servers: the connect flow, sealed tokens,
 //!   coordinated refresh, and the calls to servers' provider code (docs/PROTOCOL.md §4).
-//! - [`credentials`]: users' sealed credentials of `cred` servers; [`internal`]: the route
-//!   server processes fetch them from (docs/PROTOCOL.md §3).
-//! - [`supervisor`]: keeps server processes (via [`gumstack_runtime`]) in line with the store.
-//! - [`store`]: the persistence seam ([`store::Store`]) and its SQLite implementation.
+//! - `supervisor`: keeps server processes (via [`gumstack_runtime`]) in line with the store.
+//! - [`keys`]: the platform's Ed25519 signing keys (access tokens, identities), JWKS.
+//! - `error`: the vocabulary services' own errors share (class and code), with no HTTP.
+//!
+//! **Below** (no HTTP, no services):
+//! - [`store`]: one trait per aggregate ([`store::Store`] is their sum) and SQLite.
 //! - [`vault`]: AES-256-GCM sealing of secrets bound to their rows; master keys.
 //! - [`clock`]: the injected wall clock every expiry decision reads.
-//! - [`crypto`], [`redact`], [`urls`], [`client_ip`]: small shared pieces.
+//! - [`crypto`], [`urls`], `redact`, `client_ip`: small shared pieces. The rules both sides
+//!   of the platform↔server contract rely on (bearer parsing, loopback, token hashing, clock
+//!   leeway) live in [`gumstack_protocol`].
+
+#![warn(unreachable_pub)]
 
 pub mod api;
 pub mod app;
 pub mod auth;
-pub mod client_ip;
+pub(crate) mod client_ip;
 pub mod clock;
 pub mod connections;
-pub mod credentials;
+pub(crate) mod credentials;
 pub mod crypto;
-pub mod error;
-pub mod gateway;
-pub mod internal;
+pub(crate) mod error;
+pub(crate) mod gateway;
+pub(crate) mod internal;
 pub mod keys;
-pub mod limits;
+pub(crate) mod limits;
 pub mod oauth;
-pub mod redact;
+pub(crate) mod redact;
 pub mod servers;
-pub mod state;
+pub(crate) mod state;
 pub mod store;
-pub mod supervisor;
+pub(crate) mod supervisor;
 pub mod urls;
-pub mod users;
+pub(crate) mod users;
 pub mod vault;
-pub mod web;
+pub(crate) mod web;
 
 pub use app::{Platform, PlatformOptions, StartupError};
 pub use state::AppState;

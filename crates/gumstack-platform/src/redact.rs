@@ -2,7 +2,7 @@
 //! logs today; the activity log later, SPEC §9).
 
 /// What a redacted secret is replaced with.
-pub const REDACTED: &str = "****SECRET_REDACTED****";
+pub(crate) const REDACTED: &str = "****SECRET_REDACTED****";
 
 /// Values shorter than this are not redacted: replacing every `1` or `on` would destroy the
 /// text while protecting nothing.
@@ -10,7 +10,7 @@ const MIN_SECRET_LEN: usize = 4;
 
 /// Replaces every occurrence of each secret in `text`, longest secrets first (so a secret that
 /// contains another is replaced whole).
-pub fn redact_secrets<'a>(text: &str, secrets: impl IntoIterator<Item = &'a str>) -> String {
+pub(crate) fn redact_secrets<'a>(text: &str, secrets: impl IntoIterator<Item = &'a str>) -> String {
     let mut secrets: Vec<&str> = secrets
         .into_iter()
         .filter(|s| s.len() >= MIN_SECRET_LEN)

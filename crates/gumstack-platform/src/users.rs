@@ -71,10 +71,10 @@ impl DomainError for AccountError {
 }
 
 /// Shortest password the platform accepts from a person.
-pub const MIN_PASSWORD_LEN: usize = 12;
+pub(crate) const MIN_PASSWORD_LEN: usize = 12;
 
 /// Hashes a password with argon2id (the crate's default parameters, OWASP's recommendation).
-pub fn hash_password(password: &SecretString) -> String {
+pub(crate) fn hash_password(password: &SecretString) -> String {
     let salt = SaltString::encode_b64(&random_bytes::<16>()).expect("16 bytes is a valid salt");
     Argon2::default()
         .hash_password(password.expose_secret().as_bytes(), &salt)
@@ -83,7 +83,7 @@ pub fn hash_password(password: &SecretString) -> String {
 }
 
 /// Checks a password against a stored argon2 PHC string.
-pub fn verify_password(password: &SecretString, phc: &str) -> bool {
+pub(crate) fn verify_password(password: &SecretString, phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|hash| {
         Argon2::default()
             .verify_password(password.expose_secret().as_bytes(), &hash)
@@ -99,7 +99,7 @@ fn dummy_hash() -> &'static str {
 }
 
 /// Normalises and validates an email address (lower-cased, one `@`, no spaces).
-pub fn normalize_email(email: &str) -> Result<String, AccountError> {
+pub(crate) fn normalize_email(email: &str) -> Result<String, AccountError> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
         && email.split('@').count() == 2

@@ -17,7 +17,7 @@ use crate::connections::flow::declared_providers;
 use crate::state::AppState;
 use crate::store::{AuthType, ConnectionStatus, FailureKind, Timestamp};
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new().route("/", get(list))
 }
 

@@ -20,7 +20,7 @@ use crate::credentials::{SaveError, fields};
 use crate::state::AppState;
 use crate::store::{AuthType, Server, User};
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new().route("/{server}", get(show).put(save).delete(remove))
 }
 

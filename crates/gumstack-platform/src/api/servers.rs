@@ -18,7 +18,7 @@ use crate::servers::{NewServer, ServerPatch};
 use crate::state::AppState;
 use crate::store::{Deployment, EnvVarMeta, Role, RuntimeSpec, Server};
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(list).post(create))
         .route("/{server}", get(show).patch(update).delete(remove))
@@ -38,7 +38,7 @@ fn manager(caller: &ApiCaller) -> Result<(), ApiError> {
 
 /// A server as the API shows it.
 #[derive(Debug, Serialize)]
-pub struct ServerView {
+pub(super) struct ServerView {
     id: String,
     slug: String,
     name: String,
@@ -158,7 +158,7 @@ struct UpdateServer {
 /// `null` clears a field, absence leaves it alone.
 mod double_option {
     use serde::{Deserialize, Deserializer};
-    pub fn deserialize<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+    pub(super) fn deserialize<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
     where
         T: Deserialize<'de>,
         D: Deserializer<'de>,

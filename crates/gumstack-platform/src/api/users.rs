@@ -16,7 +16,7 @@ use super::ApiJson;
 use crate::state::AppState;
 use crate::store::{Role, User};
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new().route("/", get(list).post(create))
 }
 

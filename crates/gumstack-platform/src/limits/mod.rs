@@ -4,5 +4,5 @@
 mod login;
 mod registration;
 
-pub use login::LoginLimiter;
-pub use registration::RegistrationLimiter;
+pub(crate) use login::LoginLimiter;
+pub(crate) use registration::RegistrationLimiter;

@@ -1,16 +1,16 @@
 //! The persistence seam: one small `dyn` trait per aggregate, over plain records.
 //!
 //! # Layout
-//! - [`users`]: the organisation, groups, accounts, browser sessions, admin API tokens
+//! - `users`: the organisation, groups, accounts, browser sessions, admin API tokens
 //!   ([`UserStore`]).
-//! - [`servers`]: servers and env vars ([`ServerStore`]); deployments and their server tokens
+//! - `servers`: servers and env vars ([`ServerStore`]); deployments and their server tokens
 //!   ([`DeploymentStore`]).
-//! - [`keys`]: the platform's signing keys ([`SigningKeyStore`]).
-//! - [`oauth`]: OAuth clients, grants, codes and refresh tokens ([`OAuthStore`]).
-//! - [`credentials`]: users' sealed `cred` values ([`CredentialStore`]).
-//! - [`connections`]: connect flows and OAuth connections with their refresh lease
+//! - `keys`: the platform's signing keys ([`SigningKeyStore`]).
+//! - `oauth`: OAuth clients, grants, codes and refresh tokens ([`OAuthStore`]).
+//! - `credentials`: users' sealed `cred` values ([`CredentialStore`]).
+//! - `connections`: connect flows and OAuth connections with their refresh lease
 //!   ([`ConnectionStore`]).
-//! - [`error`]: [`StoreError`], and the [`Constraint`] a refused write violated.
+//! - `error`: [`StoreError`], and the [`Constraint`] a refused write violated.
 //! - [`sqlite`]: every trait on SQLite, one file per aggregate; a PostgreSQL backend is a
 //!   sibling folder implementing the same traits (SPEC §13).
 //!

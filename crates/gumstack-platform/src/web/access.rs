@@ -9,21 +9,21 @@ use crate::auth::SessionUser;
 use crate::store::Role;
 
 /// What members are told they may not do on server pages.
-pub const MANAGE_SERVERS: &str = "manage servers (create them, change their settings, env vars \
+pub(super) const MANAGE_SERVERS: &str = "manage servers (create them, change their settings, env vars \
      and deployments); that takes the admin or developer role";
 /// What non-admins are told on the users page.
-pub const MANAGE_USERS: &str = "manage users; that takes the admin role";
+pub(super) const MANAGE_USERS: &str = "manage users; that takes the admin role";
 
 /// Why a page or a form was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Denied {
+pub(super) enum Denied {
     /// The role may not do this; says what.
     Role(&'static str),
 }
 
 impl Denied {
     /// The 403 page to answer with.
-    pub fn page(self, session: &SessionUser) -> Response {
+    pub(super) fn page(self, session: &SessionUser) -> Response {
         match self {
             Self::Role(what) => pages::forbidden(session, what),
         }
@@ -31,7 +31,7 @@ impl Denied {
 }
 
 /// Admins and developers manage servers and their env vars (SPEC §8).
-pub fn manager(session: &SessionUser) -> Result<(), Denied> {
+pub(super) fn manager(session: &SessionUser) -> Result<(), Denied> {
     if session.user.role.manages_servers() {
         Ok(())
     } else {
@@ -40,7 +40,7 @@ pub fn manager(session: &SessionUser) -> Result<(), Denied> {
 }
 
 /// Only admins manage accounts.
-pub fn admin(session: &SessionUser) -> Result<(), Denied> {
+pub(super) fn admin(session: &SessionUser) -> Result<(), Denied> {
     if session.user.role == Role::Admin {
         Ok(())
     } else {

@@ -17,12 +17,12 @@ use crate::state::AppState;
 use crate::store::StoreError;
 
 #[derive(Debug, Default, Deserialize)]
-pub struct DoneQuery {
+pub(super) struct DoneQuery {
     done: Option<String>,
 }
 
 /// `GET /clients`.
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     session: SessionUser,
     Query(query): Query<DoneQuery>,
@@ -75,7 +75,7 @@ pub async fn list(
 
 /// `POST /clients/{grant}/revoke`: revokes one of the user's own grants (another user's is a
 /// 404, as if it did not exist).
-pub async fn revoke(
+pub(super) async fn revoke(
     State(state): State<AppState>,
     Path(grant): Path<String>,
     VerifiedForm { session, .. }: VerifiedForm,

@@ -21,7 +21,7 @@ use crate::state::AppState;
 use crate::store::{AuthType, ConnectionStatus, FailureKind, Server};
 
 /// `GET /connections`.
-pub async fn list(State(state): State<AppState>, session: SessionUser) -> Response {
+pub(super) async fn list(State(state): State<AppState>, session: SessionUser) -> Response {
     let servers = match state.servers.list().await {
         Ok(list) => list,
         Err(e) => return PageError::from(e).into_response(),
@@ -160,7 +160,7 @@ fn form_page(
 }
 
 /// `GET /connections/{slug}`.
-pub async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     session: SessionUser,
     Path(slug): Path<String>,
@@ -193,7 +193,7 @@ pub async fn show(
 }
 
 /// `POST /connections/{slug}`.
-pub async fn save(
+pub(super) async fn save(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     VerifiedForm { session, form }: VerifiedForm<BTreeMap<String, String>>,
@@ -235,7 +235,7 @@ pub async fn save(
 }
 
 /// `POST /connections/{slug}/delete`.
-pub async fn delete(
+pub(super) async fn delete(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     VerifiedForm { session, .. }: VerifiedForm,
@@ -356,7 +356,7 @@ async fn accounts_page(
 
 /// `POST /connections/{slug}/{provider}/connect`: starts the flow and sends the browser to the
 /// provider.
-pub async fn connect(
+pub(super) async fn connect(
     State(state): State<AppState>,
     Path((slug, provider)): Path<(String, String)>,
     VerifiedForm { session, .. }: VerifiedForm,
@@ -451,7 +451,7 @@ fn continue_to_provider(server: &Server, provider: &str, url: &str) -> Response 
 
 /// `POST /connections/{slug}/{provider}/disconnect`: revokes at the provider, deletes the
 /// tokens.
-pub async fn disconnect(
+pub(super) async fn disconnect(
     State(state): State<AppState>,
     Path((slug, provider)): Path<(String, String)>,
     VerifiedForm { session, .. }: VerifiedForm,
@@ -471,7 +471,7 @@ pub async fn disconnect(
 }
 
 /// `GET /auth/callback`: where every provider sends the browser back.
-pub async fn callback(
+pub(super) async fn callback(
     State(state): State<AppState>,
     session: SessionUser,
     Query(query): Query<CallbackQuery>,

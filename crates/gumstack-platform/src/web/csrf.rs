@@ -32,7 +32,7 @@ use crate::urls::PublicUrls;
 /// The form field every form carries its CSRF token in.
 const FIELD: &str = "csrf";
 /// The cookie carrying the login form's CSRF token (double submit: the form echoes it).
-pub const LOGIN_COOKIE: &str = "gumstack_login_csrf";
+pub(crate) const LOGIN_COOKIE: &str = "gumstack_login_csrf";
 
 /// A form posted by a logged-in user from one of the platform's own pages: the session and the
 /// form's other fields (`T`), extracted only when the form's `csrf` field is the session's.
@@ -119,7 +119,7 @@ where
 }
 
 /// The login form's CSRF token: the cookie's, or a fresh one set in the returned jar.
-pub fn login_token(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
+pub(crate) fn login_token(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
     if let Some(existing) = jar.get(LOGIN_COOKIE) {
         let value = existing.value().to_owned();
         return (jar, value);
@@ -130,7 +130,7 @@ pub fn login_token(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
 }
 
 /// The login form's token if the form echoes its cookie (constant time).
-pub fn login_token_matches(jar: &CookieJar, submitted: &str) -> Option<String> {
+pub(crate) fn login_token_matches(jar: &CookieJar, submitted: &str) -> Option<String> {
     let expected = jar.get(LOGIN_COOKIE)?.value();
     (!submitted.is_empty() && constant_time_eq(expected.as_bytes(), submitted.as_bytes()))
         .then(|| expected.to_owned())

@@ -9,7 +9,7 @@ use crate::error::{DomainError, ErrorClass};
 
 /// An error a page shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageError {
+pub(crate) struct PageError {
     class: ErrorClass,
     /// The stable code (`invalid_config`, `slug_taken`, …): which form field it belongs to.
     code: &'static str,
@@ -19,7 +19,7 @@ pub struct PageError {
 
 impl PageError {
     /// A value the person typed is invalid.
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             class: ErrorClass::Invalid,
             code,
@@ -28,7 +28,7 @@ impl PageError {
     }
 
     /// What the page asked for does not exist.
-    pub fn not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self {
             class: ErrorClass::NotFound,
             code: "not_found",
@@ -37,22 +37,22 @@ impl PageError {
     }
 
     /// The stable code of the error.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         self.code
     }
 
     /// Whether the person can fix it in the form they sent (invalid values, a taken name).
-    pub fn is_input_error(&self) -> bool {
+    pub(crate) fn is_input_error(&self) -> bool {
         matches!(self.class, ErrorClass::Invalid | ErrorClass::Conflict)
     }
 
     /// Whether it failed inside the platform.
-    pub fn is_internal(&self) -> bool {
+    pub(crate) fn is_internal(&self) -> bool {
         self.class == ErrorClass::Internal
     }
 
     /// The HTTP status of the page.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self.class {
             ErrorClass::Invalid => StatusCode::BAD_REQUEST,
             ErrorClass::NotFound => StatusCode::NOT_FOUND,
@@ -63,7 +63,7 @@ impl PageError {
     }
 
     /// The message the person sees.
-    pub fn public_message(&self) -> String {
+    pub(crate) fn public_message(&self) -> String {
         if self.is_internal() {
             "internal error; the platform log has the details".to_owned()
         } else {

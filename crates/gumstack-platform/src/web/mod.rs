@@ -7,9 +7,9 @@
 mod access;
 mod clients;
 mod connections;
-pub mod csrf;
+pub(crate) mod csrf;
 mod error;
-pub mod pages;
+pub(crate) mod pages;
 mod server_page;
 mod server_settings;
 mod servers;
@@ -33,7 +33,7 @@ use crate::auth::{SessionUser, session_cookie_name};
 use crate::crypto::{random_token, token_hash};
 use crate::state::AppState;
 use csrf::{LOGIN_COOKIE, VerifiedForm};
-pub use error::PageError;
+pub(crate) use error::PageError;
 
 /// Browser sessions last a week.
 const SESSION_SECONDS: i64 = 7 * 24 * 3600;
@@ -41,7 +41,7 @@ const SESSION_SECONDS: i64 = 7 * 24 * 3600;
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(servers::list))
         .route("/new", get(servers::new_form).post(servers::create))
@@ -90,7 +90,7 @@ pub fn router() -> Router<AppState> {
 /// Headers every platform response carries (pages, the consent page, the API): a strict
 /// Content-Security-Policy, no framing (clickjacking of the consent or login forms), no
 /// sniffing, no referrer, and no caching unless a route says otherwise.
-pub fn with_security_headers(router: Router<AppState>) -> Router<AppState> {
+pub(crate) fn with_security_headers(router: Router<AppState>) -> Router<AppState> {
     router
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,

@@ -11,7 +11,7 @@ use crate::auth::SessionUser;
 use crate::store::{Role, Timestamp};
 
 /// The page frame: head, skip link, top bar (navigation and logout when logged in), main.
-pub fn page(title: &str, session: Option<&SessionUser>, body: Markup) -> Markup {
+pub(crate) fn page(title: &str, session: Option<&SessionUser>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -47,7 +47,7 @@ pub fn page(title: &str, session: Option<&SessionUser>, body: Markup) -> Markup 
     }
 }
 
-pub fn login(csrf: &str, email: &str, next: &str, error: Option<&str>) -> Markup {
+pub(crate) fn login(csrf: &str, email: &str, next: &str, error: Option<&str>) -> Markup {
     page(
         "Log in",
         None,
@@ -71,7 +71,7 @@ pub fn login(csrf: &str, email: &str, next: &str, error: Option<&str>) -> Markup
     )
 }
 
-pub fn forbidden_form() -> (StatusCode, Markup) {
+pub(crate) fn forbidden_form() -> (StatusCode, Markup) {
     (
         StatusCode::FORBIDDEN,
         page(
@@ -86,7 +86,7 @@ pub fn forbidden_form() -> (StatusCode, Markup) {
 }
 
 /// A page with a heading and one message (errors that can't go back to a client).
-pub fn message_page(title: &str, message: &str) -> Markup {
+pub(crate) fn message_page(title: &str, message: &str) -> Markup {
     page(
         title,
         None,
@@ -99,7 +99,7 @@ pub fn message_page(title: &str, message: &str) -> Markup {
 
 /// A page refusing what the user's role does not allow (403). The server checks every admin
 /// action; this is what a member who opens an admin page or posts an admin form sees.
-pub fn forbidden(session: &SessionUser, what: &str) -> Response {
+pub(crate) fn forbidden(session: &SessionUser, what: &str) -> Response {
     let body = html! {
         h1 { "Not allowed" }
         p.error role="alert" {
@@ -116,7 +116,7 @@ pub fn forbidden(session: &SessionUser, what: &str) -> Response {
 
 /// An error of the services behind a page, as a page with the error's status. Internal errors
 /// show a generic message (the cause goes to the log).
-pub fn error_page(session: Option<&SessionUser>, err: impl Into<PageError>) -> Response {
+pub(crate) fn error_page(session: Option<&SessionUser>, err: impl Into<PageError>) -> Response {
     let err = err.into();
     if err.is_internal() {
         tracing::error!(cause = %err.cause(), "page failed");
@@ -137,7 +137,7 @@ pub fn error_page(session: Option<&SessionUser>, err: impl Into<PageError>) -> R
 }
 
 /// A time as people read it, in UTC: `2025-11-26 14:05 UTC`.
-pub fn format_time(at: Timestamp) -> String {
+pub(crate) fn format_time(at: Timestamp) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     time::OffsetDateTime::from_unix_timestamp(at)
         .ok()

@@ -65,12 +65,12 @@ pub(super) fn auth_explanation(kind: AuthType) -> &'static str {
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct OverviewQuery {
+pub(super) struct OverviewQuery {
     done: Option<String>,
 }
 
 /// `GET /servers/{slug}`.
-pub async fn overview(
+pub(super) async fn overview(
     State(state): State<AppState>,
     session: SessionUser,
     Path(slug): Path<String>,

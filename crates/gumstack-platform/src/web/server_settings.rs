@@ -26,7 +26,7 @@ const NEXT_DEPLOYMENT: &str = "Changes to environment variables take effect on t
 
 /// The General form as shown: the server's values, or what the user typed.
 #[derive(Debug, Default, Deserialize)]
-pub struct GeneralForm {
+pub(super) struct GeneralForm {
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -246,12 +246,12 @@ async fn managed(state: &AppState, session: &SessionUser, slug: &str) -> Result<
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct DoneQuery {
+pub(super) struct DoneQuery {
     done: Option<String>,
 }
 
 /// `GET /servers/{slug}/settings`.
-pub async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     session: SessionUser,
     Path(slug): Path<String>,
@@ -282,7 +282,7 @@ fn settings_done(server: &Server, done: &str, anchor: &str) -> Response {
 }
 
 /// `POST /servers/{slug}/settings`: name, description, icon.
-pub async fn save(
+pub(super) async fn save(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     VerifiedForm { session, form }: VerifiedForm<GeneralForm>,
@@ -321,7 +321,7 @@ pub async fn save(
 }
 
 #[derive(Deserialize)]
-pub struct EnvForm {
+pub(super) struct EnvForm {
     #[serde(default)]
     name: String,
     /// Write-only: never put back into a page.
@@ -329,7 +329,7 @@ pub struct EnvForm {
 }
 
 /// `POST /servers/{slug}/env`: adds or replaces an env var.
-pub async fn set_env(
+pub(super) async fn set_env(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     VerifiedForm { session, form }: VerifiedForm<EnvForm>,
@@ -368,7 +368,7 @@ pub async fn set_env(
 }
 
 /// `POST /servers/{slug}/env/{name}/delete`.
-pub async fn delete_env(
+pub(super) async fn delete_env(
     State(state): State<AppState>,
     Path((slug, name)): Path<(String, String)>,
     VerifiedForm { session, .. }: VerifiedForm,
@@ -388,7 +388,7 @@ pub async fn delete_env(
 }
 
 /// `POST /servers/{slug}/redeploy`.
-pub async fn redeploy(
+pub(super) async fn redeploy(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     VerifiedForm { session, .. }: VerifiedForm,
@@ -428,7 +428,7 @@ async fn set_enabled(
 }
 
 /// `POST /servers/{slug}/disable`.
-pub async fn disable(
+pub(super) async fn disable(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     VerifiedForm { session, .. }: VerifiedForm,
@@ -437,7 +437,7 @@ pub async fn disable(
 }
 
 /// `POST /servers/{slug}/enable`.
-pub async fn enable(
+pub(super) async fn enable(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     VerifiedForm { session, .. }: VerifiedForm,
@@ -471,7 +471,7 @@ fn confirm_page(session: &SessionUser, server: &Server, typed: &str, error: bool
 }
 
 /// `GET /servers/{slug}/delete`: the confirmation step.
-pub async fn confirm_delete(
+pub(super) async fn confirm_delete(
     State(state): State<AppState>,
     session: SessionUser,
     Path(slug): Path<String>,
@@ -483,13 +483,13 @@ pub async fn confirm_delete(
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct DeleteForm {
+pub(super) struct DeleteForm {
     #[serde(default)]
     confirm: String,
 }
 
 /// `POST /servers/{slug}/delete`: deletes once the slug was typed.
-pub async fn delete(
+pub(super) async fn delete(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     VerifiedForm { session, form }: VerifiedForm<DeleteForm>,

@@ -32,7 +32,7 @@ pub(super) fn run_status(state: &AppState, server: &Server) -> &'static str {
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct ListQuery {
+pub(super) struct ListQuery {
     #[serde(default)]
     q: String,
     /// Checkbox: present when ticked.
@@ -43,7 +43,7 @@ pub struct ListQuery {
 }
 
 /// `GET /`: the servers list.
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     session: SessionUser,
     Query(query): Query<ListQuery>,
@@ -126,7 +126,7 @@ pub async fn list(
 
 /// What the create form holds (kept when it is shown again with an error).
 #[derive(Debug, Default, Deserialize)]
-pub struct CreateForm {
+pub(super) struct CreateForm {
     #[serde(default)]
     config_yaml: String,
     #[serde(default)]
@@ -205,7 +205,7 @@ fn create_page(session: &SessionUser, form: &CreateForm, error: Option<&PageErro
 }
 
 /// `GET /new`: the create form (admins and developers).
-pub async fn new_form(session: SessionUser) -> Response {
+pub(super) async fn new_form(session: SessionUser) -> Response {
     if let Err(refused) = access::manager(&session) {
         return refused.page(&session);
     }
@@ -218,7 +218,7 @@ fn non_empty(value: &str) -> Option<String> {
 }
 
 /// `POST /new`: creates the server, or shows the form again with the error and what was typed.
-pub async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     VerifiedForm { session, form }: VerifiedForm<CreateForm>,
 ) -> Response {

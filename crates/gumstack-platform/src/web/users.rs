@@ -122,12 +122,12 @@ async fn users_page(
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct DoneQuery {
+pub(super) struct DoneQuery {
     done: Option<String>,
 }
 
 /// `GET /users`.
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     session: SessionUser,
     Query(query): Query<DoneQuery>,
@@ -164,7 +164,7 @@ fn password_notice(intro: Markup, email: &str, generated: Option<&SecretString>)
 }
 
 #[derive(Deserialize)]
-pub struct AddForm {
+pub(super) struct AddForm {
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -173,7 +173,7 @@ pub struct AddForm {
 }
 
 /// `POST /users`: adds an account.
-pub async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     VerifiedForm { session, form }: VerifiedForm<AddForm>,
 ) -> Response {
@@ -216,7 +216,7 @@ pub async fn create(
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct RoleForm {
+pub(super) struct RoleForm {
     #[serde(default)]
     role: String,
 }
@@ -226,7 +226,7 @@ fn user_id(raw: &str) -> Result<Uuid, PageError> {
 }
 
 /// `POST /users/{id}/role`.
-pub async fn set_role(
+pub(super) async fn set_role(
     State(state): State<AppState>,
     Path(id): Path<String>,
     VerifiedForm { session, form }: VerifiedForm<RoleForm>,
@@ -264,12 +264,12 @@ pub async fn set_role(
 }
 
 #[derive(Deserialize)]
-pub struct PasswordForm {
+pub(super) struct PasswordForm {
     password: Option<SecretString>,
 }
 
 /// `POST /users/{id}/password`: sets the typed password or generates one (shown once).
-pub async fn reset_password(
+pub(super) async fn reset_password(
     State(state): State<AppState>,
     Path(id): Path<String>,
     VerifiedForm { session, form }: VerifiedForm<PasswordForm>,

@@ -1,6 +1,6 @@
 //! Every store trait on SQLite: one file under the data directory, WAL mode, embedded
 //! migrations (`migrations/sqlite`). One file per aggregate implements its trait directly on
-//! [`SqliteStore`]; [`rows`] holds what they share.
+//! [`SqliteStore`]; `rows` holds what they share.
 
 mod connections;
 mod credentials;
