@@ -11,6 +11,7 @@ use common::oauth::{
     ISSUER, REDIRECT, RESOURCE, VERIFIER, approve, approved_code, assert_oauth_error,
     authorize_query, exchange, grants_revoked, param, public_client, refresh, register, setup,
 };
+use common::{Harness, Reply};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -186,4 +187,94 @@ async fn revocation_ends_the_grant() {
         )
         .await;
     assert_eq!(unknown.status, StatusCode::OK);
+}
+
+/// A token request with `pairs`, plus `client_id`.
+async fn token_request(h: &Harness, client: &str, pairs: &[(&str, &str)]) -> Reply {
+    let mut all = pairs.to_vec();
+    all.push(("client_id", client));
+    h.form("/oauth/token", None, &all, &[]).await
+}
+
+#[tokio::test]
+async fn a_refused_token_request_leaves_the_code_and_the_refresh_token_usable() {
+    let h = setup().await;
+    let client = public_client(&h).await;
+    let code = approved_code(&h, &client).await;
+    let other_server = "http://127.0.0.1:8080/mcp/another";
+    let wrong_verifier = "another-long-pkce-verifier-with-enough-entropy-0123456789abcdef";
+    // Each refusal names what is wrong, and none of them uses the code.
+    for (what, pairs, error) in [
+        (
+            "resource of another server",
+            vec![
+                ("code_verifier", VERIFIER),
+                ("redirect_uri", REDIRECT),
+                ("resource", other_server),
+            ],
+            "invalid_target",
+        ),
+        (
+            "wrong PKCE verifier",
+            vec![
+                ("code_verifier", wrong_verifier),
+                ("redirect_uri", REDIRECT),
+                ("resource", RESOURCE),
+            ],
+            "invalid_grant",
+        ),
+        (
+            "another redirect URI",
+            vec![
+                ("code_verifier", VERIFIER),
+                ("redirect_uri", "http://127.0.0.1:7777/other"),
+                ("resource", RESOURCE),
+            ],
+            "invalid_grant",
+        ),
+    ] {
+        let mut request = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+        ];
+        request.extend(pairs);
+        let refused = token_request(&h, &client, &request).await;
+        assert_eq!(refused.json()["error"], error, "{what}: {}", refused.text);
+        assert_eq!(grants_revoked(&h).await, 0, "{what} revoked the grant");
+    }
+    let issued = exchange(&h, &client, &code, VERIFIER, REDIRECT).await;
+    assert_eq!(issued.status, StatusCode::OK, "{}", issued.text);
+    let refresh_token = issued.json()["refresh_token"].as_str().unwrap().to_owned();
+
+    // The same for a refresh token: a request for another server's audience is refused and
+    // the token stays good for the right request.
+    let refused = token_request(
+        &h,
+        &client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh_token),
+            ("resource", other_server),
+        ],
+    )
+    .await;
+    assert_oauth_error(&refused, StatusCode::BAD_REQUEST, "invalid_target");
+    assert_eq!(grants_revoked(&h).await, 0);
+    let renewed = token_request(
+        &h,
+        &client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh_token),
+            ("resource", RESOURCE),
+        ],
+    )
+    .await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.text);
+    assert_eq!(grants_revoked(&h).await, 0);
+
+    // Only a real replay revokes: the refresh token just used, presented again.
+    let replayed = refresh(&h, &client, &refresh_token).await;
+    assert_oauth_error(&replayed, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_eq!(grants_revoked(&h).await, 1);
 }
