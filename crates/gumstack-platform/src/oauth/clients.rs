@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 use url::Url;
 
-use super::error::OAuthError;
+use super::error::{ErrorCode, OAuthError};
 use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::state::{AppState, ClientSettings};
 use crate::store::{ClientKind, OAuthClient, StoreError, Timestamp};
@@ -83,18 +83,18 @@ pub struct RegistrationRequest {
 fn validate_redirect_uris(uris: &[String]) -> Result<(), OAuthError> {
     if uris.is_empty() {
         return Err(OAuthError::new(
-            "invalid_redirect_uri",
+            ErrorCode::InvalidRedirectUri,
             "redirect_uris must list at least one URI",
         ));
     }
     if uris.len() > MAX_REDIRECT_URIS {
         return Err(OAuthError::new(
-            "invalid_redirect_uri",
+            ErrorCode::InvalidRedirectUri,
             format!("at most {MAX_REDIRECT_URIS} redirect URIs"),
         ));
     }
     if let Some(problem) = uris.iter().find_map(|u| redirect_uri_problem(u)) {
-        return Err(OAuthError::new("invalid_redirect_uri", problem));
+        return Err(OAuthError::new(ErrorCode::InvalidRedirectUri, problem));
     }
     Ok(())
 }
@@ -106,7 +106,7 @@ pub async fn register(
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, OAuthError> {
     let request: RegistrationRequest = serde_json::from_slice(&body)
-        .map_err(|e| OAuthError::new("invalid_client_metadata", format!("body: {e}")))?;
+        .map_err(|e| OAuthError::new(ErrorCode::InvalidClientMetadata, format!("body: {e}")))?;
     validate_redirect_uris(&request.redirect_uris)?;
     let method = request
         .token_endpoint_auth_method
@@ -117,7 +117,7 @@ pub async fn register(
         "none" | "client_secret_basic" | "client_secret_post"
     ) {
         return Err(OAuthError::new(
-            "invalid_client_metadata",
+            ErrorCode::InvalidClientMetadata,
             format!(
                 "token_endpoint_auth_method `{method}` is not supported: use none, client_secret_basic or client_secret_post"
             ),
@@ -129,7 +129,7 @@ pub async fn register(
             .find(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token"))
     {
         return Err(OAuthError::new(
-            "invalid_client_metadata",
+            ErrorCode::InvalidClientMetadata,
             format!("grant type `{bad}` is not supported"),
         ));
     }
@@ -137,7 +137,7 @@ pub async fn register(
         && types.iter().any(|t| t != "code")
     {
         return Err(OAuthError::new(
-            "invalid_client_metadata",
+            ErrorCode::InvalidClientMetadata,
             "only the `code` response type is supported",
         ));
     }
@@ -147,7 +147,7 @@ pub async fn register(
         .map(|n| n.chars().take(200).collect::<String>());
     if !state.registration_limiter.allow(client) {
         return Err(OAuthError::new(
-            "slow_down",
+            ErrorCode::SlowDown,
             "too many registrations from this address; try again later",
         ));
     }
@@ -428,7 +428,7 @@ pub async fn authenticate_client(
     };
     let client = match resolve_client(state, &client_id).await {
         Ok(client) => client,
-        Err(e) if e.code == "server_error" => return Err(e),
+        Err(e) if e.code == ErrorCode::ServerError => return Err(e),
         Err(_) => return Err(OAuthError::invalid_client("unknown or expired client")),
     };
     match (&client.secret_hash, &secret) {

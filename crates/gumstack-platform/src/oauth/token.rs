@@ -14,7 +14,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::clients::authenticate_client;
-use super::error::OAuthError;
+use super::error::{ErrorCode, OAuthError};
 use super::tokens::{ACCESS_TOKEN_TYP, AccessClaims, issue_access_token};
 use super::{ACCESS_TOKEN_SECONDS, REFRESH_TOKEN_SECONDS};
 use crate::crypto::{constant_time_eq, random_token, token_hash};
@@ -51,7 +51,7 @@ pub async fn token(
         && !client_may_use(&client, grant_type)
     {
         return Err(OAuthError::new(
-            "unauthorized_client",
+            ErrorCode::UnauthorizedClient,
             format!("this client did not register the grant type `{grant_type}`"),
         ));
     }
@@ -60,7 +60,7 @@ pub async fn token(
         Some("refresh_token") => redeem_refresh_token(&state, &client, &req).await?,
         Some(other) => {
             return Err(OAuthError::new(
-                "unsupported_grant_type",
+                ErrorCode::UnsupportedGrantType,
                 format!("grant_type `{other}` is not supported"),
             ));
         }
@@ -179,7 +179,7 @@ async fn consume(state: &AppState, consumed: Consumed, what: &str) -> Result<(),
 fn check_resource(req: &TokenRequest, grant: &Grant) -> Result<(), OAuthError> {
     match &req.resource {
         Some(resource) if resource.trim_end_matches('/') != grant.resource => Err(OAuthError::new(
-            "invalid_target",
+            ErrorCode::InvalidTarget,
             "resource differs from the one the user authorized",
         )),
         _ => Ok(()),
