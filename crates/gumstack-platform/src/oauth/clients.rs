@@ -1,10 +1,6 @@
 //! Who the OAuth clients are: dynamic registration (RFC 7591, bounded by expiry and a rate
-//! limit), client ID metadata documents (fetched with SSRF protection, size and time limits,
-//! cached), redirect URI rules (https or loopback, no fragment; exact match, any port on
+//! limit), client ID metadata documents (fetched by `documents`, cached in the store), redirect URI rules (https or loopback, no fragment; exact match, any port on
 //! loopback per RFC 8252) and client authentication at the token endpoint.
-
-use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -22,15 +18,11 @@ use url::Url;
 
 use super::error::{ErrorCode, OAuthError};
 use crate::crypto::{constant_time_eq, random_token, token_hash};
-use crate::state::{AppState, ClientSettings};
-use crate::store::{ClientKind, OAuthClient, StoreError, Timestamp};
+use crate::state::AppState;
+use crate::store::{ClientKind, OAuthClient, StoreError};
 
 /// Dynamically registered clients expire after 90 days.
 const REGISTRATION_SECONDS: i64 = 90 * 24 * 3600;
-/// Fetched metadata documents are trusted for an hour.
-const DOCUMENT_CACHE_SECONDS: i64 = 3600;
-const DOCUMENT_MAX_BYTES: usize = 16 * 1024;
-const DOCUMENT_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_REDIRECT_URIS: usize = 10;
 
 /// Why a redirect URI is not acceptable, if it is not.
@@ -80,7 +72,7 @@ pub struct RegistrationRequest {
     other: serde_json::Map<String, serde_json::Value>,
 }
 
-fn validate_redirect_uris(uris: &[String]) -> Result<(), OAuthError> {
+pub(super) fn validate_redirect_uris(uris: &[String]) -> Result<(), OAuthError> {
     if uris.is_empty() {
         return Err(OAuthError::new(
             ErrorCode::InvalidRedirectUri,
@@ -215,161 +207,14 @@ pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<OAuthCl
             client_id.escape_debug()
         )));
     }
-    let document =
-        fetch_metadata_document(client_id, &state.client_settings, state.clock.now()).await?;
+    let document = super::documents::fetch_metadata_document(
+        client_id,
+        &state.client_settings,
+        state.clock.now(),
+    )
+    .await?;
     state.store.upsert_oauth_client(&document).await?;
     Ok(document)
-}
-
-/// Fetches and validates a client ID metadata document (cached from `now`).
-async fn fetch_metadata_document(
-    client_id: &str,
-    settings: &ClientSettings,
-    now: Timestamp,
-) -> Result<OAuthClient, OAuthError> {
-    let bad = |why: String| {
-        OAuthError::invalid_client(format!("client metadata document {client_id}: {why}"))
-    };
-    let url = Url::parse(client_id).map_err(|e| bad(e.to_string()))?;
-    let host = url
-        .host_str()
-        .ok_or_else(|| bad("no host".into()))?
-        .to_owned();
-    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("must not carry a fragment or credentials".into()));
-    }
-    if url.path() == "/" || url.path().is_empty() {
-        return Err(bad("the URL must have a path".into()));
-    }
-    let loopback_ok = settings.allow_loopback_metadata_documents;
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback_ok && is_loopback_url(&url) => {}
-        _ => return Err(bad("must be an https URL".into())),
-    }
-    let port = url.port_or_known_default().unwrap_or(443);
-    let addresses: Vec<SocketAddr> = tokio::time::timeout(
-        DOCUMENT_TIMEOUT,
-        tokio::net::lookup_host((host.trim_matches(['[', ']']), port)),
-    )
-    .await
-    .map_err(|_| bad("DNS lookup timed out".into()))?
-    .map_err(|e| bad(format!("DNS lookup failed: {e}")))?
-    .collect();
-    let allowed = |ip: IpAddr| is_public_address(ip) || (loopback_ok && ip.is_loopback());
-    if addresses.is_empty() || addresses.iter().any(|a| !allowed(a.ip())) {
-        return Err(bad(
-            "its host resolves to an internal address; the platform only fetches public addresses"
-                .into(),
-        ));
-    }
-    // Connect to the vetted address only, so a second DNS answer cannot point elsewhere.
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        // A proxy would resolve the name again, past the address check above.
-        .no_proxy()
-        .timeout(DOCUMENT_TIMEOUT)
-        .resolve(&host, addresses[0])
-        .user_agent("gumstack (client metadata fetcher)")
-        .build()
-        .map_err(|e| bad(e.to_string()))?;
-    let mut response = client
-        .get(url.clone())
-        .header(header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|e| bad(format!("fetch failed: {}", e.without_url())))?;
-    if !response.status().is_success() {
-        return Err(bad(format!("fetch answered {}", response.status())));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| bad(e.without_url().to_string()))?
-    {
-        body.extend_from_slice(&chunk);
-        if body.len() > DOCUMENT_MAX_BYTES {
-            return Err(bad(format!("larger than {DOCUMENT_MAX_BYTES} bytes")));
-        }
-    }
-    let document: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|e| bad(format!("not JSON: {e}")))?;
-    if document["client_id"].as_str() != Some(client_id) {
-        return Err(bad("its client_id does not equal its URL".into()));
-    }
-    let redirect_uris: Vec<String> = document["redirect_uris"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|u| u.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    validate_redirect_uris(&redirect_uris).map_err(|e| bad(e.description))?;
-    let method = document["token_endpoint_auth_method"]
-        .as_str()
-        .unwrap_or("none");
-    if method != "none" {
-        return Err(bad(format!(
-            "token_endpoint_auth_method `{method}` is not supported for metadata documents (use none)"
-        )));
-    }
-    let created_at = now;
-    Ok(OAuthClient {
-        client_id: client_id.to_owned(),
-        kind: ClientKind::MetadataDocument,
-        client_name: document["client_name"]
-            .as_str()
-            .map(|n| n.chars().take(200).collect()),
-        redirect_uris,
-        auth_method: "none".to_owned(),
-        secret_hash: None,
-        metadata_json: document.to_string(),
-        created_at,
-        expires_at: created_at + DOCUMENT_CACHE_SECONDS,
-    })
-}
-
-/// Whether an address is on the public internet (not loopback, private, link-local, shared,
-/// documentation, multicast, unspecified or reserved).
-pub fn is_public_address(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64.0.0/10 shared
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0.0/24
-                || (o[0] == 198 && (o[1] & 0xfe) == 18) // 198.18.0.0/15 benchmarking
-                || o[0] >= 240) // reserved
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public_address(IpAddr::V4(v4));
-            }
-            let seg = v6.segments();
-            // IPv4-compatible (::a.b.c.d) addresses embed an IPv4 address too.
-            if seg[..6].iter().all(|s| *s == 0) {
-                return false;
-            }
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (seg[0] & 0xfe00) == 0xfc00 // unique local
-                || (seg[0] & 0xffc0) == 0xfe80 // link-local
-                || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
-                || (seg[0] == 0x0064 && seg[1] == 0xff9b) // NAT64 (and 64:ff9b:1::/48) can reach internal v4
-                || seg[0] == 0x2002 // 6to4 embeds an IPv4 address
-                || (seg[0] == 0x2001 && seg[1] == 0)) // Teredo
-        }
-    }
 }
 
 /// The client authenticated at the token or revocation endpoint: by `client_secret_basic`,
@@ -447,6 +292,7 @@ pub async fn authenticate_client(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oauth::documents::is_public_address;
 
     #[test]
     fn redirect_uris() {

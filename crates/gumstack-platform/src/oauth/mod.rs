@@ -12,6 +12,7 @@
 
 pub mod authorize;
 pub mod clients;
+mod documents;
 pub mod error;
 pub mod token;
 pub mod tokens;
