@@ -1,6 +1,7 @@
 //! Who the OAuth clients are: dynamic registration (RFC 7591, bounded by expiry and a rate
-//! limit), client ID metadata documents (fetched by `documents`, cached in the store), redirect URI rules (https or loopback, no fragment; exact match, any port on
-//! loopback per RFC 8252) and client authentication at the token endpoint.
+//! limit), client ID metadata documents (fetched by `documents`, cached in the store),
+//! redirect URI rules (https or loopback, no fragment; exact match, any port on loopback per
+//! RFC 8252) and client authentication at the token endpoint.
 
 use axum::Json;
 use axum::extract::State;

@@ -10,6 +10,7 @@ mod connections;
 pub(crate) mod csrf;
 mod error;
 pub(crate) mod pages;
+mod server_lifecycle;
 mod server_page;
 mod server_settings;
 mod servers;
@@ -56,11 +57,11 @@ pub(crate) fn router() -> Router<AppState> {
             post(server_settings::delete_env),
         )
         .route("/servers/{slug}/redeploy", post(server_settings::redeploy))
-        .route("/servers/{slug}/disable", post(server_settings::disable))
-        .route("/servers/{slug}/enable", post(server_settings::enable))
+        .route("/servers/{slug}/disable", post(server_lifecycle::disable))
+        .route("/servers/{slug}/enable", post(server_lifecycle::enable))
         .route(
             "/servers/{slug}/delete",
-            get(server_settings::confirm_delete).post(server_settings::delete),
+            get(server_lifecycle::confirm_delete).post(server_lifecycle::delete),
         )
         .route("/clients", get(clients::list))
         .route("/clients/{grant}/revoke", post(clients::revoke))

@@ -1,13 +1,13 @@
 //! A server's Settings (admins and developers): name, description and icon; the auth type,
 //! read-only with the reason; env vars, write-only (a saved value is never shown again, not
-//! even masked to its length) with the prompt to redeploy; disable/enable; delete after a
-//! confirmation step. Every action goes through [`Servers`](crate::servers::Servers), the same
+//! even masked to its length) with the prompt to redeploy; disable/enable; delete (in
+//! `server_lifecycle`). Every action goes through [`Servers`](crate::servers::Servers), the same
 //! operations as the API.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use maud::{Markup, html};
+use maud::html;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
@@ -240,7 +240,11 @@ async fn settings_page(
 }
 
 /// Loads the server of an admin page, after the role check (403 before anything else).
-async fn managed(state: &AppState, session: &SessionUser, slug: &str) -> Result<Server, Response> {
+pub(super) async fn managed(
+    state: &AppState,
+    session: &SessionUser,
+    slug: &str,
+) -> Result<Server, Response> {
     access::manager(session).map_err(|denied| denied.page(session))?;
     load(state, session, slug).await
 }
@@ -273,7 +277,7 @@ pub(super) async fn show(
     settings_page(&state, &session, &server, view, StatusCode::OK).await
 }
 
-fn settings_done(server: &Server, done: &str, anchor: &str) -> Response {
+pub(super) fn settings_done(server: &Server, done: &str, anchor: &str) -> Response {
     Redirect::to(&format!(
         "/servers/{}/settings?done={done}#{anchor}",
         server.slug
@@ -399,114 +403,6 @@ pub(super) async fn redeploy(
     };
     match state.servers.redeploy(&server.id.to_string()).await {
         Ok(_) => settings_done(&server, "redeploy", "deployments"),
-        Err(err) => pages::error_page(Some(&session), err),
-    }
-}
-
-async fn set_enabled(
-    state: &AppState,
-    session: &SessionUser,
-    slug: &str,
-    enabled: bool,
-) -> Response {
-    let server = match managed(state, session, slug).await {
-        Ok(server) => server,
-        Err(page) => return page,
-    };
-    match state
-        .servers
-        .set_enabled(&server.id.to_string(), enabled)
-        .await
-    {
-        Ok(server) => settings_done(
-            &server,
-            if enabled { "enabled" } else { "disabled" },
-            "availability",
-        ),
-        Err(err) => pages::error_page(Some(session), err),
-    }
-}
-
-/// `POST /servers/{slug}/disable`.
-pub(super) async fn disable(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    VerifiedForm { session, .. }: VerifiedForm,
-) -> Response {
-    set_enabled(&state, &session, &slug, false).await
-}
-
-/// `POST /servers/{slug}/enable`.
-pub(super) async fn enable(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    VerifiedForm { session, .. }: VerifiedForm,
-) -> Response {
-    set_enabled(&state, &session, &slug, true).await
-}
-
-fn confirm_page(session: &SessionUser, server: &Server, typed: &str, error: bool) -> Markup {
-    let body = html! {
-        h1 { "Delete " (server.name) "?" }
-        p { "This cannot be undone. Deleting the server removes:" }
-        ul.list {
-            li { "its settings, environment variables and deployments (the process is stopped);" }
-            li { "every user's credentials and connections for it, and the MCP clients' access to it;" }
-            li { "its MCP URL " code { "/mcp/" (server.slug) } ", which stops answering." }
-        }
-        @if error {
-            p.error role="alert" id="confirm-error" { "Type the server's slug exactly to confirm." }
-        }
-        form.card method="post" action={ "/servers/" (server.slug) "/delete" } {
-            input type="hidden" name="csrf" value=(session.csrf);
-            label for="confirm" { "Type " code { (server.slug) } " to confirm" }
-            input id="confirm" name="confirm" type="text" required autocomplete="off" value=(typed)
-                aria-invalid=[error.then_some("true")]
-                aria-describedby=[error.then_some("confirm-error")];
-            button.danger type="submit" { "Delete permanently" }
-        }
-        p { a href={ "/servers/" (server.slug) "/settings" } { "Cancel" } }
-    };
-    pages::page(&format!("Delete {}", server.name), Some(session), body)
-}
-
-/// `GET /servers/{slug}/delete`: the confirmation step.
-pub(super) async fn confirm_delete(
-    State(state): State<AppState>,
-    session: SessionUser,
-    Path(slug): Path<String>,
-) -> Response {
-    match managed(&state, &session, &slug).await {
-        Ok(server) => confirm_page(&session, &server, "", false).into_response(),
-        Err(page) => page,
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub(super) struct DeleteForm {
-    #[serde(default)]
-    confirm: String,
-}
-
-/// `POST /servers/{slug}/delete`: deletes once the slug was typed.
-pub(super) async fn delete(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    VerifiedForm { session, form }: VerifiedForm<DeleteForm>,
-) -> Response {
-    let server = match managed(&state, &session, &slug).await {
-        Ok(server) => server,
-        Err(page) => return page,
-    };
-    if form.confirm.trim() != server.slug {
-        return (
-            StatusCode::BAD_REQUEST,
-            confirm_page(&session, &server, &form.confirm, true),
-        )
-            .into_response();
-    }
-    match state.servers.delete(&server.id.to_string()).await {
-        Ok(_) => Redirect::to("/?done=deleted").into_response(),
         Err(err) => pages::error_page(Some(&session), err),
     }
 }

@@ -1,0 +1,124 @@
+//! Taking a server out of service and back: disable/enable (reversible), and delete after a
+//! confirmation step where the admin or developer types the slug. Every action goes through
+//! [`Servers`](crate::servers::Servers), the same operations as the API.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::csrf::VerifiedForm;
+use super::pages;
+use super::server_settings::{managed, settings_done};
+use crate::auth::SessionUser;
+use crate::state::AppState;
+use crate::store::Server;
+
+async fn set_enabled(
+    state: &AppState,
+    session: &SessionUser,
+    slug: &str,
+    enabled: bool,
+) -> Response {
+    let server = match managed(state, session, slug).await {
+        Ok(server) => server,
+        Err(page) => return page,
+    };
+    match state
+        .servers
+        .set_enabled(&server.id.to_string(), enabled)
+        .await
+    {
+        Ok(server) => settings_done(
+            &server,
+            if enabled { "enabled" } else { "disabled" },
+            "availability",
+        ),
+        Err(err) => pages::error_page(Some(session), err),
+    }
+}
+
+/// `POST /servers/{slug}/disable`.
+pub(super) async fn disable(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    VerifiedForm { session, .. }: VerifiedForm,
+) -> Response {
+    set_enabled(&state, &session, &slug, false).await
+}
+
+/// `POST /servers/{slug}/enable`.
+pub(super) async fn enable(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    VerifiedForm { session, .. }: VerifiedForm,
+) -> Response {
+    set_enabled(&state, &session, &slug, true).await
+}
+
+fn confirm_page(session: &SessionUser, server: &Server, typed: &str, error: bool) -> Markup {
+    let body = html! {
+        h1 { "Delete " (server.name) "?" }
+        p { "This cannot be undone. Deleting the server removes:" }
+        ul.list {
+            li { "its settings, environment variables and deployments (the process is stopped);" }
+            li { "every user's credentials and connections for it, and the MCP clients' access to it;" }
+            li { "its MCP URL " code { "/mcp/" (server.slug) } ", which stops answering." }
+        }
+        @if error {
+            p.error role="alert" id="confirm-error" { "Type the server's slug exactly to confirm." }
+        }
+        form.card method="post" action={ "/servers/" (server.slug) "/delete" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label for="confirm" { "Type " code { (server.slug) } " to confirm" }
+            input id="confirm" name="confirm" type="text" required autocomplete="off" value=(typed)
+                aria-invalid=[error.then_some("true")]
+                aria-describedby=[error.then_some("confirm-error")];
+            button.danger type="submit" { "Delete permanently" }
+        }
+        p { a href={ "/servers/" (server.slug) "/settings" } { "Cancel" } }
+    };
+    pages::page(&format!("Delete {}", server.name), Some(session), body)
+}
+
+/// `GET /servers/{slug}/delete`: the confirmation step.
+pub(super) async fn confirm_delete(
+    State(state): State<AppState>,
+    session: SessionUser,
+    Path(slug): Path<String>,
+) -> Response {
+    match managed(&state, &session, &slug).await {
+        Ok(server) => confirm_page(&session, &server, "", false).into_response(),
+        Err(page) => page,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct DeleteForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /servers/{slug}/delete`: deletes once the slug was typed.
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    VerifiedForm { session, form }: VerifiedForm<DeleteForm>,
+) -> Response {
+    let server = match managed(&state, &session, &slug).await {
+        Ok(server) => server,
+        Err(page) => return page,
+    };
+    if form.confirm.trim() != server.slug {
+        return (
+            StatusCode::BAD_REQUEST,
+            confirm_page(&session, &server, &form.confirm, true),
+        )
+            .into_response();
+    }
+    match state.servers.delete(&server.id.to_string()).await {
+        Ok(_) => Redirect::to("/?done=deleted").into_response(),
+        Err(err) => pages::error_page(Some(&session), err),
+    }
+}
