@@ -7,6 +7,7 @@
 mod access;
 mod clients;
 mod connections;
+mod credential_form;
 pub(crate) mod csrf;
 mod error;
 pub(crate) mod pages;
@@ -73,9 +74,9 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/connections", get(connections::list))
         .route(
             "/connections/{slug}",
-            get(connections::show).post(connections::save),
+            get(credential_form::show).post(credential_form::save),
         )
-        .route("/connections/{slug}/delete", post(connections::delete))
+        .route("/connections/{slug}/delete", post(credential_form::delete))
         .route(
             "/connections/{slug}/{provider}/connect",
             post(connections::connect),
