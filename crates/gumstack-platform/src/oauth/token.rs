@@ -6,12 +6,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::clients::authenticate_client;
 use super::error::{ErrorCode, OAuthError};
@@ -203,7 +200,7 @@ async fn redeem_code(
     // leaves it for the right one; only a replay revokes.
     let hash = token_hash(code);
     let found = state.store.find_code(&hash).await?;
-    let used = usable(state, client, found, "authorization code").await?;
+    let used = usable(state, client, found, Credential::Code.name()).await?;
     if req.redirect_uri.as_deref() != Some(used.redirect_uri.as_str()) {
         return Err(OAuthError::invalid_grant(
             "redirect_uri differs from the authorization request",
@@ -214,20 +211,13 @@ async fn redeem_code(
         && verifier
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let computed = gumstack_protocol::hash::pkce_challenge(verifier);
     if !verifier_ok || !constant_time_eq(computed.as_bytes(), used.code_challenge.as_bytes()) {
         return Err(OAuthError::invalid_grant(
             "code_verifier does not match the code_challenge",
         ));
     }
-    let grant = active_grant(state, used.grant_id).await?;
-    check_resource(req, &grant)?;
-    let consumed = state
-        .store
-        .consume_code(&hash, &client.client_id, state.clock.now())
-        .await?;
-    consume(state, consumed, "authorization code").await?;
-    Ok(grant)
+    redeem(state, client, req, Credential::Code, &hash, &used).await
 }
 
 async fn redeem_refresh_token(
@@ -241,14 +231,54 @@ async fn redeem_refresh_token(
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let hash = token_hash(token);
     let found = state.store.find_refresh_token(&hash).await?;
-    let used = usable(state, client, found, "refresh token").await?;
+    let used = usable(state, client, found, Credential::RefreshToken.name()).await?;
+    redeem(state, client, req, Credential::RefreshToken, &hash, &used).await
+}
+
+/// The two single-use credentials of the token endpoint.
+#[derive(Debug, Clone, Copy)]
+enum Credential {
+    Code,
+    RefreshToken,
+}
+
+impl Credential {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Code => "authorization code",
+            Self::RefreshToken => "refresh token",
+        }
+    }
+}
+
+/// The last checks of a credential that passed its own (the grant is active, the resource is
+/// its audience), then its one use.
+async fn redeem(
+    state: &AppState,
+    client: &OAuthClient,
+    req: &TokenRequest,
+    credential: Credential,
+    hash: &[u8],
+    used: &SingleUse,
+) -> Result<Grant, OAuthError> {
     let grant = active_grant(state, used.grant_id).await?;
     check_resource(req, &grant)?;
-    let consumed = state
-        .store
-        .consume_refresh_token(&hash, &client.client_id, state.clock.now())
-        .await?;
-    consume(state, consumed, "refresh token").await?;
+    let now = state.clock.now();
+    let consumed = match credential {
+        Credential::Code => {
+            state
+                .store
+                .consume_code(hash, &client.client_id, now)
+                .await?
+        }
+        Credential::RefreshToken => {
+            state
+                .store
+                .consume_refresh_token(hash, &client.client_id, now)
+                .await?
+        }
+    };
+    consume(state, consumed, credential.name()).await?;
     Ok(grant)
 }
 
