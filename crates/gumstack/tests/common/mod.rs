@@ -5,6 +5,8 @@
     reason = "each test binary uses a different part of the helpers"
 )]
 
+pub mod provider_recorder;
+
 use std::{
     collections::HashMap,
     sync::{
