@@ -1,5 +1,5 @@
 //! OAuth errors as RFC 6749 §5.2 shapes them: `{"error", "error_description"}`, the code one
-//! of [`ErrorCode`], so a misspelt code can't reach a client.
+//! of `ErrorCode`, so a misspelt code can't reach a client.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
