@@ -18,6 +18,7 @@
 pub struct GumstackContext {
     /// The platform's stable id of the user.
     pub user_id: String,
+    /// The user's e-mail address, as the platform knows it.
     pub email: String,
     /// The user's organisation (one per platform until RBAC lands).
     pub org_id: String,

@@ -97,6 +97,8 @@
 //! - `testing` (feature `testing`): a stand-in platform (signing keys, identities, platform
 //!   calls, the credentials routes) and a stand-in OAuth provider for tests.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 mod caller;
 pub mod context;

@@ -122,6 +122,7 @@ impl TestKey {
         }
     }
 
+    /// The key id (`kid`) its tokens name and its JWK carries.
     pub fn kid(&self) -> &str {
         &self.kid
     }

@@ -201,6 +201,8 @@ impl StandardOAuthProvider {
         self
     }
 
+    /// How the client authenticates at the token and revocation endpoints; the default is
+    /// [`ClientAuthMethod::ClientSecretBasic`]. Use what the provider's documentation asks for.
     pub fn client_auth(mut self, method: ClientAuthMethod) -> Self {
         self.client_auth = method;
         self
