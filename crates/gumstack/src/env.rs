@@ -111,6 +111,7 @@ impl HostEnv {
         Ok(env)
     }
 
+    /// Whether the server runs for the platform or on a developer's machine.
     pub fn mode(&self) -> Mode {
         self.mode
     }
@@ -120,18 +121,26 @@ impl HostEnv {
         self.port
     }
 
+    /// `GUMSTACK_SERVER_ID`: this server's id on the platform, a lower-case hyphenated UUID
+    /// (always set in production; in local mode only if the developer set it).
     pub fn server_id(&self) -> Option<&str> {
         self.server_id.as_deref()
     }
 
+    /// `GUMSTACK_BACKEND_URL`: the platform's base URL, an `http://` URL without a trailing
+    /// slash (always set in production).
     pub fn backend_url(&self) -> Option<&str> {
         self.backend_url.as_deref()
     }
 
+    /// `GUMSTACK_MCP_URL`: the URL MCP clients use to reach this server, when the platform
+    /// set it (for example to put in links the server hands out).
     pub fn mcp_url(&self) -> Option<&str> {
         self.mcp_url.as_deref()
     }
 
+    /// `GUMLOOP_BACKEND_URL`: kept for servers written against the original platform; new
+    /// code uses [`HostEnv::backend_url`].
     pub fn gumloop_backend_url(&self) -> Option<&str> {
         self.gumloop_backend_url.as_deref()
     }

@@ -86,7 +86,9 @@
 //!   provider routes (`identity/platform_call.rs`).
 //! - `handler`: wraps the developer's handler so each request runs in its scope.
 //! - `scope`: the task-local request scope, the process-wide host state, [`spawn`].
-//! - [`context`]: [`GumstackContext`], the caller of the current tool call.
+//! - [`context`]: [`GumstackContext::current`], the caller of the current tool call.
+//! - `caller`: the [`GumstackContext`] type itself, below `identity`, `scope` and `context`
+//!   so that they share it without using each other.
 //! - [`credentials`]: [`Credentials`], [`get_credentials`] and its variants,
 //!   [`report_invalid_token`].
 //! - `platform_api`: the calls to the platform (the shared HTTP client, the credentials
@@ -95,7 +97,10 @@
 //! - `testing` (feature `testing`): a stand-in platform (signing keys, identities, platform
 //!   calls, the credentials routes) and a stand-in OAuth provider for tests.
 
+#![warn(missing_docs)]
+
 pub mod auth;
+mod caller;
 pub mod context;
 pub mod credentials;
 pub mod env;

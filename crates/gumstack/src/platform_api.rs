@@ -27,13 +27,16 @@
 use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
 
 use gumstack_protocol::credentials::{
-    CREDENTIALS_PATH, CredentialsReply, ErrorBody, ErrorCode, ErrorDetail, INVALID_TOKEN_PATH,
-    InvalidTokenReport, PROVIDER_QUERY,
+    CREDENTIALS_PATH, INVALID_TOKEN_PATH, InvalidTokenReport, PROVIDER_QUERY,
 };
-use reqwest::{StatusCode, Url, header};
+use reqwest::{Url, header};
 use secrecy::{ExposeSecret, SecretString};
 
+use self::answer::{credentials_answer, error_answer, retry_later};
 use crate::error::{GumstackError, HostError};
+
+/// What each answer of the platform means for the tool (the table above).
+mod answer;
 
 /// How long to wait for a TCP connection to the platform.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -79,9 +82,6 @@ impl fmt::Debug for PlatformApi {
             .finish_non_exhaustive()
     }
 }
-
-/// The platform's error answers: `{"error": {"code": …, "message": …, "connect_url": …}}`.
-type PlatformError = ErrorDetail;
 
 impl PlatformApi {
     /// The API of the platform at `backend_url` (no trailing slash), called with `http` and
@@ -235,164 +235,6 @@ fn transport_failure(error: reqwest::Error) -> GumstackError {
 const UNREADABLE: &str =
     "The Gumstack platform's answer with your credentials for this server could not be read.";
 
-/// What the platform's answer to a fetch means for the tool.
-fn credentials_answer(
-    status: StatusCode,
-    body: &[u8],
-) -> Result<BTreeMap<String, SecretString>, GumstackError> {
-    if status == StatusCode::OK {
-        let body: CredentialsReply = serde_json::from_slice(body).map_err(|error| {
-            // The body may hold credentials: log where it failed, not what it says.
-            tracing::warn!(
-                line = error.line(),
-                column = error.column(),
-                "the platform's credentials answer is not {{\"credentials\": {{name: string}}}}"
-            );
-            retry_later(UNREADABLE)
-        })?;
-        return Ok(body
-            .credentials
-            .into_iter()
-            .filter_map(|(name, value)| Some((name, value?)))
-            .filter(|(_, value)| !value.expose_secret().is_empty())
-            .collect());
-    }
-    Err(error_answer(status, body))
-}
-
-/// What an error answer of the platform means for the tool.
-fn error_answer(status: StatusCode, body: &[u8]) -> GumstackError {
-    let error = serde_json::from_slice::<ErrorBody>(body)
-        .ok()
-        .map(|body| body.error);
-    log_refusal(status, error.as_ref());
-    let code = error.as_ref().map(|error| error.code);
-    match status {
-        StatusCode::CONFLICT => match error {
-            Some(error) if error.code == ErrorCode::CredentialsRequired => {
-                needs_authorization(error)
-            }
-            _ => retry_later(UNREADABLE),
-        },
-        StatusCode::BAD_REQUEST if code == Some(ErrorCode::NotSupported) => {
-            GumstackError::misconfigured(
-                "the platform keeps no per-user credentials for this server: its auth type on the \
-             platform is not `cred` or `oauth`. Make config.yaml's auth type match the server \
-             registered on the platform",
-            )
-        }
-        StatusCode::BAD_REQUEST => GumstackError::misconfigured(format!(
-            "the platform refused the credentials request as invalid ({}); is the provider \
-             declared for this server on the platform?",
-            describe_code(code)
-        )),
-        StatusCode::UNAUTHORIZED if code == Some(ErrorCode::InvalidIdentity) => {
-            GumstackError::misconfigured(
-                "the platform refused the identity of this call (Gumstack-Identity) when \
-                 fetching the user's credentials: it is accepted only for this server and \
-                 until it expires",
-            )
-        }
-        StatusCode::UNAUTHORIZED => GumstackError::misconfigured(format!(
-            "the platform refused this server's token (GUMSTACK_SERVER_TOKEN) when fetching the \
-             user's credentials ({}): it is valid only for a running deployment of this server; \
-             redeploy it",
-            describe_code(code)
-        )),
-        StatusCode::NOT_FOUND => GumstackError::misconfigured(
-            "the platform at GUMSTACK_BACKEND_URL does not serve /internal/v1/credentials (is it \
-             an older version of Gumstack?)",
-        ),
-        StatusCode::BAD_GATEWAY if code == Some(ErrorCode::IntegrationError) => {
-            integration_error(error.map(|error| error.message))
-        }
-        StatusCode::SERVICE_UNAVAILABLE => retry_later(
-            "The Gumstack platform cannot provide your credentials for this server right now.",
-        ),
-        status if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS => {
-            retry_later("The Gumstack platform failed to provide your credentials for this server.")
-        }
-        _ => retry_later(UNREADABLE),
-    }
-}
-
-/// 502 `integration_error`: the provider refused the server's own client; the platform's
-/// message, written for the developer, says what to fix.
-fn integration_error(message: Option<String>) -> GumstackError {
-    let message: String = message
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_MESSAGE_CHARS)
-        .collect();
-    let message = message.trim();
-    GumstackError::misconfigured(if message.is_empty() {
-        "the OAuth provider refused this server's client (an integration error the developer \
-         must fix)"
-    } else {
-        message
-    })
-}
-
-/// Logs why the platform handed out no credentials (never the body beyond its error fields).
-fn log_refusal(status: StatusCode, error: Option<&PlatformError>) {
-    match error {
-        // The expected answer until the user enters their credentials: not a fault.
-        Some(error) if status == StatusCode::CONFLICT => tracing::info!(
-            %status,
-            code = ?error.code,
-            "the user has no usable credentials for this server yet"
-        ),
-        Some(error) => tracing::warn!(
-            %status,
-            code = ?error.code,
-            message = %error.message,
-            "the platform did not hand out the user's credentials"
-        ),
-        None => tracing::warn!(
-            %status,
-            "the platform did not hand out the user's credentials (no error body)"
-        ),
-    }
-}
-
-fn retry_later(message: &str) -> GumstackError {
-    GumstackError::RetryLater {
-        message: message.to_owned(),
-    }
-}
-
-/// The platform's error code for an error message: a code of the protocol, else a
-/// placeholder (the message is shown to users; it repeats nothing else of the answer).
-fn describe_code(code: Option<ErrorCode>) -> String {
-    match code.map(serde_json::to_value) {
-        Some(Ok(serde_json::Value::String(name))) if code != Some(ErrorCode::Unknown) => {
-            format!("error `{name}`")
-        }
-        _ => "no error code".to_owned(),
-    }
-}
-
-/// 409 `credentials_required`: the user must go to the connect URL, which must be one a user
-/// can follow (an absolute http(s) URL); without one the answer is unusable.
-fn needs_authorization(error: PlatformError) -> GumstackError {
-    let followable = |value: &str| {
-        Url::parse(value)
-            .is_ok_and(|url| matches!(url.scheme(), "https" | "http") && url.host().is_some())
-    };
-    match error.connect_url {
-        Some(url) if followable(&url) => GumstackError::NeedsAuthorization {
-            url,
-            message: if error.message.trim().is_empty() {
-                "Your credentials for this server are needed first.".to_owned()
-            } else {
-                error.message
-            },
-        },
-        _ => retry_later(UNREADABLE),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -491,18 +333,5 @@ mod tests {
         let debug = format!("{:?}", api("http://127.0.0.1:1", "gst_secret"));
         assert!(!debug.contains("gst_secret"), "{debug}");
         assert!(debug.contains("/internal/v1/credentials"), "{debug}");
-    }
-
-    #[test]
-    fn only_plain_error_codes_are_repeated() {
-        assert_eq!(
-            describe_code(Some(ErrorCode::InvalidServerToken)),
-            "error `invalid_server_token`"
-        );
-        assert_eq!(describe_code(None), "no error code");
-        for odd in ["", "Bearer gst_1", "<script>"] {
-            let code: ErrorCode = serde_json::from_value(serde_json::json!(odd)).unwrap();
-            assert_eq!(describe_code(Some(code)), "no error code", "{odd:?}");
-        }
     }
 }

@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use tokio::task::JoinHandle;
 
 use crate::{
-    context::GumstackContext, env::HostEnv, identity::CallerIdentity, platform_api::PlatformApi,
+    caller::GumstackContext, env::HostEnv, identity::CallerIdentity, platform_api::PlatformApi,
 };
 
 /// What a host knows for its whole life: the server's config.yaml, its environment and, in

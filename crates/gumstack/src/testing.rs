@@ -36,41 +36,32 @@
 //! ```
 
 use std::{
-    fmt, io,
     net::SocketAddr,
-    pin::Pin,
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
-    task::{Context, Poll},
     time::{SystemTime, UNIX_EPOCH},
 };
 
 use axum::{
     Json, Router,
-    body::Body,
-    extract::{RawQuery, State},
-    http::{HeaderMap, StatusCode, header},
-    response::{IntoResponse, Response},
+    extract::State,
+    http::header,
     routing::{get, post},
 };
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use ed25519_dalek::{Signer, SigningKey};
-use gumstack_protocol::credentials::{ErrorBody, ErrorCode};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use tokio::{
-    io::{AsyncRead, ReadBuf},
-    net::TcpListener,
-    task::JoinHandle,
-};
-use tokio_util::io::ReaderStream;
+use tokio::{net::TcpListener, task::JoinHandle};
 
 use crate::env::HostEnv;
 
+mod credentials;
+mod key;
 mod provider;
 
+pub use credentials::{CredentialsReply, CredentialsRequest, InvalidTokenReport};
+use credentials::{CredentialsRoute, connect_url_for, serve_credentials, serve_report};
+pub use key::TestKey;
 pub use provider::{
     ProviderEndpoint, ProviderReply, ProviderRequest, TEST_ACCESS_TOKEN, TEST_REFRESH_TOKEN,
     TestProvider,
@@ -90,225 +81,11 @@ pub const PLATFORM_CALL_HEADER: &str = crate::identity::platform_call::PLATFORM_
 /// The JWS `typ` of a platform call.
 pub const PLATFORM_CALL_TYPE: &str = crate::identity::platform_call::PLATFORM_CALL_TYPE;
 
-/// The PKCS#8 DER prefix of an Ed25519 private key; the 32-byte seed follows it.
-const ED25519_PKCS8_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
-
-/// An Ed25519 signing key with its key id, as the platform holds one.
-pub struct TestKey {
-    kid: String,
-    signing: SigningKey,
-    encoding: EncodingKey,
-}
-
-impl fmt::Debug for TestKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TestKey")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
-    }
-}
-
-impl TestKey {
-    /// A fresh random key named `kid`.
-    pub fn generate(kid: impl Into<String>) -> Self {
-        let seed: [u8; 32] = random();
-        let der = [ED25519_PKCS8_PREFIX.as_slice(), &seed].concat();
-        Self {
-            kid: kid.into(),
-            signing: SigningKey::from_bytes(&seed),
-            encoding: EncodingKey::from_ed_der(&der),
-        }
-    }
-
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-
-    /// The raw 32-byte public key (the JWK's `x`).
-    pub fn public_key(&self) -> [u8; 32] {
-        self.signing.verifying_key().to_bytes()
-    }
-
-    /// The public key as a JWK (RFC 8037), as the platform's JWKS lists it.
-    pub fn jwk(&self) -> Value {
-        json!({
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": URL_SAFE_NO_PAD.encode(self.public_key()),
-            "kid": self.kid,
-            "use": "sig",
-            "alg": "EdDSA",
-        })
-    }
-
-    /// An identity: `claims` signed as the platform signs them (EdDSA, `typ`
-    /// [`IDENTITY_TYPE`], this key's `kid`).
-    pub fn sign(&self, claims: &Value) -> String {
-        self.sign_typed(IDENTITY_TYPE, claims)
-    }
-
-    /// A platform call: `claims` signed as the platform signs them (EdDSA, `typ`
-    /// [`PLATFORM_CALL_TYPE`], this key's `kid`).
-    pub fn sign_platform_call(&self, claims: &Value) -> String {
-        self.sign_typed(PLATFORM_CALL_TYPE, claims)
-    }
-
-    fn sign_typed(&self, typ: &str, claims: &Value) -> String {
-        let header = Header {
-            typ: Some(typ.to_owned()),
-            kid: Some(self.kid.clone()),
-            ..Header::new(Algorithm::EdDSA)
-        };
-        jsonwebtoken::encode(&header, claims, &self.encoding).expect("Ed25519 signing succeeds")
-    }
-
-    /// A compact JWS with any `header` (which need not be truthful), signed with this key:
-    /// for testing what a server refuses.
-    pub fn sign_with_header(&self, header: &Value, claims: &Value) -> String {
-        let message = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let signature = self.signing.sign(message.as_bytes());
-        format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
-    }
-}
-
 /// The JWKS the stand-in platform serves, and how often it was asked for.
 #[derive(Debug, Default)]
 struct Jwks {
     keys: Mutex<Vec<Value>>,
     requests: AtomicUsize,
-}
-
-/// What the stand-in platform answers to `GET /internal/v1/credentials` once the request is
-/// authenticated (server token and a forwarded identity), per docs/PROTOCOL.md §3.
-#[derive(Debug, Clone)]
-pub struct CredentialsReply {
-    status: StatusCode,
-    body: String,
-    /// Sends the status line and headers, then drops the connection mid-body.
-    broken: bool,
-}
-
-impl CredentialsReply {
-    /// 204: a report of an invalid token was taken (docs/PROTOCOL.md §3.1).
-    pub fn taken() -> Self {
-        Self::raw(204, "")
-    }
-
-    /// 502 `integration_error`: the provider refused the server's own client; `message` is for
-    /// the developer.
-    pub fn integration_error(message: &str) -> Self {
-        Self::error(ErrorBody::new(ErrorCode::IntegrationError, message))
-    }
-
-    /// 200 `{"credentials": values}`: the user's saved values (`cred`) or
-    /// `{"access_token": …}` (`oauth`).
-    pub fn credentials(values: Value) -> Self {
-        Self::json(StatusCode::OK, json!({ "credentials": values }))
-    }
-
-    /// 409 `credentials_required`: the user must go to `connect_url` first.
-    pub fn required(connect_url: &str, message: &str) -> Self {
-        Self::error(ErrorBody::credentials_required(message, connect_url))
-    }
-
-    /// 400 `not_supported`: the server's auth type has no per-user credentials.
-    pub fn not_supported() -> Self {
-        Self::error(ErrorBody::new(
-            ErrorCode::NotSupported,
-            "servers with auth type none have no per-user credentials",
-        ))
-    }
-
-    /// 401 with `code` (`invalid_server_token` or `invalid_identity`).
-    pub fn unauthorized(code: &str) -> Self {
-        Self::json(
-            StatusCode::UNAUTHORIZED,
-            json!({ "error": { "code": code, "message": "the call is not authenticated" } }),
-        )
-    }
-
-    /// 503 `retry_later`: a transient failure.
-    pub fn retry_later() -> Self {
-        Self::error(ErrorBody::new(
-            ErrorCode::RetryLater,
-            "the vault is unavailable",
-        ))
-    }
-
-    /// Any `status` with `body` as is (for answers a server must not trust).
-    pub fn raw(status: u16, body: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::from_u16(status).expect("a valid HTTP status"),
-            body: body.into(),
-            broken: false,
-        }
-    }
-
-    /// A 200 whose body never arrives: the connection is dropped after the headers (a
-    /// transport failure).
-    pub fn broken_connection() -> Self {
-        Self {
-            broken: true,
-            ..Self::raw(200, "")
-        }
-    }
-
-    fn json(status: StatusCode, body: Value) -> Self {
-        Self {
-            status,
-            body: body.to_string(),
-            broken: false,
-        }
-    }
-
-    /// The error answer `body`, with the status of its code.
-    fn error(body: ErrorBody) -> Self {
-        Self {
-            status: body.error.code.status(),
-            body: serde_json::to_string(&body).expect("an error body serialises"),
-            broken: false,
-        }
-    }
-}
-
-/// A request the stand-in platform received on its credentials route, as sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CredentialsRequest {
-    /// The `Authorization` header (`Bearer <server token>`).
-    pub authorization: Option<String>,
-    /// The `Gumstack-Identity` header: it must be the one of the call being served, unchanged.
-    pub identity: Option<String>,
-    /// The query string (`provider=…` for `get_credentials_for`).
-    pub query: Option<String>,
-}
-
-/// A report the stand-in platform received on its invalid token route, as sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidTokenReport {
-    /// The `Authorization` header (`Bearer <server token>`).
-    pub authorization: Option<String>,
-    /// The `Gumstack-Identity` header of the call being served.
-    pub identity: Option<String>,
-    /// The JSON body: `{"provider"?, "access_token"}` (`null` if it is not JSON).
-    pub body: Value,
-}
-
-/// The stand-in platform's credentials routes: their answers and what they received.
-#[derive(Debug)]
-struct CredentialsRoute {
-    server_token: String,
-    reply: Mutex<CredentialsReply>,
-    requests: Mutex<Vec<CredentialsRequest>>,
-    report_reply: Mutex<CredentialsReply>,
-    /// The credentials answer a taken report switches to (as a refresh would).
-    after_report: Mutex<Option<CredentialsReply>>,
-    reports: Mutex<Vec<InvalidTokenReport>>,
 }
 
 #[derive(Debug, Clone)]
@@ -530,113 +307,6 @@ async fn serve_jwks(State(state): State<PlatformState>) -> Json<Value> {
     state.jwks.requests.fetch_add(1, Ordering::SeqCst);
     let keys = lock(&state.jwks.keys).clone();
     Json(json!({ "keys": keys }))
-}
-
-/// `GET /internal/v1/credentials`: records the request, checks the server token and that an
-/// identity was forwarded, then answers with the configured reply.
-async fn serve_credentials(
-    State(state): State<PlatformState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let text = |name| {
-        headers
-            .get(name)
-            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
-    };
-    let request = CredentialsRequest {
-        authorization: text(header::AUTHORIZATION.as_str()),
-        identity: text(IDENTITY_HEADER),
-        query,
-    };
-    let route = &state.credentials;
-    lock(&route.requests).push(request.clone());
-    let reply = if !authorized(request.authorization.as_deref(), &route.server_token) {
-        CredentialsReply::unauthorized("invalid_server_token")
-    } else if request.identity.is_none() {
-        CredentialsReply::unauthorized("invalid_identity")
-    } else {
-        lock(&route.reply).clone()
-    };
-    let body = if reply.broken {
-        Body::from_stream(ReaderStream::new(DroppedConnection))
-    } else {
-        Body::from(reply.body)
-    };
-    (
-        reply.status,
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-/// `POST /internal/v1/credentials/invalid`: records the report, checks the server token and
-/// that an identity was forwarded, then answers with the configured reply; a taken report
-/// switches the credentials answer when the test asked for it.
-async fn serve_report(
-    State(state): State<PlatformState>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let text = |name| {
-        headers
-            .get(name)
-            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
-    };
-    let report = InvalidTokenReport {
-        authorization: text(header::AUTHORIZATION.as_str()),
-        identity: text(IDENTITY_HEADER),
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-    };
-    let route = &state.credentials;
-    lock(&route.reports).push(report.clone());
-    let reply = if !authorized(report.authorization.as_deref(), &route.server_token) {
-        CredentialsReply::unauthorized("invalid_server_token")
-    } else if report.identity.is_none() {
-        CredentialsReply::unauthorized("invalid_identity")
-    } else {
-        lock(&route.report_reply).clone()
-    };
-    if reply.status.is_success()
-        && let Some(next) = lock(&route.after_report).take()
-    {
-        *lock(&route.reply) = next;
-    }
-    (
-        reply.status,
-        [(header::CACHE_CONTROL, "no-store")],
-        reply.body,
-    )
-        .into_response()
-}
-
-/// A body that fails as soon as it is read, which makes the server drop the connection.
-struct DroppedConnection;
-
-impl AsyncRead for DroppedConnection {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        _buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Poll::Ready(Err(io::Error::other(
-            "the stand-in platform drops the connection",
-        )))
-    }
-}
-
-/// Whether `authorization` is `Bearer <server token>` (the scheme in any case, as the platform
-/// reads it).
-fn authorized(authorization: Option<&str>, server_token: &str) -> bool {
-    authorization.and_then(gumstack_protocol::bearer::bearer_of) == Some(server_token)
-}
-
-fn connect_url_for(server_id: &str) -> String {
-    format!("http://gumstack.test/servers/{server_id}/connect")
 }
 
 fn unix_now() -> u64 {

@@ -168,8 +168,11 @@ pub enum ProviderError {
     /// fix the client), with the provider's HTTP `status`.
     #[error("the provider refused the request: {code}{} (HTTP {status})", describe(.description.as_deref()))]
     Rejected {
+        /// The OAuth `error` code of the provider's reply (`invalid_grant`, …).
         code: String,
+        /// The provider's `error_description`, if it sent one.
         description: Option<String>,
+        /// The HTTP status of the provider's reply.
         status: u16,
     },
     /// The provider could not be reached, timed out, rate-limited (429) or failed (5xx)
@@ -178,18 +181,26 @@ pub enum ProviderError {
     Transport {
         /// The provider's HTTP status; `None` when no answer arrived.
         status: Option<u16>,
+        /// How long the provider asked to wait (`Retry-After`); `None` when it did not say.
         retry_after: Option<Duration>,
+        /// What failed, for the log and the platform's error page.
         message: String,
     },
     /// The provider's reply could not be understood (`kind` `invalid_response`): the
     /// developer must fix the integration.
     #[error("{message}")]
-    InvalidResponse { message: String },
+    InvalidResponse {
+        /// What in the reply was wrong, for the developer.
+        message: String,
+    },
     /// The provider's settings are missing or invalid (`kind` `not_configured`): set
     /// `missing_env` (environment variable names) and redeploy.
     #[error("{message}")]
     NotConfigured {
+        /// What is missing or invalid, for the developer.
         message: String,
+        /// The environment variables to set (or fix); the platform shows them on the connect
+        /// page.
         missing_env: Vec<String>,
     },
 }
@@ -213,12 +224,16 @@ impl ProviderError {
         }
     }
 
+    /// The provider answered, but with something that is not the reply the protocol
+    /// promises (not JSON, no `access_token`, …).
     pub fn invalid_response(message: impl Into<String>) -> Self {
         Self::InvalidResponse {
             message: message.into(),
         }
     }
 
+    /// The provider cannot run until the developer sets the variables `missing_env` (and
+    /// redeploys).
     pub fn not_configured(message: impl Into<String>, missing_env: Vec<String>) -> Self {
         Self::NotConfigured {
             message: message.into(),

@@ -35,7 +35,7 @@ use secrecy::SecretString;
 pub(crate) use self::{
     jwks::KeySet, platform::PlatformIdentity, platform_call::PlatformCallVerifier,
 };
-use crate::context::GumstackContext;
+use crate::caller::GumstackContext;
 
 /// The header the gateway puts the signed identity in (`Gumstack-Identity`).
 pub(crate) use gumstack_protocol::headers::IDENTITY as IDENTITY_HEADER;

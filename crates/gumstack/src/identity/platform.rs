@@ -21,7 +21,7 @@ use super::{
     jwks::KeySet,
     jws::{JwsFailure, PlatformClaims, PlatformJws, token_of},
 };
-use crate::context::GumstackContext;
+use crate::caller::GumstackContext;
 
 /// Production: only calls the platform signed for this server get through.
 #[derive(Debug)]

@@ -105,11 +105,15 @@ impl ProviderReply {
 /// A request the stand-in provider received, as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderRequest {
+    /// The endpoint that received it.
     pub endpoint: ProviderEndpoint,
+    /// The HTTP method (`GET`, `POST`).
     pub method: String,
     /// The `Authorization` header.
     pub authorization: Option<String>,
+    /// The `Content-Type` header.
     pub content_type: Option<String>,
+    /// The `Accept` header.
     pub accept: Option<String>,
     /// The body's form fields, in order (empty unless form-encoded).
     pub form: Vec<(String, String)>,
@@ -191,14 +195,17 @@ impl TestProvider {
         format!("{}/authorize", self.url)
     }
 
+    /// The token endpoint URL (`POST /token`), for the provider's settings.
     pub fn token_url(&self) -> String {
         format!("{}/token", self.url)
     }
 
+    /// The userinfo endpoint URL (`GET /userinfo`), for the provider's settings.
     pub fn userinfo_url(&self) -> String {
         format!("{}/userinfo", self.url)
     }
 
+    /// The revocation endpoint URL (`POST /revoke`), for the provider's settings.
     pub fn revocation_url(&self) -> String {
         format!("{}/revoke", self.url)
     }
