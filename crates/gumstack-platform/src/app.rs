@@ -140,7 +140,7 @@ impl Platform {
             Arc::clone(&supervisor),
             Arc::clone(&keys),
             urls.base(),
-            options.refresh.lease / 2,
+            options.refresh.provider_call,
         )
         .map_err(|e| StartupError::Config(format!("HTTP client for provider calls: {e}")))?;
         let connections = Connections::new(
@@ -151,6 +151,12 @@ impl Platform {
             options.refresh.clone(),
             urls.clone(),
         );
+        // A new instance id at every start: leases of the process this one replaces (killed in
+        // the middle of a refresh, say) are taken over once its heartbeat is stale.
+        connections
+            .register_instance()
+            .await
+            .map_err(|e| StartupError::Config(format!("registering the platform instance: {e}")))?;
         let state = AppState {
             connections,
             accounts: Accounts::new(Arc::clone(&store)),
@@ -279,6 +285,11 @@ impl Platform {
         let refreshing = tokio::spawn(refresher.run_refresher(async move {
             let _ = refresher_stop.wait_for(|stop| *stop).await;
         }));
+        let beating = self.state.connections.clone();
+        let mut heartbeat_stop = stop_rx.clone();
+        let heartbeat = tokio::spawn(beating.run_heartbeat(async move {
+            let _ = heartbeat_stop.wait_for(|stop| *stop).await;
+        }));
         let app = self.router();
         let served = axum::serve(
             listener,
@@ -291,6 +302,7 @@ impl Platform {
         .await;
         let _ = supervising.await;
         let _ = refreshing.await;
+        let _ = heartbeat.await;
         served
     }
 }

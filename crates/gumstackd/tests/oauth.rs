@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::oauth_demo::{World, banner, demo_on};
+use common::oauth_demo::{World, banner, demo_on, demo_with};
 use common::oidc::Fault;
 use common::{Browser, OAuthMcp, hidden_fields, text_of};
 use serde_json::{Value, json};
@@ -383,6 +383,92 @@ async fn provider_failures_are_classified_and_the_user_is_told_what_to_do() {
     expire().await;
     let failed = mcp.call("provider_profile", json!({})).await;
     assert!(tool_error(&failed).contains(&connect_url), "{failed}");
+}
+
+/// Kill -9 in the middle of a refresh, restart on the same data: the still-valid token is
+/// handed out at once (not after the dead process's 60 s lease, nor after the SDK gave up),
+/// and once it expires the connection is refreshed (or says it needs reconnecting).
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_crash_mid_refresh_a_still_valid_token_is_handed_out_at_once() {
+    // 40 s tokens, refreshed in the second half of their life (the margin is capped at half).
+    let ttl = Duration::from_secs(40);
+    let refresh_args = [
+        "--refresh-interval-secs",
+        "0",
+        "--refresh-margin-secs",
+        "3600",
+    ];
+    let mut w = World::with_refresh_args(ttl, &refresh_args).await;
+    let browser = browser(&w.base, &w.admin_email, &w.admin_password).await;
+    connect_account(&browser, &w.base).await;
+    let connected_at = tokio::time::Instant::now();
+    let mcp = std::sync::Arc::new(
+        OAuthMcp::connect(&w.base, &w.mcp_url, &w.admin_email, &w.admin_password).await,
+    );
+    let first = fingerprint(&mcp.call("provider_profile", json!({})).await);
+
+    // Past half its life the token is refreshed before it is handed out: the provider's token
+    // endpoint holds that refresh, and the platform is killed while it waits.
+    w.provider.set_fault(Fault::Timeout, Some(1)).await;
+    tokio::time::sleep_until(connected_at + ttl / 2 + Duration::from_secs(1)).await;
+    let in_flight = {
+        let mcp = std::sync::Arc::clone(&mcp);
+        // It gets no answer: the platform is killed while it waits.
+        tokio::spawn(async move {
+            let params = rmcp::model::CallToolRequestParams::new("provider_profile");
+            let _ = mcp.service.call_tool(params).await;
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while w.stats().await.faulted == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no refresh started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let children = common::descendants(w._demo.pid());
+    w._demo.signal("KILL");
+    w._demo.child.wait().unwrap();
+    common::assert_all_exit(&children);
+    in_flight.abort();
+
+    // Restarted on the same data and address (the MCP client's tokens name it).
+    let listen = w.base.trim_start_matches("http://").to_owned();
+    w._demo = demo_with(&w.data_dir, &listen, &refresh_args);
+    let (base, email, password, _) = banner(&mut w._demo);
+    assert_eq!(base, w.base);
+    let mcp = OAuthMcp::connect(&w.base, &w.mcp_url, &email, &password).await;
+    assert!(
+        connected_at.elapsed() < ttl - Duration::from_secs(5),
+        "the test must call while the token is still valid; it took too long to get here"
+    );
+    let started = tokio::time::Instant::now();
+    let after_restart = mcp.call("provider_profile", json!({})).await;
+    let took = started.elapsed();
+    assert_eq!(
+        profile(&after_restart)["email"],
+        "alice@provider.test",
+        "{after_restart}"
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "the call waited {took:?}: on the dead process's lease?"
+    );
+
+    // Once the token expired, the connection is refreshed by the new process (the lease of the
+    // dead one is taken over), or, had the killed refresh consumed the refresh token at the
+    // provider, it says it must be connected again: never silently broken.
+    tokio::time::sleep_until(connected_at + ttl + Duration::from_secs(1)).await;
+    let expired = mcp.call("provider_profile", json!({})).await;
+    if expired["isError"] == true {
+        let text = tool_error(&expired);
+        assert!(
+            text.contains(&format!("{}/connections/account", w.base)),
+            "{text}"
+        );
+    } else {
+        assert_ne!(fingerprint(&expired), first, "a refreshed token");
+        let stats = w.stats().await;
+        assert_eq!(stats.refresh_token_reuse, 0, "{stats:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,6 +7,7 @@
 //! keeps the results sealed in the store.
 
 pub mod flow;
+mod lease;
 pub mod provider;
 pub mod refresh;
 
@@ -41,8 +42,16 @@ pub struct RefreshSettings {
     pub background_interval: Option<Duration>,
     /// How long a refresh lease is held at most; longer than any provider call.
     pub lease: Duration,
-    /// How long a caller waits for a refresh another task or process is making.
+    /// How long a call to a server's provider route may take.
+    pub provider_call: Duration,
+    /// How long a caller waits at most for its token: for a refresh another task or process is
+    /// making, and for its own provider call (which goes on after the caller got its answer).
     pub wait: Duration,
+    /// How often this process writes its instance heartbeat (the liveness of its leases).
+    pub heartbeat: Duration,
+    /// An instance whose last heartbeat is older than this is gone: its leases are taken over
+    /// before they expire. Several heartbeats long, so one slow write does not lose a lease.
+    pub instance_stale: Duration,
     /// Backoff after the first transient failure; doubles per failure up to `max_backoff`.
     pub backoff: Duration,
     pub max_backoff: Duration,
@@ -56,10 +65,12 @@ impl Default for RefreshSettings {
             margin: Duration::from_secs(60),
             ahead: Duration::from_secs(300),
             background_interval: Some(Duration::from_secs(30)),
-            // The SDK relies on these (docs/PROTOCOL.md §3, `gumstack_protocol::timeouts`);
-            // provider calls are bounded by half the lease (`app.rs`).
+            // The SDK relies on these (docs/PROTOCOL.md §3, `gumstack_protocol::timeouts`).
             lease: gumstack_protocol::timeouts::PLATFORM_REFRESH_LEASE,
+            provider_call: gumstack_protocol::timeouts::PLATFORM_PROVIDER_CALL,
             wait: gumstack_protocol::timeouts::PLATFORM_REFRESH_WAIT,
+            heartbeat: Duration::from_secs(3),
+            instance_stale: Duration::from_secs(10),
             backoff: Duration::from_secs(2),
             max_backoff: Duration::from_secs(300),
             integration_backoff: Duration::from_secs(60),
@@ -94,8 +105,13 @@ struct Inner {
     clock: Arc<dyn Clock>,
     settings: RefreshSettings,
     urls: PublicUrls,
-    /// Names this process's leases (`<instance>:<refresh>`).
+    /// This process's instance id, new at every start: its leases name it, its heartbeat
+    /// tells other processes (and itself after a restart) whether they are still held.
     instance: Uuid,
+    /// When this instance started (recorded with its heartbeat).
+    started_at: Timestamp,
+    /// When this instance last wrote its heartbeat.
+    last_beat: Mutex<Option<Timestamp>>,
     /// One refresh at a time per connection within this process; the store lease does the
     /// same across processes.
     in_flight: Mutex<HashMap<FlightKey, Weak<tokio::sync::Mutex<()>>>>,
@@ -130,6 +146,11 @@ fn refresh_aad(c: &Connection) -> Aad {
     )
 }
 
+/// Whole seconds of `d`, as store timestamps count them.
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
 /// SHA-256 of a provider token (how the store finds the token a tool reports).
 use gumstack_protocol::hash::token_hash as token_digest;
 
@@ -147,10 +168,12 @@ impl Connections {
                 store,
                 vault,
                 providers,
+                started_at: clock.now(),
                 clock,
                 settings,
                 urls,
                 instance: Uuid::new_v4(),
+                last_beat: Mutex::new(None),
                 in_flight: Mutex::new(HashMap::new()),
             }),
         }

@@ -3,9 +3,15 @@
 //! One refresh per connection at a time: within a process, callers of one connection queue on
 //! an in-process lock and the first re-reads the row after waiting; across processes, the
 //! refresher takes a **lease** on the row — a compare-and-set on its `version` that writes the
-//! holder and an expiry — calls the provider with no transaction open, and stores the outcome
-//! only if it still holds the lease. A process that finds the lease taken polls the row until
-//! it is released (the refreshed token is then there) or expires (then it may take it).
+//! holder, its instance and an expiry ([`lease`](super::lease)) — calls the provider with no
+//! transaction open, and stores the outcome only if it still holds the lease. A process that
+//! finds the lease taken polls the row until it is released (the refreshed token is then
+//! there), expires, or its instance is gone (then it may take it).
+//!
+//! A token that still works is never held back by someone else's refresh: while another task
+//! or process refreshes it, it is handed out at once. And a caller gets its answer within
+//! [`wait`](super::RefreshSettings::wait) whatever it waits for; a refresh it started goes on
+//! and is stored after that.
 //!
 //! The rotated refresh token is stored in the same write as the new access token, before the
 //! access token is handed to anyone; a reply without a refresh token keeps the old one.
@@ -16,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::provider::{FailureClass, ProviderFailure, ProviderRequest, tokens_of};
-use super::{Connections, access_aad, refresh_aad, token_digest};
+use super::{Connections, access_aad, refresh_aad, secs, token_digest};
 use crate::error::Internal;
 use crate::store::{
     Connection, ConnectionStatus, FailureKind, RefreshFailure, RefreshedTokens, Timestamp,
@@ -111,6 +117,24 @@ fn backoff_error(c: &Connection, now: Timestamp) -> TokenError {
     }
 }
 
+/// Whether the stored access token still works at `now` (perhaps within the margin).
+fn unexpired(c: &Connection, now: Timestamp) -> bool {
+    c.expires_at.is_none_or(|at| at > now)
+}
+
+/// Whether someone holds an unexpired refresh lease on the row as read.
+fn lease_pending(c: &Connection, now: Timestamp) -> bool {
+    c.lease_holder.is_some() && c.lease_until.is_some_and(|until| until >= now)
+}
+
+/// The answer when no token can be had within the caller's wait.
+fn too_slow() -> TokenError {
+    TokenError::Transient {
+        message: "a refresh of this connection is taking too long".into(),
+        retry_after: None,
+    }
+}
+
 impl Connections {
     /// An access token of the user's connection to `provider` of `server_id` that does not
     /// expire within the margin, refreshing it first when needed.
@@ -121,16 +145,32 @@ impl Connections {
         provider: &str,
     ) -> Result<SecretString, TokenError> {
         let margin = self.inner.settings.margin;
+        let deadline = tokio::time::Instant::now() + self.inner.settings.wait;
         // Most calls find a fresh token and take no lock.
         let Some(c) = self.find(user_id, server_id, provider).await? else {
             return Err(TokenError::NotConnected);
         };
-        if next_step(&c, self.inner.clock.now(), margin) == Next::Use {
+        let now = self.inner.clock.now();
+        let step = next_step(&c, now, margin);
+        if step == Next::Use {
+            return Ok(self.access_token_of(&c)?);
+        }
+        // Due for a refresh but still working: while someone else is refreshing it (another
+        // process, perhaps one that is gone), it is handed out rather than waited on.
+        let usable_meanwhile = step == Next::Refresh && unexpired(&c, now);
+        if usable_meanwhile && lease_pending(&c, now) {
             return Ok(self.access_token_of(&c)?);
         }
         let flight = self.flight(user_id, server_id, provider);
-        let _one_at_a_time = flight.lock().await;
-        let deadline = tokio::time::Instant::now() + self.inner.settings.wait;
+        let _one_at_a_time = match flight.try_lock() {
+            Ok(guard) => guard,
+            // Another task of this process is refreshing it.
+            Err(_) if usable_meanwhile => return Ok(self.access_token_of(&c)?),
+            Err(_) => match tokio::time::timeout_at(deadline, flight.lock()).await {
+                Ok(guard) => guard,
+                Err(_) => return Err(too_slow()),
+            },
+        };
         let mut poll = Duration::from_millis(25);
         loop {
             let Some(c) = self.find(user_id, server_id, provider).await? else {
@@ -141,7 +181,7 @@ impl Connections {
                 Next::Use => return Ok(self.access_token_of(&c)?),
                 Next::NeedsReauth => return Err(TokenError::NeedsReauth),
                 Next::BackingOff => {
-                    return if c.expires_at.is_some_and(|at| at > now) {
+                    return if unexpired(&c, now) {
                         Ok(self.access_token_of(&c)?)
                     } else {
                         Err(backoff_error(&c, now))
@@ -160,33 +200,30 @@ impl Connections {
                     return Err(TokenError::NeedsReauth);
                 }
                 Next::Refresh => {
+                    let fallback = unexpired(&c, now).then(|| c.clone());
                     if let Some(holder) = self.lease(&c, now).await? {
-                        return self.refresh_detached(c, holder).await;
+                        let refreshed = self.refresh_detached(c, holder);
+                        return match tokio::time::timeout_at(deadline, refreshed).await {
+                            Ok(outcome) => outcome,
+                            // The refresh goes on and is stored; the token still works.
+                            Err(_) => match fallback {
+                                Some(c) => Ok(self.access_token_of(&c)?),
+                                None => Err(too_slow()),
+                            },
+                        };
+                    }
+                    if let Some(c) = fallback {
+                        return Ok(self.access_token_of(&c)?);
                     }
                 }
             }
             // Another process holds the lease (or the row just changed): look again shortly.
             if tokio::time::Instant::now() >= deadline {
-                return Err(TokenError::Transient {
-                    message: "a refresh of this connection is taking too long".into(),
-                    retry_after: None,
-                });
+                return Err(too_slow());
             }
             tokio::time::sleep(poll).await;
             poll = (poll * 2).min(Duration::from_millis(500));
         }
-    }
-
-    /// Takes the refresh lease of `c` as it was read; the holder name when taken.
-    async fn lease(&self, c: &Connection, now: Timestamp) -> Result<Option<String>, TokenError> {
-        let holder = format!("{}:{}", self.inner.instance, Uuid::new_v4());
-        let until = now + i64::try_from(self.inner.settings.lease.as_secs()).unwrap_or(60);
-        let taken = self
-            .inner
-            .store
-            .lease_connection(c.id, c.version, &holder, until, now)
-            .await?;
-        Ok(taken.then_some(holder))
     }
 
     /// [`refresh_leased`](Self::refresh_leased) in its own task: once the provider has been
@@ -388,7 +425,7 @@ impl Connections {
         let due = self
             .inner
             .store
-            .connections_expiring(now + secs(ahead), now, 100)
+            .connections_expiring(now + secs(ahead), now, self.live_since(now), 100)
             .await?;
         let mut refreshed = 0;
         for candidate in due {
@@ -437,8 +474,4 @@ impl Connections {
             }
         }
     }
-}
-
-fn secs(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }

@@ -140,7 +140,23 @@ pub enum RefreshFailure {
     },
 }
 
+/// A refresh lease to take on a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct LeaseClaim<'a> {
+    /// Names this one refresh: its outcome is stored only while it still holds the lease.
+    pub holder: &'a str,
+    /// The platform instance (process) taking it, whose heartbeat tells others it is alive.
+    pub instance: Uuid,
+    /// The lease ends by then even if its instance is alive.
+    pub until: Timestamp,
+}
+
 /// Connect flows and connections, with the refresh lease that makes one refresh at a time.
+///
+/// A lease is held until `lease_until`, or until the instance that took it stops beating:
+/// each platform process registers an instance id and writes a heartbeat every few seconds
+/// ([`beat_instance`](Self::beat_instance)); a lease whose instance has no heartbeat at or
+/// after `live_since` belongs to a process that is gone and may be taken over.
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
     // OAuth connect flows (SPEC §3).
@@ -166,15 +182,16 @@ pub trait ConnectionStore: Send + Sync {
     /// Inserts the connection, or replaces the (user, server, provider) row wholesale (a
     /// reconnect: new id, tokens, status; a refresh in flight on the old row loses its lease).
     async fn upsert_connection(&self, connection: &Connection) -> Result<(), StoreError>;
-    /// Takes the refresh lease of connection `id` for `holder` until `until`, if its version is
-    /// still `version` and no unexpired lease is held. True when taken.
+    /// Takes the refresh lease of connection `id` for `claim`, if its version is still
+    /// `version` and no lease is held that is unexpired at `now` by an instance with a
+    /// heartbeat at or after `live_since`. True when taken.
     async fn lease_connection(
         &self,
         id: Uuid,
         version: i64,
-        holder: &str,
-        until: Timestamp,
+        claim: &LeaseClaim<'_>,
         now: Timestamp,
+        live_since: Timestamp,
     ) -> Result<bool, StoreError>;
     /// Stores refreshed tokens and releases the lease, if `holder` still holds it.
     async fn finish_refresh(
@@ -210,12 +227,25 @@ pub trait ConnectionStore: Send + Sync {
         now: Timestamp,
     ) -> Result<bool, StoreError>;
     /// Active connections with a refresh token whose access token expires by `until`, not in
-    /// backoff and not leased at `now`; soonest first, at most `limit`.
+    /// backoff and not leased at `now` by a live instance (see
+    /// [`lease_connection`](Self::lease_connection)); soonest first, at most `limit`.
     async fn connections_expiring(
         &self,
         until: Timestamp,
         now: Timestamp,
+        live_since: Timestamp,
         limit: i64,
     ) -> Result<Vec<Connection>, StoreError>;
     async fn delete_connection(&self, id: Uuid) -> Result<(), StoreError>;
+
+    // Platform instances, for the leases they hold.
+    /// Records that instance `id` (started at `started_at`) is alive at `now`.
+    async fn beat_instance(
+        &self,
+        id: Uuid,
+        started_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Forgets instances whose last heartbeat is before `before`; how many.
+    async fn forget_instances(&self, before: Timestamp) -> Result<u64, StoreError>;
 }

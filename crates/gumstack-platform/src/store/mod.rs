@@ -31,8 +31,8 @@ pub use gumstack_config::AuthType;
 pub use uuid::Uuid;
 
 pub use connections::{
-    Connection, ConnectionStatus, ConnectionStore, FailureKind, OAuthFlow, RefreshFailure,
-    RefreshedTokens,
+    Connection, ConnectionStatus, ConnectionStore, FailureKind, LeaseClaim, OAuthFlow,
+    RefreshFailure, RefreshedTokens,
 };
 pub use credentials::{CredentialStore, SealedCredentials};
 pub use error::{Constraint, StoreError};

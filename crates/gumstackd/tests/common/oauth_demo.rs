@@ -27,14 +27,19 @@ pub struct World {
 pub const REFRESH_ARGS: [&str; 4] = ["--refresh-interval-secs", "0", "--refresh-margin-secs", "1"];
 
 pub fn demo_on(data_dir: &Path) -> Running {
+    demo_with(data_dir, "127.0.0.1:0", &REFRESH_ARGS)
+}
+
+/// `gumstackd demo` listening on `listen` with `refresh_args` (its refresh options).
+pub fn demo_with(data_dir: &Path, listen: &str, refresh_args: &[&str]) -> Running {
     let mut args = vec![
         "demo",
         "--listen",
-        "127.0.0.1:0",
+        listen,
         "--data-dir",
         data_dir.to_str().unwrap(),
     ];
-    args.extend(REFRESH_ARGS);
+    args.extend(refresh_args);
     Running::start(&args, &[])
 }
 
@@ -73,9 +78,23 @@ impl World {
     /// Like [`new`](Self::new), with more env vars for the `account` server (e.g. a short
     /// `OAUTH_TIMEOUT_SECS`).
     pub async fn with_env(access_ttl: Duration, extra_env: &[(&str, &str)]) -> Self {
+        Self::start(access_ttl, extra_env, &REFRESH_ARGS).await
+    }
+
+    /// Like [`new`](Self::new), with the demo's refresh options `refresh_args` instead of
+    /// [`REFRESH_ARGS`].
+    pub async fn with_refresh_args(access_ttl: Duration, refresh_args: &[&str]) -> Self {
+        Self::start(access_ttl, &[], refresh_args).await
+    }
+
+    async fn start(
+        access_ttl: Duration,
+        extra_env: &[(&str, &str)],
+        refresh_args: &[&str],
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
-        let mut demo = demo_on(&data_dir);
+        let mut demo = demo_with(&data_dir, "127.0.0.1:0", refresh_args);
         let (base, admin_email, admin_password, mcp_url) = banner(&mut demo);
         assert_eq!(mcp_url, format!("{base}/mcp/account"));
         let admin_token = token_for(&data_dir);

@@ -10,9 +10,20 @@ use uuid::Uuid;
 use super::SqliteStore;
 use super::rows::uuid_col;
 use crate::store::{
-    Connection, ConnectionStore, Constraint, OAuthFlow, RefreshFailure, RefreshedTokens,
-    StoreError, Timestamp,
+    Connection, ConnectionStore, Constraint, LeaseClaim, OAuthFlow, RefreshFailure,
+    RefreshedTokens, StoreError, Timestamp,
 };
+
+/// The condition under which a connection's lease may be taken (binds `now`, `live_since`):
+/// none is held, it expired, or its instance has no heartbeat since `live_since` (the process
+/// that took it is gone).
+macro_rules! lease_free {
+    () => {
+        "(lease_holder IS NULL OR lease_until < ?
+          OR NOT EXISTS (SELECT 1 FROM platform_instances i
+                         WHERE i.id = connections.lease_instance AND i.heartbeat_at >= ?))"
+    };
+}
 
 /// Unexpired connect flows one user may have at a time.
 const MAX_FLOWS_PER_USER: i64 = 20;
@@ -143,7 +154,7 @@ impl ConnectionStore for SqliteStore {
                  failure_kind = excluded.failure_kind, failure_message = excluded.failure_message,
                  failures = excluded.failures, retry_at = excluded.retry_at,
                  version = connections.version + 1, lease_holder = NULL, lease_until = NULL,
-                 obtained_at = excluded.obtained_at, updated_at = excluded.updated_at",
+                 lease_instance = NULL, obtained_at = excluded.obtained_at, updated_at = excluded.updated_at",
         )
         .bind(c.id.to_string())
         .bind(c.user_id.to_string())
@@ -173,19 +184,23 @@ impl ConnectionStore for SqliteStore {
         &self,
         id: Uuid,
         version: i64,
-        holder: &str,
-        until: Timestamp,
+        claim: &LeaseClaim<'_>,
         now: Timestamp,
+        live_since: Timestamp,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE connections SET lease_holder = ?, lease_until = ?, version = version + 1
-             WHERE id = ? AND version = ? AND (lease_holder IS NULL OR lease_until < ?)",
-        )
-        .bind(holder)
-        .bind(until)
+        let done = sqlx::query(concat!(
+            "UPDATE connections SET lease_holder = ?, lease_instance = ?, lease_until = ?,
+                 version = version + 1
+             WHERE id = ? AND version = ? AND ",
+            lease_free!()
+        ))
+        .bind(claim.holder)
+        .bind(claim.instance.to_string())
+        .bind(claim.until)
         .bind(id.to_string())
         .bind(version)
         .bind(now)
+        .bind(live_since)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -205,7 +220,7 @@ impl ConnectionStore for SqliteStore {
                  expires_at = ?, scope = COALESCE(?, scope), obtained_at = ?,
                  status = 'active', failure_kind = NULL, failure_message = NULL, failures = 0,
                  retry_at = NULL, version = version + 1, lease_holder = NULL, lease_until = NULL,
-                 updated_at = ?
+                 lease_instance = NULL, updated_at = ?
              WHERE id = ? AND lease_holder = ?",
         )
         .bind(&t.access_ciphertext)
@@ -233,7 +248,7 @@ impl ConnectionStore for SqliteStore {
             RefreshFailure::NeedsReauth { message } => sqlx::query(
                 "UPDATE connections SET status = 'needs_reauth', failure_kind = NULL,
                      failure_message = ?, retry_at = NULL, version = version + 1,
-                     lease_holder = NULL, lease_until = NULL, updated_at = ?
+                     lease_holder = NULL, lease_until = NULL, lease_instance = NULL, updated_at = ?
                  WHERE id = ? AND lease_holder = ?",
             )
             .bind(message)
@@ -245,7 +260,7 @@ impl ConnectionStore for SqliteStore {
             } => sqlx::query(
                 "UPDATE connections SET failure_kind = ?, failure_message = ?,
                      failures = failures + 1, retry_at = ?, version = version + 1,
-                     lease_holder = NULL, lease_until = NULL, updated_at = ?
+                     lease_holder = NULL, lease_until = NULL, lease_instance = NULL, updated_at = ?
                  WHERE id = ? AND lease_holder = ?",
             )
             .bind(kind)
@@ -306,19 +321,21 @@ impl ConnectionStore for SqliteStore {
         &self,
         until: Timestamp,
         now: Timestamp,
+        live_since: Timestamp,
         limit: i64,
     ) -> Result<Vec<Connection>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(concat!(
             "SELECT * FROM connections
              WHERE status = 'active' AND refresh_ciphertext IS NOT NULL
                AND expires_at IS NOT NULL AND expires_at <= ?
-               AND (retry_at IS NULL OR retry_at <= ?)
-               AND (lease_holder IS NULL OR lease_until < ?)
-             ORDER BY expires_at LIMIT ?",
-        )
+               AND (retry_at IS NULL OR retry_at <= ?) AND ",
+            lease_free!(),
+            " ORDER BY expires_at LIMIT ?"
+        ))
         .bind(until)
         .bind(now)
         .bind(now)
+        .bind(live_since)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -331,5 +348,30 @@ impl ConnectionStore for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+    async fn beat_instance(
+        &self,
+        id: Uuid,
+        started_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO platform_instances (id, started_at, heartbeat_at) VALUES (?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = MAX(heartbeat_at, excluded.heartbeat_at)",
+        )
+        .bind(id.to_string())
+        .bind(started_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn forget_instances(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM platform_instances WHERE heartbeat_at < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 }
