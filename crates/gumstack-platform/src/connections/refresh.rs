@@ -3,7 +3,7 @@
 //! One refresh per connection at a time: within a process, callers of one connection queue on
 //! an in-process lock and the first re-reads the row after waiting; across processes, the
 //! refresher takes a **lease** on the row — a compare-and-set on its `version` that writes the
-//! holder, its instance and an expiry ([`lease`](super::lease)) — calls the provider with no
+//! holder, its instance and an expiry (`lease`) — calls the provider with no
 //! transaction open, and stores the outcome only if it still holds the lease. A process that
 //! finds the lease taken polls the row until it is released (the refreshed token is then
 //! there), expires, or its instance is gone (then it may take it).
