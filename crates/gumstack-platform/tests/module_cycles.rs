@@ -101,7 +101,7 @@ mod checker {
             ("path in code", "fn f() { let _ = crate::api::make(); }"),
             (
                 "super from a file",
-                "fn f() -> super::api::Thing { todo!() }",
+                "fn f() -> super::api::Thing { super::api::Thing }",
             ),
             ("root re-export", "use crate::Thing;"),
             ("renamed root re-export", "use crate::Renamed;"),

@@ -7,7 +7,7 @@ mod common;
 use axum::http::{StatusCode, header};
 use common::oauth::{
     ISSUER, REDIRECT, VERIFIER, approve, assert_oauth_error, authorize_query, error_link, exchange,
-    param, public_client, setup,
+    param, public_client, setup, token_request,
 };
 
 #[tokio::test]
@@ -105,20 +105,17 @@ async fn resources_bind_tokens_to_one_server() {
     }
     // Exchanging for another resource than authorized is refused.
     let code = param(&approve(&h, &client, &[]).await, "code").unwrap();
-    let other = h
-        .form(
-            "/oauth/token",
-            None,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("code_verifier", VERIFIER),
-                ("redirect_uri", REDIRECT),
-                ("client_id", &client),
-                ("resource", "http://127.0.0.1:8080/mcp/other"),
-            ],
-            &[],
-        )
-        .await;
+    let other = token_request(
+        &h,
+        &client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", VERIFIER),
+            ("redirect_uri", REDIRECT),
+            ("resource", "http://127.0.0.1:8080/mcp/other"),
+        ],
+    )
+    .await;
     assert_oauth_error(&other, StatusCode::BAD_REQUEST, "invalid_target");
 }

@@ -10,8 +10,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::oauth::{
     ISSUER, REDIRECT, RESOURCE, VERIFIER, approve, approved_code, assert_oauth_error,
     authorize_query, exchange, grants_revoked, param, public_client, refresh, register, setup,
+    token_request,
 };
-use common::{Harness, Reply};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -99,20 +99,17 @@ async fn a_token_request_without_a_resource_gets_the_authorized_one() {
     let h = setup().await;
     let client = public_client(&h).await;
     let code = approved_code(&h, &client).await;
-    let reply = h
-        .form(
-            "/oauth/token",
-            None,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("code_verifier", VERIFIER),
-                ("redirect_uri", REDIRECT),
-                ("client_id", &client),
-            ],
-            &[],
-        )
-        .await;
+    let reply = token_request(
+        &h,
+        &client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", VERIFIER),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     let access = reply.json()["access_token"].as_str().unwrap().to_owned();
     let payload: Value = serde_json::from_slice(
@@ -187,13 +184,6 @@ async fn revocation_ends_the_grant() {
         )
         .await;
     assert_eq!(unknown.status, StatusCode::OK);
-}
-
-/// A token request with `pairs`, plus `client_id`.
-async fn token_request(h: &Harness, client: &str, pairs: &[(&str, &str)]) -> Reply {
-    let mut all = pairs.to_vec();
-    all.push(("client_id", client));
-    h.form("/oauth/token", None, &all, &[]).await
 }
 
 #[tokio::test]

@@ -223,3 +223,10 @@ pub async fn tokens(h: &Harness, client_id: &str) -> (String, String) {
 pub async fn setup() -> Harness {
     with_greeter(Harness::new().await).await
 }
+
+/// A token request with `pairs`, plus `client_id`.
+pub async fn token_request(h: &Harness, client: &str, pairs: &[(&str, &str)]) -> Reply {
+    let mut all = pairs.to_vec();
+    all.push(("client_id", client));
+    h.form("/oauth/token", None, &all, &[]).await
+}
