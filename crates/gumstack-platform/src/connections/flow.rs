@@ -15,7 +15,7 @@ use url::Url;
 use uuid::Uuid;
 
 use super::provider::{ProviderFailure, ProviderRequest, tokens_of};
-use super::{Connections, access_aad, refresh_aad, token_digest};
+use super::{Connections, access_aad, refresh_aad};
 use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::error::Internal;
 use crate::store::{Connection, ConnectionStatus, OAuthFlow, Server, StoreError};
@@ -357,7 +357,7 @@ impl Connections {
             provider: flow.provider.clone(),
             nickname: nickname.clone(),
             access_ciphertext: Vec::new(),
-            access_hash: token_digest(&tokens.access_token),
+            access_hash: token_hash(&tokens.access_token),
             refresh_ciphertext: None,
             expires_at: tokens.expires_in.map(|s| now.saturating_add(s)),
             scope: tokens.scope.clone(),

@@ -151,9 +151,6 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// SHA-256 of a provider token (how the store finds the token a tool reports).
-use gumstack_protocol::hash::token_hash as token_digest;
-
 impl Connections {
     pub fn new(
         store: Arc<dyn Store>,

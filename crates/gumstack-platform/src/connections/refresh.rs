@@ -22,7 +22,8 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::provider::{FailureClass, ProviderFailure, ProviderRequest, tokens_of};
-use super::{Connections, access_aad, refresh_aad, secs, token_digest};
+use super::{Connections, access_aad, refresh_aad, secs};
+use crate::crypto::token_hash;
 use crate::error::Internal;
 use crate::store::{
     Connection, ConnectionStatus, FailureKind, RefreshFailure, RefreshedTokens, Timestamp,
@@ -280,7 +281,7 @@ impl Connections {
                         .inner
                         .vault
                         .encrypt(access.expose_secret().as_bytes(), &access_aad(c)),
-                    access_hash: token_digest(&access),
+                    access_hash: token_hash(&access),
                     refresh_ciphertext: tokens.refresh_token.as_ref().map(|t| {
                         self.inner
                             .vault
@@ -409,7 +410,7 @@ impl Connections {
         let expired = self
             .inner
             .store
-            .expire_access_token(c.id, &token_digest(access_token), now)
+            .expire_access_token(c.id, &token_hash(access_token), now)
             .await?;
         if expired {
             tracing::info!(connection = %c.id, provider = %c.provider, "a tool reported the access token as rejected");
