@@ -372,3 +372,84 @@ async fn kill_9_during_a_refresh_storm_leaves_every_connection_usable_or_marked_
     assert!(lost_rotations >= 1);
     eprintln!("the test took {:?}", started.elapsed());
 }
+
+/// The worst timing: the killed process's refresh reaches the provider only after the
+/// restarted one has refreshed with the same refresh token. The provider takes the late request
+/// for a replay and revokes the grant, so the token the platform just stored is dead although
+/// the connection says connected. The next call must notice: the provider rejects the access
+/// token, the tool reports it, the platform's refresh is refused, and the user is told to
+/// connect again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_process_refresh_that_reaches_the_provider_late_is_noticed_on_the_next_call() {
+    let ttl = Duration::from_secs(4);
+    let proxy = SlowProxy::start().await;
+    let mut w = World::with_env(ttl, &[("OAUTH_TOKEN_URL", &proxy.url("/token"))]).await;
+    proxy.forward_to(w.provider.issuer());
+    let site = Site::of(&w);
+    let member = Member::create(&site, "late").await;
+    member.connect(&site).await;
+    let connected = tokio::time::Instant::now();
+    let http = reqwest::Client::new();
+    assert_eq!(
+        member.call(&http, &site).await.email(),
+        Some("late@provider.test")
+    );
+
+    // Once the token is due (a second before it expires), the first refresh is held 17 s on
+    // its way to the provider; the platform dies meanwhile.
+    tokio::time::sleep_until(connected + ttl - Duration::from_millis(900)).await;
+    proxy.set_delay(Kind::Refresh, Delay::before(17_000));
+    let in_flight = {
+        let (member, site, http) = (Arc::new(member), site.clone(), http.clone());
+        let task_member = Arc::clone(&member);
+        let task = tokio::spawn(async move { task_member.call(&http, &site).await });
+        (member, task)
+    };
+    let (member, call) = in_flight;
+    proxy
+        .wait_for(Kind::Refresh, Duration::from_secs(10), |c| c.arrived == 1)
+        .await;
+    proxy.clear_delays();
+    kill_9(&mut w);
+    assert!(matches!(call.await.unwrap(), Outcome::NoAnswer(_)));
+
+    // Once the token has expired, the restarted platform takes the dead process's lease over
+    // (10 s after its last heartbeat at most) and refreshes with the same refresh token: it
+    // works.
+    restart(&mut w, &REFRESH_ARGS);
+    tokio::time::sleep_until(connected + ttl + Duration::from_secs(1)).await;
+    let after = member.call(&http, &site).await;
+    assert_eq!(after.email(), Some("late@provider.test"), "{after:?}");
+    assert_eq!(
+        proxy.counts(Kind::Refresh).answered,
+        1,
+        "only the new refresh has reached the provider yet"
+    );
+    assert_eq!(member.api_connection(&site).await["state"], "connected");
+
+    // Then the held request arrives: a replay, the provider revokes the grant.
+    proxy
+        .wait_for(Kind::Refresh, Duration::from_secs(30), |c| c.answered == 2)
+        .await;
+    let stats = w.stats().await;
+    assert_eq!(stats.refresh_token_reuse, 1, "{stats:?}");
+
+    // The next call notices (the stored access token has not expired yet).
+    let next = member.call(&http, &site).await;
+    assert!(next.needs_reauth(&site), "{next:?}");
+    let entry = member.api_connection(&site).await;
+    assert_eq!(entry["state"], "needs_reauth", "{entry}");
+    assert!(
+        entry["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("invalid_grant"),
+        "{entry}"
+    );
+
+    member.connect(&site).await;
+    assert_eq!(
+        member.call(&http, &site).await.email(),
+        Some("late@provider.test")
+    );
+}
