@@ -3,8 +3,10 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod chrome;
+pub mod crash;
 pub mod oauth_demo;
 pub mod oidc;
+pub mod slow_proxy;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
