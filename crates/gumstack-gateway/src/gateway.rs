@@ -11,6 +11,7 @@ use axum::{
     routing::any,
 };
 use http::{HeaderValue, Method, StatusCode, Version, header, request::Parts};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
 use crate::{
@@ -18,6 +19,7 @@ use crate::{
     challenge::bearer_challenge,
     error::GatewayError,
     headers::{self, GUMSTACK_IDENTITY, MCP_SESSION_ID},
+    jsonrpc,
     rebinding::{RebindingGuard, Rejection},
     sessions::{MemorySessionBindings, SessionBindings, SessionCheck},
     settings::{GatewayLimits, GatewaySettings},
@@ -109,6 +111,13 @@ impl GatewayState {
         if let Some(session) = &session {
             self.check_session(&grant, session).await?;
         }
+        let body = if parts.method == Method::POST {
+            let bytes = self.read_body(body).await?;
+            jsonrpc::inspect(&bytes, &parts.headers).map_err(GatewayError::from)?;
+            Body::from(bytes)
+        } else {
+            body
+        };
         let method = parts.method.clone();
         let Grant {
             server_id,
@@ -165,6 +174,18 @@ impl GatewayState {
             return Err(self.payload_too_large());
         }
         Ok(grant)
+    }
+
+    /// The whole body of a `POST` (one JSON-RPC message), up to the size limit.
+    async fn read_body(&self, body: Body) -> Result<axum::body::Bytes, GatewayError> {
+        match Limited::new(body, self.max_request_body).collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(error) if error.is::<LengthLimitError>() => Err(self.payload_too_large()),
+            Err(error) => {
+                tracing::debug!(error = %error, "unreadable request body");
+                Err(GatewayError::MalformedBody)
+            }
+        }
     }
 
     /// Rewrites the client's request for the server process and sends it, body streaming.

@@ -13,11 +13,15 @@
 //! 3. **Session ownership**: an `Mcp-Session-Id` handed out by a server is bound to the user
 //!    who opened it; anyone else (or an id the gateway never saw) gets a JSON-RPC 404
 //!    "Session not found" and nothing is forwarded. A successful `DELETE` ends the binding.
-//! 4. **Forwarding** to `http://{upstream}/mcp` over pooled HTTP/1.1 connections, with the
+//! 4. **Inspection** of a `POST` body (read whole, up to the size limit): it must be one
+//!    JSON-RPC message — no batch, no key given twice — and the 2026-07-28 routing headers
+//!    (`Mcp-Method`, `Mcp-Name`), when present, must agree with it; otherwise HTTP 400 with a
+//!    JSON-RPC error (`-32700`, `-32600`, `-32602`, `-32020`) and nothing is forwarded.
+//! 5. **Forwarding** to `http://{upstream}/mcp` over pooled HTTP/1.1 connections, with the
 //!    client's credentials and hop-by-hop headers removed and the platform-signed
-//!    `Gumstack-Identity` added; bodies stream both ways, so SSE events reach the client as the
-//!    server sends them. The gateway never parses JSON-RPC: every protocol version (2025-06-18,
-//!    2025-11-25, the stateless 2026-07-28) passes through unchanged.
+//!    `Gumstack-Identity` added; responses stream, so SSE events reach the client as the
+//!    server sends them. Every protocol version (2025-06-18, 2025-11-25, the stateless
+//!    2026-07-28) passes through unchanged.
 //!
 //! Errors the gateway produces itself are `{"error": {"code", "message"}}` JSON; upstream
 //! failures are 502 (504 when no response headers arrive in time), with the cause in the log
@@ -31,6 +35,7 @@
 //! - [`sessions`]: [`SessionBindings`] and the bounded in-memory [`MemorySessionBindings`].
 //! - `rebinding`: the `Host`/`Origin` checks.
 //! - `headers`: what headers cross the gateway in each direction; the bearer token.
+//! - `jsonrpc`: what the gateway reads of a request body, and its refusals.
 //! - `upstream`: the pooled HTTP client towards server processes, timeouts, body limit.
 //! - `challenge`: the `WWW-Authenticate` header of a 401.
 //! - `error`: the responses the gateway gives itself.
@@ -40,6 +45,7 @@ mod challenge;
 mod error;
 pub mod gateway;
 mod headers;
+mod jsonrpc;
 mod rebinding;
 pub mod sessions;
 pub mod settings;
