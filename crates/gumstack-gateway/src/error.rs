@@ -59,6 +59,13 @@ pub(crate) enum GatewayError {
         /// The request's id as JSON text, when it could be read.
         id: Option<String>,
     },
+    /// Ask an administrator for access to the tool. Answered as a JSON-RPC error with HTTP
+    /// 200: the request was understood and refused, and a 401/403 would make MCP clients
+    /// re-authorize in a loop.
+    #[error(
+        "permission denied: you may not call the tool `{tool}` of this server; ask an administrator for access"
+    )]
+    ToolDenied { tool: String, id: Option<String> },
     /// Send a smaller request.
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -93,6 +100,7 @@ impl GatewayError {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MalformedBody | Self::InvalidMessage { .. } => StatusCode::BAD_REQUEST,
+            Self::ToolDenied { .. } => StatusCode::OK,
             Self::BadGateway => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -111,6 +119,7 @@ impl GatewayError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::MalformedBody => "malformed_body",
             Self::InvalidMessage { .. } => "invalid_message",
+            Self::ToolDenied { .. } => "permission_denied",
             Self::BadGateway => "bad_gateway",
             Self::GatewayTimeout => "gateway_timeout",
         }
@@ -138,8 +147,18 @@ impl IntoResponse for GatewayError {
             )
                 .into_response();
         }
-        if let Self::InvalidMessage { code, message, id } = &self {
-            let body = jsonrpc::error_body(id.as_deref(), *code, message);
+        let rpc_error = match &self {
+            Self::InvalidMessage { code, message, id } => {
+                Some(jsonrpc::error_body(id.as_deref(), *code, message))
+            }
+            Self::ToolDenied { id, .. } => Some(jsonrpc::error_body(
+                id.as_deref(),
+                jsonrpc::PERMISSION_DENIED,
+                &self.to_string(),
+            )),
+            _ => None,
+        };
+        if let Some(body) = rpc_error {
             return (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
         }
         let message = self.to_string();

@@ -38,6 +38,8 @@ pub(crate) const PARSE_ERROR: i64 = -32700;
 pub(crate) const INVALID_REQUEST: i64 = -32600;
 /// JSON-RPC's "invalid params".
 pub(crate) const INVALID_PARAMS: i64 = -32602;
+/// The caller may not call this tool (the platform's permission groups).
+pub(crate) const PERMISSION_DENIED: i64 = -32003;
 /// MCP 2026-07-28: routing headers missing, malformed or disagreeing with the body.
 pub(crate) const HEADER_MISMATCH: i64 = -32020;
 
@@ -50,6 +52,15 @@ pub(crate) struct Message<'a> {
     pub(crate) method: Option<Cow<'a, str>>,
     /// The tool, prompt or resource the request targets.
     pub(crate) target: Option<Cow<'a, str>>,
+}
+
+impl Message<'_> {
+    /// The tool a `tools/call` request calls.
+    pub(crate) fn tool(&self) -> Option<&str> {
+        (self.method.as_deref() == Some("tools/call"))
+            .then_some(self.target.as_deref())
+            .flatten()
+    }
 }
 
 /// Why a body was refused; the message is sent to the client.
@@ -271,14 +282,6 @@ mod tests {
 
     fn ok(body: &str) -> Message<'_> {
         inspect(body.as_bytes(), &HeaderMap::new()).expect("accepted")
-    }
-
-    impl Message<'_> {
-        fn tool(&self) -> Option<&str> {
-            (self.method.as_deref() == Some("tools/call"))
-                .then_some(self.target.as_deref())
-                .flatten()
-        }
     }
 
     fn refused(body: &str, headers: &HeaderMap) -> (i64, String) {

@@ -4,6 +4,7 @@ mod common;
 
 use axum::{Router, routing::any};
 use common::{FakeBackend, FakeServer, Recorder, TestGateway, error_code};
+use gumstack_gateway::ToolAccess;
 
 const PING: &str = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
 const METADATA: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp/demo";
@@ -22,6 +23,7 @@ async fn setup() -> (TestGateway, Recorder) {
             upstream,
             disabled: true,
             denied: Vec::new(),
+            tools: ToolAccess::allow_all(),
         },
     );
     backend.add(
@@ -31,6 +33,7 @@ async fn setup() -> (TestGateway, Recorder) {
             upstream,
             disabled: false,
             denied: vec!["alice".to_owned()],
+            tools: ToolAccess::allow_all(),
         },
     );
     (TestGateway::start(backend).await, recorder)

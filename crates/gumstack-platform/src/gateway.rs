@@ -142,6 +142,7 @@ impl Backend for PlatformGateway {
             upstream: live.addr(),
             identity: HeaderValue::from_str(&identity)
                 .map_err(|_| invalid("the identity could not be encoded"))?,
+            tools: gumstack_gateway::ToolAccess::allow_all(),
         })
     }
 }
