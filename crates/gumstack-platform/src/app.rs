@@ -160,6 +160,7 @@ impl Platform {
         let state = AppState {
             connections,
             accounts: Accounts::new(Arc::clone(&store)),
+            permissions: crate::permissions::Permissions::new(Arc::clone(&store)),
             credentials: crate::credentials::UserCredentials::new(
                 Arc::clone(&store),
                 Arc::clone(&vault),
