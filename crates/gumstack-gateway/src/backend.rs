@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 
+use crate::access::ToolAccess;
+
 /// What the platform decides for one request.
 ///
 /// Called once per request, after the `Host`/`Origin` checks and before anything is forwarded.
@@ -26,6 +28,9 @@ pub struct Grant {
     /// The platform-signed identity sent as `Gumstack-Identity` (docs/PROTOCOL.md §2); it
     /// replaces anything the client sent under that name.
     pub identity: http::HeaderValue,
+    /// Which tools the caller may call: a denied `tools/call` is answered by the gateway with
+    /// a JSON-RPC error, and `tools/list` answers leave the denied tools out.
+    pub tools: ToolAccess,
 }
 
 /// The request may not go through, and what the client should do about it.

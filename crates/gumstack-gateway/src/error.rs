@@ -10,6 +10,8 @@ use axum::{
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 
+use crate::jsonrpc;
+
 /// The JSON-RPC body of a 404 for an unknown (or someone else's) MCP session. MCP clients
 /// react to it by starting a new session.
 const SESSION_NOT_FOUND: &str =
@@ -48,6 +50,22 @@ pub(crate) enum GatewayError {
     /// Fix the request: its body could not be read (e.g. a malformed chunk).
     #[error("the request body is malformed or incomplete")]
     MalformedBody,
+    /// Fix the request: it is not one JSON-RPC message, or its routing headers disagree with
+    /// it. Answered as a JSON-RPC error.
+    #[error("{message}")]
+    InvalidMessage {
+        code: i64,
+        message: String,
+        /// The request's id as JSON text, when it could be read.
+        id: Option<String>,
+    },
+    /// Ask an administrator for access to the tool. Answered as a JSON-RPC error with HTTP
+    /// 200: the request was understood and refused, and a 401/403 would make MCP clients
+    /// re-authorize in a loop.
+    #[error(
+        "permission denied: you may not call the tool `{tool}` of this server; ask an administrator for access"
+    )]
+    ToolDenied { tool: String, id: Option<String> },
     /// Send a smaller request.
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -81,7 +99,8 @@ impl GatewayError {
             Self::NotFound | Self::SessionNotFound => StatusCode::NOT_FOUND,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::MalformedBody => StatusCode::BAD_REQUEST,
+            Self::MalformedBody | Self::InvalidMessage { .. } => StatusCode::BAD_REQUEST,
+            Self::ToolDenied { .. } => StatusCode::OK,
             Self::BadGateway => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -99,8 +118,20 @@ impl GatewayError {
             Self::SessionNotFound => "session_not_found",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::MalformedBody => "malformed_body",
+            Self::InvalidMessage { .. } => "invalid_message",
+            Self::ToolDenied { .. } => "permission_denied",
             Self::BadGateway => "bad_gateway",
             Self::GatewayTimeout => "gateway_timeout",
+        }
+    }
+}
+
+impl From<jsonrpc::Refused<'_>> for GatewayError {
+    fn from(refused: jsonrpc::Refused<'_>) -> Self {
+        Self::InvalidMessage {
+            code: refused.code,
+            id: refused.id.map(|id| id.get().to_owned()),
+            message: refused.message,
         }
     }
 }
@@ -115,6 +146,20 @@ impl IntoResponse for GatewayError {
                 Body::from(SESSION_NOT_FOUND),
             )
                 .into_response();
+        }
+        let rpc_error = match &self {
+            Self::InvalidMessage { code, message, id } => {
+                Some(jsonrpc::error_body(id.as_deref(), *code, message))
+            }
+            Self::ToolDenied { id, .. } => Some(jsonrpc::error_body(
+                id.as_deref(),
+                jsonrpc::PERMISSION_DENIED,
+                &self.to_string(),
+            )),
+            _ => None,
+        };
+        if let Some(body) = rpc_error {
+            return (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
         }
         let message = self.to_string();
         let mut response = (

@@ -11,13 +11,16 @@ use axum::{
     routing::any,
 };
 use http::{HeaderValue, Method, StatusCode, Version, header, request::Parts};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
 use crate::{
+    access::{self, ToolAccess},
     backend::{Backend, Grant, Refusal},
     challenge::bearer_challenge,
     error::GatewayError,
     headers::{self, GUMSTACK_IDENTITY, MCP_SESSION_ID},
+    jsonrpc,
     rebinding::{RebindingGuard, Rejection},
     sessions::{MemorySessionBindings, SessionBindings, SessionCheck},
     settings::{GatewayLimits, GatewaySettings},
@@ -72,6 +75,8 @@ impl Gateway {
                 .unwrap_or_else(|| Arc::new(MemorySessionBindings::default())),
             upstream: Upstream::new(&self.limits),
             max_request_body: self.limits.max_request_body,
+            max_tool_list: self.limits.max_request_body * 2,
+            tool_list_timeout: self.limits.upstream_header_timeout,
         };
         Router::new()
             .route("/mcp/{slug}", any(handle))
@@ -87,6 +92,10 @@ struct GatewayState {
     sessions: Arc<dyn SessionBindings>,
     upstream: Upstream,
     max_request_body: usize,
+    /// The largest `tools/list` answer the gateway filters (twice the request limit).
+    max_tool_list: usize,
+    /// How long a `tools/list` answer being filtered may take to arrive whole.
+    tool_list_timeout: std::time::Duration,
 }
 
 async fn handle(
@@ -109,12 +118,32 @@ impl GatewayState {
         if let Some(session) = &session {
             self.check_session(&grant, session).await?;
         }
+        let mut filter_tools = false;
+        let body = if parts.method == Method::POST {
+            let bytes = self.read_body(body).await?;
+            let message = jsonrpc::inspect(&bytes, &parts.headers).map_err(GatewayError::from)?;
+            if let Some(tool) = message.tool()
+                && !grant.tools.allows(tool)
+            {
+                tracing::debug!(server_id = %grant.server_id, user_id = %grant.user_id, tool, "tool call denied");
+                return Err(GatewayError::ToolDenied {
+                    tool: tool.to_owned(),
+                    id: message.id.map(|id| id.get().to_owned()),
+                });
+            }
+            filter_tools =
+                message.method.as_deref() == Some("tools/list") && !grant.tools.allows_everything();
+            Body::from(bytes)
+        } else {
+            body
+        };
         let method = parts.method.clone();
         let Grant {
             server_id,
             user_id,
             upstream,
             identity,
+            tools,
         } = grant;
         let response = self
             .forward(parts, body, upstream, identity)
@@ -135,7 +164,53 @@ impl GatewayState {
         {
             self.bind_session(&server_id, &user_id, opened).await?;
         }
+        if filter_tools && parts.status.is_success() {
+            return self.filter_tool_list(parts, body, &tools, &server_id).await;
+        }
         Ok(Response::from_parts(parts, Body::new(body)))
+    }
+
+    /// A `tools/list` answer without the tools the caller may not call; read whole, bounded.
+    async fn filter_tool_list(
+        &self,
+        mut parts: http::response::Parts,
+        body: Incoming,
+        tools: &ToolAccess,
+        server_id: &str,
+    ) -> Result<Response, GatewayError> {
+        let read = tokio::time::timeout(
+            self.tool_list_timeout,
+            Limited::new(body, self.max_tool_list).collect(),
+        )
+        .await;
+        let bytes = match read {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(error)) => {
+                tracing::warn!(%server_id, error = %error, "MCP server's tools/list answer could not be read");
+                return Err(GatewayError::BadGateway);
+            }
+            Err(_) => {
+                tracing::warn!(%server_id, "MCP server's tools/list answer did not end in time");
+                return Err(GatewayError::GatewayTimeout);
+            }
+        };
+        let event_stream = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.trim_start().starts_with("text/event-stream"));
+        let filtered = if event_stream {
+            access::filter_sse(&bytes, tools)
+        } else {
+            access::filter_json(&bytes, tools)
+        };
+        let Some(filtered) = filtered else {
+            tracing::warn!(%server_id, "MCP server's tools/list answer is not readable; refused");
+            return Err(GatewayError::BadGateway);
+        };
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.headers.remove(header::TRANSFER_ENCODING);
+        Ok(Response::from_parts(parts, Body::from(filtered)))
     }
 
     /// Everything that happens before the request may go upstream, except the session check.
@@ -165,6 +240,18 @@ impl GatewayState {
             return Err(self.payload_too_large());
         }
         Ok(grant)
+    }
+
+    /// The whole body of a `POST` (one JSON-RPC message), up to the size limit.
+    async fn read_body(&self, body: Body) -> Result<axum::body::Bytes, GatewayError> {
+        match Limited::new(body, self.max_request_body).collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(error) if error.is::<LengthLimitError>() => Err(self.payload_too_large()),
+            Err(error) => {
+                tracing::debug!(error = %error, "unreadable request body");
+                Err(GatewayError::MalformedBody)
+            }
+        }
     }
 
     /// Rewrites the client's request for the server process and sends it, body streaming.

@@ -13,11 +13,18 @@
 //! 3. **Session ownership**: an `Mcp-Session-Id` handed out by a server is bound to the user
 //!    who opened it; anyone else (or an id the gateway never saw) gets a JSON-RPC 404
 //!    "Session not found" and nothing is forwarded. A successful `DELETE` ends the binding.
-//! 4. **Forwarding** to `http://{upstream}/mcp` over pooled HTTP/1.1 connections, with the
+//! 4. **Inspection** of a `POST` body (read whole, up to the size limit): it must be one
+//!    JSON-RPC message — no batch, no key given twice — and the 2026-07-28 routing headers
+//!    (`Mcp-Method`, `Mcp-Name`), when present, must agree with it; otherwise HTTP 400 with a
+//!    JSON-RPC error (`-32700`, `-32600`, `-32602`, `-32020`) and nothing is forwarded.
+//!    A `tools/call` of a tool the grant's [`ToolAccess`] denies is answered with the JSON-RPC
+//!    error `-32003` "permission denied" and not forwarded either.
+//! 5. **Forwarding** to `http://{upstream}/mcp` over pooled HTTP/1.1 connections, with the
 //!    client's credentials and hop-by-hop headers removed and the platform-signed
-//!    `Gumstack-Identity` added; bodies stream both ways, so SSE events reach the client as the
-//!    server sends them. The gateway never parses JSON-RPC: every protocol version (2025-06-18,
-//!    2025-11-25, the stateless 2026-07-28) passes through unchanged.
+//!    `Gumstack-Identity` added; responses stream, so SSE events reach the client as the
+//!    server sends them. Every protocol version (2025-06-18, 2025-11-25, the stateless
+//!    2026-07-28) passes through unchanged, except that a `tools/list` answer leaves out the
+//!    tools the caller may not call (read whole, bounded, only when something is denied).
 //!
 //! Errors the gateway produces itself are `{"error": {"code", "message"}}` JSON; upstream
 //! failures are 502 (504 when no response headers arrive in time), with the cause in the log
@@ -25,21 +32,25 @@
 //!
 //! # Layout
 //!
+//! - [`access`]: [`ToolAccess`], and the filtering of `tools/list` answers.
 //! - [`backend`]: the platform seam — [`Backend`], [`Grant`], [`Refusal`].
 //! - [`settings`]: [`GatewaySettings`] and [`GatewayLimits`].
 //! - [`gateway`]: [`Gateway`] (builder, route) and the steps of one request.
 //! - [`sessions`]: [`SessionBindings`] and the bounded in-memory [`MemorySessionBindings`].
 //! - `rebinding`: the `Host`/`Origin` checks.
 //! - `headers`: what headers cross the gateway in each direction; the bearer token.
+//! - `jsonrpc`: what the gateway reads of a request body, and its refusals.
 //! - `upstream`: the pooled HTTP client towards server processes, timeouts, body limit.
 //! - `challenge`: the `WWW-Authenticate` header of a 401.
 //! - `error`: the responses the gateway gives itself.
 
+pub mod access;
 pub mod backend;
 mod challenge;
 mod error;
 pub mod gateway;
 mod headers;
+mod jsonrpc;
 mod rebinding;
 pub mod sessions;
 pub mod settings;
@@ -47,6 +58,7 @@ mod upstream;
 
 use std::sync::Arc;
 
+pub use access::ToolAccess;
 pub use backend::{Backend, Grant, Refusal};
 pub use gateway::Gateway;
 pub use sessions::{MemorySessionBindings, SessionBindings, SessionCheck, SessionConflict};

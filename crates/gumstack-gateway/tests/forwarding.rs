@@ -53,6 +53,16 @@ async fn echo(request: Request) -> Response {
         .into_response()
 }
 
+const ADD: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add"}}"#;
+const PING: &str = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+
+/// A JSON-RPC ping of exactly `size` bytes.
+fn padded_ping(size: usize) -> String {
+    let frame = r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":""}}"#;
+    let pad = "x".repeat(size - frame.len());
+    format!(r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"pad":"{pad}"}}}}"#)
+}
+
 async fn echo_gateway() -> TestGateway {
     let upstream = common::serve(Router::new().route("/mcp", any(echo))).await;
     TestGateway::start(FakeBackend::default().with_server("echo", upstream)).await
@@ -80,7 +90,7 @@ async fn the_upstream_sees_the_grants_identity_and_none_of_the_clients_credentia
         .header("mcp-name", "add")
         .header("last-event-id", "7")
         .header("x-custom", "kept")
-        .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .body(ADD)
         .send()
         .await
         .unwrap();
@@ -91,7 +101,11 @@ async fn the_upstream_sees_the_grants_identity_and_none_of_the_clients_credentia
 
     assert_eq!(seen["method"], "POST");
     assert_eq!(seen["uri"], "/mcp?trace=1&x=y");
-    assert_eq!(seen["body_len"], 40);
+    assert_eq!(
+        seen["body_len"],
+        ADD.len(),
+        "the body is forwarded unchanged"
+    );
     let headers = &seen["headers"];
     assert_eq!(
         headers["gumstack-identity"],
@@ -212,7 +226,7 @@ async fn an_unreachable_upstream_is_a_502_without_details() {
     let response = reqwest::Client::new()
         .post(gateway.url("down"))
         .bearer_auth("token-alice")
-        .body("{}")
+        .body(PING)
         .send()
         .await
         .unwrap();
@@ -266,10 +280,11 @@ async fn a_streamed_body_over_the_limit_is_cut_off() {
     let backend = FakeBackend::default().with_server("echo", upstream);
     let addr = TestGateway::start_with_limits(backend, limits).await.addr;
     let chunked = |size: usize| {
+        let body = padded_ping(size);
         format!(
             "POST /mcp/echo HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer token-alice\r\n\
-             Transfer-Encoding: chunked\r\n\r\n{size:x}\r\n{}\r\n0\r\n\r\n",
-            "x".repeat(size)
+             Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
         )
     };
     assert_eq!(raw_status(addr, chunked(1000)).await, 200);
@@ -293,7 +308,11 @@ async fn a_malformed_chunked_body_is_the_clients_fault_not_the_servers() {
     );
     // A well-formed one still goes through.
     assert_eq!(
-        raw_status(gateway.addr, request("2\r\n{}\r\n0\r\n\r\n")).await,
+        raw_status(
+            gateway.addr,
+            request(&format!("{:x}\r\n{PING}\r\n0\r\n\r\n", PING.len()))
+        )
+        .await,
         200
     );
 }
@@ -311,6 +330,7 @@ async fn an_upstream_that_sends_no_headers_in_time_is_a_504() {
     let response = reqwest::Client::new()
         .post(gateway.url("stuck"))
         .bearer_auth("token-alice")
+        .body(PING)
         .send()
         .await
         .unwrap();
@@ -332,7 +352,8 @@ async fn a_session_id_handed_to_two_users_stays_with_the_first() {
     let post = |user: &str, session: Option<&str>| {
         let mut request = reqwest::Client::new()
             .post(gateway.url("fixed"))
-            .bearer_auth(format!("token-{user}"));
+            .bearer_auth(format!("token-{user}"))
+            .body(PING);
         if let Some(session) = session {
             request = request.header("mcp-session-id", session);
         }

@@ -7,6 +7,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use axum::Router;
 use common::{FakeBackend, Recorder, TestGateway};
+use gumstack_gateway::ToolAccess;
 use rmcp::{
     ServerHandler, ServiceExt,
     handler::server::{common::Extension, wrapper::Parameters},
@@ -76,14 +77,33 @@ async fn setup() -> (TestGateway, Recorder) {
             upstream,
             disabled: false,
             denied: Vec::new(),
+            tools: ToolAccess::allow_all(),
+        },
+    );
+    backend.add(
+        "guarded",
+        common::FakeServer {
+            id: "server-guarded".to_owned(),
+            upstream,
+            disabled: false,
+            denied: Vec::new(),
+            tools: ToolAccess::new(true, ["add".to_owned()]),
         },
     );
     (TestGateway::start(backend).await, recorder)
 }
 
 fn transport(gateway: &TestGateway, user: &str) -> StreamableHttpClientTransport<reqwest::Client> {
+    transport_to(gateway, "demo", user)
+}
+
+fn transport_to(
+    gateway: &TestGateway,
+    slug: &str,
+    user: &str,
+) -> StreamableHttpClientTransport<reqwest::Client> {
     StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(gateway.url("demo"))
+        StreamableHttpClientTransportConfig::with_uri(gateway.url(slug))
             .auth_header(format!("token-{user}")),
     )
 }
@@ -286,4 +306,70 @@ async fn delete_ends_the_binding() {
         before,
         "an ended session is not forwarded"
     );
+}
+
+/// `guarded` denies `add`: it is not listed, and calling it anyway is a JSON-RPC error the
+/// server never sees, on the session revisions and on the stateless one.
+#[tokio::test]
+async fn a_denied_tool_is_not_listed_and_its_calls_never_reach_the_server() {
+    let (gateway, recorder) = setup().await;
+    for stateless in [false, true] {
+        let transport = transport_to(&gateway, "guarded", "alice");
+        let client = if stateless {
+            ClientConfig::default()
+                .serve_with_lifecycle(
+                    transport,
+                    ClientLifecycleMode::Discover {
+                        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                    },
+                )
+                .await
+                .unwrap()
+        } else {
+            ClientConfig::default()
+                .with_protocol_version(ProtocolVersion::V_2025_11_25)
+                .serve(transport)
+                .await
+                .unwrap()
+        };
+        let tools = client.list_all_tools().await.expect("tools/list answers");
+        let names: Vec<&str> = tools.iter().map(|tool| tool.name.as_ref()).collect();
+        assert_eq!(names, ["identity"], "stateless: {stateless}");
+
+        let before = recorder.count();
+        let denied = client
+            .call_tool(
+                CallToolRequestParams::new("add")
+                    .with_arguments(json!({"a": 1, "b": 2}).as_object().unwrap().clone()),
+            )
+            .await
+            .expect_err("a denied call is an error");
+        let text = denied.to_string();
+        assert!(text.contains("-32003"), "{text}");
+        assert!(text.contains("permission denied"), "{text}");
+        assert_eq!(recorder.count(), before, "the server never saw the call");
+
+        // Allowed tools work as before.
+        assert_eq!(
+            call(&client, "identity", json!({})).await,
+            FakeBackend::identity("alice", "guarded")
+        );
+        client.cancel().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_denied_call_sent_by_hand_answers_its_id_with_http_200() {
+    let (gateway, recorder) = setup().await;
+    let before = recorder.count();
+    let call = json!({
+        "jsonrpc": "2.0", "id": "call-9", "method": "tools/call",
+        "params": {"name": "add", "arguments": {"a": 1, "b": 2}}
+    });
+    let response = post(&gateway, "guarded", "alice", None, call).await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["id"], "call-9");
+    assert_eq!(body["error"]["code"], -32003);
+    assert_eq!(recorder.count(), before);
 }

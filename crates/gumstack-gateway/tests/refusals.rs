@@ -4,7 +4,9 @@ mod common;
 
 use axum::{Router, routing::any};
 use common::{FakeBackend, FakeServer, Recorder, TestGateway, error_code};
+use gumstack_gateway::ToolAccess;
 
+const PING: &str = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
 const METADATA: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp/demo";
 
 /// A gateway with `demo` (a recorded upstream that answers 200), `off` (disabled) and
@@ -21,6 +23,7 @@ async fn setup() -> (TestGateway, Recorder) {
             upstream,
             disabled: true,
             denied: Vec::new(),
+            tools: ToolAccess::allow_all(),
         },
     );
     backend.add(
@@ -30,13 +33,14 @@ async fn setup() -> (TestGateway, Recorder) {
             upstream,
             disabled: false,
             denied: vec!["alice".to_owned()],
+            tools: ToolAccess::allow_all(),
         },
     );
     (TestGateway::start(backend).await, recorder)
 }
 
 async fn post(gateway: &TestGateway, slug: &str, auth: Option<&str>) -> reqwest::Response {
-    let mut request = reqwest::Client::new().post(gateway.url(slug)).body("{}");
+    let mut request = reqwest::Client::new().post(gateway.url(slug)).body(PING);
     if let Some(auth) = auth {
         request = request.header("authorization", auth);
     }
@@ -135,6 +139,7 @@ async fn a_foreign_host_is_refused_before_authorization() {
             .post(gateway.url("demo"))
             .header("host", host)
             .bearer_auth("token-alice")
+            .body(PING)
             .send()
     };
     let response = send("evil.example").await.unwrap();
@@ -156,7 +161,8 @@ async fn an_origin_must_be_the_public_origin_when_present() {
     let send = |origin: Option<&'static str>| {
         let mut request = reqwest::Client::new()
             .post(gateway.url("demo"))
-            .bearer_auth("token-alice");
+            .bearer_auth("token-alice")
+            .body(PING);
         if let Some(origin) = origin {
             request = request.header("origin", origin);
         }

@@ -160,6 +160,7 @@ impl Platform {
         let state = AppState {
             connections,
             accounts: Accounts::new(Arc::clone(&store)),
+            permissions: crate::permissions::Permissions::new(Arc::clone(&store)),
             credentials: crate::credentials::UserCredentials::new(
                 Arc::clone(&store),
                 Arc::clone(&vault),
@@ -210,7 +211,8 @@ impl Platform {
         password.ok_or_else(|| Internal::other("no password generated").into())
     }
 
-    /// The whole HTTP surface.
+    /// The whole HTTP surface. Unknown paths get a 404 in the form their neighbours answer:
+    /// JSON under the API, OAuth and internal prefixes, an HTML page elsewhere.
     pub fn router(&self) -> Router {
         let gateway = gumstack_gateway::router(
             Arc::new(crate::gateway::PlatformGateway::new(self.state.clone())),
@@ -222,7 +224,8 @@ impl Platform {
                 .merge(crate::api::router())
                 .merge(crate::web::router())
                 .merge(crate::oauth::router())
-                .merge(crate::internal::router()),
+                .merge(crate::internal::router())
+                .fallback(no_route),
         )
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024));
         Router::new()
@@ -333,4 +336,18 @@ fn create_private_dir(path: &Path) -> Result<(), StartupError> {
         builder.create(path).map_err(err)?;
     }
     Ok(())
+}
+
+/// A 404 for a path no route serves.
+async fn no_route(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let path = uri.path();
+    let json = ["/api/", "/internal/", "/oauth/", "/.well-known/"]
+        .iter()
+        .any(|prefix| path.starts_with(prefix));
+    if json {
+        crate::api::ApiError::NotFound(format!("no route serves {path}")).into_response()
+    } else {
+        crate::web::PageError::not_found("there is no page at this address").into_response()
+    }
 }

@@ -60,6 +60,8 @@ impl Constraint {
             Self::EnvVarName | Self::OtherUnique => "conflict",
             Self::LastAdmin => "last_admin",
             Self::FlowLimit => "too_many_flows",
+            Self::GroupName => "group_name_taken",
+            Self::DefaultGroup => "default_group",
         }
     }
 }

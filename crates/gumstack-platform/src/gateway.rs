@@ -11,6 +11,7 @@ use http::HeaderValue;
 use uuid::Uuid;
 
 use crate::oauth::tokens::{AccessClaims, mint_identity, verify_access_token};
+use crate::permissions::CallAccess;
 use crate::state::AppState;
 use crate::store::{StoreError, Timestamp};
 
@@ -125,6 +126,25 @@ impl Backend for PlatformGateway {
         if grant.resource != resource {
             return Err(invalid("the token is for another server"));
         }
+        let tools = match state
+            .permissions
+            .for_call(user.group_id, grant.server_id)
+            .await
+        {
+            Ok(CallAccess::Tools(tools)) => tools,
+            Ok(CallAccess::ServerDisabled) => {
+                return Err(Refusal::Forbidden {
+                    reason: "your group may not use this server; ask an administrator for access"
+                        .to_owned(),
+                });
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "gateway could not read the caller's permissions");
+                return Err(Refusal::Unavailable {
+                    reason: "the platform could not check your permissions; try again".into(),
+                });
+            }
+        };
         let Some(live) = state.supervisor.live(grant.server_id) else {
             return Err(self.why_not_running(slug).await);
         };
@@ -142,6 +162,7 @@ impl Backend for PlatformGateway {
             upstream: live.addr(),
             identity: HeaderValue::from_str(&identity)
                 .map_err(|_| invalid("the identity could not be encoded"))?,
+            tools,
         })
     }
 }

@@ -20,6 +20,8 @@
 //!   rate limits.
 //! - [`auth`]: the browser session as an extractor, and the CSRF token derived from it.
 //! - [`servers`]: servers and env vars: validation, the immutable auth type, sealing values.
+//! - `permissions`: permission groups — who may use which server and call which tool; cached
+//!   decisions the gateway reads on every call.
 //! - `users`: accounts, argon2id passwords. `credentials`: users' sealed `cred` values.
 //! - [`connections`]: OAuth connections of `oauth` servers: the connect flow, sealed tokens,
 //!   coordinated refresh, and the calls to servers' provider code (docs/PROTOCOL.md §4).
@@ -51,6 +53,7 @@ pub(crate) mod internal;
 pub mod keys;
 pub(crate) mod limits;
 pub mod oauth;
+pub(crate) mod permissions;
 pub(crate) mod redact;
 pub mod servers;
 pub(crate) mod state;

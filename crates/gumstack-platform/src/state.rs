@@ -14,6 +14,7 @@ use crate::connections::Connections;
 use crate::credentials::UserCredentials;
 use crate::keys::SigningKeys;
 use crate::limits::{LoginLimiter, RegistrationLimiter};
+use crate::permissions::Permissions;
 use crate::servers::Servers;
 use crate::store::Store;
 use crate::supervisor::Supervisor;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub connections: Connections,
     /// Servers and their env vars.
     pub servers: Servers,
+    /// Permission groups: which server and tool each group may use.
+    pub permissions: Permissions,
     /// Running deployments; where the gateway forwards a call.
     pub supervisor: Arc<Supervisor>,
     /// The public URL and the URLs derived from it.

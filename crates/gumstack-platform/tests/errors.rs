@@ -139,3 +139,27 @@ async fn a_taken_email_or_slug_is_named_without_database_text() {
         1
     );
 }
+
+#[tokio::test]
+async fn unknown_paths_are_a_404_in_the_form_of_their_neighbours() {
+    let h = Harness::new().await;
+    let page = h.get("/no/such/page", None).await;
+    assert_html_error(
+        &page,
+        StatusCode::NOT_FOUND,
+        "there is no page at this address",
+    );
+    assert!(
+        page.headers.contains_key(header::CONTENT_SECURITY_POLICY),
+        "the error page carries the security headers"
+    );
+    for path in [
+        "/api/nope",
+        "/oauth/nope",
+        "/internal/v9/x",
+        "/.well-known/nope",
+    ] {
+        let reply = h.admin_api(Method::GET, path, None).await;
+        reply.assert_error(StatusCode::NOT_FOUND, "not_found", "no route serves");
+    }
+}

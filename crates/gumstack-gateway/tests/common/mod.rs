@@ -12,7 +12,9 @@ use std::{
 };
 
 use axum::{Router, extract::Request, middleware::Next, response::Response};
-use gumstack_gateway::{Backend, Gateway, GatewayLimits, GatewaySettings, Grant, Refusal};
+use gumstack_gateway::{
+    Backend, Gateway, GatewayLimits, GatewaySettings, Grant, Refusal, ToolAccess,
+};
 use http::{HeaderMap, HeaderValue};
 use tokio::net::TcpListener;
 
@@ -27,6 +29,8 @@ pub struct FakeServer {
     pub disabled: bool,
     /// Users RBAC denies.
     pub denied: Vec<String>,
+    /// The tools every caller may call.
+    pub tools: ToolAccess,
 }
 
 /// Tokens `token-{user}` belong to `{user}`; anything else is invalid.
@@ -44,6 +48,7 @@ impl FakeBackend {
                 upstream,
                 disabled: false,
                 denied: Vec::new(),
+                tools: ToolAccess::allow_all(),
             },
         );
         self
@@ -94,6 +99,7 @@ impl Backend for FakeBackend {
             user_id: user.to_owned(),
             upstream: server.upstream,
             identity: HeaderValue::try_from(Self::identity(user, slug)).unwrap(),
+            tools: server.tools.clone(),
         })
     }
 }

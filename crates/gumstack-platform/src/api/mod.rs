@@ -5,6 +5,7 @@ mod caller;
 mod connections;
 mod credentials;
 mod error;
+mod groups;
 mod servers;
 mod users;
 
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .nest("/api/servers", servers::router())
         .nest("/api/users", users::router())
+        .nest("/api/groups", groups::router())
         .nest("/api/me/credentials", credentials::router())
         .nest("/api/me/connections", connections::router())
 }

@@ -45,6 +45,12 @@ pub enum Constraint {
     /// The change would leave the organisation without an admin.
     #[error("the last admin keeps the admin role")]
     LastAdmin,
+    /// `groups (org_id, name)`: the organisation has a group of this name.
+    #[error("a group with this name exists")]
+    GroupName,
+    /// The default group cannot be deleted.
+    #[error("the default group cannot be deleted")]
+    DefaultGroup,
     /// A user has as many connect flows in progress as allowed.
     #[error("too many connect flows in progress")]
     FlowLimit,
@@ -63,6 +69,7 @@ impl Constraint {
             "users.email" | "users_email_key" => Self::UserEmail,
             "servers.slug" | "servers_slug_key" => Self::ServerSlug,
             "env_vars.server_id, env_vars.name" | "env_vars_server_id_name_key" => Self::EnvVarName,
+            "groups.org_id, groups.name" | "groups_org_id_name_key" => Self::GroupName,
             _ => Self::OtherUnique,
         }
     }

@@ -10,6 +10,8 @@
 //! - `credentials`: users' sealed `cred` values ([`CredentialStore`]).
 //! - `connections`: connect flows and OAuth connections with their refresh lease
 //!   ([`ConnectionStore`]).
+//! - `groups`: permission groups, their members and their access to servers
+//!   ([`GroupStore`]).
 //! - `error`: [`StoreError`], and the [`Constraint`] a refused write violated.
 //! - [`sqlite`]: every trait on SQLite, one file per aggregate; a PostgreSQL backend is a
 //!   sibling folder implementing the same traits (SPEC §13).
@@ -21,6 +23,7 @@
 pub(crate) mod connections;
 pub(crate) mod credentials;
 pub(crate) mod error;
+pub(crate) mod groups;
 pub(crate) mod keys;
 pub(crate) mod oauth;
 pub(crate) mod servers;
@@ -36,6 +39,7 @@ pub use connections::{
 };
 pub use credentials::{CredentialStore, SealedCredentials};
 pub use error::{Constraint, StoreError};
+pub use groups::{GroupStore, GroupSummary, ServerAccess};
 pub use keys::{SigningKeyRecord, SigningKeyStore};
 pub use oauth::{
     ClientKind, Consumed, Grant, Lookup, OAuthClient, OAuthStore, SingleUse, UserGrant,
@@ -58,6 +62,7 @@ pub trait Store:
     + OAuthStore
     + CredentialStore
     + ConnectionStore
+    + GroupStore
     + std::fmt::Debug
 {
 }
@@ -70,6 +75,7 @@ impl<T> Store for T where
         + OAuthStore
         + CredentialStore
         + ConnectionStore
+        + GroupStore
         + std::fmt::Debug
 {
 }

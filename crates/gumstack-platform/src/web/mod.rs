@@ -1,6 +1,6 @@
 //! The browser side: login with a CSRF-protected form, logout, and the dashboard (SPEC §10):
 //! servers (list, create, overview, settings), the end user's Connections and MCP clients, and
-//! the users page. Server-rendered HTML (maud escapes every interpolated string), no
+//! the users and permission groups pages. Server-rendered HTML (maud escapes every interpolated string), no
 //! JavaScript; every form carries the session's CSRF token and every admin action checks the
 //! role on the server (module `access`).
 
@@ -10,6 +10,7 @@ mod connections;
 mod credential_form;
 pub(crate) mod csrf;
 mod error;
+mod groups;
 pub(crate) mod pages;
 mod server_lifecycle;
 mod server_page;
@@ -67,6 +68,12 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/clients", get(clients::list))
         .route("/clients/{grant}/revoke", post(clients::revoke))
         .route("/users", get(users::list).post(users::create))
+        .route("/groups", get(groups::list).post(groups::create))
+        .route("/groups/{id}", get(groups::show))
+        .route("/groups/{id}/rename", post(groups::rename))
+        .route("/groups/{id}/delete", post(groups::delete))
+        .route("/groups/{id}/members", post(groups::add_member))
+        .route("/groups/{id}/servers/{slug}", post(groups::set_access))
         .route("/users/{id}/role", post(users::set_role))
         .route("/users/{id}/password", post(users::reset_password))
         .route("/login", get(login_page).post(login))

@@ -32,6 +32,7 @@ pub(crate) fn page(title: &str, session: Option<&SessionUser>, body: Markup) -> 
                             a href="/clients" { "MCP clients" }
                             @if session.user.role == Role::Admin {
                                 a href="/users" { "Users" }
+                                a href="/groups" { "Permission groups" }
                             }
                         }
                         form.logout method="post" action="/logout" {

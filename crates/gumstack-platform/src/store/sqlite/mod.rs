@@ -5,6 +5,7 @@
 mod connections;
 mod credentials;
 mod deployments;
+mod groups;
 mod keys;
 mod oauth;
 mod rows;

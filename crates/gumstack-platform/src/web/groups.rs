@@ -1,0 +1,392 @@
+//! The Permission groups pages (admins only, SPEC §8, §10): the groups with their member
+//! counts and a form to add one (`/groups`); one group (`/groups/{id}`) with its name, its
+//! members and a form to move a user in, and per server whether the group may use it, the
+//! default for its tools and the tools that are the exception. Every action goes through
+//! [`Permissions`](crate::permissions::Permissions), like the API, and applies to the next call.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::csrf::VerifiedForm;
+use super::error::PageError;
+use super::{access, pages};
+use crate::auth::SessionUser;
+use crate::state::AppState;
+use crate::store::{GroupSummary, ServerAccess};
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct DoneQuery {
+    done: Option<String>,
+}
+
+fn notice(done: Option<&str>) -> Option<&'static str> {
+    match done? {
+        "created" => Some("Group created. Move users into it and choose what it may use below."),
+        "renamed" => Some("Group renamed."),
+        "deleted" => Some("Group deleted; its members are in the default group now."),
+        "moved" => Some("User moved. Their next call follows this group's decisions."),
+        "saved" => Some("Saved. The next call of every member follows it."),
+        _ => None,
+    }
+}
+
+async fn list_page(
+    state: &AppState,
+    session: &SessionUser,
+    done: Option<&str>,
+    error: Option<(&PageError, &str)>,
+    status: StatusCode,
+) -> Response {
+    let groups = match state.permissions.groups().await {
+        Ok(groups) => groups,
+        Err(e) => return pages::error_page(Some(session), e),
+    };
+    let body = html! {
+        h1 { "Permission groups" }
+        @if let Some(notice) = notice(done) { p.notice role="status" { (notice) } }
+        p { "Every user is in one group; new users join the default group. A group may use a server or not, and call each of its tools or not. Without a decision a group may use everything." }
+        table {
+            caption { (groups.len()) " groups" }
+            thead { tr { th scope="col" { "Group" } th scope="col" { "Members" } } }
+            tbody {
+                @for group in &groups {
+                    tr {
+                        th scope="row" {
+                            a href={ "/groups/" (group.group.id) } { (group.group.name) }
+                            @if group.is_default { " " span.tag { "default" } }
+                        }
+                        td { (group.members) }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="add" {
+            h2 id="add" { "Add a group" }
+            @if let Some((err, _)) = error { p.error role="alert" id="add-error" { (err.public_message()) } }
+            form.card method="post" action="/groups" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                label for="name" { "Name (required)" }
+                input id="name" name="name" required maxlength="100" autocomplete="off"
+                    value=(error.map_or("", |(_, typed)| typed))
+                    aria-invalid=[error.map(|_| "true")]
+                    aria-describedby=[error.map(|_| "add-error")];
+                button type="submit" { "Add group" }
+            }
+        }
+    };
+    (
+        status,
+        pages::page("Permission groups", Some(session), body),
+    )
+        .into_response()
+}
+
+/// `GET /groups`.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    session: SessionUser,
+    Query(query): Query<DoneQuery>,
+) -> Response {
+    if let Err(refused) = access::admin(&session) {
+        return refused.page(&session);
+    }
+    list_page(
+        &state,
+        &session,
+        query.done.as_deref(),
+        None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub(super) struct NameForm {
+    #[serde(default)]
+    name: String,
+}
+
+/// `POST /groups`.
+pub(super) async fn create(
+    State(state): State<AppState>,
+    VerifiedForm { session, form }: VerifiedForm<NameForm>,
+) -> Response {
+    if let Err(refused) = access::admin(&session) {
+        return refused.page(&session);
+    }
+    match state.permissions.create_group(&form.name).await {
+        Ok(group) => Redirect::to(&format!("/groups/{}?done=created", group.id)).into_response(),
+        Err(e) => {
+            let err = PageError::from(e);
+            if !err.is_input_error() {
+                return pages::error_page(Some(&session), err);
+            }
+            let status = err.status();
+            list_page(&state, &session, None, Some((&err, &form.name)), status).await
+        }
+    }
+}
+
+fn group_id(text: &str) -> Result<Uuid, PageError> {
+    Uuid::parse_str(text).map_err(|_| PageError::not_found("there is no such group"))
+}
+
+/// `GET /groups/{id}`.
+pub(super) async fn show(
+    State(state): State<AppState>,
+    session: SessionUser,
+    Path(id): Path<String>,
+    Query(query): Query<DoneQuery>,
+) -> Response {
+    if let Err(refused) = access::admin(&session) {
+        return refused.page(&session);
+    }
+    match group_page(&state, &session, &id, query.done.as_deref()).await {
+        Ok(page) => page.into_response(),
+        Err(e) => pages::error_page(Some(&session), e),
+    }
+}
+
+async fn group_page(
+    state: &AppState,
+    session: &SessionUser,
+    id: &str,
+    done: Option<&str>,
+) -> Result<Markup, PageError> {
+    let group = state.permissions.group(group_id(id)?).await?;
+    let users = state.store.list_users().await?;
+    let servers = state.store.list_servers().await?;
+    let mut accesses = Vec::with_capacity(servers.len());
+    for server in &servers {
+        let access = state
+            .permissions
+            .server_access(group.group.id, server.id)
+            .await?;
+        accesses.push((server, access));
+    }
+    let csrf = html! { input type="hidden" name="csrf" value=(session.csrf); };
+    let members: Vec<_> = users
+        .iter()
+        .filter(|u| u.group_id == group.group.id)
+        .collect();
+    let others: Vec<_> = users
+        .iter()
+        .filter(|u| u.group_id != group.group.id)
+        .collect();
+    let body = html! {
+        p { a href="/groups" { "← Permission groups" } }
+        h1 { (group.group.name) @if group.is_default { " " span.tag { "default" } } }
+        @if let Some(notice) = notice(done) { p.notice role="status" { (notice) } }
+        form.row method="post" action={ "/groups/" (group.group.id) "/rename" } {
+            (csrf)
+            label for="rename" { "Name" }
+            input id="rename" name="name" required maxlength="100" value=(group.group.name);
+            button type="submit" { "Rename" }
+        }
+        section aria-labelledby="servers" {
+            h2 id="servers" { "Servers" }
+            @if servers.is_empty() { p { "No servers yet." } }
+            @for (server, access) in &accesses {
+                (server_form(&csrf, &group, &server.slug, &server.name, access))
+            }
+        }
+        section aria-labelledby="members" {
+            h2 id="members" { "Members (" (members.len()) ")" }
+            @if members.is_empty() { p { "Nobody is in this group." } }
+            ul { @for user in &members { li { (user.email) " (" (user.role.as_str()) ")" } } }
+            @if !others.is_empty() {
+                form.row method="post" action={ "/groups/" (group.group.id) "/members" } {
+                    (csrf)
+                    label for="user" { "Move a user into this group" }
+                    select id="user" name="user" {
+                        @for user in &others { option value=(user.id) { (user.email) } }
+                    }
+                    button type="submit" { "Move here" }
+                }
+            }
+        }
+        @if !group.is_default {
+            section aria-labelledby="delete" {
+                h2 id="delete" { "Delete" }
+                form method="post" action={ "/groups/" (group.group.id) "/delete" } {
+                    (csrf)
+                    p { "Its members move to the default group." }
+                    button.danger type="submit" { "Delete " (group.group.name) }
+                }
+            }
+        }
+    };
+    Ok(pages::page(&group.group.name, Some(session), body))
+}
+
+/// One server's decision for the group, as a form.
+fn server_form(
+    csrf: &Markup,
+    group: &GroupSummary,
+    slug: &str,
+    name: &str,
+    access: &ServerAccess,
+) -> Markup {
+    let exceptions: Vec<&str> = access
+        .tools
+        .iter()
+        .filter(|(_, allowed)| **allowed != access.default_allow)
+        .map(|(tool, _)| tool.as_str())
+        .collect();
+    let id = |field: &str| format!("{field}-{slug}");
+    html! {
+        form.card method="post" action={ "/groups/" (group.group.id) "/servers/" (slug) } {
+            (csrf)
+            h3 { (name) " " small { code { (slug) } } }
+            label {
+                input type="checkbox" name="enabled" value="on" checked[access.enabled];
+                " Members may use this server"
+            }
+            label for=(id("default")) { "Its tools" }
+            select id=(id("default")) name="default" {
+                option value="allow" selected[access.default_allow] { "allowed, except those named below" }
+                option value="deny" selected[!access.default_allow] { "denied, except those named below" }
+            }
+            label for=(id("tools")) { "Exceptions: tool names, separated by spaces or commas" }
+            input id=(id("tools")) name="tools" autocomplete="off" value=(exceptions.join(" "));
+            button type="submit" { "Save " (name) }
+        }
+    }
+}
+
+/// `POST /groups/{id}/rename`.
+pub(super) async fn rename(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    VerifiedForm { session, form }: VerifiedForm<NameForm>,
+) -> Response {
+    if let Err(refused) = access::admin(&session) {
+        return refused.page(&session);
+    }
+    let result = match group_id(&id) {
+        Ok(group) => state
+            .permissions
+            .rename_group(group, &form.name)
+            .await
+            .map_err(PageError::from),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => Redirect::to(&format!("/groups/{id}?done=renamed")).into_response(),
+        Err(e) => pages::error_page(Some(&session), e),
+    }
+}
+
+/// `POST /groups/{id}/delete`.
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    VerifiedForm { session, .. }: VerifiedForm,
+) -> Response {
+    if let Err(refused) = access::admin(&session) {
+        return refused.page(&session);
+    }
+    let result = match group_id(&id) {
+        Ok(group) => state
+            .permissions
+            .delete_group(group)
+            .await
+            .map_err(PageError::from),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => Redirect::to("/groups?done=deleted").into_response(),
+        Err(e) => pages::error_page(Some(&session), e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct MoveForm {
+    #[serde(default)]
+    user: String,
+}
+
+/// `POST /groups/{id}/members`.
+pub(super) async fn add_member(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    VerifiedForm { session, form }: VerifiedForm<MoveForm>,
+) -> Response {
+    if let Err(refused) = access::admin(&session) {
+        return refused.page(&session);
+    }
+    let result = async {
+        let group = group_id(&id)?;
+        let user = Uuid::parse_str(&form.user)
+            .map_err(|_| PageError::invalid("invalid_user", "choose a user to move"))?;
+        state.permissions.move_user(user, group).await?;
+        Ok::<_, PageError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => Redirect::to(&format!("/groups/{id}?done=moved")).into_response(),
+        Err(e) => pages::error_page(Some(&session), e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct AccessForm {
+    /// Present (`on`) when the checkbox is ticked.
+    enabled: Option<String>,
+    #[serde(default)]
+    default: String,
+    #[serde(default)]
+    tools: String,
+}
+
+/// `POST /groups/{id}/servers/{slug}`.
+pub(super) async fn set_access(
+    State(state): State<AppState>,
+    Path((id, slug)): Path<(String, String)>,
+    VerifiedForm { session, form }: VerifiedForm<AccessForm>,
+) -> Response {
+    if let Err(refused) = access::admin(&session) {
+        return refused.page(&session);
+    }
+    let result = async {
+        let group = group_id(&id)?;
+        let server = state.servers.resolve(&slug).await?;
+        let default_allow = match form.default.as_str() {
+            "allow" => true,
+            "deny" => false,
+            _ => {
+                return Err(PageError::invalid(
+                    "invalid_default",
+                    "choose allowed or denied",
+                ));
+            }
+        };
+        let tools: BTreeMap<String, bool> = form
+            .tools
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|tool| !tool.is_empty())
+            .map(|tool| (tool.to_owned(), !default_allow))
+            .collect();
+        let access = ServerAccess {
+            enabled: form.enabled.is_some(),
+            default_allow,
+            tools,
+        };
+        state
+            .permissions
+            .set_server_access(group, server.id, access)
+            .await?;
+        Ok::<_, PageError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => Redirect::to(&format!("/groups/{id}?done=saved")).into_response(),
+        Err(e) => pages::error_page(Some(&session), e),
+    }
+}
