@@ -21,6 +21,9 @@
 //! - [`auth`]: the browser session as an extractor, and the CSRF token derived from it.
 //! - [`servers`]: servers and env vars: validation, the immutable auth type, sealing values.
 //! - `users`: accounts, argon2id passwords. `credentials`: users' sealed `cred` values.
+//! - [`api_tokens`]: API tokens with expiry, last use and revocation.
+//! - [`offboarding`]: disabling, re-enabling and deleting accounts, with the report of what
+//!   was ended and revoked.
 //! - [`connections`]: OAuth connections of `oauth` servers: the connect flow, sealed tokens,
 //!   coordinated refresh, and the calls to servers' provider code (docs/PROTOCOL.md §4).
 //! - `supervisor`: keeps server processes (via [`gumstack_runtime`]) in line with the store.
@@ -38,6 +41,7 @@
 #![warn(unreachable_pub)]
 
 pub mod api;
+pub mod api_tokens;
 pub mod app;
 pub mod auth;
 pub(crate) mod client_ip;
@@ -51,6 +55,7 @@ pub(crate) mod internal;
 pub mod keys;
 pub(crate) mod limits;
 pub mod oauth;
+pub mod offboarding;
 pub(crate) mod redact;
 pub mod servers;
 pub(crate) mod state;

@@ -6,9 +6,11 @@ mod connections;
 mod credentials;
 mod error;
 mod servers;
+mod tokens;
 mod users;
 
-pub use caller::{API_TOKEN_PREFIX, ApiCaller};
+pub use crate::api_tokens::API_TOKEN_PREFIX;
+pub use caller::ApiCaller;
 pub use error::ApiError;
 
 use axum::Router;
@@ -22,6 +24,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .nest("/api/servers", servers::router())
         .nest("/api/users", users::router())
+        .nest("/api/tokens", tokens::router())
         .nest("/api/me/credentials", credentials::router())
         .nest("/api/me/connections", connections::router())
 }
