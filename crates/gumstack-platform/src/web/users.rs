@@ -102,7 +102,7 @@ async fn users_page(
                                 button.danger type="submit" aria-label={ "Disable " (user.email) } { "Disable" }
                             }
                         }
-                        a.button href={ "/users/" (user.id) "/delete" } aria-label={ "Delete " (user.email) } { "Delete" }
+                        a.button.danger href={ "/users/" (user.id) "/delete" } aria-label={ "Delete " (user.email) } { "Delete" }
                     }
                 }
             }
