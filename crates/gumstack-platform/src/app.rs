@@ -12,12 +12,14 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::api_tokens::{ApiTokenSettings, ApiTokens};
 use crate::clock::{Clock, SystemClock};
 use crate::connections::provider::ServerProviders;
 use crate::connections::{Connections, RefreshSettings};
 use crate::error::Internal;
 use crate::keys::SigningKeys;
 use crate::limits::{LoginLimiter, RegistrationLimiter};
+use crate::offboarding::Offboarding;
 use crate::servers::Servers;
 use crate::state::{AppState, ClientSettings};
 use crate::store::sqlite::SqliteStore;
@@ -49,6 +51,8 @@ pub struct PlatformOptions {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The wall clock expiries are decided by (tests give a [`crate::clock::ManualClock`]).
     pub clock: Arc<dyn Clock>,
+    /// How long API tokens live (default and maximum).
+    pub api_tokens: ApiTokenSettings,
 }
 
 impl PlatformOptions {
@@ -62,6 +66,7 @@ impl PlatformOptions {
             refresh: RefreshSettings::default(),
             trusted_proxies: Vec::new(),
             clock: Arc::new(SystemClock),
+            api_tokens: ApiTokenSettings::default(),
         }
     }
 }
@@ -123,6 +128,7 @@ impl Platform {
             .clone()
             .unwrap_or_else(|| format!("http://{loopback}"));
         let urls = PublicUrls::new(&public_url).map_err(StartupError::Config)?;
+        options.api_tokens.check().map_err(StartupError::Config)?;
         let keys = Arc::new(SigningKeys::load_or_create(&store, &vault).await?);
         let changed = Arc::new(Notify::new());
         let supervisor = Arc::new(Supervisor::new(
@@ -158,9 +164,19 @@ impl Platform {
             .await
             .map_err(|e| StartupError::Config(format!("registering the platform instance: {e}")))?;
         let state = AppState {
+            offboarding: Offboarding::new(
+                Arc::clone(&store),
+                connections.clone(),
+                Arc::clone(&options.clock),
+            ),
             connections,
             accounts: Accounts::new(Arc::clone(&store)),
             permissions: crate::permissions::Permissions::new(Arc::clone(&store)),
+            api_tokens: ApiTokens::new(
+                Arc::clone(&store),
+                Arc::clone(&options.clock),
+                options.api_tokens,
+            ),
             credentials: crate::credentials::UserCredentials::new(
                 Arc::clone(&store),
                 Arc::clone(&vault),

@@ -117,7 +117,8 @@ impl Backend for PlatformGateway {
                 });
             }
         };
-        if grant.revoked_at.is_some() {
+        // Disabling an account revokes its grants; its state is checked too, in the same read.
+        if grant.revoked_at.is_some() || user.is_disabled() {
             return Err(invalid("the authorization was revoked"));
         }
         // The token's audience is this slug's MCP URL and the grant was made for it; slugs

@@ -146,6 +146,23 @@ async fn authenticate(state: &AppState, parts: &Parts) -> Result<ServerCall, Res
             "the identity names no user",
         ));
     };
+    // A call in flight when its user was disabled or deleted gets nothing more.
+    match state.store.user_by_id(user_id).await {
+        Ok(user) if !user.is_disabled() => {}
+        Ok(_) | Err(StoreError::NotFound) => {
+            return Err(refuse(
+                ErrorCode::InvalidIdentity,
+                "the user of this call is disabled",
+            ));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reading the user of a server call failed");
+            return Err(refuse(
+                ErrorCode::RetryLater,
+                "the platform could not check the request; try again",
+            ));
+        }
+    }
     let server = match state.store.server_by_id(deployment.server_id).await {
         Ok(server) => server,
         Err(_) => {

@@ -23,6 +23,9 @@
 //! - `permissions`: permission groups — who may use which server and call which tool; cached
 //!   decisions the gateway reads on every call.
 //! - `users`: accounts, argon2id passwords. `credentials`: users' sealed `cred` values.
+//! - [`api_tokens`]: API tokens with expiry, last use and revocation.
+//! - [`offboarding`]: disabling, re-enabling and deleting accounts, with the report of what
+//!   was ended and revoked.
 //! - [`connections`]: OAuth connections of `oauth` servers: the connect flow, sealed tokens,
 //!   coordinated refresh, and the calls to servers' provider code (docs/PROTOCOL.md §4).
 //! - `supervisor`: keeps server processes (via [`gumstack_runtime`]) in line with the store.
@@ -40,6 +43,7 @@
 #![warn(unreachable_pub)]
 
 pub mod api;
+pub mod api_tokens;
 pub mod app;
 pub mod auth;
 pub(crate) mod client_ip;
@@ -54,6 +58,7 @@ pub mod keys;
 pub(crate) mod limits;
 pub mod oauth;
 pub(crate) mod permissions;
+pub mod offboarding;
 pub(crate) mod redact;
 pub mod servers;
 pub(crate) mod state;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 
+use crate::api_tokens::ApiTokens;
 use crate::client_ip::TrustedProxies;
 use crate::clock::Clock;
 use crate::connections::Connections;
@@ -15,6 +16,7 @@ use crate::credentials::UserCredentials;
 use crate::keys::SigningKeys;
 use crate::limits::{LoginLimiter, RegistrationLimiter};
 use crate::permissions::Permissions;
+use crate::offboarding::Offboarding;
 use crate::servers::Servers;
 use crate::store::Store;
 use crate::supervisor::Supervisor;
@@ -31,6 +33,10 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     /// Accounts and passwords.
     pub accounts: Accounts,
+    /// API tokens: creation, expiry, revocation, the caller behind one.
+    pub api_tokens: ApiTokens,
+    /// Disabling, enabling and deleting accounts.
+    pub offboarding: Offboarding,
     /// Users' saved credentials of `cred` servers.
     pub credentials: UserCredentials,
     /// OAuth connections of `oauth` servers: connect flows, tokens, refresh.

@@ -1,4 +1,5 @@
-//! Local accounts (SPEC §8): argon2id passwords, account creation and password resets.
+//! Local accounts (SPEC §8): argon2id passwords, account creation, password resets and role
+//! changes. Disabling and deleting accounts is [`crate::offboarding`]'s.
 
 use std::sync::{Arc, OnceLock};
 
@@ -26,9 +27,15 @@ pub enum AccountError {
     /// An account with this email exists.
     #[error("a user with email {0} already exists")]
     EmailTaken(String),
-    /// The change would leave no admin.
+    /// The change would leave no enabled admin.
     #[error("{0} is the only admin; make another account admin first")]
     LastAdmin(String),
+    /// The account is disabled (said only after the right password).
+    #[error("the account {0} is disabled; ask an admin to enable it again")]
+    Disabled(String),
+    /// An admin tried to disable or delete their own account.
+    #[error("you cannot {0} your own account; another admin has to")]
+    OwnAccount(&'static str),
     /// The store failed, or hashing a password did.
     #[error(transparent)]
     Internal(#[from] Internal),
@@ -54,7 +61,8 @@ impl DomainError for AccountError {
         match self {
             Self::Invalid { .. } => ErrorClass::Invalid,
             Self::NoSuchEmail(_) | Self::NotFound => ErrorClass::NotFound,
-            Self::EmailTaken(_) | Self::LastAdmin(_) => ErrorClass::Conflict,
+            Self::EmailTaken(_) | Self::LastAdmin(_) | Self::OwnAccount(_) => ErrorClass::Conflict,
+            Self::Disabled(_) => ErrorClass::Forbidden,
             Self::Internal(err) => err.class(),
         }
     }
@@ -65,6 +73,8 @@ impl DomainError for AccountError {
             Self::NoSuchEmail(_) | Self::NotFound => "not_found",
             Self::EmailTaken(_) => "email_taken",
             Self::LastAdmin(_) => "last_admin",
+            Self::Disabled(_) => "account_disabled",
+            Self::OwnAccount(_) => "own_account",
             Self::Internal(err) => err.code(),
         }
     }
@@ -171,6 +181,7 @@ impl Accounts {
             password_hash: hash_password_blocking(password).await?,
             role,
             created_at: now(),
+            disabled_at: None,
         };
         match self.store.insert_user(&user).await {
             Err(StoreError::Conflict(Constraint::UserEmail)) => {
@@ -184,7 +195,8 @@ impl Accounts {
         })
     }
 
-    /// Sets a new password (generated when `None`); ends the account's sessions.
+    /// Sets a new password (generated when `None`); ends the account's sessions and API tokens
+    /// and revokes its MCP clients' grants.
     pub async fn reset_password(
         &self,
         email: &str,
@@ -212,9 +224,10 @@ impl Accounts {
         Ok((user, generated))
     }
 
-    /// Changes an account's role. The last admin keeps the role: without one, nobody could
-    /// manage accounts from the dashboard any more.
-    pub async fn set_role(&self, user_id: Uuid, role: Role) -> Result<User, AccountError> {
+    /// Changes an account's role. The last enabled admin keeps the role: without one, nobody
+    /// could manage accounts from the dashboard any more. A demotion ends the account's API
+    /// tokens made under a higher role; the number ended comes back with the account.
+    pub async fn set_role(&self, user_id: Uuid, role: Role) -> Result<(User, u64), AccountError> {
         let user = match self.store.user_by_id(user_id).await {
             Err(StoreError::NotFound) => {
                 return Err(AccountError::NotFound);
@@ -222,7 +235,7 @@ impl Accounts {
             other => other?,
         };
         match self.store.set_user_role(user.id, role).await {
-            Ok(()) => Ok(User { role, ..user }),
+            Ok(ended) => Ok((User { role, ..user }, ended)),
             Err(StoreError::Conflict(Constraint::LastAdmin)) => {
                 Err(AccountError::LastAdmin(user.email))
             }
@@ -232,7 +245,9 @@ impl Accounts {
     }
 
     /// The account for a login, or `None` for an unknown email or a wrong password (the two are
-    /// indistinguishable to the caller, and take the same time).
+    /// indistinguishable to the caller, and take the same time). A disabled account with the
+    /// right password is [`AccountError::Disabled`]: only someone who knows the password learns
+    /// it is disabled.
     pub async fn authenticate(
         &self,
         email: &str,
@@ -252,7 +267,10 @@ impl Accounts {
         let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
             .await
             .map_err(Internal::other)?;
-        Ok(user.filter(|_| ok))
+        match user.filter(|_| ok) {
+            Some(user) if user.is_disabled() => Err(AccountError::Disabled(user.email)),
+            other => Ok(other),
+        }
     }
 }
 

@@ -1,23 +1,20 @@
 //! The command line: `serve`, `demo`, and the admin commands that work on a data directory.
 
-use std::io::BufRead as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use gumstack_platform::api::API_TOKEN_PREFIX;
-
-use gumstack_platform::app::FIRST_ADMIN_EMAIL;
-use gumstack_platform::crypto::{random_token, token_hash};
+use gumstack_platform::Platform;
 use gumstack_platform::servers::NewServer;
-use gumstack_platform::store::{Role, RuntimeSpec};
-use gumstack_platform::{Platform, PlatformOptions};
-use secrecy::{ExposeSecret, SecretString};
+use gumstack_platform::store::RuntimeSpec;
+use secrecy::ExposeSecret;
 
 use crate::console::{say, shutdown_signal};
+use crate::data_dir::{DataDir, open_offline};
 use crate::demo::DemoArgs;
 use crate::listener::ListenerArgs;
+use crate::people::{TokenCommand, TokenLifetimeArgs, UserCommand};
 use crate::refresh::RefreshArgs;
 
 #[derive(Debug, Parser)]
@@ -44,19 +41,9 @@ enum Command {
     /// Manage user accounts in a data directory.
     #[command(subcommand)]
     User(UserCommand),
-    /// Manage admin API tokens.
+    /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
-}
-
-#[derive(Debug, Args)]
-struct DataDir {
-    /// Where the database and the master key live.
-    #[arg(long, env = "GUMSTACK_DATA_DIR", default_value = "gumstack-data")]
-    data_dir: PathBuf,
-    /// An operator-supplied master key file (mode 0600) instead of `<data-dir>/master.key`.
-    #[arg(long, env = "GUMSTACK_MASTER_KEY_FILE")]
-    master_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +65,8 @@ struct ServeArgs {
     refresh: RefreshArgs,
     #[command(flatten)]
     listener: ListenerArgs,
+    #[command(flatten)]
+    tokens: TokenLifetimeArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,70 +88,6 @@ enum ServerCommand {
         #[command(flatten)]
         data: DataDir,
     },
-}
-
-#[derive(Debug, Subcommand)]
-enum UserCommand {
-    /// Add an account; prints the generated password unless --password-stdin is given.
-    Add {
-        #[arg(long)]
-        email: String,
-        #[arg(long, default_value = "member")]
-        role: Role,
-        /// Read the password from the first line of standard input.
-        #[arg(long)]
-        password_stdin: bool,
-        #[command(flatten)]
-        data: DataDir,
-    },
-    /// Set a new password (generated and printed unless --password-stdin); ends the account's
-    /// sessions.
-    ResetPassword {
-        #[arg(long)]
-        email: String,
-        #[arg(long)]
-        password_stdin: bool,
-        #[command(flatten)]
-        data: DataDir,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum TokenCommand {
-    /// Create an admin API token for scripts and print it (shown once).
-    Create {
-        /// The account the token acts as (admin or developer).
-        #[arg(long, default_value = FIRST_ADMIN_EMAIL)]
-        email: String,
-        /// A label to recognise the token by.
-        #[arg(long, default_value = "cli")]
-        name: String,
-        #[command(flatten)]
-        data: DataDir,
-    },
-}
-
-fn options(data: &DataDir) -> PlatformOptions {
-    let mut options = PlatformOptions::new(&data.data_dir);
-    options.master_key_file.clone_from(&data.master_key_file);
-    options
-}
-
-/// Opens a data directory for an admin command (no listener).
-async fn open_offline(data: &DataDir) -> anyhow::Result<Platform> {
-    let unbound: SocketAddr = ([127, 0, 0, 1], 0).into();
-    Ok(Platform::open(options(data), unbound).await?)
-}
-
-fn read_password(from_stdin: bool) -> anyhow::Result<Option<SecretString>> {
-    if !from_stdin {
-        return Ok(None);
-    }
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(Some(SecretString::from(
-        line.trim_end_matches(['\r', '\n']).to_owned(),
-    )))
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -203,70 +128,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ));
             Ok(())
         }
-        Command::User(UserCommand::Add {
-            email,
-            role,
-            password_stdin,
-            data,
-        }) => {
-            let password = read_password(password_stdin)?;
-            let platform = open_offline(&data).await?;
-            let created = platform
-                .state
-                .accounts
-                .create(&email, role, password)
-                .await?;
-            say(&format!(
-                "user: {} ({})",
-                created.user.email,
-                created.user.role.as_str()
-            ));
-            if let Some(password) = created.generated_password {
-                say(&format!("password: {}", password.expose_secret()));
-            }
-            Ok(())
-        }
-        Command::User(UserCommand::ResetPassword {
-            email,
-            password_stdin,
-            data,
-        }) => {
-            let password = read_password(password_stdin)?;
-            let platform = open_offline(&data).await?;
-            let (user, generated) = platform
-                .state
-                .accounts
-                .reset_password(&email, password)
-                .await?;
-            say(&format!("user: {} (sessions ended)", user.email));
-            if let Some(password) = generated {
-                say(&format!("password: {}", password.expose_secret()));
-            }
-            Ok(())
-        }
-        Command::Token(TokenCommand::Create { email, name, data }) => {
-            let platform = open_offline(&data).await?;
-            let user = platform
-                .state
-                .store
-                .user_by_email(&email.trim().to_lowercase())
-                .await
-                .with_context(|| format!("no user with email {email}"))?;
-            anyhow::ensure!(
-                user.role.manages_servers(),
-                "{} is a {}; API tokens are for admins and developers",
-                user.email,
-                user.role.as_str()
-            );
-            let token = random_token(API_TOKEN_PREFIX);
-            platform
-                .state
-                .store
-                .insert_api_token(user.id, &name, &token_hash(&token))
-                .await?;
-            say(token.expose_secret());
-            Ok(())
-        }
+        Command::User(command) => crate::people::run_user(command).await,
+        Command::Token(command) => crate::people::run_token(command).await,
     }
 }
 
@@ -276,10 +139,11 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = args.listener.bind(args.listen)?;
-    let mut options = options(&args.data);
+    let mut options = args.data.options();
     options.public_url = args.public_url;
     options.trusted_proxies = args.trusted_proxies;
     args.refresh.apply(&mut options);
+    args.tokens.apply(&mut options);
     let platform = Platform::open(options, listener.local_addr()?).await?;
     let first_admin = platform.ensure_first_admin().await?;
     say(&format!("dashboard: {}", platform.state.urls.base()));

@@ -3,8 +3,10 @@
 
 mod cli;
 mod console;
+mod data_dir;
 mod demo;
 mod listener;
+mod people;
 mod refresh;
 
 use clap::Parser as _;

@@ -39,14 +39,6 @@ fn hostile_config() -> String {
     config
 }
 
-async fn log_in(chrome: &Chrome, base: &str, email: &str, password: &str) {
-    chrome.client.goto(&format!("{base}/login")).await.unwrap();
-    chrome.fill("email", email).await;
-    chrome.fill("password", password).await;
-    chrome.click("form.card button[type=submit]").await;
-    assert_eq!(chrome.path().await, "/", "logged in as {email}");
-}
-
 /// Reloads the overview until the server's status is `live`.
 async fn wait_live(chrome: &Chrome, base: &str, slug: &str) {
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -88,7 +80,7 @@ async fn the_dashboard_works_in_a_real_browser() {
     // The admin logs in and sees the servers.
     chrome.client.goto(&format!("{base}/login")).await.unwrap();
     chrome.screenshot("01-login").await;
-    log_in(&chrome, &base, email, password).await;
+    chrome.log_in(&base, email, password).await;
     assert!(
         chrome.source().await.contains("Key Echo"),
         "the demo's servers"
@@ -192,7 +184,7 @@ async fn the_dashboard_works_in_a_real_browser() {
     assert_eq!(chrome.path().await, "/login");
 
     // The member: admin pages are refused with a clear page (and a 403).
-    log_in(&chrome, &base, MEMBER_EMAIL, MEMBER_PASSWORD).await;
+    chrome.log_in(&base, MEMBER_EMAIL, MEMBER_PASSWORD).await;
     for page in ["/users", "/new", "/servers/echo/settings"] {
         chrome.client.goto(&format!("{base}{page}")).await.unwrap();
         assert_eq!(chrome.text("h1").await, "Not allowed", "{page}");
@@ -267,7 +259,9 @@ async fn an_oauth_account_is_connected_and_disconnected_in_a_real_browser() {
         return;
     };
     let w = World::new(Duration::from_secs(600)).await;
-    log_in(&chrome, &w.base, &w.admin_email, &w.admin_password).await;
+    chrome
+        .log_in(&w.base, &w.admin_email, &w.admin_password)
+        .await;
     chrome
         .client
         .goto(&format!("{}/connections/account", w.base))

@@ -1,20 +1,15 @@
-//! Who calls the JSON API: the user behind an admin API token ([`ApiCaller`]).
-
-use std::sync::Arc;
+//! Who calls the JSON API: the user behind an API token ([`ApiCaller`]).
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use secrecy::SecretString;
 
 use super::ApiError;
-use crate::clock::Clock;
-use crate::crypto::token_hash;
-use crate::store::{Role, Store, StoreError, User};
+use crate::api_tokens::{API_TOKEN_PREFIX, ApiTokens};
+use crate::store::{Role, User};
 
-/// Prefix of admin API tokens.
-pub const API_TOKEN_PREFIX: &str = "gsk_";
-
-/// The user behind `Authorization: Bearer <admin token>`.
+/// The enabled user behind `Authorization: Bearer <API token>` (unexpired), with their
+/// current role.
 #[derive(Debug, Clone)]
 pub struct ApiCaller(pub User);
 
@@ -35,8 +30,7 @@ impl ApiCaller {
 impl<S> FromRequestParts<S> for ApiCaller
 where
     S: Send + Sync,
-    Arc<dyn Store>: FromRef<S>,
-    Arc<dyn Clock>: FromRef<S>,
+    ApiTokens: FromRef<S>,
 {
     type Rejection = ApiError;
 
@@ -44,14 +38,12 @@ where
         let token = gumstack_protocol::bearer::bearer_token(&parts.headers)
             .filter(|t| t.starts_with(API_TOKEN_PREFIX))
             .ok_or(ApiError::Unauthenticated)?;
-        let store = Arc::<dyn Store>::from_ref(state);
-        let hash = token_hash(&SecretString::from(token.to_owned()));
-        match store
-            .api_token_user(&hash, Arc::<dyn Clock>::from_ref(state).now())
+        match ApiTokens::from_ref(state)
+            .authenticate(&SecretString::from(token.to_owned()))
             .await
         {
-            Ok(user) => Ok(Self(user)),
-            Err(StoreError::NotFound) => Err(ApiError::Unauthenticated),
+            Ok(Some(user)) => Ok(Self(user)),
+            Ok(None) => Err(ApiError::Unauthenticated),
             Err(other) => Err(other.into()),
         }
     }

@@ -17,7 +17,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
-    #[error("authentication required: send `Authorization: Bearer <admin token>`")]
+    #[error(
+        "authentication required: send `Authorization: Bearer <API token>` (an unexpired token of an enabled account)"
+    )]
     Unauthenticated,
     #[error("{0}")]
     Forbidden(String),

@@ -7,9 +7,11 @@ mod credentials;
 mod error;
 mod groups;
 mod servers;
+mod tokens;
 mod users;
 
-pub use caller::{API_TOKEN_PREFIX, ApiCaller};
+pub use crate::api_tokens::API_TOKEN_PREFIX;
+pub use caller::ApiCaller;
 pub use error::ApiError;
 
 use axum::Router;
@@ -24,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .nest("/api/servers", servers::router())
         .nest("/api/users", users::router())
         .nest("/api/groups", groups::router())
+        .nest("/api/tokens", tokens::router())
         .nest("/api/me/credentials", credentials::router())
         .nest("/api/me/connections", connections::router())
 }

@@ -1,4 +1,4 @@
-//! The connect flow (SPEC §3 steps 1–5) and disconnecting (step 8).
+//! The connect flow (SPEC §3 steps 1–5); disconnecting (step 8) is `revoke`'s.
 //!
 //! 1. [`Connections::start`]: a fresh state (256 random bits, stored only as its SHA-256) and a
 //!    PKCE verifier (sealed), bound to the user, server, provider and browser session, valid
@@ -20,9 +20,7 @@ use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::error::Internal;
 use crate::store::{Connection, ConnectionStatus, OAuthFlow, Server, StoreError};
 use crate::vault::Aad;
-use gumstack_protocol::provider::{
-    AuthorizationUrlRequest, ExchangeRequest, NicknameRequest, RevokeRequest,
-};
+use gumstack_protocol::provider::{AuthorizationUrlRequest, ExchangeRequest, NicknameRequest};
 
 /// How long a connect flow may take.
 pub const FLOW_SECONDS: i64 = 10 * 60;
@@ -412,48 +410,6 @@ impl Connections {
                 format!("{provider} account")
             }
         }
-    }
-
-    /// Disconnects: asks the provider to revoke the grant (the access token and the refresh
-    /// token), then deletes the tokens.
-    /// `Ok(None)` when there was no connection; `Ok(Some(revoked))` otherwise.
-    pub async fn disconnect(
-        &self,
-        user_id: Uuid,
-        server_id: Uuid,
-        provider: &str,
-    ) -> Result<Option<bool>, Internal> {
-        let Some(c) = self.find(user_id, server_id, provider).await? else {
-            return Ok(None);
-        };
-        let refresh = self.refresh_token_of(&c).ok().flatten();
-        let revoked = match self.access_token_of(&c) {
-            Ok(access) => {
-                let reply = self
-                    .inner
-                    .providers
-                    .call(
-                        server_id,
-                        provider,
-                        ProviderRequest::Revoke(RevokeRequest {
-                            access_token: access,
-                            refresh_token: refresh,
-                        }),
-                    )
-                    .await;
-                match reply {
-                    Ok(reply) => reply.into_revoked() == Ok(true),
-                    Err(error) => {
-                        tracing::warn!(connection = %c.id, %error, "revocation failed; deleting the tokens anyway");
-                        false
-                    }
-                }
-            }
-            Err(_) => false,
-        };
-        self.inner.store.delete_connection(c.id).await?;
-        tracing::info!(connection = %c.id, provider = %provider, revoked, "account disconnected");
-        Ok(Some(revoked))
     }
 }
 

@@ -10,6 +10,7 @@ pub mod flow;
 mod lease;
 pub mod provider;
 pub mod refresh;
+mod revoke;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -28,6 +29,7 @@ use provider::ProviderCalls;
 
 pub use flow::{CallbackError, ConnectError, Connected};
 pub use refresh::TokenError;
+pub use revoke::{Revocation, RevokeOutcome};
 
 /// When and how connections are refreshed.
 #[derive(Debug, Clone)]

@@ -111,7 +111,7 @@ fn client_may_use(client: &OAuthClient, grant_type: &str) -> bool {
 /// The grant behind `id`, refusing revoked ones.
 async fn active_grant(state: &AppState, id: uuid::Uuid) -> Result<Grant, OAuthError> {
     match state.store.grant_with_user(id).await {
-        Ok((grant, _)) if grant.revoked_at.is_none() => Ok(grant),
+        Ok((grant, user)) if grant.revoked_at.is_none() && !user.is_disabled() => Ok(grant),
         Ok(_) => Err(OAuthError::invalid_grant("the authorization was revoked")),
         Err(StoreError::NotFound) => Err(OAuthError::invalid_grant(
             "the authorization no longer exists",

@@ -226,7 +226,7 @@ pub trait ConnectionStore: Send + Sync {
         message: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
-    /// Active connections with a refresh token whose access token expires by `until`, not in
+    /// Active connections of enabled users with a refresh token whose access token expires by `until`, not in
     /// backoff and not leased at `now` by a live instance (see
     /// [`lease_connection`](Self::lease_connection)); soonest first, at most `limit`.
     async fn connections_expiring(

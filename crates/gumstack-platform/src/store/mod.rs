@@ -1,8 +1,9 @@
 //! The persistence seam: one small `dyn` trait per aggregate, over plain records.
 //!
 //! # Layout
-//! - `users`: the organisation, groups, accounts, browser sessions, admin API tokens
-//!   ([`UserStore`]).
+//! - `users`: the organisation, groups, accounts, browser sessions, disabling and deleting
+//!   accounts ([`UserStore`]).
+//! - `api_tokens`: API tokens with their expiry and last use ([`ApiTokenStore`]).
 //! - `servers`: servers and env vars ([`ServerStore`]); deployments and their server tokens
 //!   ([`DeploymentStore`]).
 //! - `keys`: the platform's signing keys ([`SigningKeyStore`]).
@@ -20,6 +21,7 @@
 //! for every type that implements them all. Secrets arrive here already encrypted or hashed:
 //! the store never sees a plaintext secret.
 
+pub(crate) mod api_tokens;
 pub(crate) mod connections;
 pub(crate) mod credentials;
 pub(crate) mod error;
@@ -33,6 +35,7 @@ pub(crate) mod users;
 pub use gumstack_config::AuthType;
 pub use uuid::Uuid;
 
+pub use api_tokens::{ApiToken, ApiTokenStore, LAST_USED_GRANULARITY, NewApiToken};
 pub use connections::{
     Connection, ConnectionStatus, ConnectionStore, FailureKind, LeaseClaim, OAuthFlow,
     RefreshFailure, RefreshedTokens,
@@ -48,7 +51,7 @@ pub use servers::{
     AUTH_TYPE_IMMUTABLE, Deployment, DeploymentStatus, DeploymentStore, EnvVarMeta, RuntimeSpec,
     SealedEnvVar, Server, ServerStore, ServerUpdate,
 };
-pub use users::{Group, Org, Role, User, UserStore};
+pub use users::{Ended, Group, Org, Removed, Role, User, UserStore};
 
 /// Unix seconds.
 pub type Timestamp = i64;
@@ -56,6 +59,7 @@ pub type Timestamp = i64;
 /// Everything the platform persists: every aggregate's store. One implementation per database.
 pub trait Store:
     UserStore
+    + ApiTokenStore
     + ServerStore
     + DeploymentStore
     + SigningKeyStore
@@ -69,6 +73,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: UserStore
+        + ApiTokenStore
         + ServerStore
         + DeploymentStore
         + SigningKeyStore

@@ -11,11 +11,13 @@ mod credential_form;
 pub(crate) mod csrf;
 mod error;
 mod groups;
+mod offboarding;
 pub(crate) mod pages;
 mod server_lifecycle;
 mod server_page;
 mod server_settings;
 mod servers;
+mod tokens;
 mod users;
 
 use axum::Form;
@@ -35,6 +37,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::auth::{SessionUser, session_cookie_name};
 use crate::crypto::{random_token, token_hash};
 use crate::state::AppState;
+use crate::users::AccountError;
 use csrf::{LOGIN_COOKIE, VerifiedForm};
 pub(crate) use error::PageError;
 
@@ -76,6 +79,14 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/groups/{id}/servers/{slug}", post(groups::set_access))
         .route("/users/{id}/role", post(users::set_role))
         .route("/users/{id}/password", post(users::reset_password))
+        .route("/users/{id}/disable", post(offboarding::disable))
+        .route("/users/{id}/enable", post(offboarding::enable))
+        .route(
+            "/users/{id}/delete",
+            get(offboarding::confirm_delete).post(offboarding::delete),
+        )
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/connections", get(connections::list))
@@ -234,6 +245,12 @@ async fn login(
                 Some("The email or password is wrong."),
             );
             return (StatusCode::UNAUTHORIZED, page).into_response();
+        }
+        Err(err @ AccountError::Disabled(_)) => {
+            // The password was right: no failure to count, and no session.
+            tracing::info!(%address, "login of a disabled account refused");
+            let page = pages::login(&csrf, &form.email, &form.next, Some(&err.to_string()));
+            return (StatusCode::FORBIDDEN, page).into_response();
         }
         Err(err) => return PageError::from(err).into_response(),
     };

@@ -30,6 +30,7 @@ pub(crate) fn page(title: &str, session: Option<&SessionUser>, body: Markup) -> 
                             a href="/" { "Servers" }
                             a href="/connections" { "Connections" }
                             a href="/clients" { "MCP clients" }
+                            a href="/tokens" { "API tokens" }
                             @if session.user.role == Role::Admin {
                                 a href="/users" { "Users" }
                                 a href="/groups" { "Permission groups" }

@@ -1,6 +1,7 @@
 //! The Users page (admins only, SPEC §8): the accounts, adding one (with a password the admin
-//! sets or one the platform generates and shows once), changing a role, resetting a password.
-//! Every action goes through [`Accounts`](crate::users::Accounts), like the API and the CLI.
+//! sets or one the platform generates and shows once), changing a role, resetting a password;
+//! the disable, enable and delete buttons post to `offboarding`. Every action goes through
+//! [`Accounts`](crate::users::Accounts), like the API and the CLI.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -63,6 +64,7 @@ async fn users_page(
                 th scope="row" {
                     (user.email)
                     @if user.id == session.user.id { " " span.tag { "you" } }
+                    @if user.is_disabled() { " " span.tag { "disabled" } }
                     br; small { "since " (pages::format_time(user.created_at)) }
                     @if let Some(err) = error { p.error role="alert" { (err.public_message()) } }
                 }
@@ -83,6 +85,26 @@ async fn users_page(
                         button type="submit" { "Reset password" }
                     }
                 }
+                td {
+                    @if user.id != session.user.id {
+                        @if user.is_disabled() {
+                            form.inline method="post" action={ "/users/" (user.id) "/enable" } {
+                                (csrf)
+                                button type="submit" aria-label={ "Enable " (user.email) } { "Enable" }
+                            }
+                            form.inline method="post" action={ "/users/" (user.id) "/disable" } {
+                                (csrf)
+                                button type="submit" aria-label={ "Disable " (user.email) " again" } { "Retry revocations" }
+                            }
+                        } @else {
+                            form.inline method="post" action={ "/users/" (user.id) "/disable" } {
+                                (csrf)
+                                button.danger type="submit" aria-label={ "Disable " (user.email) } { "Disable" }
+                            }
+                        }
+                        a.button.danger href={ "/users/" (user.id) "/delete" } aria-label={ "Delete " (user.email) } { "Delete" }
+                    }
+                }
             }
         }
     };
@@ -91,10 +113,13 @@ async fn users_page(
         @if let Some(notice) = &view.notice { div.notice role="status" { (notice) } }
         table {
             caption { (users.len()) " accounts" }
-            thead { tr { th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Password" } } }
+            thead { tr {
+                th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Password" }
+                th scope="col" { "Access" }
+            } }
             tbody { @for user in &users { (row(user)) } }
         }
-        p { small { "Admins manage everything; developers manage servers and their env vars; members use tools and their own connections. A password reset ends the account's browser sessions and cuts off the MCP clients it authorized; its API tokens stay until removed." } }
+        p { small { "Admins manage everything; developers manage servers and their env vars; members use tools and their own connections. A password reset ends the account's browser sessions and API tokens and cuts off the MCP clients it authorized; a demotion ends the API tokens made under the higher role. Disabling also revokes the account's connections at their providers; deleting removes its credentials and passes its servers to you." } }
         section aria-labelledby="add" {
             h2 id="add" { "Add a user" }
             @if let Some(err) = view.add_error {
@@ -137,6 +162,7 @@ pub(super) async fn list(
     }
     let notice = match query.done.as_deref() {
         Some("role") => Some(html! { "Role changed." }),
+        Some("enabled") => Some(html! { "Account enabled: it can log in again." }),
         _ => None,
     };
     let view = View {
@@ -248,7 +274,7 @@ pub(super) async fn set_role(
     };
     match result {
         // An admin who made themselves a member can no longer see this page.
-        Ok(user) if user.id == session.user.id && user.role != Role::Admin => {
+        Ok((user, _)) if user.id == session.user.id && user.role != Role::Admin => {
             Redirect::to("/").into_response()
         }
         Ok(_) => Redirect::to("/users?done=role").into_response(),
@@ -296,7 +322,7 @@ pub(super) async fn reset_password(
     {
         Ok((user, generated)) => {
             let notice = password_notice(
-                html! { "New password set for " strong { (user.email) } "; every session of the account ended." },
+                html! { "New password set for " strong { (user.email) } "; every session and API token of the account ended." },
                 &user.email,
                 generated.as_ref(),
             );
@@ -315,4 +341,18 @@ pub(super) async fn reset_password(
         }
         Err(err) => pages::error_page(Some(&session), err),
     }
+}
+
+/// The Users page with an error on one account's row (a refused disable or delete).
+pub(super) async fn page_with_row_error(
+    state: &AppState,
+    session: &SessionUser,
+    id: Uuid,
+    err: &PageError,
+) -> Response {
+    let view = View {
+        row_error: Some((id, err)),
+        ..View::default()
+    };
+    users_page(state, session, view, err.status()).await
 }

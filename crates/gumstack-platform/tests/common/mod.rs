@@ -121,14 +121,13 @@ impl Harness {
     }
 
     pub async fn token_for(platform: &Platform, user: &User) -> String {
-        let token = random_token("gsk_");
-        platform
+        let created = platform
             .state
-            .store
-            .insert_api_token(user.id, "test", &token_hash(&token))
+            .api_tokens
+            .create(user, "test", None)
             .await
             .unwrap();
-        token.expose_secret().to_owned()
+        created.token.expose_secret().to_owned()
     }
 
     /// A user with `role` and an API token for them.

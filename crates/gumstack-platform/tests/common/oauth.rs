@@ -69,7 +69,17 @@ pub fn authorize_query(client_id: &str, extra: &[(&str, &str)]) -> String {
 
 /// Approves the consent page as the admin; the redirect URL the client receives.
 pub async fn approve(h: &Harness, client_id: &str, extra: &[(&str, &str)]) -> Url {
-    let (cookie, csrf) = h.session_for(&h.admin).await;
+    approve_as(h, &h.admin, client_id, extra).await
+}
+
+/// Approves the consent page as `user`; the redirect URL the client receives.
+pub async fn approve_as(
+    h: &Harness,
+    user: &gumstack_platform::store::User,
+    client_id: &str,
+    extra: &[(&str, &str)],
+) -> Url {
+    let (cookie, csrf) = h.session_for(user).await;
     let page = h
         .get(&authorize_query(client_id, extra), Some(&cookie))
         .await;
@@ -209,7 +219,16 @@ pub async fn approved_code(h: &Harness, client_id: &str) -> String {
 
 /// Tokens for `client_id` through the whole code flow: (access token, refresh token).
 pub async fn tokens(h: &Harness, client_id: &str) -> (String, String) {
-    let code = approved_code(h, client_id).await;
+    tokens_as(h, &h.admin, client_id).await
+}
+
+/// Tokens `user` authorized `client_id` to have: (access token, refresh token).
+pub async fn tokens_as(
+    h: &Harness,
+    user: &gumstack_platform::store::User,
+    client_id: &str,
+) -> (String, String) {
+    let code = param(&approve_as(h, user, client_id, &[]).await, "code").expect("a code");
     let reply = exchange(h, client_id, &code, VERIFIER, REDIRECT).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     let json: Value = reply.json();

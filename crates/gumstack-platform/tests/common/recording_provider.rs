@@ -44,6 +44,8 @@ pub struct Recorded {
     pub failures: VecDeque<ProviderFailure>,
     pub bad_url: Option<String>,
     pub not_configured: bool,
+    /// How `revoke` fails, if it does.
+    pub revoke_failure: Option<ProviderFailure>,
 }
 
 impl Recorder {
@@ -142,7 +144,10 @@ impl ProviderCalls for Recorder {
                     }
                 }
                 Operation::Nickname => Ok(json!({ "nickname": "<b>ann</b>@tracker" })),
-                Operation::Revoke => Ok(json!({ "revoked": true })),
+                Operation::Revoke => match r.revoke_failure.clone() {
+                    Some(failure) => Err(failure),
+                    None => Ok(json!({ "revoked": true })),
+                },
             };
             (reply, r.delay)
         });

@@ -160,6 +160,15 @@ impl Chrome {
         path
     }
 
+    /// Logs in on the platform at `base` and checks the browser landed on the servers page.
+    pub async fn log_in(&self, base: &str, email: &str, password: &str) {
+        self.client.goto(&format!("{base}/login")).await.unwrap();
+        self.fill("email", email).await;
+        self.fill("password", password).await;
+        self.click("form.card button[type=submit]").await;
+        assert_eq!(self.path().await, "/", "logged in as {email}");
+    }
+
     /// The page's HTML as the browser holds it.
     pub async fn source(&self) -> String {
         self.client.source().await.expect("page source")

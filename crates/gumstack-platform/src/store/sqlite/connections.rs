@@ -328,7 +328,10 @@ impl ConnectionStore for SqliteStore {
             "SELECT * FROM connections
              WHERE status = 'active' AND refresh_ciphertext IS NOT NULL
                AND expires_at IS NOT NULL AND expires_at <= ?
-               AND (retry_at IS NULL OR retry_at <= ?) AND ",
+               AND (retry_at IS NULL OR retry_at <= ?)
+               AND NOT EXISTS (SELECT 1 FROM users u
+                               WHERE u.id = connections.user_id AND u.disabled_at IS NOT NULL)
+               AND ",
             lease_free!(),
             " ORDER BY expires_at LIMIT ?"
         ))

@@ -6,7 +6,7 @@ use sqlx::sqlite::{SqlitePool, SqliteRow};
 use uuid::Uuid;
 
 use super::SqliteStore;
-use super::rows::{user_from_row, uuid_col};
+use super::rows::{USER_COLUMNS, user_from_row, uuid_col};
 use crate::store::{
     Consumed, Grant, Lookup, OAuthClient, OAuthStore, SingleUse, StoreError, Timestamp, User,
     UserGrant,
@@ -216,13 +216,13 @@ impl OAuthStore for SqliteStore {
     }
 
     async fn grant_with_user(&self, id: Uuid) -> Result<(Grant, User), StoreError> {
-        let row = sqlx::query(
+        let row = sqlx::query(&format!(
             "SELECT g.id AS g_id, g.user_id AS g_user_id, g.client_id AS g_client_id,
                     g.server_id AS g_server_id, g.resource AS g_resource, g.scope AS g_scope,
                     g.created_at AS g_created_at, g.revoked_at AS g_revoked_at,
-                    u.id, u.org_id, u.group_id, u.email, u.password_hash, u.role, u.created_at
-             FROM oauth_grants g JOIN users u ON u.id = g.user_id WHERE g.id = ?",
-        )
+                    {USER_COLUMNS}
+             FROM oauth_grants g JOIN users u ON u.id = g.user_id WHERE g.id = ?"
+        ))
         .bind(id.to_string())
         .fetch_one(&self.pool)
         .await?;

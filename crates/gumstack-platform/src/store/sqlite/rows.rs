@@ -22,7 +22,7 @@ pub(super) fn opt_uuid_col(row: &SqliteRow, col: &str) -> Result<Option<Uuid>, S
 
 /// The columns [`user_from_row`] reads, from a `users u`.
 pub(super) const USER_COLUMNS: &str =
-    "u.id, u.org_id, u.group_id, u.email, u.password_hash, u.role, u.created_at";
+    "u.id, u.org_id, u.group_id, u.email, u.password_hash, u.role, u.created_at, u.disabled_at";
 
 /// A user from [`USER_COLUMNS`].
 pub(super) fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
@@ -34,5 +34,6 @@ pub(super) fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
         password_hash: row.try_get("password_hash")?,
         role: row.try_get("role")?,
         created_at: row.try_get("created_at")?,
+        disabled_at: row.try_get("disabled_at")?,
     })
 }

@@ -6,7 +6,48 @@ use uuid::Uuid;
 
 use super::SqliteStore;
 use super::rows::{USER_COLUMNS, user_from_row, uuid_col};
-use crate::store::{Constraint, Group, Org, Role, StoreError, Timestamp, User, UserStore, now};
+use crate::store::{
+    Constraint, Ended, Group, Org, Removed, Role, StoreError, Timestamp, User, UserStore, now,
+};
+
+/// The condition under which the account in the statement may stop being an enabled admin:
+/// it is not one, or another enabled admin remains. Checked inside the statement that would
+/// remove one, so two admins removing each other at once cannot both succeed.
+const NOT_LAST_ADMIN: &str = "role <> 'admin' OR disabled_at IS NOT NULL
+     OR (SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL) > 1";
+
+/// Ends what lets an account act: its browser sessions and API tokens, and its MCP clients'
+/// grants (whose access and refresh tokens then stop working).
+async fn end_access(
+    tx: &mut sqlx::SqliteConnection,
+    user_id: Uuid,
+    at: Timestamp,
+) -> Result<Ended, StoreError> {
+    let id = user_id.to_string();
+    let sessions = sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let api_tokens = sqlx::query("DELETE FROM api_tokens WHERE user_id = ?")
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let grants = sqlx::query(
+        "UPDATE oauth_grants SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+    )
+    .bind(at)
+    .bind(&id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    Ok(Ended {
+        sessions,
+        api_tokens,
+        grants,
+    })
+}
 
 #[async_trait]
 impl UserStore for SqliteStore {
@@ -120,49 +161,134 @@ impl UserStore for SqliteStore {
 
     async fn set_password_hash(&self, user_id: Uuid, hash: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        let t = now();
         let done = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
             .bind(hash)
-            .bind(now())
+            .bind(t)
             .bind(user_id.to_string())
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        // A new password ends every browser session of the account, and revokes the MCP
-        // clients it authorized by logging in (their access and refresh tokens stop working).
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
-            .bind(user_id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "UPDATE oauth_grants SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
-        )
-        .bind(now())
-        .bind(user_id.to_string())
-        .execute(&mut *tx)
-        .await?;
+        // A new password ends every browser session and API token of the account, and revokes
+        // the MCP clients it authorized by logging in (their access and refresh tokens stop
+        // working).
+        end_access(&mut tx, user_id, t).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn set_user_role(&self, user_id: Uuid, role: Role) -> Result<(), StoreError> {
-        let done = sqlx::query(
+    async fn set_user_role(&self, user_id: Uuid, role: Role) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(&format!(
             "UPDATE users SET role = ?, updated_at = ?
-             WHERE id = ? AND (? = 'admin' OR role <> 'admin'
-                               OR (SELECT COUNT(*) FROM users WHERE role = 'admin') > 1)",
-        )
+             WHERE id = ? AND (? = 'admin' OR {NOT_LAST_ADMIN})"
+        ))
         .bind(role)
         .bind(now())
         .bind(user_id.to_string())
         .bind(role)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
+            drop(tx);
             self.user_by_id(user_id).await?;
             return Err(StoreError::Conflict(Constraint::LastAdmin));
         }
+        // Tokens made under a role the user no longer has end with it.
+        let ended = sqlx::query(
+            "DELETE FROM api_tokens WHERE user_id = ?
+             AND (CASE role WHEN 'admin' THEN 2 WHEN 'developer' THEN 1 ELSE 0 END) > ?",
+        )
+        .bind(user_id.to_string())
+        .bind(role.rank())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ended.rows_affected())
+    }
+
+    async fn disable_user(&self, user_id: Uuid, at: Timestamp) -> Result<Ended, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(&format!(
+            "UPDATE users SET disabled_at = COALESCE(disabled_at, ?), updated_at = ?
+             WHERE id = ? AND ({NOT_LAST_ADMIN})"
+        ))
+        .bind(at)
+        .bind(at)
+        .bind(user_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            drop(tx);
+            self.user_by_id(user_id).await?;
+            return Err(StoreError::Conflict(Constraint::LastAdmin));
+        }
+        let ended = end_access(&mut tx, user_id, at).await?;
+        sqlx::query("DELETE FROM oauth_flows WHERE user_id = ?")
+            .bind(user_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    async fn enable_user(&self, user_id: Uuid) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE users SET disabled_at = NULL, updated_at = ? WHERE id = ?")
+            .bind(now())
+            .bind(user_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
         Ok(())
+    }
+
+    async fn delete_user(&self, user_id: Uuid, heir: Uuid) -> Result<Removed, StoreError> {
+        let id = user_id.to_string();
+        let mut tx = self.pool.begin().await?;
+        let credentials: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM credentials WHERE user_id = ?")
+                .bind(&id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let connections: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM connections WHERE user_id = ?")
+                .bind(&id)
+                .fetch_one(&mut *tx)
+                .await?;
+        // The servers first: deleting the user would set their owner to NULL.
+        let servers_reassigned: Vec<String> = sqlx::query_scalar(
+            "UPDATE servers SET owner_id = ?, updated_at = ? WHERE owner_id = ? RETURNING slug",
+        )
+        .bind(heir.to_string())
+        .bind(now())
+        .bind(&id)
+        .fetch_all(&mut *tx)
+        .await?;
+        // Sessions, API tokens, grants (with their codes and refresh tokens), credentials,
+        // connect flows and connections go with the account (ON DELETE CASCADE).
+        let done = sqlx::query(&format!(
+            "DELETE FROM users WHERE id = ? AND ({NOT_LAST_ADMIN})"
+        ))
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            drop(tx);
+            self.user_by_id(user_id).await?;
+            return Err(StoreError::Conflict(Constraint::LastAdmin));
+        }
+        tx.commit().await?;
+        let mut servers_reassigned = servers_reassigned;
+        servers_reassigned.sort();
+        Ok(Removed {
+            servers_reassigned,
+            credentials: u64::try_from(credentials).unwrap_or_default(),
+            connections: u64::try_from(connections).unwrap_or_default(),
+        })
     }
 
     async fn insert_session(
@@ -187,7 +313,7 @@ impl UserStore for SqliteStore {
     async fn session_user(&self, token_hash: &[u8], now: Timestamp) -> Result<User, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.token_hash = ? AND s.expires_at > ?"
+             WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled_at IS NULL"
         ))
         .bind(token_hash)
         .bind(now)
@@ -202,37 +328,5 @@ impl UserStore for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(())
-    }
-
-    async fn insert_api_token(
-        &self,
-        user_id: Uuid,
-        name: &str,
-        token_hash: &[u8],
-    ) -> Result<Uuid, StoreError> {
-        let id = Uuid::new_v4();
-        sqlx::query(
-            "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(id.to_string())
-        .bind(user_id.to_string())
-        .bind(name)
-        .bind(token_hash)
-        .bind(now())
-        .execute(&self.pool)
-        .await?;
-        Ok(id)
-    }
-
-    async fn api_token_user(&self, token_hash: &[u8], now: Timestamp) -> Result<User, StoreError> {
-        let row = sqlx::query(
-            "UPDATE api_tokens SET last_used_at = ? WHERE token_hash = ? RETURNING user_id",
-        )
-        .bind(now)
-        .bind(token_hash)
-        .fetch_one(&self.pool)
-        .await?;
-        let user_id = uuid_col(&row, "user_id")?;
-        self.user_by_id(user_id).await
     }
 }
