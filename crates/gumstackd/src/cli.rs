@@ -12,10 +12,11 @@ use gumstack_platform::app::FIRST_ADMIN_EMAIL;
 use gumstack_platform::crypto::{random_token, token_hash};
 use gumstack_platform::servers::NewServer;
 use gumstack_platform::store::{Role, RuntimeSpec};
-use gumstack_platform::{Platform, PlatformOptions};
+use gumstack_platform::Platform;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::console::{say, shutdown_signal};
+use crate::data_dir::{DataDir, options};
 use crate::demo::DemoArgs;
 use crate::listener::ListenerArgs;
 use crate::refresh::RefreshArgs;
@@ -47,16 +48,9 @@ enum Command {
     /// Manage admin API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
-}
-
-#[derive(Debug, Args)]
-struct DataDir {
-    /// Where the database and the master key live.
-    #[arg(long, env = "GUMSTACK_DATA_DIR", default_value = "gumstack-data")]
-    data_dir: PathBuf,
-    /// An operator-supplied master key file (mode 0600) instead of `<data-dir>/master.key`.
-    #[arg(long, env = "GUMSTACK_MASTER_KEY_FILE")]
-    master_key_file: Option<PathBuf>,
+    /// Master keys (add, rotate, retire, verify) and signing keys (rotate-signing).
+    #[command(subcommand)]
+    Key(crate::keys::KeyCommand),
 }
 
 #[derive(Debug, Args)]
@@ -142,12 +136,6 @@ enum TokenCommand {
     },
 }
 
-fn options(data: &DataDir) -> PlatformOptions {
-    let mut options = PlatformOptions::new(&data.data_dir);
-    options.master_key_file.clone_from(&data.master_key_file);
-    options
-}
-
 /// Opens a data directory for an admin command (no listener).
 async fn open_offline(data: &DataDir) -> anyhow::Result<Platform> {
     let unbound: SocketAddr = ([127, 0, 0, 1], 0).into();
@@ -169,6 +157,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Demo(args) => crate::demo::run(args).await,
+        Command::Key(command) => crate::keys::run(command).await,
         Command::Server(ServerCommand::Create {
             from,
             command,

@@ -3,7 +3,9 @@
 
 mod cli;
 mod console;
+mod data_dir;
 mod demo;
+mod keys;
 mod listener;
 mod refresh;
 

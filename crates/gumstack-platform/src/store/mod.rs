@@ -10,6 +10,8 @@
 //! - `credentials`: users' sealed `cred` values ([`CredentialStore`]).
 //! - `connections`: connect flows and OAuth connections with their refresh lease
 //!   ([`ConnectionStore`]).
+//! - `vault`: every sealed column read and re-sealed in batches, and the master keys each
+//!   platform instance reports ([`VaultStore`]).
 //! - `error`: [`StoreError`], and the [`Constraint`] a refused write violated.
 //! - [`sqlite`]: every trait on SQLite, one file per aggregate; a PostgreSQL backend is a
 //!   sibling folder implementing the same traits (SPEC §13).
@@ -26,6 +28,7 @@ pub(crate) mod oauth;
 pub(crate) mod servers;
 pub mod sqlite;
 pub(crate) mod users;
+pub(crate) mod vault;
 
 pub use gumstack_config::AuthType;
 pub use uuid::Uuid;
@@ -45,6 +48,7 @@ pub use servers::{
     SealedEnvVar, Server, ServerStore, ServerUpdate,
 };
 pub use users::{Group, Org, Role, User, UserStore};
+pub use vault::{InstanceKeys, Reseal, SealedColumn, SealedValue, VaultStore};
 
 /// Unix seconds.
 pub type Timestamp = i64;
@@ -58,6 +62,7 @@ pub trait Store:
     + OAuthStore
     + CredentialStore
     + ConnectionStore
+    + VaultStore
     + std::fmt::Debug
 {
 }
@@ -70,6 +75,7 @@ impl<T> Store for T where
         + OAuthStore
         + CredentialStore
         + ConnectionStore
+        + VaultStore
         + std::fmt::Debug
 {
 }

@@ -10,6 +10,7 @@ mod oauth;
 mod rows;
 mod servers;
 mod users;
+mod vault;
 
 use std::path::Path;
 use std::str::FromStr as _;
