@@ -8,11 +8,11 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use gumstack_platform::api::API_TOKEN_PREFIX;
 
+use gumstack_platform::Platform;
 use gumstack_platform::app::FIRST_ADMIN_EMAIL;
 use gumstack_platform::crypto::{random_token, token_hash};
 use gumstack_platform::servers::NewServer;
 use gumstack_platform::store::{Role, RuntimeSpec};
-use gumstack_platform::Platform;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::console::{say, shutdown_signal};
