@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
 
 use common::oauth_demo::{demo_with, token_for};
 use common::{Browser, OAuthMcp, Running, gumstackd, hidden_fields, text_of};
