@@ -20,6 +20,7 @@ use crate::error::Internal;
 use crate::keys::SigningKeys;
 use crate::limits::{LoginLimiter, RegistrationLimiter};
 use crate::offboarding::Offboarding;
+use crate::rotation::KeyAdmin;
 use crate::servers::Servers;
 use crate::state::{AppState, ClientSettings};
 use crate::store::sqlite::SqliteStore;
@@ -35,12 +36,15 @@ pub const FIRST_ADMIN_EMAIL: &str = "admin@gumstack.local";
 /// How the platform is started.
 #[derive(Debug, Clone)]
 pub struct PlatformOptions {
-    /// Holds `gumstack.db` and, unless `master_key_file` is given, `master.key`.
+    /// Holds `gumstack.db` and, unless `master_key_files` are given, `master.key`.
     pub data_dir: PathBuf,
     /// The URL users and providers see; defaults to `http://<listen address>`.
     pub public_url: Option<String>,
-    /// An operator-supplied master key file (it must exist, mode 0600).
-    pub master_key_file: Option<PathBuf>,
+    /// Operator-supplied master key files (each must exist, mode 0600), read in order: the
+    /// last key of the last file is the active one. None: `<data_dir>/master.key`.
+    pub master_key_files: Vec<PathBuf>,
+    /// How often the key files and the signing keys are checked for changes.
+    pub key_reload_interval: Duration,
     /// How long a server process gets to answer its health check.
     pub startup_timeout: Duration,
     /// TEST ONLY: accept client ID metadata documents on loopback http URLs.
@@ -60,7 +64,8 @@ impl PlatformOptions {
         Self {
             data_dir: data_dir.into(),
             public_url: None,
-            master_key_file: None,
+            master_key_files: Vec::new(),
+            key_reload_interval: Duration::from_secs(2),
             startup_timeout: Duration::from_secs(30),
             allow_loopback_metadata_documents: false,
             refresh: RefreshSettings::default(),
@@ -103,15 +108,31 @@ impl Platform {
         options: PlatformOptions,
         listen_addr: SocketAddr,
     ) -> Result<Self, StartupError> {
-        create_private_dir(&options.data_dir)?;
-        let vault = match &options.master_key_file {
-            Some(path) => Vault::open(path)?,
-            None => Vault::open_or_create(&options.data_dir.join("master.key"))?,
-        };
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&options.data_dir.join("gumstack.db")).await?);
+        let (store, vault) = open_data(&options).await?;
         let runtime: Arc<dyn Runtime> = Arc::new(ProcessRuntime::default());
-        Self::assemble(store, Arc::new(vault), runtime, &options, listen_addr).await
+        Self::assemble(store, vault, runtime, &options, listen_addr).await
+    }
+
+    /// Opens only the store and the master keys of a data directory, for the key commands
+    /// (`gumstackd key …`): nothing else is started, and no signing key is needed, so a value
+    /// that no longer decrypts can still be reported.
+    pub async fn master_keys(options: &PlatformOptions) -> Result<KeyAdmin, StartupError> {
+        let (store, vault) = open_data(options).await?;
+        Ok(KeyAdmin::new(
+            store,
+            vault,
+            Arc::clone(&options.clock),
+            options.refresh.instance_stale,
+        ))
+    }
+
+    /// The key file `gumstackd key add` writes to: `<data_dir>/master.key`, unless the
+    /// operator supplies the key files (then `None`: the operator edits those).
+    pub fn data_dir_key_file(options: &PlatformOptions) -> Option<PathBuf> {
+        options
+            .master_key_files
+            .is_empty()
+            .then(|| options.data_dir.join("master.key"))
     }
 
     /// Builds a platform from parts (tests give an in-memory store or another runtime).
@@ -129,7 +150,8 @@ impl Platform {
             .unwrap_or_else(|| format!("http://{loopback}"));
         let urls = PublicUrls::new(&public_url).map_err(StartupError::Config)?;
         options.api_tokens.check().map_err(StartupError::Config)?;
-        let keys = Arc::new(SigningKeys::load_or_create(&store, &vault).await?);
+        let keys =
+            Arc::new(SigningKeys::load_or_create_at(&store, &vault, options.clock.now()).await?);
         let changed = Arc::new(Notify::new());
         let supervisor = Arc::new(Supervisor::new(
             Arc::clone(&store),
@@ -195,6 +217,7 @@ impl Platform {
             trusted_proxies: crate::client_ip::TrustedProxies::new(options.trusted_proxies.clone()),
             listen_addr: (listen_addr.port() != 0).then_some(loopback),
             clock: Arc::clone(&options.clock),
+            key_reload_interval: options.key_reload_interval,
         };
         Ok(Self { state })
     }
@@ -309,6 +332,10 @@ impl Platform {
         let heartbeat = tokio::spawn(beating.run_heartbeat(async move {
             let _ = heartbeat_stop.wait_for(|stop| *stop).await;
         }));
+        let mut reload_stop = stop_rx.clone();
+        let reloading = tokio::spawn(run_key_reload(self.state.clone(), async move {
+            let _ = reload_stop.wait_for(|stop| *stop).await;
+        }));
         let app = self.router();
         let served = axum::serve(
             listener,
@@ -322,7 +349,55 @@ impl Platform {
         let _ = supervising.await;
         let _ = refreshing.await;
         let _ = heartbeat.await;
+        let _ = reloading.await;
         served
+    }
+}
+
+/// Opens the data directory's store and master keys (creating the directory, the database and
+/// `master.key` as needed).
+async fn open_data(
+    options: &PlatformOptions,
+) -> Result<(Arc<dyn Store>, Arc<Vault>), StartupError> {
+    create_private_dir(&options.data_dir)?;
+    let vault = match Platform::data_dir_key_file(options) {
+        Some(path) => Vault::open_or_create(&path)?,
+        None => Vault::open_files(&options.master_key_files)?,
+    };
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&options.data_dir.join("gumstack.db")).await?);
+    Ok((store, Arc::new(vault)))
+}
+
+/// Until `shutdown`, checks every `key_reload_interval` whether the master key files changed
+/// (a file that does not load is logged and the keys stay as they were) and reloads the
+/// signing keys (a rotated key starts signing; one whose tokens all expired is removed).
+async fn run_key_reload(state: AppState, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(state.key_reload_interval) => {}
+        }
+        match state.vault.reload_if_changed() {
+            Ok(Some(change)) => tracing::info!(
+                added = ?change.added,
+                removed = ?change.removed,
+                active = %change.active,
+                "master keys reloaded"
+            ),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, "master key files not reloaded; the keys in use stay");
+            }
+        }
+        if let Err(error) = state
+            .keys
+            .reload(&state.store, &state.vault, state.clock.now())
+            .await
+        {
+            tracing::warn!(%error, "signing keys not reloaded; the keys in use stay");
+        }
     }
 }
 

@@ -29,7 +29,10 @@
 //! - [`connections`]: OAuth connections of `oauth` servers: the connect flow, sealed tokens,
 //!   coordinated refresh, and the calls to servers' provider code (docs/PROTOCOL.md §4).
 //! - `supervisor`: keeps server processes (via [`gumstack_runtime`]) in line with the store.
-//! - [`keys`]: the platform's Ed25519 signing keys (access tokens, identities), JWKS.
+//! - [`keys`]: the platform's Ed25519 signing keys (access tokens, identities), JWKS, and
+//!   their rotation with an overlap.
+//! - [`rotation`]: master-key rotation: re-sealing every sealed column in batches while the
+//!   platform serves, verifying, retiring a key nothing uses.
 //! - `error`: the vocabulary services' own errors share (class and code), with no HTTP.
 //!
 //! **Below** (no HTTP, no services):
@@ -60,6 +63,7 @@ pub mod oauth;
 pub(crate) mod permissions;
 pub mod offboarding;
 pub(crate) mod redact;
+pub mod rotation;
 pub mod servers;
 pub(crate) mod state;
 pub mod store;

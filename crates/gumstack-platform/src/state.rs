@@ -29,7 +29,8 @@ use crate::vault::Vault;
 pub struct AppState {
     /// Every table, behind the per-aggregate store traits.
     pub store: Arc<dyn Store>,
-    /// Seals and opens secrets bound to their rows.
+    /// Seals and opens secrets bound to their rows; its keys are swapped when the key files
+    /// change.
     pub vault: Arc<Vault>,
     /// Accounts and passwords.
     pub accounts: Accounts,
@@ -63,6 +64,8 @@ pub struct AppState {
     pub listen_addr: Option<SocketAddr>,
     /// The wall clock every expiry (codes, tokens, sessions, flows, clients) is decided by.
     pub clock: Arc<dyn Clock>,
+    /// How often the master key files and the signing keys are checked for changes.
+    pub key_reload_interval: std::time::Duration,
 }
 
 /// Settings of OAuth client handling.

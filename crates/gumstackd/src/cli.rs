@@ -44,6 +44,9 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Master keys (add, rotate, retire, verify) and signing keys (rotate-signing).
+    #[command(subcommand)]
+    Key(crate::keys::KeyCommand),
 }
 
 #[derive(Debug, Args)]
@@ -94,6 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Demo(args) => crate::demo::run(args).await,
+        Command::Key(command) => crate::keys::run(command).await,
         Command::Server(ServerCommand::Create {
             from,
             command,

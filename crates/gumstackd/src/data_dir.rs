@@ -1,5 +1,5 @@
-//! The data directory the admin commands and `serve` work on, and opening it without a
-//! listener for an admin command.
+//! Where an admin command or the platform finds its data — the data directory and the master
+//! key files — and opening it without a listener for an admin command.
 
 use std::io::BufRead as _;
 use std::net::SocketAddr;
@@ -14,18 +14,28 @@ pub(crate) struct DataDir {
     /// Where the database and the master key live.
     #[arg(long, env = "GUMSTACK_DATA_DIR", default_value = "gumstack-data")]
     data_dir: PathBuf,
-    /// An operator-supplied master key file (mode 0600) instead of `<data-dir>/master.key`.
-    #[arg(long, env = "GUMSTACK_MASTER_KEY_FILE")]
-    master_key_file: Option<PathBuf>,
+    /// An operator-supplied master key file (mode 0600) instead of `<data-dir>/master.key`;
+    /// repeat for several (the last key of the last file is the active one).
+    #[arg(
+        long = "master-key-file",
+        env = "GUMSTACK_MASTER_KEY_FILE",
+        value_name = "PATH"
+    )]
+    master_key_files: Vec<PathBuf>,
 }
 
 impl DataDir {
     /// The platform's options for this data directory.
     pub(crate) fn options(&self) -> PlatformOptions {
         let mut options = PlatformOptions::new(&self.data_dir);
-        options.master_key_file.clone_from(&self.master_key_file);
+        options.master_key_files.clone_from(&self.master_key_files);
         options
     }
+}
+
+/// The platform options of a data directory.
+pub(crate) fn options(data: &DataDir) -> PlatformOptions {
+    data.options()
 }
 
 /// Opens a data directory for an admin command (no listener).

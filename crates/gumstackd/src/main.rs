@@ -5,6 +5,7 @@ mod cli;
 mod console;
 mod data_dir;
 mod demo;
+mod keys;
 mod listener;
 mod people;
 mod refresh;

@@ -42,7 +42,8 @@ fn displayable(name: &str) -> String {
         .to_owned()
 }
 
-fn verifier_aad(flow_id: Uuid, user_id: Uuid, server_id: Uuid) -> Aad {
+/// The vault binding of a connect flow's PKCE verifier.
+pub(crate) fn verifier_aad(flow_id: Uuid, user_id: Uuid, server_id: Uuid) -> Aad {
     Aad::new(
         "oauth_flows",
         "code_verifier",

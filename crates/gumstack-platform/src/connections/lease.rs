@@ -50,6 +50,17 @@ impl Connections {
             .store
             .beat_instance(self.inner.instance, self.inner.started_at, now)
             .await?;
+        // Which master keys this instance holds: `gumstackd key rotate` and `key retire` wait
+        // for, or refuse on, what every live instance reports.
+        let vault = &self.inner.vault;
+        self.inner
+            .store
+            .report_instance_keys(
+                self.inner.instance,
+                &vault.key_ids(),
+                &vault.active_key_id(),
+            )
+            .await?;
         *self
             .inner
             .last_beat

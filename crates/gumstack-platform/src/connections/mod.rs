@@ -132,20 +132,22 @@ impl fmt::Debug for Connections {
 
 /// The vault binding of a connection's access token.
 fn access_aad(c: &Connection) -> Aad {
-    Aad::new(
-        "connections",
-        "access_token",
-        &[c.user_id, c.server_id, c.id],
-    )
+    access_aad_of(c.user_id, c.server_id, c.id)
+}
+
+/// The vault binding of the access token of connection `id` of `user_id` at `server_id`.
+pub(crate) fn access_aad_of(user_id: Uuid, server_id: Uuid, id: Uuid) -> Aad {
+    Aad::new("connections", "access_token", &[user_id, server_id, id])
 }
 
 /// The vault binding of a connection's refresh token.
 fn refresh_aad(c: &Connection) -> Aad {
-    Aad::new(
-        "connections",
-        "refresh_token",
-        &[c.user_id, c.server_id, c.id],
-    )
+    refresh_aad_of(c.user_id, c.server_id, c.id)
+}
+
+/// The vault binding of the refresh token of connection `id` of `user_id` at `server_id`.
+pub(crate) fn refresh_aad_of(user_id: Uuid, server_id: Uuid, id: Uuid) -> Aad {
+    Aad::new("connections", "refresh_token", &[user_id, server_id, id])
 }
 
 /// Whole seconds of `d`, as store timestamps count them.

@@ -30,8 +30,9 @@ use crate::state::AppState;
 
 /// Authorization codes live this long.
 pub const CODE_SECONDS: i64 = 60;
-/// Access tokens live an hour (SPEC §7).
-pub const ACCESS_TOKEN_SECONDS: i64 = 3600;
+/// Access tokens live an hour (SPEC §7); the signing keys' overlap after a rotation is
+/// derived from it, so it lives with them.
+pub use crate::keys::ACCESS_TOKEN_SECONDS;
 /// Refresh tokens live six months (SPEC §7).
 pub const REFRESH_TOKEN_SECONDS: i64 = 183 * 24 * 3600;
 
@@ -116,6 +117,6 @@ async fn root_resource_metadata(State(state): State<AppState>) -> impl IntoRespo
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(state.keys.jwks().clone()),
+        Json(serde_json::Value::clone(&state.keys.jwks())),
     )
 }

@@ -12,6 +12,8 @@ pub struct SigningKeyRecord {
     /// Base64url Ed25519 public key.
     pub public_x: String,
     pub created_at: Timestamp,
+    /// When it starts signing (`None`: from `created_at`); it is published from creation.
+    pub activates_at: Option<Timestamp>,
 }
 
 /// The platform's Ed25519 signing keys.
@@ -20,4 +22,6 @@ pub trait SigningKeyStore: Send + Sync {
     /// Every unretired signing key, oldest first.
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+    /// Removes a key whose tokens have all expired (nothing if it is gone already).
+    async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError>;
 }

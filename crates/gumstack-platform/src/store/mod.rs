@@ -13,6 +13,8 @@
 //!   ([`ConnectionStore`]).
 //! - `groups`: permission groups, their members and their access to servers
 //!   ([`GroupStore`]).
+//! - `vault`: every sealed column read and re-sealed in batches, and the master keys each
+//!   platform instance reports ([`VaultStore`]).
 //! - `error`: [`StoreError`], and the [`Constraint`] a refused write violated.
 //! - [`sqlite`]: every trait on SQLite, one file per aggregate; a PostgreSQL backend is a
 //!   sibling folder implementing the same traits (SPEC §13).
@@ -31,6 +33,7 @@ pub(crate) mod oauth;
 pub(crate) mod servers;
 pub mod sqlite;
 pub(crate) mod users;
+pub(crate) mod vault;
 
 pub use gumstack_config::AuthType;
 pub use uuid::Uuid;
@@ -52,6 +55,7 @@ pub use servers::{
     SealedEnvVar, Server, ServerStore, ServerUpdate,
 };
 pub use users::{Ended, Group, Org, Removed, Role, User, UserStore};
+pub use vault::{InstanceKeys, Reseal, SealedColumn, SealedValue, VaultStore};
 
 /// Unix seconds.
 pub type Timestamp = i64;
@@ -67,6 +71,7 @@ pub trait Store:
     + CredentialStore
     + ConnectionStore
     + GroupStore
+    + VaultStore
     + std::fmt::Debug
 {
 }
@@ -81,6 +86,7 @@ impl<T> Store for T where
         + CredentialStore
         + ConnectionStore
         + GroupStore
+        + VaultStore
         + std::fmt::Debug
 {
 }

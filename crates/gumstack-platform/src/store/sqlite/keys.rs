@@ -10,7 +10,7 @@ use crate::store::{SigningKeyRecord, SigningKeyStore, StoreError};
 impl SigningKeyStore for SqliteStore {
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT kid, private_ciphertext, public_x, created_at FROM signing_keys
+            "SELECT kid, private_ciphertext, public_x, created_at, activates_at FROM signing_keys
              WHERE retired_at IS NULL ORDER BY created_at, kid",
         )
         .fetch_all(&self.pool)
@@ -22,6 +22,7 @@ impl SigningKeyStore for SqliteStore {
                     private_ciphertext: row.try_get("private_ciphertext")?,
                     public_x: row.try_get("public_x")?,
                     created_at: row.try_get("created_at")?,
+                    activates_at: row.try_get("activates_at")?,
                 })
             })
             .collect()
@@ -29,14 +30,24 @@ impl SigningKeyStore for SqliteStore {
 
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO signing_keys (kid, private_ciphertext, public_x, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO signing_keys (kid, private_ciphertext, public_x, created_at, activates_at)
+             VALUES (?, ?, ?, ?, ?)",
         )
         .bind(&key.kid)
         .bind(&key.private_ciphertext)
         .bind(&key.public_x)
         .bind(key.created_at)
+        .bind(key.activates_at)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM signing_keys WHERE kid = ?")
+            .bind(kid)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

@@ -12,6 +12,7 @@ mod oauth;
 mod rows;
 mod servers;
 mod users;
+mod vault;
 
 use std::path::Path;
 use std::str::FromStr as _;
