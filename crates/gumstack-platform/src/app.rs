@@ -57,6 +57,10 @@ pub struct PlatformOptions {
     pub clock: Arc<dyn Clock>,
     /// How long API tokens live (default and maximum).
     pub api_tokens: ApiTokenSettings,
+    /// Whether this process is a platform instance (registered with a heartbeat, seen by
+    /// lease holders and by `key rotate`). Admin commands that only open the data directory
+    /// are not: a row of theirs would look like a live instance for a while after they exit.
+    pub register_instance: bool,
 }
 
 impl PlatformOptions {
@@ -72,6 +76,7 @@ impl PlatformOptions {
             trusted_proxies: Vec::new(),
             clock: Arc::new(SystemClock),
             api_tokens: ApiTokenSettings::default(),
+            register_instance: true,
         }
     }
 }
@@ -181,10 +186,11 @@ impl Platform {
         );
         // A new instance id at every start: leases of the process this one replaces (killed in
         // the middle of a refresh, say) are taken over once its heartbeat is stale.
-        connections
-            .register_instance()
-            .await
-            .map_err(|e| StartupError::Config(format!("registering the platform instance: {e}")))?;
+        if options.register_instance {
+            connections.register_instance().await.map_err(|e| {
+                StartupError::Config(format!("registering the platform instance: {e}"))
+            })?;
+        }
         let state = AppState {
             offboarding: Offboarding::new(
                 Arc::clone(&store),
@@ -350,6 +356,11 @@ impl Platform {
         let _ = refreshing.await;
         let _ = heartbeat.await;
         let _ = reloading.await;
+        // Stopped cleanly: leases and `key rotate` need not wait for this instance's heartbeat
+        // to go stale.
+        if let Err(error) = self.state.connections.deregister_instance().await {
+            tracing::warn!(%error, "removing the platform instance's row failed");
+        }
         served
     }
 }

@@ -50,6 +50,8 @@ pub(crate) async fn open_offline_with(
 ) -> anyhow::Result<Platform> {
     let unbound: SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut options = data.options();
+    // An admin command is not a platform instance (`key rotate` would wait for it).
+    options.register_instance = false;
     configure(&mut options);
     Ok(Platform::open(options, unbound).await?)
 }

@@ -284,3 +284,44 @@ async fn rotation_killed_midway_resumes_and_the_old_key_is_retired_while_tools_k
     );
     assert!(!out.contains("sk-rotation"), "never a plaintext: {out}");
 }
+
+fn instances(data_dir: &Path) -> usize {
+    let (ok, out, err) = key(data_dir, &["status"]);
+    assert!(ok, "{err}");
+    out.lines().filter(|l| l.starts_with("instance: ")).count()
+}
+
+/// `key rotate` and `key retire` wait for every live instance: an admin command that only
+/// opens the data directory is none, and a platform stopped cleanly is one no longer.
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_commands_and_a_stopped_platform_leave_no_live_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let data = data_dir.to_str().unwrap();
+    let mut platform = Running::start(
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", data],
+        &[],
+    );
+    platform.read_until("dashboard: ");
+    assert_eq!(instances(&data_dir), 1, "the running platform");
+
+    let out = Command::new(gumstackd())
+        .args(["token", "create", "--data-dir", data])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        instances(&data_dir),
+        1,
+        "the admin command left no instance behind"
+    );
+
+    platform.signal("TERM");
+    let status = platform.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(instances(&data_dir), 0, "a clean stop removes the instance");
+}

@@ -31,6 +31,12 @@ impl Connections {
         Ok(())
     }
 
+    /// Removes this instance's row at a clean shutdown: its leases are free at once, and no one
+    /// waits for it to report keys.
+    pub async fn deregister_instance(&self) -> Result<(), StoreError> {
+        self.inner.store.remove_instance(self.inner.instance).await
+    }
+
     /// Writes this instance's heartbeat until `shutdown` resolves.
     pub async fn run_heartbeat(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);

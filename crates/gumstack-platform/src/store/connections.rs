@@ -248,4 +248,6 @@ pub trait ConnectionStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Forgets instances whose last heartbeat is before `before`; how many.
     async fn forget_instances(&self, before: Timestamp) -> Result<u64, StoreError>;
+    /// Forgets one instance (it stopped cleanly).
+    async fn remove_instance(&self, id: Uuid) -> Result<(), StoreError>;
 }

@@ -370,6 +370,14 @@ impl ConnectionStore for SqliteStore {
         Ok(())
     }
 
+    async fn remove_instance(&self, id: Uuid) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM platform_instances WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn forget_instances(&self, before: Timestamp) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM platform_instances WHERE heartbeat_at < ?")
             .bind(before)
