@@ -180,6 +180,29 @@ async fn the_dashboard_works_in_a_real_browser() {
     assert!(notice.contains(MEMBER_EMAIL), "{notice}");
     assert!(!chrome.source().await.contains(MEMBER_PASSWORD));
     chrome.screenshot("08-users").await;
+
+    // A permission group that keeps the new member off one tool of echo.
+    chrome.client.goto(&format!("{base}/groups")).await.unwrap();
+    chrome.fill("name", "Interns").await;
+    chrome.click("section form.card button[type=submit]").await;
+    assert_eq!(chrome.text("h1").await, "Interns");
+    chrome
+        .client
+        .find(fantoccini::Locator::Id("user"))
+        .await
+        .unwrap()
+        .select_by_label(MEMBER_EMAIL)
+        .await
+        .unwrap();
+    chrome.click("form[action$='/members'] button").await;
+    assert!(chrome.text(".notice").await.contains("User moved"));
+    chrome.fill("tools-echo", "whoami").await;
+    chrome.click("form[action$='/servers/echo'] button").await;
+    assert!(chrome.text(".notice").await.contains("Saved"));
+    assert!(chrome.source().await.contains("value=\"whoami\""));
+    chrome.screenshot("08b-group").await;
+    chrome.client.goto(&format!("{base}/groups")).await.unwrap();
+    chrome.screenshot("08c-groups").await;
     chrome.click("form.logout button").await;
     assert_eq!(chrome.path().await, "/login");
 
@@ -228,6 +251,13 @@ async fn the_dashboard_works_in_a_real_browser() {
     assert_ne!(result["isError"], true, "{result}");
     let text = text_of(&result);
     assert!(text.contains("5678") && text.contains("eu-west"), "{text}");
+    // The tool the member's group denies is not offered to them.
+    let tools = mcp.service.list_all_tools().await.unwrap();
+    let names: Vec<&str> = tools.iter().map(|tool| tool.name.as_ref()).collect();
+    assert!(
+        names.contains(&"key_suffix") && !names.contains(&"whoami"),
+        "{names:?}"
+    );
 
     // The member sees that client and revokes it: its next call is refused.
     chrome
