@@ -205,6 +205,27 @@ impl SigningKeys {
     }
 }
 
+#[cfg(feature = "fuzzing")]
+impl SigningKeys {
+    /// One key `kid` made from `seed`, without a store or vault: the fuzz targets verify with
+    /// the same [`SigningKeys::verify`] as the platform.
+    #[doc(hidden)]
+    pub fn from_seed_for_fuzzing(kid: &str, seed: &[u8; 32]) -> Self {
+        let signing = SigningKey::from_bytes(seed);
+        let public_x = URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes());
+        let decoding = DecodingKey::from_ed_components(&public_x).expect("a fresh public key");
+        Self {
+            kid: kid.to_owned(),
+            signing,
+            decoding: HashMap::from([(kid.to_owned(), decoding)]),
+            jwks: serde_json::json!({ "keys": [{
+                "kty": "OKP", "crv": "Ed25519", "x": public_x,
+                "kid": kid, "use": "sig", "alg": "EdDSA",
+            }] }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
