@@ -137,6 +137,7 @@ struct Parsed {
     user: Option<&'static str>,
     opens_session: bool,
     connection_listed: Vec<String>,
+    has_content_length: bool,
 }
 
 fn parse(data: &[u8]) -> Option<Parsed> {
@@ -224,6 +225,7 @@ fn parse(data: &[u8]) -> Option<Parsed> {
         user,
         opens_session,
         connection_listed,
+        has_content_length: content_length.is_some(),
     })
 }
 
@@ -272,7 +274,16 @@ fuzz_target!(|data: &[u8]| {
         !parsed.body_breaks,
         "a broken body reached the server whole"
     );
-    assert_eq!(echoed["body"], json!(parsed.body_len));
+    // hyper's client sends no body with a GET or DELETE of unknown length (no
+    // `Content-Length`: the gateway drops the client's `Transfer-Encoding`); such a body has no
+    // meaning in MCP. Anything else arrives whole.
+    let dropped = method != Method::POST && !parsed.has_content_length && echoed["body"] == 0;
+    assert!(
+        echoed["body"] == json!(parsed.body_len) || dropped,
+        "{} bytes sent, the upstream got {}",
+        parsed.body_len,
+        echoed["body"]
+    );
     assert!(parsed.body_len <= MAX_BODY);
     let names: Vec<&str> = echoed["headers"]
         .as_array()

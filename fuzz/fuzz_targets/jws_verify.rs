@@ -8,16 +8,17 @@
 //! never write, to reach every check after the signature), then a one-character edit.
 //!
 //! Properties: nothing panics; a token accepted by any verifier is exactly one the key signed
-//! (the canonical header and claims, re-signed, give the same bytes: no malleability in the
-//! base64, the JSON or the signature); an accepted token's `iss`, `aud`, `exp` and `typ` are
-//! what the verifier asked for; a well-formed fresh token is accepted; an edited one is not.
+//! (the header `jws::sign` writes, canonical base64, and the key's own deterministic signature
+//! of exactly those bytes: no malleability in the base64, the header or the signature); an
+//! accepted token's `iss`, `aud`, `exp` and `typ` are what the verifier asked for; a
+//! well-formed fresh token is accepted; an edited one is not.
 #![no_main]
 
 use std::sync::LazyLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::SigningKey;
+use ed25519_dalek::{Signer as _, SigningKey};
 use gumstack_platform::fuzzing::SigningKeys;
 use gumstack_platform::oauth::tokens::{
     ACCESS_TOKEN_TYP, AccessClaims, IDENTITY_TYP, IdentityClaims, verify_access_token,
@@ -25,7 +26,7 @@ use gumstack_platform::oauth::tokens::{
 use gumstack_protocol::{bearer, jws};
 use jsonwebtoken::DecodingKey;
 use libfuzzer_sys::fuzz_target;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const KID: &str = "0b6f43d2-3d61-4c44-8f43-1b39f0c2a001";
 const SEED: [u8; 32] = [7; 32];
@@ -136,24 +137,31 @@ fn header(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(encoded).unwrap()).unwrap()
 }
 
-/// Whether `token` is byte for byte what `jws::sign` makes of its own header and claims.
+/// Whether `token` is byte for byte what `jws::sign` makes: the header it writes, canonical
+/// base64 for the claims, and the key's (deterministic) signature of exactly those bytes.
 fn canonical(token: &str) -> bool {
     let mut parts = token.split('.');
-    let (Some(header), Some(claims)) = (parts.next(), parts.next()) else {
+    let (Some(header), Some(claims), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return false;
     };
-    let decode = |part: &str| -> Option<Value> {
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
-    };
-    let (Some(header), Some(claims)) = (decode(header), decode(claims)) else {
+    let Some(decoded) = URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()
+        .and_then(|h| serde_json::from_slice::<Value>(&h).ok())
+    else {
         return false;
     };
-    let (Some(kid), Some(typ)) = (header["kid"].as_str(), header["typ"].as_str()) else {
+    let (Some(kid), Some(typ)) = (decoded["kid"].as_str(), decoded["typ"].as_str()) else {
         return false;
     };
-    header.as_object().is_some_and(|h| h.len() == 3)
-        && header["alg"] == "EdDSA"
-        && jws::sign(&SIGNING, kid, typ, &claims) == token
+    let written = json!({ "alg": "EdDSA", "typ": typ, "kid": kid }).to_string();
+    let claims_bytes = URL_SAFE_NO_PAD.decode(claims).unwrap_or_default();
+    let signed = SIGNING.sign(format!("{header}.{claims}").as_bytes());
+    header == URL_SAFE_NO_PAD.encode(written)
+        && claims == URL_SAFE_NO_PAD.encode(&claims_bytes)
+        && signature == URL_SAFE_NO_PAD.encode(signed.to_bytes())
 }
 
 /// Claims the platform itself would write in an access token, fresh at `NOW`.
