@@ -170,7 +170,7 @@ impl SigningKeys {
                 _ => TokenError::Malformed,
             })?;
         let exp = claims["exp"].as_i64().ok_or(TokenError::Malformed)?;
-        if exp + 60 < now {
+        if exp.saturating_add(60) < now {
             return Err(TokenError::Expired);
         }
         if claims["iss"].as_str() != Some(issuer) {
@@ -298,5 +298,22 @@ mod tests {
             other.verify::<Claims>(&token, "at+jwt", "https://p", "https://p/mcp/a", now()),
             Err(TokenError::UnknownKey)
         );
+    }
+
+    /// Found by the `jws_verify` fuzz target: an `exp` near `i64::MAX` overflowed the leeway
+    /// addition (a panic with overflow checks, an "expired" verdict without).
+    #[tokio::test]
+    async fn an_expiry_at_the_end_of_time_does_not_overflow() {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
+        let keys = SigningKeys::load_or_create(&store, &Vault::generate())
+            .await
+            .unwrap();
+        let mut far = claims("https://p/mcp/a", 0);
+        far.exp = i64::MAX;
+        let token = keys.sign("at+jwt", &far);
+        let verified: Claims = keys
+            .verify(&token, "at+jwt", "https://p", "https://p/mcp/a", now())
+            .unwrap();
+        assert_eq!(verified.exp, i64::MAX);
     }
 }
