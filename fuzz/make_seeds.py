@@ -72,6 +72,7 @@ def jws_seeds():
     write("jws_verify", "signed-fixture-identity", b"\x03" + json.dumps(identity).encode())
     write("jws_verify", "signed-fixture-call", b"\x05" + json.dumps(call).encode())
     write("jws_verify", "signed-unknown-kid", b"\x09" + compact(access).encode())
+    write("jws_verify", "signed-exp-max", b"\x01" + compact(dict(access, exp=2**63 - 1)).encode())
     write("jws_verify", "signed-audiences",
           b"\x01" + compact(dict(access, aud=[RESOURCE, "x"])).encode())
     # Tokens as a client sends them (mode byte even), valid ones included to be mutated.
