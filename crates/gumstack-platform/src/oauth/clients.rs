@@ -322,6 +322,19 @@ mod tests {
     use super::*;
     use crate::oauth::documents::is_public_address;
 
+    /// Found by the `client_registration` fuzz target: the metadata stored for a client read
+    /// back with a float one unit off in the last place (serde_json's default float parser).
+    #[test]
+    fn registration_metadata_keeps_floats_exactly() {
+        let body = br#"{"redirect_uris": ["https://app.example.com/cb"],
+                        "x": 1.1111111111111109e104, "y": [0.1, 2.2250738585072014e-308]}"#;
+        let metadata = parse_registration(body).unwrap().metadata;
+        let stored = serde_json::Value::Object(metadata.clone()).to_string();
+        assert!(stored.contains("1.1111111111111109e+104"), "{stored}");
+        let read_back: serde_json::Value = serde_json::from_str(&stored).unwrap();
+        assert_eq!(read_back, serde_json::Value::Object(metadata));
+    }
+
     #[test]
     fn redirect_uris() {
         assert!(redirect_uri_problem("https://app.example.com/cb").is_none());
