@@ -205,8 +205,9 @@ fn parse(data: &[u8]) -> Option<Parsed> {
         if chunked {
             return None;
         }
-        // The server reads exactly that many bytes; a shorter body is a connection cut short.
-        body_breaks |= length > body.len();
+        // The server reads exactly that many bytes: a shorter body is a connection cut short,
+        // and whatever comes after them (a break included) is not this request's.
+        body_breaks = length > body.len();
         body.truncate(length);
     }
     let body_len = body.len();
