@@ -55,6 +55,9 @@ pub mod connections;
 pub(crate) mod credentials;
 pub mod crypto;
 pub(crate) mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod gateway;
 pub(crate) mod internal;
 pub mod keys;

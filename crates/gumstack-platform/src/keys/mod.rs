@@ -283,6 +283,29 @@ impl KeySet {
     }
 }
 
+#[cfg(feature = "fuzzing")]
+impl SigningKeys {
+    /// One key `kid` made from `seed`, without a store or vault: the fuzz targets verify with
+    /// the same [`SigningKeys::verify`] as the platform.
+    #[doc(hidden)]
+    pub fn from_seed_for_fuzzing(kid: &str, seed: &[u8; 32]) -> Self {
+        let signing = SigningKey::from_bytes(seed);
+        let public_x = URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes());
+        let decoding = DecodingKey::from_ed_components(&public_x).expect("a fresh public key");
+        Self {
+            current: ArcSwap::from_pointee(KeySet {
+                kid: kid.to_owned(),
+                signing,
+                decoding: HashMap::from([(kid.to_owned(), decoding)]),
+                jwks: Arc::new(serde_json::json!({ "keys": [{
+                    "kty": "OKP", "crv": "Ed25519", "x": public_x,
+                    "kid": kid, "use": "sig", "alg": "EdDSA",
+                }] })),
+            }),
+        }
+    }
+}
+
 /// The key set that applies at `now`: the signer's private half unsealed, the published keys.
 fn build(records: &[SigningKeyRecord], vault: &Vault, now: Timestamp) -> Result<KeySet, KeyError> {
     let plan =

@@ -178,3 +178,20 @@ async fn a_rotated_key_signs_new_tokens_and_the_old_one_verifies_until_its_token
     assert_eq!(published(&started_now), vec![new_kid]);
     assert!(verify(&keys, &new_token, clock.now() - OVERLAP_SECONDS + 3600).is_ok());
 }
+
+/// Found by the `jws_verify` fuzz target: an `exp` near `i64::MAX` overflowed the leeway
+/// addition (a panic with overflow checks, an "expired" verdict without).
+#[tokio::test]
+async fn an_expiry_at_the_end_of_time_does_not_overflow() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
+    let keys = SigningKeys::load_or_create(&store, &Vault::generate())
+        .await
+        .unwrap();
+    let mut far = claims("https://p/mcp/a", 0);
+    far.exp = i64::MAX;
+    let token = keys.sign("at+jwt", &far);
+    let verified: Claims = keys
+        .verify(&token, "at+jwt", "https://p", "https://p/mcp/a", now())
+        .unwrap();
+    assert_eq!(verified.exp, i64::MAX);
+}

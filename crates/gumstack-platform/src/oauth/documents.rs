@@ -28,23 +28,8 @@ pub(super) async fn fetch_metadata_document(
     let bad = |why: String| {
         OAuthError::invalid_client(format!("client metadata document {client_id}: {why}"))
     };
-    let url = Url::parse(client_id).map_err(|e| bad(e.to_string()))?;
-    let host = url
-        .host_str()
-        .ok_or_else(|| bad("no host".into()))?
-        .to_owned();
-    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("must not carry a fragment or credentials".into()));
-    }
-    if url.path() == "/" || url.path().is_empty() {
-        return Err(bad("the URL must have a path".into()));
-    }
     let loopback_ok = settings.allow_loopback_metadata_documents;
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback_ok && is_loopback_url(&url) => {}
-        _ => return Err(bad("must be an https URL".into())),
-    }
+    let (url, host) = document_url(client_id, loopback_ok).map_err(bad)?;
     let port = url.port_or_known_default().unwrap_or(443);
     let addresses: Vec<SocketAddr> = tokio::time::timeout(
         DOCUMENT_TIMEOUT,
@@ -91,10 +76,38 @@ pub(super) async fn fetch_metadata_document(
             return Err(bad(format!("larger than {DOCUMENT_MAX_BYTES} bytes")));
         }
     }
+    client_from_document(client_id, &body, now).map_err(bad)
+}
+
+/// The URL of a client ID metadata document and its host, if the platform may fetch it: no
+/// fragment or credentials, a path, https (http on loopback only when `loopback_ok`).
+pub(crate) fn document_url(client_id: &str, loopback_ok: bool) -> Result<(Url, String), String> {
+    let url = Url::parse(client_id).map_err(|e| e.to_string())?;
+    let host = url.host_str().ok_or("no host")?.to_owned();
+    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry a fragment or credentials".into());
+    }
+    if url.path() == "/" || url.path().is_empty() {
+        return Err("the URL must have a path".into());
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback_ok && is_loopback_url(&url) => {}
+        _ => return Err("must be an https URL".into()),
+    }
+    Ok((url, host))
+}
+
+/// The client a fetched metadata document `body` describes, trusted from `now` for an hour.
+pub(crate) fn client_from_document(
+    client_id: &str,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<OAuthClient, String> {
     let document: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|e| bad(format!("not JSON: {e}")))?;
+        serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     if document["client_id"].as_str() != Some(client_id) {
-        return Err(bad("its client_id does not equal its URL".into()));
+        return Err("its client_id does not equal its URL".into());
     }
     let redirect_uris: Vec<String> = document["redirect_uris"]
         .as_array()
@@ -104,14 +117,14 @@ pub(super) async fn fetch_metadata_document(
                 .collect()
         })
         .unwrap_or_default();
-    validate_redirect_uris(&redirect_uris).map_err(|e| bad(e.description))?;
+    validate_redirect_uris(&redirect_uris).map_err(|e| e.description)?;
     let method = document["token_endpoint_auth_method"]
         .as_str()
         .unwrap_or("none");
     if method != "none" {
-        return Err(bad(format!(
+        return Err(format!(
             "token_endpoint_auth_method `{method}` is not supported for metadata documents (use none)"
-        )));
+        ));
     }
     let created_at = now;
     Ok(OAuthClient {

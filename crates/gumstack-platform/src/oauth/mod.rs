@@ -12,7 +12,7 @@
 
 pub mod authorize;
 pub mod clients;
-mod documents;
+pub(crate) mod documents;
 pub mod error;
 pub mod token;
 pub mod tokens;
