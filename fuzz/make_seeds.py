@@ -150,6 +150,19 @@ def gateway_seeds():
         "no-token": "DELETE /mcp/tracker\nHost: mcp.example.com\nMcp-Session-Id: s-1\n\n",
         "refusals": "POST /mcp/tracker\nHost: mcp.example.com\nAuthorization: Bearer off\n\n",
         "method": "PUT /mcp/tracker\nHost: mcp.example.com\n\n",
+        "denied-tool": "POST /mcp/tracker\nHost: mcp.example.com\nAuthorization: Bearer alice\n"
+                       "Mcp-Method: tools/call\nMcp-Name: danger\n\n"
+                       + json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                                     "params": {"name": "danger", "arguments": {}}}),
+        "allowed-tool": "POST /mcp/tracker\nHost: mcp.example.com\nAuthorization: Bearer bob\n"
+                        "Mcp-Name: =?base64?ZGFuZ2Vy?=\n\n"
+                        + json.dumps({"jsonrpc": "2.0", "id": "a", "method": "tools/call",
+                                      "params": {"name": "danger"}}),
+        "tools-list": "POST /mcp/tracker\nHost: mcp.example.com\nAuthorization: Bearer alice\n\n"
+                      + json.dumps({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}),
+        "batch": "POST /mcp/tracker\nHost: mcp.example.com\nAuthorization: Bearer alice\n\n"
+                 + json.dumps([{"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+                                "params": {"name": "danger"}}]),
     }
     for name, request in requests.items():
         write("gateway_request", name, request)
