@@ -8,7 +8,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{OAuthMcp, Running, assert_all_exit, descendants, repo_root, sibling_binary, text_of};
+use common::{
+    Api, OAuthMcp, Running, assert_all_exit, descendants, repo_root, sibling_binary, text_of,
+};
 use gumstack_platform::clock::{Clock as _, SystemClock};
 use gumstack_platform::keys::SigningKeys;
 use gumstack_platform::oauth::tokens::mint_identity;
@@ -16,30 +18,10 @@ use gumstack_platform::servers::Servers;
 use gumstack_platform::store::Store;
 use gumstack_platform::store::sqlite::SqliteStore;
 use gumstack_platform::vault::Vault;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 
-struct Api {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
 impl Api {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
     /// Asks for a redeploy and waits until that generation is live; its direct MCP URL.
     async fn redeploy_and_wait(&self, slug: &str) -> String {
         let (status, body) = self

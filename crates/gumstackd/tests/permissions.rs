@@ -5,45 +5,10 @@
 
 mod common;
 
-use common::{OAuthMcp, Running, text_of};
+use common::oauth_demo::token_for;
+use common::{Api, OAuthMcp, Running, text_of};
 use rmcp::model::CallToolRequestParams;
-use serde_json::{Value, json};
-
-struct Api {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-}
-
-fn admin_token(data_dir: &std::path::Path) -> String {
-    let out = std::process::Command::new(common::gumstackd())
-        .args(["token", "create", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
+use serde_json::json;
 
 async fn tool_names(mcp: &OAuthMcp) -> Vec<String> {
     let tools = mcp
@@ -64,11 +29,7 @@ async fn a_denied_tool_is_hidden_and_refused_until_an_admin_allows_it() {
     let mut demo = Running::demo(&data_dir);
     let base = demo.read_until("dashboard: ");
     demo.read_until("login: ");
-    let api = Api {
-        base: base.clone(),
-        token: admin_token(&data_dir),
-        http: reqwest::Client::new(),
-    };
+    let api = Api::new(&base, token_for(&data_dir));
 
     let (status, body) = api
         .send(
