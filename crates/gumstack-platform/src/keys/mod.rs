@@ -6,7 +6,7 @@
 //! the time it starts signing; it is published at once, so every instance and every cached
 //! JWKS knows it before a token signed by it arrives. The key it replaces keeps verifying for
 //! [`OVERLAP_SECONDS`] (every token it signed has expired by then), then it is removed
-//! ([`schedule`]). Running instances pick the changes up with [`SigningKeys::reload`], which
+//! (`schedule`). Running instances pick the changes up with [`SigningKeys::reload`], which
 //! swaps the whole key set atomically; signing and verifying read it with one atomic load.
 
 mod schedule;
