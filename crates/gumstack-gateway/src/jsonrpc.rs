@@ -166,6 +166,7 @@ pub(crate) fn inspect<'a>(body: &'a [u8], headers: &HeaderMap) -> Result<Message
         }
     })?;
     let id = envelope.id;
+    no_case_variants(body, ENVELOPE_KEYS, id)?;
     if envelope.jsonrpc.as_deref() != Some("2.0") {
         return Err(Refused::new(
             INVALID_REQUEST,
@@ -208,6 +209,9 @@ pub(crate) fn inspect<'a>(body: &'a [u8], headers: &HeaderMap) -> Result<Message
                     id,
                 )
             };
+            if let Some(raw) = params {
+                no_case_variants(raw.get().as_bytes(), PARAMS_KEYS, id)?;
+            }
             let params: Params<'a> = params
                 .filter(|raw| raw.get().starts_with('{'))
                 .and_then(|raw| serde_json::from_str(raw.get()).ok())
@@ -224,6 +228,49 @@ pub(crate) fn inspect<'a>(body: &'a [u8], headers: &HeaderMap) -> Result<Message
     let message = Message { id, method, target };
     check_routing_headers(&message, headers)?;
     Ok(message)
+}
+
+/// The keys of a JSON-RPC message the gateway reads.
+const ENVELOPE_KEYS: &[&str] = &["jsonrpc", "id", "method", "params", "result", "error"];
+/// The keys of `params` that name what a request targets.
+const PARAMS_KEYS: &[&str] = &["name", "uri"];
+
+/// Refuses an object with a key that is not one of `known` but reads as one to a JSON decoder
+/// that matches keys without regard to case (Go's `encoding/json` does, folding `ſ` to `s` and
+/// the Kelvin sign to `k`, and the last key wins): `{"name": "allowed", "Name": "denied"}`
+/// would be one tool to the gateway and another to such a server.
+fn no_case_variants<'a>(
+    object: &[u8],
+    known: &[&str],
+    id: Option<&'a RawValue>,
+) -> Result<(), Refused<'a>> {
+    let Ok(keys) =
+        serde_json::from_slice::<std::collections::BTreeMap<Cow<'_, str>, IgnoredAny>>(object)
+    else {
+        // Not an object: the caller's own checks refuse it with their own message.
+        return Ok(());
+    };
+    for key in keys.keys() {
+        if known.contains(&key.as_ref()) {
+            continue;
+        }
+        let folded: String = key
+            .chars()
+            .map(|c| if c == '\u{17f}' { 's' } else { c })
+            .flat_map(char::to_lowercase)
+            .collect();
+        if known.contains(&folded.as_str()) {
+            return Err(Refused::new(
+                INVALID_REQUEST,
+                format!(
+                    "`{}` is not a field of a JSON-RPC request: keys are case-sensitive",
+                    key.escape_debug()
+                ),
+                id,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `Mcp-Method` and `Mcp-Name`, when present, must say what the body says.
@@ -373,6 +420,30 @@ mod tests {
         assert_eq!(refused(twice, &none).0, INVALID_REQUEST);
         let name_twice = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ok","name":"denied"}}"#;
         assert_eq!(refused(name_twice, &none).0, INVALID_PARAMS);
+    }
+
+    #[test]
+    fn keys_that_differ_only_in_case_are_refused() {
+        let none = HeaderMap::new();
+        for body in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"greet","Name":"delete"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","Method":"tools/call","params":{"name":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"greet","nAme":"delete"}}"#,
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"param\u{17f}\":{}}",
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{\"uri\":\"a\",\"URI\":\"b\"}}",
+        ] {
+            let refusal = inspect(body.as_bytes(), &none).expect_err(body);
+            assert_eq!(refusal.code, INVALID_REQUEST, "{body}");
+            assert!(
+                refusal.message.contains("case-sensitive"),
+                "{}",
+                refusal.message
+            );
+        }
+        // Other keys, and arguments named like envelope keys, are the tool's business.
+        ok(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"greet","arguments":{"Name":"x","METHOD":"y"},"_meta":{}}}"#,
+        );
     }
 
     #[test]

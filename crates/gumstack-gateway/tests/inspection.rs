@@ -123,3 +123,38 @@ async fn what_is_not_json_rpc_is_refused_with_the_matching_code() {
     }
     assert_eq!(recorder.count(), 0);
 }
+
+#[tokio::test]
+async fn a_get_or_delete_with_a_body_is_refused() {
+    let (gateway, recorder) = setup().await;
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let response = reqwest::Client::new()
+            .request(method.clone(), gateway.url("demo"))
+            .bearer_auth("token-alice")
+            .body(CALL)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = refusal(response).await;
+        assert_eq!(status, 400, "{method}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("carries no body")
+        );
+    }
+    assert_eq!(recorder.count(), 0);
+}
+
+#[tokio::test]
+async fn keys_that_differ_only_in_case_are_refused() {
+    let (gateway, recorder) = setup().await;
+    let smuggled = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"greet","Name":"delete_everything"}}"#;
+    let (status, body) = refusal(post(&gateway, smuggled, &[]).await).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_i64()),
+        (400, Some(-32600))
+    );
+    assert_eq!(recorder.count(), 0);
+}
