@@ -112,7 +112,7 @@ async fn handle(
 impl GatewayState {
     async fn serve(&self, slug: &str, request: Request) -> Result<Response, GatewayError> {
         // Split first: the body is not `Sync`, so only the parts may be borrowed across awaits.
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let grant = self.admit(slug, &parts).await?;
         let session = parts.headers.get(&MCP_SESSION_ID).cloned();
         if let Some(session) = &session {
@@ -133,8 +133,26 @@ impl GatewayState {
             }
             filter_tools =
                 message.method.as_deref() == Some("tools/list") && !grant.tools.allows_everything();
+            if filter_tools {
+                // The answer is read to be filtered: it must come uncompressed.
+                parts.headers.remove(header::ACCEPT_ENCODING);
+            }
             Body::from(bytes)
         } else {
+            // Only a POST carries a message; a GET or DELETE body would reach a server that
+            // reads it without the inspection above.
+            let declares_body = parts.headers.contains_key(header::TRANSFER_ENCODING)
+                || parts
+                    .headers
+                    .get(header::CONTENT_LENGTH)
+                    .is_some_and(|length| length.as_bytes() != b"0");
+            if declares_body {
+                return Err(GatewayError::InvalidMessage {
+                    code: jsonrpc::INVALID_REQUEST,
+                    message: format!("a {} request carries no body", parts.method),
+                    id: None,
+                });
+            }
             body
         };
         let method = parts.method.clone();
