@@ -87,12 +87,12 @@ pub(crate) fn filter_sse(body: &[u8], access: &ToolAccess) -> Option<Vec<u8>> {
     let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
     let mut out = String::with_capacity(normalized.len());
     for event in normalized.split_inclusive("\n\n") {
-        out.push_str(&filter_event(event, access));
+        out.push_str(&filter_event(event, access)?);
     }
     Some(out.into_bytes())
 }
 
-fn filter_event(event: &str, access: &ToolAccess) -> String {
+fn filter_event(event: &str, access: &ToolAccess) -> Option<String> {
     let mut data = Vec::new();
     for line in event.lines() {
         if let Some(value) = line.strip_prefix("data:") {
@@ -100,13 +100,17 @@ fn filter_event(event: &str, access: &ToolAccess) -> String {
         }
     }
     if data.is_empty() {
-        return event.to_owned();
+        return Some(event.to_owned());
     }
-    let Ok(mut message) = serde_json::from_str::<Value>(&data.join("\n")) else {
-        return event.to_owned();
-    };
+    let data = data.join("\n");
+    if data.trim().is_empty() {
+        // A priming event (2025-11-25): an id to resume from, no message.
+        return Some(event.to_owned());
+    }
+    // What cannot be read cannot be filtered: refused (a 502), as a JSON answer would be.
+    let mut message = serde_json::from_str::<Value>(&data).ok()?;
     if !filter_message(&mut message, access) {
-        return event.to_owned();
+        return Some(event.to_owned());
     }
     let mut rewritten = String::with_capacity(event.len());
     let mut wrote_data = false;
@@ -126,7 +130,7 @@ fn filter_event(event: &str, access: &ToolAccess) -> String {
     if event.ends_with("\n\n") {
         rewritten.push('\n');
     }
-    rewritten
+    Some(rewritten)
 }
 
 #[cfg(test)]
@@ -216,6 +220,19 @@ mod tests {
         let filtered = String::from_utf8(filter_sse(body.as_bytes(), &access).unwrap()).unwrap();
         assert!(!filtered.contains("greet"), "{filtered}");
         assert!(filtered.contains("\"add\""), "{filtered}");
+    }
+
+    #[test]
+    fn an_event_that_is_not_json_is_refused_not_passed_on() {
+        let access = ToolAccess::new(true, ["greet".to_owned()]);
+        let unreadable =
+            "data: {\"result\":{\"tools\":[{\"name\":\"greet\",\"d\":\"\\ud800\"}]}\n\n";
+        assert_eq!(filter_sse(unreadable.as_bytes(), &access), None);
+        let priming = "id: 1\ndata: \n\n";
+        assert_eq!(
+            filter_sse(priming.as_bytes(), &access).unwrap(),
+            priming.as_bytes()
+        );
     }
 
     #[test]
