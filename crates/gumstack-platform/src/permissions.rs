@@ -9,6 +9,7 @@
 //! PostgreSQL backend.)
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use gumstack_gateway::ToolAccess;
@@ -84,6 +85,9 @@ pub(crate) enum CallAccess {
 pub struct Permissions {
     store: Arc<dyn Store>,
     cache: Arc<Mutex<HashMap<(Uuid, Uuid), CallAccess>>>,
+    /// Grows with every change: a decision read from the store before a change is not cached
+    /// after it (a reader that raced the change would otherwise keep the old decision).
+    generation: Arc<AtomicU64>,
 }
 
 impl Permissions {
@@ -91,6 +95,7 @@ impl Permissions {
         Self {
             store,
             cache: Arc::default(),
+            generation: Arc::default(),
         }
     }
 
@@ -104,6 +109,7 @@ impl Permissions {
         if let Some(found) = self.lock().get(&key) {
             return Ok(found.clone());
         }
+        let generation = self.generation.load(Ordering::SeqCst);
         let access = self.store.server_access(group_id, server_id).await?;
         let decided = if access.enabled {
             let exceptions = access
@@ -116,10 +122,12 @@ impl Permissions {
             CallAccess::ServerDisabled
         };
         let mut cache = self.lock();
-        if cache.len() >= CACHED {
-            cache.clear();
+        if self.generation.load(Ordering::SeqCst) == generation {
+            if cache.len() >= CACHED {
+                cache.clear();
+            }
+            cache.insert(key, decided.clone());
         }
-        cache.insert(key, decided.clone());
         Ok(decided)
     }
 
@@ -128,7 +136,9 @@ impl Permissions {
     }
 
     fn changed(&self) {
-        self.lock().clear();
+        let mut cache = self.lock();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        cache.clear();
     }
 
     pub async fn groups(&self) -> Result<Vec<GroupSummary>, PermissionError> {

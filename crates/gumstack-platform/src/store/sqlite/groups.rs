@@ -127,12 +127,15 @@ impl GroupStore for SqliteStore {
         server_id: Uuid,
     ) -> Result<ServerAccess, StoreError> {
         let (group_id, server_id) = (group_id.to_string(), server_id.to_string());
+        // One snapshot for both tables: a change committed between two reads would mix the
+        // old default with the new exceptions.
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "SELECT enabled, default_allow FROM group_servers WHERE group_id = ? AND server_id = ?",
         )
         .bind(&group_id)
         .bind(&server_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
             return Ok(ServerAccess::default());
@@ -142,7 +145,7 @@ impl GroupStore for SqliteStore {
         )
         .bind(&group_id)
         .bind(&server_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?
         .iter()
         .map(|row| Ok((row.try_get("tool")?, row.try_get("allowed")?)))
