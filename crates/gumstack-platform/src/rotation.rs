@@ -423,7 +423,9 @@ impl KeyAdmin {
             .live_instances()
             .await?
             .into_iter()
-            .find(|i| i.active_key.as_deref() == Some(id))
+            // An instance that has not reported its keys (an older binary, or one just started)
+            // may still seal with this one.
+            .find(|i| i.active_key.is_none() || i.active_key.as_deref() == Some(id))
         {
             return Err(RotationError::StillSealing {
                 instance: instance.instance,
