@@ -1,6 +1,7 @@
 //! The JSON API (docs/API.md): `Authorization: Bearer <admin token>`, servers addressed by slug
 //! or UUID, errors as `{"error": {"code", "message"}}`.
 
+mod activity;
 mod caller;
 mod connections;
 mod credentials;
@@ -24,6 +25,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .nest("/api/servers", servers::router())
+        .nest("/api/activity", activity::router())
         .nest("/api/users", users::router())
         .nest("/api/groups", groups::router())
         .nest("/api/tokens", tokens::router())

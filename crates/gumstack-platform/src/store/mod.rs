@@ -1,6 +1,7 @@
 //! The persistence seam: one small `dyn` trait per aggregate, over plain records.
 //!
 //! # Layout
+//! - `activity`: reading the activity log of tool calls ([`ActivityReads`]).
 //! - `users`: the organisation, groups, accounts, browser sessions, disabling and deleting
 //!   accounts ([`UserStore`]).
 //! - `api_tokens`: API tokens with their expiry and last use ([`ApiTokenStore`]).
@@ -23,6 +24,7 @@
 //! for every type that implements them all. Secrets arrive here already encrypted or hashed:
 //! the store never sees a plaintext secret.
 
+pub(crate) mod activity;
 pub(crate) mod api_tokens;
 pub(crate) mod connections;
 pub(crate) mod credentials;
@@ -38,6 +40,10 @@ pub(crate) mod vault;
 pub use gumstack_config::AuthType;
 pub use uuid::Uuid;
 
+pub use activity::{
+    ActivityCursor, ActivityFilter, ActivityReads, ActivityRecord, ActivityStats, CallBodies,
+    CallStatus, Visibility,
+};
 pub use api_tokens::{ApiToken, ApiTokenStore, LAST_USED_GRANULARITY, NewApiToken};
 pub use connections::{
     Connection, ConnectionStatus, ConnectionStore, FailureKind, LeaseClaim, OAuthFlow,
@@ -72,6 +78,7 @@ pub trait Store:
     + ConnectionStore
     + GroupStore
     + VaultStore
+    + ActivityReads
     + std::fmt::Debug
 {
 }
@@ -87,6 +94,7 @@ impl<T> Store for T where
         + ConnectionStore
         + GroupStore
         + VaultStore
+        + ActivityReads
         + std::fmt::Debug
 {
 }

@@ -1,5 +1,6 @@
 //! A server's Overview (`/servers/{slug}`): the MCP URL to copy, how it runs (status of the
-//! deployments), its auth type and the tools config.yaml lists. Every logged-in user may read
+//! deployments), its auth type, the last seven days of calls in numbers, the latest calls,
+//! and the tools config.yaml lists. Every logged-in user may read
 //! it; the Settings tab is for admins and developers.
 
 use axum::extract::{Path, Query, State};
@@ -8,11 +9,14 @@ use gumstack_config::Config;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::pages;
+use super::{activity, pages};
+use crate::activity::reading::{self, ActivityError};
 use super::servers::run_status;
 use crate::auth::SessionUser;
 use crate::state::AppState;
-use crate::store::{AuthType, DeploymentStatus, Server};
+use crate::store::{
+    ActivityFilter, ActivityRecord, ActivityStats, AuthType, DeploymentStatus, Server,
+};
 
 /// The server a page is about, or the error page (404 for an unknown slug).
 pub(super) async fn load(
@@ -31,6 +35,7 @@ pub(super) async fn load(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Tab {
     Overview,
+    Activity,
     Settings,
 }
 
@@ -39,6 +44,7 @@ pub(super) fn tabs(session: &SessionUser, server: &Server, current: Tab) -> Mark
     html! {
         nav.tabs aria-label="Server" {
             a href={ "/servers/" (server.slug) } aria-current=[current_of(Tab::Overview)] { "Overview" }
+            a href={ "/servers/" (server.slug) "/activity" } aria-current=[current_of(Tab::Activity)] { "Activity" }
             @if session.user.role.manages_servers() {
                 a href={ "/servers/" (server.slug) "/settings" } aria-current=[current_of(Tab::Settings)] { "Settings" }
             }
@@ -69,6 +75,33 @@ pub(super) struct OverviewQuery {
     done: Option<String>,
 }
 
+/// Calls shown on the Overview.
+const RECENT_CALLS: u32 = 5;
+
+struct RecentActivity {
+    stats: ActivityStats,
+    lost: i64,
+    calls: Vec<ActivityRecord>,
+}
+
+/// The last days' stats and latest calls of `server` that the reader may see.
+async fn recent_activity(
+    state: &AppState,
+    session: &SessionUser,
+    server: &Server,
+) -> Result<RecentActivity, ActivityError> {
+    let mut filter = ActivityFilter::visible(reading::visibility(state, &session.user).await?);
+    filter.server_id = Some(server.id);
+    Ok(RecentActivity {
+        stats: reading::recent_stats(state, &filter).await?,
+        lost: reading::recently_lost(state).await?,
+        calls: state
+            .store
+            .activity_page(&filter, None, RECENT_CALLS, false)
+            .await?,
+    })
+}
+
 /// `GET /servers/{slug}`.
 pub(super) async fn overview(
     State(state): State<AppState>,
@@ -82,6 +115,10 @@ pub(super) async fn overview(
     };
     let latest = match state.store.list_deployments(server.id, 1).await {
         Ok(list) => list.into_iter().next(),
+        Err(e) => return pages::error_page(Some(&session), e),
+    };
+    let recent = match recent_activity(&state, &session, &server).await {
+        Ok(recent) => recent,
         Err(e) => return pages::error_page(Some(&session), e),
     };
     let tools = Config::parse(&server.config_yaml)
@@ -134,6 +171,12 @@ pub(super) async fn overview(
                 }
                 dt { "Created" } dd { (pages::format_time(server.created_at)) }
             }
+        }
+        (activity::stats_section(&recent.stats, recent.lost))
+        section aria-labelledby="recent" {
+            h2 id="recent" { "Recent calls" }
+            (activity::calls_table(&recent.calls, false, "The latest calls you may see"))
+            p { a href={ "/servers/" (server.slug) "/activity" } { "All calls" } }
         }
         @if !tools.is_empty() {
             section aria-labelledby="tools" {
