@@ -85,8 +85,11 @@ fn api_actions(slug: &str) -> Vec<(Method, String, Option<Value>)> {
     ]
 }
 
-/// Every dashboard page or form of a server's management (with the form's fields).
-fn dashboard_actions(slug: &str) -> Vec<(&'static str, String, Vec<(&'static str, &'static str)>)> {
+/// A dashboard request: method, path and the form's fields besides the CSRF token.
+type PageAction = (&'static str, String, Vec<(&'static str, &'static str)>);
+
+/// Every dashboard page or form of a server's management.
+fn dashboard_actions(slug: &str) -> Vec<PageAction> {
     let base = format!("/servers/{slug}");
     vec![
         ("GET", format!("{base}/settings"), vec![]),
