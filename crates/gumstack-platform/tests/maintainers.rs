@@ -633,3 +633,61 @@ async fn developers_still_create_servers_and_own_them() {
         .await;
     assert_redirect(&disabled, "/servers/mine/settings?done=disabled");
 }
+
+#[tokio::test]
+async fn why_a_deployment_failed_is_shown_to_the_servers_managers_only() {
+    use gumstack_platform::store::{Deployment, DeploymentStatus, now};
+    let h = Harness::new().await;
+    let (alice, alice_token) = h
+        .user_with_token("alice@example.com", Role::Developer)
+        .await;
+    let (bob, bob_token) = h.user_with_token("bob@example.com", Role::Developer).await;
+    server_of(&h, &alice_token, "owned").await;
+    let server = h.platform.state.servers.resolve("owned").await.unwrap();
+    let at = now();
+    h.platform
+        .state
+        .store
+        .insert_deployment(
+            &Deployment {
+                id: uuid::Uuid::new_v4(),
+                server_id: server.id,
+                generation: 1,
+                status: DeploymentStatus::Failed,
+                address: None,
+                error: Some("exited with status 3: missing ALICE_ONLY_DETAIL".to_owned()),
+                created_at: at,
+                updated_at: at,
+            },
+            b"not-a-real-token-hash",
+        )
+        .await
+        .unwrap();
+    let (alice_cookie, _) = h.session_for(&alice).await;
+    let (bob_cookie, _) = h.session_for(&bob).await;
+    let owner_view = h.get("/servers/owned", Some(&alice_cookie)).await;
+    assert!(owner_view.text.contains("ALICE_ONLY_DETAIL"));
+    let other_view = h.get("/servers/owned", Some(&bob_cookie)).await;
+    assert_eq!(other_view.status, StatusCode::OK);
+    assert!(other_view.text.contains("failed"), "the status is public");
+    assert!(!other_view.text.contains("ALICE_ONLY_DETAIL"));
+    let api = h
+        .api(
+            Method::GET,
+            "/api/servers/owned/deployments",
+            Some(&bob_token),
+            None,
+        )
+        .await;
+    api.assert_error(StatusCode::FORBIDDEN, "forbidden", "may not manage");
+    assert!(!api.text.contains("ALICE_ONLY_DETAIL"));
+    let api = h
+        .api(
+            Method::GET,
+            "/api/servers/owned/deployments",
+            Some(&alice_token),
+            None,
+        )
+        .await;
+    assert!(api.text.contains("ALICE_ONLY_DETAIL"), "{}", api.text);
+}
