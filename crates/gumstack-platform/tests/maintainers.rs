@@ -691,3 +691,45 @@ async fn why_a_deployment_failed_is_shown_to_the_servers_managers_only() {
         .await;
     assert!(api.text.contains("ALICE_ONLY_DETAIL"), "{}", api.text);
 }
+
+#[tokio::test]
+async fn a_maintainer_reads_the_calls_of_the_server_while_they_maintain_it() {
+    let h = Harness::new().await;
+    let (alice, alice_token) = h
+        .user_with_token("alice@example.com", Role::Developer)
+        .await;
+    let (bob, bob_token) = h.user_with_token("bob@example.com", Role::Developer).await;
+    server_of(&h, &alice_token, "owned").await;
+    let server = h.platform.state.servers.resolve("owned").await.unwrap();
+    // A call of Alice's to her server, as the activity writer stores it.
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO activity (server_id, user_id, client_id, tool, status, started_at, \
+         duration_us, input, input_truncated, output, output_truncated, error) \
+         VALUES (?, ?, 'client-1', 'lookup', 'success', ?, 1000, '{\"q\":\"alice-input\"}', 0, \
+         '{\"content\":[]}', 0, NULL) RETURNING id",
+    )
+    .bind(server.id.to_string())
+    .bind(alice.id.to_string())
+    .bind(h.platform.state.clock.now() * 1000 - 60_000)
+    .fetch_one(h.store.pool())
+    .await
+    .unwrap();
+    let uri = format!("/api/activity/{id}");
+    let read = |token: String| {
+        let uri = uri.clone();
+        let h = &h;
+        async move { h.api(Method::GET, &uri, Some(&token), None).await }
+    };
+    assert_eq!(read(bob_token.clone()).await.status, StatusCode::NOT_FOUND);
+    add_maintainer(&h, &alice_token, "owned", "bob@example.com").await;
+    let call = read(bob_token.clone()).await;
+    assert_eq!(call.status, StatusCode::OK, "{}", call.text);
+    assert!(call.text.contains("alice-input"));
+    h.platform
+        .state
+        .servers
+        .remove_maintainer(&server, bob.id, Some(alice.id))
+        .await
+        .unwrap();
+    assert_eq!(read(bob_token).await.status, StatusCode::NOT_FOUND);
+}

@@ -9,9 +9,9 @@ use gumstack_config::Config;
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::servers::run_status;
 use super::{activity, pages};
 use crate::activity::reading::{self, ActivityError};
-use super::servers::run_status;
 use crate::auth::SessionUser;
 use crate::state::AppState;
 use crate::store::{
