@@ -162,14 +162,10 @@ async fn each_role_reads_the_calls_it_may_see() {
 
     // The same on the pages.
     let (cookie, _) = h.session_for(&w.member).await;
-    let page = h
-        .get(&format!("/activity/{}", w.ids[2]), Some(&cookie))
-        .await;
+    let page = h.get(&format!("/activity/{}", w.ids[2]), Some(&cookie)).await;
     assert_eq!(page.status, StatusCode::NOT_FOUND, "{}", page.text);
     assert!(!page.text.contains("the upstream API said no"));
-    let own = h
-        .get(&format!("/activity/{}", w.ids[1]), Some(&cookie))
-        .await;
+    let own = h.get(&format!("/activity/{}", w.ids[1]), Some(&cookie)).await;
     assert_eq!(own.status, StatusCode::OK, "{}", own.text);
     assert!(own.text.contains("Permission Denied"), "{}", own.text);
     let list = h.get("/activity", Some(&cookie)).await;
@@ -216,10 +212,7 @@ async fn filters_narrow_and_bad_filters_are_refused() {
         .unwrap()
         .date();
     let yesterday = today.previous_day().unwrap();
-    assert_eq!(
-        tools(&get(&format!("from={today}&to={today}")).await).len(),
-        4
-    );
+    assert_eq!(tools(&get(&format!("from={today}&to={today}")).await).len(), 4);
     assert!(tools(&get(&format!("to={yesterday}")).await).is_empty());
 
     for (query, fragment) in [
@@ -236,21 +229,15 @@ async fn filters_narrow_and_bad_filters_are_refused() {
             .assert_error(StatusCode::BAD_REQUEST, "invalid_filter", fragment);
     }
     let long_tool = format!("tool={}", "t".repeat(201));
-    get(&long_tool).await.assert_error(
-        StatusCode::BAD_REQUEST,
-        "invalid_filter",
-        "longer than 200",
-    );
+    get(&long_tool)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_filter", "longer than 200");
 
     // The page shows the same refusal as a page.
     let (cookie, _) = dashboard::admin(h).await;
     let page = h.get("/activity?status=crashed", Some(&cookie)).await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.text);
-    assert!(
-        page.text.contains("`status` must be one of"),
-        "{}",
-        page.text
-    );
+    assert!(page.text.contains("`status` must be one of"), "{}", page.text);
 }
 
 #[tokio::test]
@@ -357,11 +344,7 @@ async fn stats_count_the_last_seven_days() {
     assert!(overview.text.contains("Recent calls"));
     let tab = h.get("/servers/timed/activity", Some(&cookie)).await;
     assert_eq!(tab.status, StatusCode::OK, "{}", tab.text);
-    assert!(
-        tab.text.contains("aria-current=\"page\">Activity"),
-        "{}",
-        tab.text
-    );
+    assert!(tab.text.contains("aria-current=\"page\">Activity"), "{}", tab.text);
 }
 
 #[tokio::test]
@@ -405,12 +388,7 @@ async fn the_export_streams_what_the_reader_may_see_as_safe_csv() {
             .starts_with("attachment"),
     );
     let mut lines = reply.text.split("\r\n");
-    assert!(
-        lines
-            .next()
-            .unwrap()
-            .starts_with("id,started_at,server,tool,user")
-    );
+    assert!(lines.next().unwrap().starts_with("id,started_at,server,tool,user"));
     assert!(
         reply
             .text
@@ -433,11 +411,7 @@ async fn the_export_streams_what_the_reader_may_see_as_safe_csv() {
         )
         .await;
     assert_eq!(api.status, StatusCode::OK, "{}", api.text);
-    assert!(
-        api.text.contains("the upstream API said no"),
-        "{}",
-        api.text
-    );
+    assert!(api.text.contains("the upstream API said no"), "{}", api.text);
     assert_eq!(api.text.trim_end().lines().count(), 2, "{}", api.text);
 
     // Many calls: every one is exported once, across the batches the export reads.

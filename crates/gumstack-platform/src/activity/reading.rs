@@ -117,11 +117,7 @@ impl ActivityParams {
             out.append_pair(name, value.trim());
         }
         let out = out.finish();
-        if out.is_empty() {
-            out
-        } else {
-            format!("?{out}")
-        }
+        if out.is_empty() { out } else { format!("?{out}") }
     }
 }
 
@@ -135,10 +131,7 @@ pub(crate) struct ActivityQuery {
 }
 
 /// Which calls `viewer` may see.
-pub(crate) async fn visibility(
-    state: &AppState,
-    viewer: &User,
-) -> Result<Visibility, ActivityError> {
+pub(crate) async fn visibility(state: &AppState, viewer: &User) -> Result<Visibility, ActivityError> {
     if viewer.role == Role::Admin {
         return Ok(Visibility::All);
     }
@@ -446,14 +439,7 @@ mod tests {
             Some(1_796_601_600_000)
         );
         assert_eq!(day_start("from", " ").unwrap(), None);
-        for bad in [
-            "2026-13-01",
-            "2026-02-30",
-            "26-12-07",
-            "2026-12-7",
-            "yesterday",
-            "2026-12-07x",
-        ] {
+        for bad in ["2026-13-01", "2026-02-30", "26-12-07", "2026-12-7", "yesterday", "2026-12-07x"] {
             let err = day_start("from", bad).unwrap_err().to_string();
             assert!(err.contains("`from` must be a date"), "{bad}: {err}");
         }

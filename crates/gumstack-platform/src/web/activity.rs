@@ -79,10 +79,7 @@ pub(super) async fn user_calls(
         return pages::error_page(Some(&session), StoreError::NotFound);
     };
     if session.user.role != Role::Admin && session.user.id != id {
-        return pages::forbidden(
-            &session,
-            "read another user's calls; that takes the admin role",
-        );
+        return pages::forbidden(&session, "read another user's calls; that takes the admin role");
     }
     match state.store.user_by_id(id).await {
         Ok(user) => view(&state, &session, Scope::User(user), params).await,

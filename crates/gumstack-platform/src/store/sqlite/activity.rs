@@ -19,7 +19,8 @@ const COLUMNS: &str = "a.id, a.server_id, s.slug AS server_slug, s.name AS serve
      a.user_id, u.email AS user_email, a.client_id, c.client_name, a.tool, a.status,
      a.started_at, a.duration_us";
 
-const BODY_COLUMNS: &str = ", a.input, a.input_truncated, a.output, a.output_truncated, a.error";
+const BODY_COLUMNS: &str =
+    ", a.input, a.input_truncated, a.output, a.output_truncated, a.error";
 
 const JOINS: &str = " FROM activity a
      LEFT JOIN servers s ON s.id = a.server_id
@@ -65,9 +66,7 @@ fn push_conditions(
 ) {
     query.push(" WHERE 1 = 1");
     if let Visibility::Limited { user_id, servers } = &filter.visible {
-        query
-            .push(" AND (a.user_id = ")
-            .push_bind(user_id.to_string());
+        query.push(" AND (a.user_id = ").push_bind(user_id.to_string());
         if !servers.is_empty() {
             query.push(" OR a.server_id IN (");
             let mut list = query.separated(", ");
@@ -79,9 +78,7 @@ fn push_conditions(
         query.push(")");
     }
     if let Some(server) = filter.server_id {
-        query
-            .push(" AND a.server_id = ")
-            .push_bind(server.to_string());
+        query.push(" AND a.server_id = ").push_bind(server.to_string());
     }
     if let Some(user) = filter.user_id {
         query.push(" AND a.user_id = ").push_bind(user.to_string());
