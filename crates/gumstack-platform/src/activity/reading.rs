@@ -143,12 +143,14 @@ pub(crate) async fn visibility(
         return Ok(Visibility::All);
     }
     let servers = if viewer.role == Role::Developer {
+        // The servers they manage: those they own or maintain (`Servers::can_manage`'s rule).
+        let managed = state.servers.managed_by(viewer).await?;
         state
             .store
             .list_servers()
             .await?
             .into_iter()
-            .filter(|server| server.owner_id == Some(viewer.id))
+            .filter(|server| managed.includes(server))
             .map(|server| server.id)
             .collect()
     } else {

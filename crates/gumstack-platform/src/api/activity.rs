@@ -1,6 +1,6 @@
 //! `/api/activity`: the activity log of tool calls (docs/API.md). Every caller reads the calls
 //! their role lets them see ([`crate::activity::reading`]): admins all, developers their own
-//! and those to servers they own, members their own.
+//! and those to servers they own or maintain, members their own.
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};

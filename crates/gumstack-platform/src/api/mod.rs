@@ -7,6 +7,7 @@ mod connections;
 mod credentials;
 mod error;
 mod groups;
+mod maintainers;
 mod servers;
 mod tokens;
 mod users;
@@ -26,6 +27,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .nest("/api/servers", servers::router())
         .nest("/api/activity", activity::router())
+        .merge(maintainers::router())
         .nest("/api/users", users::router())
         .nest("/api/groups", groups::router())
         .nest("/api/tokens", tokens::router())

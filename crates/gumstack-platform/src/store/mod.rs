@@ -14,6 +14,7 @@
 //!   ([`ConnectionStore`]).
 //! - `groups`: permission groups, their members and their access to servers
 //!   ([`GroupStore`]).
+//! - `maintainers`: who besides its owner may manage each server ([`MaintainerStore`]).
 //! - `vault`: every sealed column read and re-sealed in batches, and the master keys each
 //!   platform instance reports ([`VaultStore`]).
 //! - `error`: [`StoreError`], and the [`Constraint`] a refused write violated.
@@ -31,6 +32,7 @@ pub(crate) mod credentials;
 pub(crate) mod error;
 pub(crate) mod groups;
 pub(crate) mod keys;
+pub(crate) mod maintainers;
 pub(crate) mod oauth;
 pub(crate) mod servers;
 pub mod sqlite;
@@ -53,6 +55,7 @@ pub use credentials::{CredentialStore, SealedCredentials};
 pub use error::{Constraint, StoreError};
 pub use groups::{GroupStore, GroupSummary, ServerAccess};
 pub use keys::{SigningKeyRecord, SigningKeyStore};
+pub use maintainers::{Maintainer, MaintainerStore};
 pub use oauth::{
     ClientKind, Consumed, Grant, Lookup, OAuthClient, OAuthStore, SingleUse, UserGrant,
 };
@@ -77,6 +80,7 @@ pub trait Store:
     + CredentialStore
     + ConnectionStore
     + GroupStore
+    + MaintainerStore
     + VaultStore
     + ActivityReads
     + std::fmt::Debug
@@ -93,6 +97,7 @@ impl<T> Store for T where
         + CredentialStore
         + ConnectionStore
         + GroupStore
+        + MaintainerStore
         + VaultStore
         + ActivityReads
         + std::fmt::Debug

@@ -110,6 +110,13 @@ async fn view(
     let older = has_older
         .then(|| records.last().map(ActivityRecord::cursor))
         .flatten();
+    let manages = match &scope {
+        Scope::Server(server) => match state.servers.can_manage(&session.user, server).await {
+            Ok(manages) => manages,
+            Err(e) => return pages::error_page(Some(session), e),
+        },
+        Scope::Everything | Scope::User(_) => false,
+    };
     let path = scope.path();
     let (title, heading) = match &scope {
         Scope::Everything => ("Activity".to_owned(), html! { h1 { "Activity" } }),
@@ -117,7 +124,7 @@ async fn view(
             format!("{} · Activity", server.name),
             html! {
                 div.title { (server_page::icon(server)) h1 { (server.name) } }
-                (server_page::tabs(session, server, Tab::Activity))
+                (server_page::tabs(server, Tab::Activity, manages))
             },
         ),
         Scope::User(user) => (

@@ -12,6 +12,7 @@ mod credential_form;
 pub(crate) mod csrf;
 mod error;
 mod groups;
+mod maintainers;
 mod offboarding;
 pub(crate) mod pages;
 mod server_lifecycle;
@@ -74,6 +75,7 @@ pub(crate) fn router() -> Router<AppState> {
             "/servers/{slug}/delete",
             get(server_lifecycle::confirm_delete).post(server_lifecycle::delete),
         )
+        .merge(maintainers::routes())
         .route("/clients", get(clients::list))
         .route("/clients/{grant}/revoke", post(clients::revoke))
         .route("/users", get(users::list).post(users::create))

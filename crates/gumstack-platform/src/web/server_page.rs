@@ -1,7 +1,7 @@
 //! A server's Overview (`/servers/{slug}`): the MCP URL to copy, how it runs (status of the
 //! deployments), its auth type, the last seven days of calls in numbers, the latest calls,
-//! and the tools config.yaml lists. Every logged-in user may read
-//! it; the Settings tab is for admins and developers.
+//! and the tools config.yaml lists. Every logged-in user who sees the server may read it; the
+//! Settings tab is for those who manage the server.
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -18,15 +18,15 @@ use crate::store::{
     ActivityFilter, ActivityRecord, ActivityStats, AuthType, DeploymentStatus, Server,
 };
 
-/// The server a page is about, or the error page (404 for an unknown slug).
+/// The server a page is about, or the error page (404 for an unknown slug, and for a server
+/// the user may not see).
 pub(super) async fn load(
     state: &AppState,
     session: &SessionUser,
     slug: &str,
 ) -> Result<Server, Response> {
     state
-        .servers
-        .resolve(slug)
+        .visible_server(&session.user, slug)
         .await
         .map_err(|e| pages::error_page(Some(session), e))
 }
@@ -39,13 +39,14 @@ pub(super) enum Tab {
     Settings,
 }
 
-pub(super) fn tabs(session: &SessionUser, server: &Server, current: Tab) -> Markup {
+/// The tabs; Settings only for those who manage the server (`manages`).
+pub(super) fn tabs(server: &Server, current: Tab, manages: bool) -> Markup {
     let current_of = |tab: Tab| (tab == current).then_some("page");
     html! {
         nav.tabs aria-label="Server" {
             a href={ "/servers/" (server.slug) } aria-current=[current_of(Tab::Overview)] { "Overview" }
             a href={ "/servers/" (server.slug) "/activity" } aria-current=[current_of(Tab::Activity)] { "Activity" }
-            @if session.user.role.manages_servers() {
+            @if manages {
                 a href={ "/servers/" (server.slug) "/settings" } aria-current=[current_of(Tab::Settings)] { "Settings" }
             }
         }
@@ -129,7 +130,10 @@ pub(super) async fn overview(
         (status, _) => status,
     };
     let mcp_url = state.urls.mcp_url(&server.slug);
-    let manager = session.user.role.manages_servers();
+    let manager = match state.servers.can_manage(&session.user, &server).await {
+        Ok(manager) => manager,
+        Err(e) => return pages::error_page(Some(&session), e),
+    };
     let notice = match query.done.as_deref() {
         Some("created") => Some("The server was created. Its first deployment is starting."),
         _ => None,
@@ -137,7 +141,7 @@ pub(super) async fn overview(
     let body = html! {
         div.title { (icon(&server)) h1 { (server.name) } }
         @if !server.description.is_empty() { p { (server.description) } }
-        (tabs(&session, &server, Tab::Overview))
+        (tabs(&server, Tab::Overview, manager))
         @if let Some(notice) = notice { p.notice role="status" { (notice) } }
         section aria-labelledby="connect" {
             h2 id="connect" { "Connect" }

@@ -9,6 +9,7 @@ mod credentials;
 mod deployments;
 mod groups;
 mod keys;
+mod maintainers;
 mod oauth;
 mod rows;
 mod servers;
