@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use uuid::Uuid;
 
-use super::pages;
+use super::{PageError, pages};
 use super::server_page::{self, Tab};
 use crate::activity::reading::{
     self, ActivityParams, ActivityQuery, PAGE_SIZE, STATS_DAYS, client_label, format_latency,
@@ -101,7 +101,7 @@ async fn view(
         Ok(query) => query,
         Err(e) => return pages::error_page(Some(session), e),
     };
-    let (records, stats, lost, servers) = match load_view(state, &query).await {
+    let (records, stats, lost, servers) = match load_view(state, &session.user, &query).await {
         Ok(loaded) => loaded,
         Err(e) => return pages::error_page(Some(session), e),
     };
@@ -159,8 +159,9 @@ type Loaded = (Vec<ActivityRecord>, ActivityStats, i64, Vec<Server>);
 
 async fn load_view(
     state: &AppState,
+    viewer: &User,
     query: &ActivityQuery,
-) -> Result<Loaded, reading::ActivityError> {
+) -> Result<Loaded, PageError> {
     let records = if query.in_progress_only {
         Vec::new()
     } else {
@@ -172,7 +173,8 @@ async fn load_view(
     };
     let stats = reading::recent_stats(state, &query.filter).await?;
     let lost = reading::recently_lost(state).await?;
-    let servers = state.store.list_servers().await?;
+    // The servers the filter offers: those the reader sees.
+    let servers = state.visible_servers(viewer).await?;
     Ok((records, stats, lost, servers))
 }
 
