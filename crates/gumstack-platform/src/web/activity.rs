@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use uuid::Uuid;
 
-use super::{PageError, pages};
 use super::server_page::{self, Tab};
+use super::{PageError, pages};
 use crate::activity::reading::{
     self, ActivityParams, ActivityQuery, PAGE_SIZE, STATS_DAYS, client_label, format_latency,
     format_time_ms,
