@@ -1,6 +1,7 @@
 //! The JSON API (docs/API.md): `Authorization: Bearer <admin token>`, servers addressed by slug
 //! or UUID, errors as `{"error": {"code", "message"}}`.
 
+mod audit;
 mod caller;
 mod connections;
 mod credentials;
@@ -27,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .nest("/api/users", users::router())
         .nest("/api/groups", groups::router())
         .nest("/api/tokens", tokens::router())
+        .nest("/api/audit", audit::router())
         .nest("/api/me/credentials", credentials::router())
         .nest("/api/me/connections", connections::router())
 }

@@ -14,6 +14,7 @@ use serde_json::json;
 use super::ApiCaller;
 use super::ApiError;
 use super::ApiJson;
+use crate::audit::{Audit, AuditAction, AuditEvent, Target};
 use crate::servers::{NewServer, ServerPatch};
 use crate::state::AppState;
 use crate::store::{Deployment, EnvVarMeta, Role, RuntimeSpec, Server};
@@ -31,6 +32,19 @@ pub(super) fn router() -> Router<AppState> {
 }
 
 const MANAGE: &str = "manage servers";
+
+/// The server a path names, as an audit target (after the action succeeded; the reference
+/// itself if it was deleted meanwhile).
+async fn server_target(state: &AppState, reference: &str) -> Target {
+    match state.servers.resolve(reference).await {
+        Ok(server) => Target::server(&server),
+        Err(_) => Target {
+            kind: crate::audit::TargetKind::Server,
+            id: None,
+            label: reference.to_owned(),
+        },
+    }
+}
 
 fn manager(caller: &ApiCaller) -> Result<(), ApiError> {
     caller.require(Role::manages_servers, MANAGE).map(|_| ())
@@ -114,6 +128,7 @@ struct CreateServer {
 async fn create(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     ApiJson(body): ApiJson<CreateServer>,
 ) -> Result<impl IntoResponse, ApiError> {
     manager(&caller)?;
@@ -129,6 +144,13 @@ async fn create(
             owner_id: Some(caller.0.id),
         })
         .await?;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(AuditAction::ServerCreated, Target::server(&server))
+                .with("auth_type", server.auth_type.as_str()),
+        )
+        .await;
     Ok((StatusCode::CREATED, Json(view(&state, server))))
 }
 
@@ -170,64 +192,98 @@ mod double_option {
 async fn update(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path(server): Path<String>,
     ApiJson(body): ApiJson<UpdateServer>,
 ) -> Result<impl IntoResponse, ApiError> {
     manager(&caller)?;
-    let server = state
-        .servers
-        .update(
-            &server,
-            ServerPatch {
-                name: body.name,
-                description: body.description,
-                icon: body.icon,
-                config_yaml: body.config_yaml,
-                runtime: body.runtime,
-                auth_type: body.auth_type,
-            },
+    let patch = ServerPatch {
+        name: body.name,
+        description: body.description,
+        icon: body.icon,
+        config_yaml: body.config_yaml,
+        runtime: body.runtime,
+        auth_type: body.auth_type,
+    };
+    let fields = crate::audit::patched_fields(&patch);
+    let server = state.servers.update(&server, patch).await?;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(AuditAction::ServerUpdated, Target::server(&server))
+                .with("fields", fields),
         )
-        .await?;
+        .await;
     Ok(Json(view(&state, server)))
 }
 
 async fn enable(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     manager(&caller)?;
     let server = state.servers.set_enabled(&server, true).await?;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(AuditAction::ServerEnabled, Target::server(&server)),
+        )
+        .await;
     Ok(Json(view(&state, server)))
 }
 
 async fn disable(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     manager(&caller)?;
     let server = state.servers.set_enabled(&server, false).await?;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(AuditAction::ServerDisabled, Target::server(&server)),
+        )
+        .await;
     Ok(Json(view(&state, server)))
 }
 
 async fn remove(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     manager(&caller)?;
-    state.servers.delete(&server).await?;
+    let server = state.servers.delete(&server).await?;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(AuditAction::ServerDeleted, Target::server(&server)),
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn redeploy(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     manager(&caller)?;
     let generation = state.servers.redeploy(&server).await?;
+    let server = server_target(&state, &server).await;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(AuditAction::ServerRedeployed, server)
+                .with("generation", generation),
+        )
+        .await;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "deploy_generation": generation })),
@@ -314,11 +370,21 @@ struct SetEnv {
 async fn set_env(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path((server, name)): Path<(String, String)>,
     ApiJson(body): ApiJson<SetEnv>,
 ) -> Result<impl IntoResponse, ApiError> {
     manager(&caller)?;
     let created = state.servers.set_env(&server, &name, &body.value).await?;
+    let server = server_target(&state, &server).await;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(AuditAction::EnvVarSet, server)
+                .with("name", name.as_str())
+                .with("created", created),
+        )
+        .await;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -337,9 +403,18 @@ async fn set_env(
 async fn delete_env(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path((server, name)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
     manager(&caller)?;
     state.servers.delete_env(&server, &name).await?;
+    let server = server_target(&state, &server).await;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(AuditAction::EnvVarDeleted, server)
+                .with("name", name.as_str()),
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,6 +10,7 @@ use axum::routing::{delete, get};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::audit::Audit;
 use super::users::parse_id;
 use super::{ApiCaller, ApiError};
 use crate::state::AppState;
@@ -65,9 +66,13 @@ async fn list(
 async fn revoke(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = parse_id(&id, "token")?;
-    state.api_tokens.revoke(Some(&caller.0), id).await?;
+    let token = state.api_tokens.revoke(Some(&caller.0), id).await?;
+    audit
+        .record(&caller.0, crate::audit::token_revoked(&token))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

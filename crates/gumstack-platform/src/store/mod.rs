@@ -15,6 +15,7 @@
 //!   ([`GroupStore`]).
 //! - `vault`: every sealed column read and re-sealed in batches, and the master keys each
 //!   platform instance reports ([`VaultStore`]).
+//! - `audit`: the audit trail's hash-chained records and its head ([`AuditStore`]).
 //! - `error`: [`StoreError`], and the [`Constraint`] a refused write violated.
 //! - [`sqlite`]: every trait on SQLite, one file per aggregate; a PostgreSQL backend is a
 //!   sibling folder implementing the same traits (SPEC §13).
@@ -24,6 +25,7 @@
 //! the store never sees a plaintext secret.
 
 pub(crate) mod api_tokens;
+pub(crate) mod audit;
 pub(crate) mod connections;
 pub(crate) mod credentials;
 pub(crate) mod error;
@@ -39,6 +41,7 @@ pub use gumstack_config::AuthType;
 pub use uuid::Uuid;
 
 pub use api_tokens::{ApiToken, ApiTokenStore, LAST_USED_GRANULARITY, NewApiToken};
+pub use audit::{AuditDraft, AuditHead, AuditQuery, AuditRecord, AuditStore, ChainLink};
 pub use connections::{
     Connection, ConnectionStatus, ConnectionStore, FailureKind, LeaseClaim, OAuthFlow,
     RefreshFailure, RefreshedTokens,
@@ -72,6 +75,7 @@ pub trait Store:
     + ConnectionStore
     + GroupStore
     + VaultStore
+    + AuditStore
     + std::fmt::Debug
 {
 }
@@ -87,6 +91,7 @@ impl<T> Store for T where
         + ConnectionStore
         + GroupStore
         + VaultStore
+        + AuditStore
         + std::fmt::Debug
 {
 }

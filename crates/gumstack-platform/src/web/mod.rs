@@ -5,6 +5,7 @@
 //! role on the server (module `access`).
 
 mod access;
+mod audit;
 mod clients;
 mod connections;
 mod credential_form;
@@ -68,6 +69,8 @@ pub(crate) fn router() -> Router<AppState> {
             "/servers/{slug}/delete",
             get(server_lifecycle::confirm_delete).post(server_lifecycle::delete),
         )
+        .route("/audit", get(audit::show))
+        .route("/audit.csv", get(audit::export))
         .route("/clients", get(clients::list))
         .route("/clients/{grant}/revoke", post(clients::revoke))
         .route("/users", get(users::list).post(users::create))

@@ -16,6 +16,7 @@ use super::{access, pages, users};
 use crate::auth::SessionUser;
 use crate::connections::RevokeOutcome;
 use crate::offboarding::{Action, OffboardReport};
+use crate::audit::{Audit, AuditAction, AuditEvent, Target, offboarded};
 use crate::state::AppState;
 use crate::store::{StoreError, User};
 
@@ -109,6 +110,7 @@ fn report_page(session: &SessionUser, report: &OffboardReport) -> Markup {
 /// `POST /users/{id}/disable`: ends access at once, revokes connections, shows the report.
 pub(super) async fn disable(
     State(state): State<AppState>,
+    audit: Audit,
     Path(id): Path<String>,
     VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
@@ -122,7 +124,12 @@ pub(super) async fn disable(
         .await
         .map_err(PageError::from)
     {
-        Ok(report) => report_page(&session, &report).into_response(),
+        Ok(report) => {
+            audit
+                .record(&session.user, offboarded(AuditAction::UserDisabled, &report))
+                .await;
+            report_page(&session, &report).into_response()
+        }
         Err(err) if err.is_input_error() => {
             users::page_with_row_error(&state, &session, user.id, &err).await
         }
@@ -133,6 +140,7 @@ pub(super) async fn disable(
 /// `POST /users/{id}/enable`.
 pub(super) async fn enable(
     State(state): State<AppState>,
+    audit: Audit,
     Path(id): Path<String>,
     VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
@@ -141,7 +149,15 @@ pub(super) async fn enable(
         Err(page) => return page,
     };
     match state.offboarding.enable(user.id).await {
-        Ok(_) => Redirect::to("/users?done=enabled").into_response(),
+        Ok(enabled) => {
+            audit
+                .record(
+                    &session.user,
+                    AuditEvent::new(AuditAction::UserEnabled, Target::user(&enabled)),
+                )
+                .await;
+            Redirect::to("/users?done=enabled").into_response()
+        }
         Err(err) => pages::error_page(Some(&session), err),
     }
 }
@@ -193,6 +209,7 @@ pub(super) struct DeleteForm {
 /// `POST /users/{id}/delete`: deletes once the email was typed; shows the report.
 pub(super) async fn delete(
     State(state): State<AppState>,
+    audit: Audit,
     Path(id): Path<String>,
     VerifiedForm { session, form }: VerifiedForm<DeleteForm>,
 ) -> Response {
@@ -213,7 +230,12 @@ pub(super) async fn delete(
         .await
         .map_err(PageError::from)
     {
-        Ok(report) => report_page(&session, &report).into_response(),
+        Ok(report) => {
+            audit
+                .record(&session.user, offboarded(AuditAction::UserDeleted, &report))
+                .await;
+            report_page(&session, &report).into_response()
+        }
         Err(err) if err.is_input_error() => {
             users::page_with_row_error(&state, &session, user.id, &err).await
         }

@@ -3,6 +3,7 @@
 //! [`SqliteStore`]; `rows` holds what they share.
 
 mod api_tokens;
+mod audit;
 mod connections;
 mod credentials;
 mod deployments;
