@@ -62,7 +62,12 @@ fn operator_actions(data: &Path) -> Vec<&'static str> {
     ok(data, &["user", "add", "--email", "bob@example.com", "--role", "member"]);
     ok(data, &["user", "reset-password", "--email", "bob@example.com"]);
     let (_, err) = ok(data, &["token", "create", "--email", "bob@example.com", "--name", "nightly"]);
-    let id = err.split_whitespace().nth(2).unwrap().to_owned();
+    let id = err
+        .lines()
+        .find_map(|l| l.strip_prefix("API token "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
     ok(data, &["token", "revoke", &id]);
     ok(data, &["user", "disable", "--email", "bob@example.com"]);
     ok(data, &["user", "enable", "--email", "bob@example.com"]);
