@@ -51,14 +51,21 @@ struct Row {
 }
 
 async fn rows(h: &Harness) -> Vec<Row> {
-    let rows: Vec<(String, String, Option<String>, String, String, String, Option<String>)> =
-        sqlx::query_as(
-            "SELECT action, actor_label, actor_id, target_kind, target_label, details, source
+    let rows: Vec<(
+        String,
+        String,
+        Option<String>,
+        String,
+        String,
+        String,
+        Option<String>,
+    )> = sqlx::query_as(
+        "SELECT action, actor_label, actor_id, target_kind, target_label, details, source
              FROM audit_log ORDER BY seq",
-        )
-        .fetch_all(h.store.pool())
-        .await
-        .unwrap();
+    )
+    .fetch_all(h.store.pool())
+    .await
+    .unwrap();
     rows.into_iter()
         .map(
             |(action, actor, actor_id, target_kind, target, details, source)| Row {
@@ -85,7 +92,10 @@ async fn dump(h: &Harness) -> String {
     .fetch_all(h.store.pool())
     .await
     .unwrap();
-    rows.into_iter().map(|(r,)| r).collect::<Vec<_>>().join("\n")
+    rows.into_iter()
+        .map(|(r,)| r)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn actions(rows: &[Row]) -> Vec<&str> {
@@ -140,50 +150,176 @@ async fn every_api_action_is_recorded_with_its_actor_target_and_address() {
 
     let server = json!({ "config_yaml": NONE_CONFIG, "slug": "greeter", "runtime": { "command": "/bin/true" } });
     ok(&api(&h, Method::POST, "/api/servers", &t, Some(server)).await);
-    ok(&api(&h, Method::PATCH, "/api/servers/greeter", &t, Some(json!({ "name": "Hello" }))).await);
+    ok(&api(
+        &h,
+        Method::PATCH,
+        "/api/servers/greeter",
+        &t,
+        Some(json!({ "name": "Hello" })),
+    )
+    .await);
     ok(&api(&h, Method::POST, "/api/servers/greeter/disable", &t, None).await);
     ok(&api(&h, Method::POST, "/api/servers/greeter/enable", &t, None).await);
-    ok(&api(&h, Method::PUT, "/api/servers/greeter/env/API_KEY", &t, Some(json!({ "value": ENV_VALUE }))).await);
-    ok(&api(&h, Method::DELETE, "/api/servers/greeter/env/API_KEY", &t, None).await);
+    ok(&api(
+        &h,
+        Method::PUT,
+        "/api/servers/greeter/env/API_KEY",
+        &t,
+        Some(json!({ "value": ENV_VALUE })),
+    )
+    .await);
+    ok(&api(
+        &h,
+        Method::DELETE,
+        "/api/servers/greeter/env/API_KEY",
+        &t,
+        None,
+    )
+    .await);
     ok(&api(&h, Method::POST, "/api/servers/greeter/redeploy", &t, None).await);
-    let created = api(&h, Method::POST, "/api/users", &t, Some(json!({ "email": "bob@example.com", "role": "member" }))).await;
+    let created = api(
+        &h,
+        Method::POST,
+        "/api/users",
+        &t,
+        Some(json!({ "email": "bob@example.com", "role": "member" })),
+    )
+    .await;
     ok(&created);
     let bob = created.json()["user"]["id"].as_str().unwrap().to_owned();
-    ok(&api(&h, Method::PATCH, &format!("/api/users/{bob}"), &t, Some(json!({ "role": "developer" }))).await);
-    let group = api(&h, Method::POST, "/api/groups", &t, Some(json!({ "name": "Support" }))).await;
+    ok(&api(
+        &h,
+        Method::PATCH,
+        &format!("/api/users/{bob}"),
+        &t,
+        Some(json!({ "role": "developer" })),
+    )
+    .await);
+    let group = api(
+        &h,
+        Method::POST,
+        "/api/groups",
+        &t,
+        Some(json!({ "name": "Support" })),
+    )
+    .await;
     ok(&group);
     let group = group.json()["group"]["id"].as_str().unwrap().to_owned();
-    ok(&api(&h, Method::PATCH, &format!("/api/groups/{group}"), &t, Some(json!({ "name": "Helpdesk" }))).await);
-    ok(&api(&h, Method::PUT, &format!("/api/groups/{group}/members/{bob}"), &t, None).await);
+    ok(&api(
+        &h,
+        Method::PATCH,
+        &format!("/api/groups/{group}"),
+        &t,
+        Some(json!({ "name": "Helpdesk" })),
+    )
+    .await);
+    ok(&api(
+        &h,
+        Method::PUT,
+        &format!("/api/groups/{group}/members/{bob}"),
+        &t,
+        None,
+    )
+    .await);
     let access = json!({ "enabled": true, "default": "allow", "tools": { "wipe": "deny" } });
-    ok(&api(&h, Method::PUT, &format!("/api/groups/{group}/servers/greeter"), &t, Some(access)).await);
-    let bob_user = h.platform.state.store.user_by_email("bob@example.com").await.unwrap();
-    let bobs_token = h.platform.state.api_tokens.create(&bob_user, "bob's script", None).await.unwrap();
-    ok(&api(&h, Method::DELETE, &format!("/api/tokens/{}", bobs_token.record.id), &t, None).await);
-    ok(&api(&h, Method::POST, &format!("/api/users/{bob}/disable"), &t, None).await);
-    ok(&api(&h, Method::POST, &format!("/api/users/{bob}/enable"), &t, None).await);
+    ok(&api(
+        &h,
+        Method::PUT,
+        &format!("/api/groups/{group}/servers/greeter"),
+        &t,
+        Some(access),
+    )
+    .await);
+    let bob_user = h
+        .platform
+        .state
+        .store
+        .user_by_email("bob@example.com")
+        .await
+        .unwrap();
+    let bobs_token = h
+        .platform
+        .state
+        .api_tokens
+        .create(&bob_user, "bob's script", None)
+        .await
+        .unwrap();
+    ok(&api(
+        &h,
+        Method::DELETE,
+        &format!("/api/tokens/{}", bobs_token.record.id),
+        &t,
+        None,
+    )
+    .await);
+    ok(&api(
+        &h,
+        Method::POST,
+        &format!("/api/users/{bob}/disable"),
+        &t,
+        None,
+    )
+    .await);
+    ok(&api(
+        &h,
+        Method::POST,
+        &format!("/api/users/{bob}/enable"),
+        &t,
+        None,
+    )
+    .await);
     ok(&api(&h, Method::DELETE, &format!("/api/users/{bob}"), &t, None).await);
-    ok(&api(&h, Method::DELETE, &format!("/api/groups/{group}"), &t, None).await);
+    ok(&api(
+        &h,
+        Method::DELETE,
+        &format!("/api/groups/{group}"),
+        &t,
+        None,
+    )
+    .await);
     ok(&api(&h, Method::DELETE, "/api/servers/greeter", &t, None).await);
 
     let rows = rows(&h).await;
     assert_eq!(
         actions(&rows),
         [
-            "server.created", "server.updated", "server.disabled", "server.enabled",
-            "env_var.set", "env_var.deleted", "server.redeployed", "user.created",
-            "user.role_changed", "group.created", "group.renamed", "user.group_changed",
-            "group.access_changed", "api_token.revoked", "user.disabled", "user.enabled",
-            "user.deleted", "group.deleted", "server.deleted",
+            "server.created",
+            "server.updated",
+            "server.disabled",
+            "server.enabled",
+            "env_var.set",
+            "env_var.deleted",
+            "server.redeployed",
+            "user.created",
+            "user.role_changed",
+            "group.created",
+            "group.renamed",
+            "user.group_changed",
+            "group.access_changed",
+            "api_token.revoked",
+            "user.disabled",
+            "user.enabled",
+            "user.deleted",
+            "group.deleted",
+            "server.deleted",
         ]
     );
     for row in &rows {
         assert_eq!(row.actor, "admin@gumstack.local", "{row:?}");
-        assert_eq!(row.actor_id.as_deref(), Some(h.admin.id.to_string().as_str()));
+        assert_eq!(
+            row.actor_id.as_deref(),
+            Some(h.admin.id.to_string().as_str())
+        );
         assert_eq!(row.source.as_deref(), Some(CLIENT), "{row:?}");
     }
     let find = |action: &str| rows.iter().find(|r| r.action == action).unwrap().clone();
-    assert_eq!((find("server.created").target_kind.as_str(), find("server.created").target.as_str()), ("server", "greeter"));
+    assert_eq!(
+        (
+            find("server.created").target_kind.as_str(),
+            find("server.created").target.as_str()
+        ),
+        ("server", "greeter")
+    );
     assert_eq!(find("server.updated").details["fields"], json!(["name"]));
     assert_eq!(find("env_var.set").details["name"], "API_KEY");
     assert_eq!(find("env_var.deleted").details["name"], "API_KEY");
@@ -196,12 +332,18 @@ async fn every_api_action_is_recorded_with_its_actor_target_and_address() {
     assert_eq!(access.details["server"], "greeter");
     assert_eq!(access.details["tools"], json!({ "wipe": "deny" }));
     assert_eq!(find("api_token.revoked").target, "bob's script");
-    assert_eq!(find("api_token.revoked").details["owner"], "bob@example.com");
+    assert_eq!(
+        find("api_token.revoked").details["owner"],
+        "bob@example.com"
+    );
     // A deleted user's records stay, with the email they had.
     assert_eq!(find("user.deleted").target, "bob@example.com");
 
     let everything = dump(&h).await;
-    assert!(!everything.contains(ENV_VALUE), "an env value reached the audit trail");
+    assert!(
+        !everything.contains(ENV_VALUE),
+        "an env value reached the audit trail"
+    );
     assert_intact(&h).await;
 }
 
@@ -218,45 +360,244 @@ async fn every_dashboard_action_is_recorded_with_its_actor_target_and_address() 
             reply.text
         );
     };
-    see_other(&form(&h, "/new", &cookie, &[("csrf", c), ("config_yaml", NONE_CONFIG), ("command", "/bin/true"), ("args", ""), ("working_dir", ""), ("slug", "greeter")]).await);
-    see_other(&form(&h, "/servers/greeter/settings", &cookie, &[("csrf", c), ("name", "Hello"), ("description", "d"), ("icon", "")]).await);
-    see_other(&form(&h, "/servers/greeter/env", &cookie, &[("csrf", c), ("name", "API_KEY"), ("value", ENV_VALUE)]).await);
-    see_other(&form(&h, "/servers/greeter/env/API_KEY/delete", &cookie, &[("csrf", c)]).await);
+    see_other(
+        &form(
+            &h,
+            "/new",
+            &cookie,
+            &[
+                ("csrf", c),
+                ("config_yaml", NONE_CONFIG),
+                ("command", "/bin/true"),
+                ("args", ""),
+                ("working_dir", ""),
+                ("slug", "greeter"),
+            ],
+        )
+        .await,
+    );
+    see_other(
+        &form(
+            &h,
+            "/servers/greeter/settings",
+            &cookie,
+            &[
+                ("csrf", c),
+                ("name", "Hello"),
+                ("description", "d"),
+                ("icon", ""),
+            ],
+        )
+        .await,
+    );
+    see_other(
+        &form(
+            &h,
+            "/servers/greeter/env",
+            &cookie,
+            &[("csrf", c), ("name", "API_KEY"), ("value", ENV_VALUE)],
+        )
+        .await,
+    );
+    see_other(
+        &form(
+            &h,
+            "/servers/greeter/env/API_KEY/delete",
+            &cookie,
+            &[("csrf", c)],
+        )
+        .await,
+    );
     see_other(&form(&h, "/servers/greeter/redeploy", &cookie, &[("csrf", c)]).await);
     see_other(&form(&h, "/servers/greeter/disable", &cookie, &[("csrf", c)]).await);
     see_other(&form(&h, "/servers/greeter/enable", &cookie, &[("csrf", c)]).await);
-    see_other(&form(&h, "/users", &cookie, &[("csrf", c), ("email", "carol@example.com"), ("role", "member"), ("password", "")]).await);
-    let carol = h.platform.state.store.user_by_email("carol@example.com").await.unwrap();
-    see_other(&form(&h, &format!("/users/{}/role", carol.id), &cookie, &[("csrf", c), ("role", "developer")]).await);
-    see_other(&form(&h, &format!("/users/{}/password", carol.id), &cookie, &[("csrf", c), ("password", "")]).await);
+    see_other(
+        &form(
+            &h,
+            "/users",
+            &cookie,
+            &[
+                ("csrf", c),
+                ("email", "carol@example.com"),
+                ("role", "member"),
+                ("password", ""),
+            ],
+        )
+        .await,
+    );
+    let carol = h
+        .platform
+        .state
+        .store
+        .user_by_email("carol@example.com")
+        .await
+        .unwrap();
+    see_other(
+        &form(
+            &h,
+            &format!("/users/{}/role", carol.id),
+            &cookie,
+            &[("csrf", c), ("role", "developer")],
+        )
+        .await,
+    );
+    see_other(
+        &form(
+            &h,
+            &format!("/users/{}/password", carol.id),
+            &cookie,
+            &[("csrf", c), ("password", "")],
+        )
+        .await,
+    );
     see_other(&form(&h, "/groups", &cookie, &[("csrf", c), ("name", "Support")]).await);
     let groups = h.platform.state.store.list_groups().await.unwrap();
-    let group = groups.iter().find(|g| g.group.name == "Support").unwrap().group.id;
-    see_other(&form(&h, &format!("/groups/{group}/rename"), &cookie, &[("csrf", c), ("name", "Helpdesk")]).await);
-    see_other(&form(&h, &format!("/groups/{group}/members"), &cookie, &[("csrf", c), ("user", &carol.id.to_string())]).await);
-    see_other(&form(&h, &format!("/groups/{group}/servers/greeter"), &cookie, &[("csrf", c), ("enabled", "on"), ("default", "allow"), ("tools", "wipe")]).await);
-    see_other(&form(&h, "/tokens", &cookie, &[("csrf", c), ("name", "deploy script"), ("days", "")]).await);
-    let token = h.platform.state.api_tokens.list(Some(h.admin.id)).await.unwrap();
+    let group = groups
+        .iter()
+        .find(|g| g.group.name == "Support")
+        .unwrap()
+        .group
+        .id;
+    see_other(
+        &form(
+            &h,
+            &format!("/groups/{group}/rename"),
+            &cookie,
+            &[("csrf", c), ("name", "Helpdesk")],
+        )
+        .await,
+    );
+    see_other(
+        &form(
+            &h,
+            &format!("/groups/{group}/members"),
+            &cookie,
+            &[("csrf", c), ("user", &carol.id.to_string())],
+        )
+        .await,
+    );
+    see_other(
+        &form(
+            &h,
+            &format!("/groups/{group}/servers/greeter"),
+            &cookie,
+            &[
+                ("csrf", c),
+                ("enabled", "on"),
+                ("default", "allow"),
+                ("tools", "wipe"),
+            ],
+        )
+        .await,
+    );
+    see_other(
+        &form(
+            &h,
+            "/tokens",
+            &cookie,
+            &[("csrf", c), ("name", "deploy script"), ("days", "")],
+        )
+        .await,
+    );
+    let token = h
+        .platform
+        .state
+        .api_tokens
+        .list(Some(h.admin.id))
+        .await
+        .unwrap();
     let token = token.iter().find(|t| t.name == "deploy script").unwrap().id;
-    see_other(&form(&h, &format!("/tokens/{token}/revoke"), &cookie, &[("csrf", c)]).await);
+    see_other(
+        &form(
+            &h,
+            &format!("/tokens/{token}/revoke"),
+            &cookie,
+            &[("csrf", c)],
+        )
+        .await,
+    );
     let grant = grant(&h, &h.admin, "greeter").await;
-    see_other(&form(&h, &format!("/clients/{grant}/revoke"), &cookie, &[("csrf", c)]).await);
-    see_other(&form(&h, &format!("/users/{}/disable", carol.id), &cookie, &[("csrf", c)]).await);
-    see_other(&form(&h, &format!("/users/{}/enable", carol.id), &cookie, &[("csrf", c)]).await);
-    see_other(&form(&h, &format!("/users/{}/delete", carol.id), &cookie, &[("csrf", c), ("confirm", "carol@example.com")]).await);
-    see_other(&form(&h, &format!("/groups/{group}/delete"), &cookie, &[("csrf", c)]).await);
-    see_other(&form(&h, "/servers/greeter/delete", &cookie, &[("csrf", c), ("confirm", "greeter")]).await);
+    see_other(
+        &form(
+            &h,
+            &format!("/clients/{grant}/revoke"),
+            &cookie,
+            &[("csrf", c)],
+        )
+        .await,
+    );
+    see_other(
+        &form(
+            &h,
+            &format!("/users/{}/disable", carol.id),
+            &cookie,
+            &[("csrf", c)],
+        )
+        .await,
+    );
+    see_other(
+        &form(
+            &h,
+            &format!("/users/{}/enable", carol.id),
+            &cookie,
+            &[("csrf", c)],
+        )
+        .await,
+    );
+    see_other(
+        &form(
+            &h,
+            &format!("/users/{}/delete", carol.id),
+            &cookie,
+            &[("csrf", c), ("confirm", "carol@example.com")],
+        )
+        .await,
+    );
+    see_other(
+        &form(
+            &h,
+            &format!("/groups/{group}/delete"),
+            &cookie,
+            &[("csrf", c)],
+        )
+        .await,
+    );
+    see_other(
+        &form(
+            &h,
+            "/servers/greeter/delete",
+            &cookie,
+            &[("csrf", c), ("confirm", "greeter")],
+        )
+        .await,
+    );
 
     let rows = rows(&h).await;
     assert_eq!(
         actions(&rows),
         [
-            "server.created", "server.updated", "env_var.set", "env_var.deleted",
-            "server.redeployed", "server.disabled", "server.enabled", "user.created",
-            "user.role_changed", "user.password_reset", "group.created", "group.renamed",
-            "user.group_changed", "group.access_changed", "api_token.created",
-            "api_token.revoked", "client.revoked", "user.disabled", "user.enabled",
-            "user.deleted", "group.deleted", "server.deleted",
+            "server.created",
+            "server.updated",
+            "env_var.set",
+            "env_var.deleted",
+            "server.redeployed",
+            "server.disabled",
+            "server.enabled",
+            "user.created",
+            "user.role_changed",
+            "user.password_reset",
+            "group.created",
+            "group.renamed",
+            "user.group_changed",
+            "group.access_changed",
+            "api_token.created",
+            "api_token.revoked",
+            "client.revoked",
+            "user.disabled",
+            "user.enabled",
+            "user.deleted",
+            "group.deleted",
+            "server.deleted",
         ]
     );
     for row in &rows {
@@ -266,7 +607,10 @@ async fn every_dashboard_action_is_recorded_with_its_actor_target_and_address() 
     let client = rows.iter().find(|r| r.action == "client.revoked").unwrap();
     assert_eq!(client.target_kind, "client");
     assert!(client.target.starts_with("client-"), "{client:?}");
-    let password = rows.iter().find(|r| r.action == "user.password_reset").unwrap();
+    let password = rows
+        .iter()
+        .find(|r| r.action == "user.password_reset")
+        .unwrap();
     assert_eq!(password.target, "carol@example.com");
     assert_eq!(password.details, json!({ "generated": true }));
     assert!(!dump(&h).await.contains(ENV_VALUE));
@@ -280,15 +624,36 @@ async fn a_refused_or_invalid_action_records_nothing() {
     let before = rows(&h).await.len();
     let t = h.admin_token.clone();
     // Invalid input.
-    let bad = api(&h, Method::PUT, "/api/servers/greeter/env/1BAD", &t, Some(json!({ "value": "x" }))).await;
+    let bad = api(
+        &h,
+        Method::PUT,
+        "/api/servers/greeter/env/1BAD",
+        &t,
+        Some(json!({ "value": "x" })),
+    )
+    .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
-    let bad = api(&h, Method::POST, "/api/users", &t, Some(json!({ "email": "not an email", "role": "member" }))).await;
+    let bad = api(
+        &h,
+        Method::POST,
+        "/api/users",
+        &t,
+        Some(json!({ "email": "not an email", "role": "member" })),
+    )
+    .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
     let missing = api(&h, Method::POST, "/api/servers/nope/disable", &t, None).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     // A member may not.
     let (_, member_token) = h.user_with_token("mia@example.com", Role::Member).await;
-    let refused = api(&h, Method::POST, "/api/servers/greeter/disable", &member_token, None).await;
+    let refused = api(
+        &h,
+        Method::POST,
+        "/api/servers/greeter/disable",
+        &member_token,
+        None,
+    )
+    .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     let (_, cookie, csrf) = user(&h, "max@example.com", Role::Member).await;
     assert_forbidden(&form(&h, "/servers/greeter/disable", &cookie, &[("csrf", &csrf)]).await);
@@ -306,7 +671,9 @@ async fn only_admins_read_the_audit_trail() {
     for role in [Role::Member, Role::Developer] {
         let email = format!("{}@example.com", role.as_str());
         let (_, token) = h.user_with_token(&email, role).await;
-        let (cookie, _) = h.session_for(&h.platform.state.store.user_by_email(&email).await.unwrap()).await;
+        let (cookie, _) = h
+            .session_for(&h.platform.state.store.user_by_email(&email).await.unwrap())
+            .await;
         let page = h.get("/audit", Some(&cookie)).await;
         assert_forbidden(&page);
         assert!(!page.text.contains("server.created"));
@@ -340,29 +707,84 @@ async fn filters_and_pages_and_bad_filters_get_a_clear_400() {
     for slug in ["one", "two", "three"] {
         h.create_server(NONE_CONFIG, slug).await;
     }
-    h.admin_api(Method::POST, "/api/servers/two/disable", None).await;
+    h.admin_api(Method::POST, "/api/servers/two/disable", None)
+        .await;
 
     // Keyset pages of 2, newest first.
-    let first = h.admin_api(Method::GET, "/api/audit?limit=2", None).await.json();
+    let first = h
+        .admin_api(Method::GET, "/api/audit?limit=2", None)
+        .await
+        .json();
     let labels = |page: &Value| -> Vec<String> {
-        page["records"].as_array().unwrap().iter().map(|r| format!("{} {}", r["action"].as_str().unwrap(), r["target"].as_str().unwrap())).collect()
+        page["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r["action"].as_str().unwrap(),
+                    r["target"].as_str().unwrap()
+                )
+            })
+            .collect()
     };
-    assert_eq!(labels(&first), ["server.disabled two", "server.created three"]);
+    assert_eq!(
+        labels(&first),
+        ["server.disabled two", "server.created three"]
+    );
     let next = first["next_before"].as_i64().unwrap();
-    let second = h.admin_api(Method::GET, &format!("/api/audit?limit=2&before={next}"), None).await.json();
-    assert_eq!(labels(&second), ["server.created two", "server.created one"]);
+    let second = h
+        .admin_api(
+            Method::GET,
+            &format!("/api/audit?limit=2&before={next}"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        labels(&second),
+        ["server.created two", "server.created one"]
+    );
     assert!(second["next_before"].is_null());
 
-    let only = h.admin_api(Method::GET, "/api/audit?action=server.disabled&target=server&actor=admin%40gumstack.local", None).await.json();
+    let only = h
+        .admin_api(
+            Method::GET,
+            "/api/audit?action=server.disabled&target=server&actor=admin%40gumstack.local",
+            None,
+        )
+        .await
+        .json();
     assert_eq!(labels(&only), ["server.disabled two"]);
-    let by_id = h.admin_api(Method::GET, &format!("/api/audit?actor={}", h.admin.id), None).await.json();
+    let by_id = h
+        .admin_api(
+            Method::GET,
+            &format!("/api/audit?actor={}", h.admin.id),
+            None,
+        )
+        .await
+        .json();
     assert_eq!(by_id["records"].as_array().unwrap().len(), 4);
-    let nobody = h.admin_api(Method::GET, "/api/audit?actor=cli%20(operator)", None).await.json();
+    let nobody = h
+        .admin_api(Method::GET, "/api/audit?actor=cli%20(operator)", None)
+        .await
+        .json();
     assert!(nobody["records"].as_array().unwrap().is_empty());
     let today = time::OffsetDateTime::now_utc().date();
-    let range = h.admin_api(Method::GET, &format!("/api/audit?from={today}&to={today}"), None).await.json();
+    let range = h
+        .admin_api(
+            Method::GET,
+            &format!("/api/audit?from={today}&to={today}"),
+            None,
+        )
+        .await
+        .json();
     assert_eq!(range["records"].as_array().unwrap().len(), 4);
-    let past = h.admin_api(Method::GET, "/api/audit?to=2020-01-01", None).await.json();
+    let past = h
+        .admin_api(Method::GET, "/api/audit?to=2020-01-01", None)
+        .await
+        .json();
     assert!(past["records"].as_array().unwrap().is_empty());
 
     for (query, fragment) in [
@@ -385,29 +807,62 @@ async fn filters_and_pages_and_bad_filters_get_a_clear_400() {
     assert_eq!(csv.status, StatusCode::BAD_REQUEST);
 
     // The page pages too, and keeps the filters in its links.
-    let page = h.get("/audit?action=server.created&limit=2", Some(&cookie)).await;
+    let page = h
+        .get("/audit?action=server.created&limit=2", Some(&cookie))
+        .await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.text.contains("Older records"), "{}", page.text);
-    assert!(page.text.contains("/audit.csv?action=server.created"), "{}", page.text);
+    assert!(
+        page.text.contains("/audit.csv?action=server.created"),
+        "{}",
+        page.text
+    );
 }
 
 #[tokio::test]
 async fn the_csv_export_has_every_row_and_neutralises_formulas() {
     let h = Harness::new().await;
     h.create_server(NONE_CONFIG, "greeter").await;
-    for name in ["=HYPERLINK(\"http://evil\",\"x\")", "+1+2", "-3", "@SUM(A1)", "plain, \"quoted\""] {
-        let reply = h.admin_api(Method::POST, "/api/groups", Some(json!({ "name": name }))).await;
+    for name in [
+        "=HYPERLINK(\"http://evil\",\"x\")",
+        "+1+2",
+        "-3",
+        "@SUM(A1)",
+        "plain, \"quoted\"",
+    ] {
+        let reply = h
+            .admin_api(Method::POST, "/api/groups", Some(json!({ "name": name })))
+            .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
     }
     let (cookie, _) = admin(&h).await;
     let csv = h.get("/audit.csv", Some(&cookie)).await;
     assert_eq!(csv.status, StatusCode::OK);
-    assert!(csv.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/csv"));
-    assert!(csv.headers[header::CONTENT_DISPOSITION].to_str().unwrap().contains("audit.csv"));
+    assert!(
+        csv.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        csv.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("audit.csv")
+    );
     let lines: Vec<&str> = csv.text.lines().collect();
-    assert!(lines[0].starts_with("seq,time,actor,actor_id,action"), "{}", lines[0]);
+    assert!(
+        lines[0].starts_with("seq,time,actor,actor_id,action"),
+        "{}",
+        lines[0]
+    );
     assert_eq!(lines.len(), 1 + 6, "{}", csv.text);
-    assert!(csv.text.contains(",\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\","), "{}", csv.text);
+    assert!(
+        csv.text
+            .contains(",\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\","),
+        "{}",
+        csv.text
+    );
     assert!(csv.text.contains(",'+1+2,"));
     assert!(csv.text.contains(",'-3,"));
     assert!(csv.text.contains(",'@SUM(A1),"));
@@ -421,7 +876,9 @@ async fn the_csv_export_has_every_row_and_neutralises_formulas() {
         }
     }
     // Filters apply to the export.
-    let only = h.get("/audit.csv?action=server.created", Some(&cookie)).await;
+    let only = h
+        .get("/audit.csv?action=server.created", Some(&cookie))
+        .await;
     assert_eq!(only.text.lines().count(), 2, "{}", only.text);
 }
 
@@ -430,7 +887,9 @@ async fn the_log_is_append_only_in_the_database() {
     let h = Harness::new().await;
     h.create_server(NONE_CONFIG, "greeter").await;
     let pool = h.store.pool();
-    let update = sqlx::query("UPDATE audit_log SET actor_label = 'someone else'").execute(pool).await;
+    let update = sqlx::query("UPDATE audit_log SET actor_label = 'someone else'")
+        .execute(pool)
+        .await;
     assert!(update.unwrap_err().to_string().contains("append-only"));
     let delete = sqlx::query("DELETE FROM audit_log").execute(pool).await;
     assert!(delete.unwrap_err().to_string().contains("append-only"));
@@ -440,8 +899,14 @@ async fn the_log_is_append_only_in_the_database() {
 /// Changes one column of one row behind the triggers' back (as someone with the file would).
 async fn tamper(h: &Harness, sql: &str) {
     let pool = h.store.pool();
-    sqlx::query("DROP TRIGGER IF EXISTS audit_log_no_update").execute(pool).await.unwrap();
-    sqlx::query("DROP TRIGGER IF EXISTS audit_log_no_delete").execute(pool).await.unwrap();
+    sqlx::query("DROP TRIGGER IF EXISTS audit_log_no_update")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("DROP TRIGGER IF EXISTS audit_log_no_delete")
+        .execute(pool)
+        .await
+        .unwrap();
     sqlx::query(sql).execute(pool).await.unwrap();
 }
 
@@ -462,27 +927,63 @@ async fn any_altered_column_of_any_row_is_found_and_named() {
         ("target_label", "'other'"),
         ("details", "'{}'"),
         ("source", "'203.0.113.1'"),
-        ("prev_hash", "(CASE WHEN substr(prev_hash, 1, 2) = 'ff' THEN '00' ELSE 'ff' END) || substr(prev_hash, 3)"),
-        ("hash", "(CASE WHEN substr(hash, 1, 2) = 'ff' THEN '00' ELSE 'ff' END) || substr(hash, 3)"),
+        (
+            "prev_hash",
+            "(CASE WHEN substr(prev_hash, 1, 2) = 'ff' THEN '00' ELSE 'ff' END) || substr(prev_hash, 3)",
+        ),
+        (
+            "hash",
+            "(CASE WHEN substr(hash, 1, 2) = 'ff' THEN '00' ELSE 'ff' END) || substr(hash, 3)",
+        ),
     ];
     for row in [1, 3, 4] {
         for (column, value) in columns {
-            let original: (Option<String>,) = sqlx::query_as(&format!("SELECT CAST({column} AS TEXT) FROM audit_log WHERE seq = ?"))
-                .bind(row)
-                .fetch_one(h.store.pool())
+            let original: (Option<String>,) = sqlx::query_as(&format!(
+                "SELECT CAST({column} AS TEXT) FROM audit_log WHERE seq = ?"
+            ))
+            .bind(row)
+            .fetch_one(h.store.pool())
+            .await
+            .unwrap();
+            tamper(
+                &h,
+                &format!("UPDATE audit_log SET {column} = {value} WHERE seq = {row}"),
+            )
+            .await;
+            let broken = h
+                .platform
+                .state
+                .audit
+                .verify()
+                .await
+                .unwrap()
+                .broken
+                .unwrap();
+            assert_eq!(broken.seq, Some(row), "{column} of record {row}: {broken}");
+            let restore = if column == "at" {
+                format!("UPDATE audit_log SET at = at - 1 WHERE seq = {row}")
+            } else {
+                format!("UPDATE audit_log SET {column} = ? WHERE seq = {row}")
+            };
+            sqlx::query(&restore)
+                .bind(original.0)
+                .execute(h.store.pool())
                 .await
                 .unwrap();
-            tamper(&h, &format!("UPDATE audit_log SET {column} = {value} WHERE seq = {row}")).await;
-            let broken = h.platform.state.audit.verify().await.unwrap().broken.unwrap();
-            assert_eq!(broken.seq, Some(row), "{column} of record {row}: {broken}");
-            let restore = if column == "at" { format!("UPDATE audit_log SET at = at - 1 WHERE seq = {row}") } else { format!("UPDATE audit_log SET {column} = ? WHERE seq = {row}") };
-            sqlx::query(&restore).bind(original.0).execute(h.store.pool()).await.unwrap();
             assert_intact(&h).await;
         }
     }
     // A renumbered record is named by the number it now has.
     tamper(&h, "UPDATE audit_log SET seq = 40 WHERE seq = 2").await;
-    let broken = h.platform.state.audit.verify().await.unwrap().broken.unwrap();
+    let broken = h
+        .platform
+        .state
+        .audit
+        .verify()
+        .await
+        .unwrap()
+        .broken
+        .unwrap();
     assert_eq!(broken.seq, Some(40), "{broken}");
 }
 
@@ -493,7 +994,15 @@ async fn records_cut_off_the_end_or_the_middle_are_found() {
         h.create_server(NONE_CONFIG, slug).await;
     }
     tamper(&h, "DELETE FROM audit_log WHERE seq = 2").await;
-    let broken = h.platform.state.audit.verify().await.unwrap().broken.unwrap();
+    let broken = h
+        .platform
+        .state
+        .audit
+        .verify()
+        .await
+        .unwrap()
+        .broken
+        .unwrap();
     assert_eq!(broken.seq, Some(3), "{broken}");
     assert!(broken.reason.contains("record 2 was expected"), "{broken}");
 
@@ -508,8 +1017,20 @@ async fn records_cut_off_the_end_or_the_middle_are_found() {
     assert_eq!(broken.seq, Some(3), "{broken}");
     assert!(broken.reason.contains("head counts 3"), "{broken}");
     // Moving the head back too is found by its MAC (the attacker does not have the key).
-    tamper(&h, "UPDATE audit_head SET count = 2, last_hash = (SELECT hash FROM audit_log WHERE seq = 2)").await;
-    let broken = h.platform.state.audit.verify().await.unwrap().broken.unwrap();
+    tamper(
+        &h,
+        "UPDATE audit_head SET count = 2, last_hash = (SELECT hash FROM audit_log WHERE seq = 2)",
+    )
+    .await;
+    let broken = h
+        .platform
+        .state
+        .audit
+        .verify()
+        .await
+        .unwrap()
+        .broken
+        .unwrap();
     assert_eq!(broken.seq, None, "{broken}");
 }
 
@@ -523,9 +1044,16 @@ async fn concurrent_appends_keep_one_chain() {
         tasks.push(tokio::spawn(async move {
             let event = gumstack_platform::audit::AuditEvent::new(
                 gumstack_platform::audit::AuditAction::ServerRedeployed,
-                gumstack_platform::audit::Target::new(gumstack_platform::audit::TargetKind::Server, i, format!("s{i}")),
+                gumstack_platform::audit::Target::new(
+                    gumstack_platform::audit::TargetKind::Server,
+                    i,
+                    format!("s{i}"),
+                ),
             );
-            trail.record(&gumstack_platform::audit::Actor::Operator, None, event).await.unwrap()
+            trail
+                .record(&gumstack_platform::audit::Actor::Operator, None, event)
+                .await
+                .unwrap()
         }));
     }
     for task in tasks {

@@ -9,10 +9,10 @@
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use gumstack_platform::api_tokens::ApiTokenSettings;
+use gumstack_platform::app::FIRST_ADMIN_EMAIL;
 use gumstack_platform::audit::{
     AuditAction, AuditEvent, Target, offboarded, token_created, token_revoked,
 };
-use gumstack_platform::app::FIRST_ADMIN_EMAIL;
 use gumstack_platform::connections::RevokeOutcome;
 use gumstack_platform::offboarding::{Action, OffboardReport};
 use gumstack_platform::store::Uuid;

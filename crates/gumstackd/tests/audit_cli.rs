@@ -38,9 +38,12 @@ fn broken(data_dir: &Path) -> String {
 }
 
 async fn pool(data_dir: &Path) -> SqlitePool {
-    SqlitePool::connect(&format!("sqlite://{}", data_dir.join("gumstack.db").display()))
-        .await
-        .unwrap()
+    SqlitePool::connect(&format!(
+        "sqlite://{}",
+        data_dir.join("gumstack.db").display()
+    ))
+    .await
+    .unwrap()
 }
 
 /// Runs `sql` on the database file as someone with write access would (triggers dropped).
@@ -58,10 +61,43 @@ async fn tamper(data_dir: &Path, sql: &str) {
 
 /// The admin commands of a data directory, each recorded once as the operator.
 fn operator_actions(data: &Path) -> Vec<&'static str> {
-    ok(data, &["user", "add", "--email", "root@example.com", "--role", "admin"]);
-    ok(data, &["user", "add", "--email", "bob@example.com", "--role", "member"]);
-    ok(data, &["user", "reset-password", "--email", "bob@example.com"]);
-    let (_, err) = ok(data, &["token", "create", "--email", "bob@example.com", "--name", "nightly"]);
+    ok(
+        data,
+        &[
+            "user",
+            "add",
+            "--email",
+            "root@example.com",
+            "--role",
+            "admin",
+        ],
+    );
+    ok(
+        data,
+        &[
+            "user",
+            "add",
+            "--email",
+            "bob@example.com",
+            "--role",
+            "member",
+        ],
+    );
+    ok(
+        data,
+        &["user", "reset-password", "--email", "bob@example.com"],
+    );
+    let (_, err) = ok(
+        data,
+        &[
+            "token",
+            "create",
+            "--email",
+            "bob@example.com",
+            "--name",
+            "nightly",
+        ],
+    );
     let id = err
         .lines()
         .find_map(|l| l.strip_prefix("API token "))
@@ -72,18 +108,41 @@ fn operator_actions(data: &Path) -> Vec<&'static str> {
     ok(data, &["user", "disable", "--email", "bob@example.com"]);
     ok(data, &["user", "enable", "--email", "bob@example.com"]);
     let from = repo_root().join("examples/none-server");
-    ok(data, &["server", "create", "--from", from.to_str().unwrap(), "--command", "/bin/true"]);
+    ok(
+        data,
+        &[
+            "server",
+            "create",
+            "--from",
+            from.to_str().unwrap(),
+            "--command",
+            "/bin/true",
+        ],
+    );
     let (status, _) = ok(data, &["key", "status"]);
     let old = status
         .lines()
-        .find_map(|l| l.strip_prefix("key: ").and_then(|r| r.split_whitespace().next()))
+        .find_map(|l| {
+            l.strip_prefix("key: ")
+                .and_then(|r| r.split_whitespace().next())
+        })
         .unwrap()
         .to_owned();
     ok(data, &["key", "add"]);
     ok(data, &["key", "rotate", "--wait-secs", "1"]);
     ok(data, &["key", "retire", &old]);
     ok(data, &["key", "rotate-signing", "--activate-in-secs", "0"]);
-    ok(data, &["user", "delete", "--email", "bob@example.com", "--servers-to", "root@example.com"]);
+    ok(
+        data,
+        &[
+            "user",
+            "delete",
+            "--email",
+            "bob@example.com",
+            "--servers-to",
+            "root@example.com",
+        ],
+    );
     vec![
         "user.created",
         "user.created",
@@ -116,12 +175,18 @@ async fn the_commands_are_recorded_and_every_alteration_is_named() {
     assert!(out.contains("verified"), "{out}");
 
     let (list, _) = ok(&data, &["audit", "list", "--limit", "500"]);
-    let mut actions: Vec<&str> = list.lines().map(|l| l.split('\t').nth(3).unwrap()).collect();
+    let mut actions: Vec<&str> = list
+        .lines()
+        .map(|l| l.split('\t').nth(3).unwrap())
+        .collect();
     actions.reverse();
     assert_eq!(actions, expected);
     for line in list.lines() {
         assert!(line.contains("\tcli (operator)\t"), "{line}");
-        assert!(line.ends_with("\t-"), "the command line has no address: {line}");
+        assert!(
+            line.ends_with("\t-"),
+            "the command line has no address: {line}"
+        );
     }
     let (only, _) = ok(&data, &["audit", "list", "--action", "user.disabled"]);
     assert_eq!(only.lines().count(), 1);
@@ -134,15 +199,26 @@ async fn the_commands_are_recorded_and_every_alteration_is_named() {
     let pool = pool(&data).await;
     let row = 5;
     for column in [
-        "seq", "at", "actor_id", "actor_label", "action", "target_kind", "target_id",
-        "target_label", "details", "source", "prev_hash", "hash",
+        "seq",
+        "at",
+        "actor_id",
+        "actor_label",
+        "action",
+        "target_kind",
+        "target_id",
+        "target_label",
+        "details",
+        "source",
+        "prev_hash",
+        "hash",
     ] {
-        let (original,): (Option<String>,) =
-            sqlx::query_as(&format!("SELECT CAST({column} AS TEXT) FROM audit_log WHERE seq = ?"))
-                .bind(row)
-                .fetch_one(&pool)
-                .await
-                .unwrap();
+        let (original,): (Option<String>,) = sqlx::query_as(&format!(
+            "SELECT CAST({column} AS TEXT) FROM audit_log WHERE seq = ?"
+        ))
+        .bind(row)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
         let (changed, named) = match column {
             "seq" => ("900".to_owned(), 900),
             "at" => ("12345".to_owned(), row),
@@ -153,15 +229,24 @@ async fn the_commands_are_recorded_and_every_alteration_is_named() {
             }
             _ => ("'tampered'".to_owned(), row),
         };
-        tamper(&data, &format!("UPDATE audit_log SET {column} = {changed} WHERE seq = {row}")).await;
+        tamper(
+            &data,
+            &format!("UPDATE audit_log SET {column} = {changed} WHERE seq = {row}"),
+        )
+        .await;
         let out = broken(&data);
-        assert!(out.contains(&format!("record {named} is broken")), "{column}: {out}");
+        assert!(
+            out.contains(&format!("record {named} is broken")),
+            "{column}: {out}"
+        );
         let key = if column == "seq" { named } else { row };
-        sqlx::query(&format!("UPDATE audit_log SET {column} = ? WHERE seq = {key}"))
-            .bind(&original)
-            .execute(&pool)
-            .await
-            .unwrap();
+        sqlx::query(&format!(
+            "UPDATE audit_log SET {column} = ? WHERE seq = {key}"
+        ))
+        .bind(&original)
+        .execute(&pool)
+        .await
+        .unwrap();
         ok(&data, &["audit", "verify"]);
     }
 
@@ -169,7 +254,10 @@ async fn the_commands_are_recorded_and_every_alteration_is_named() {
     let last = i64::try_from(expected.len()).unwrap();
     tamper(&data, &format!("DELETE FROM audit_log WHERE seq = {last}")).await;
     let out = broken(&data);
-    assert!(out.contains(&format!("record {last} is broken: it is missing")), "{out}");
+    assert!(
+        out.contains(&format!("record {last} is broken: it is missing")),
+        "{out}"
+    );
 }
 
 #[tokio::test]
@@ -184,13 +272,18 @@ async fn the_running_platform_records_dashboard_and_api_actions_with_the_address
     let base = platform.read_until("dashboard: ");
     let base = base.trim_end_matches('/').to_owned();
     platform.read_until("login: ");
-    let (token, _) = ok(&data, &["token", "create", "--email", "admin@gumstack.local"]);
+    let (token, _) = ok(
+        &data,
+        &["token", "create", "--email", "admin@gumstack.local"],
+    );
     let client = reqwest::Client::new();
     let secret = "a-value-no-audit-row-may-hold-5521";
     let server = client
         .post(format!("{base}/api/servers"))
         .bearer_auth(token.trim())
-        .json(&serde_json::json!({ "config_yaml": "name: Hi\nauth:\n  type: none\n", "slug": "hi" }))
+        .json(
+            &serde_json::json!({ "config_yaml": "name: Hi\nauth:\n  type: none\n", "slug": "hi" }),
+        )
         .send()
         .await
         .unwrap();
@@ -208,16 +301,23 @@ async fn the_running_platform_records_dashboard_and_api_actions_with_the_address
     assert_eq!(out.trim(), "audit: 3 records, chain intact");
     let (list, _) = ok(&data, &["audit", "list"]);
     let lines: Vec<&str> = list.lines().collect();
-    assert!(lines[0].contains("\tadmin@gumstack.local\tenv_var.set\tserver\thi\t"), "{list}");
+    assert!(
+        lines[0].contains("\tadmin@gumstack.local\tenv_var.set\tserver\thi\t"),
+        "{list}"
+    );
     assert!(lines[0].ends_with("\t127.0.0.1"), "{list}");
     assert!(lines[0].contains("\"API_KEY\""), "{list}");
-    assert!(lines[2].contains("\tcli (operator)\tapi_token.created\t"), "{list}");
+    assert!(
+        lines[2].contains("\tcli (operator)\tapi_token.created\t"),
+        "{list}"
+    );
     assert!(!list.contains(secret));
     drop(platform);
     let pool = pool(&data).await;
-    let (rows,): (String,) = sqlx::query_as("SELECT group_concat(details || target_label, '|') FROM audit_log")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let (rows,): (String,) =
+        sqlx::query_as("SELECT group_concat(details || target_label, '|') FROM audit_log")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert!(!rows.contains(secret));
 }

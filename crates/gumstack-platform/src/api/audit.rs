@@ -60,8 +60,7 @@ async fn list(
     params: Result<Query<FilterParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(|r| r == Role::Admin, "read the audit trail")?;
-    let Query(params) =
-        params.map_err(|e| ApiError::invalid("invalid_filter", e.body_text()))?;
+    let Query(params) = params.map_err(|e| ApiError::invalid("invalid_filter", e.body_text()))?;
     let filter = AuditFilter::parse(&params)?;
     let page = state.audit.page(&filter, filter.limit).await?;
     let records: Vec<RecordView> = page.records.into_iter().map(Into::into).collect();

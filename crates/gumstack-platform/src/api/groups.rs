@@ -271,7 +271,12 @@ async fn set_access(
         audit
             .record(
                 &caller.0,
-                crate::audit::access_changed(summary.group.id, &summary.group.name, &server, &stored),
+                crate::audit::access_changed(
+                    summary.group.id,
+                    &summary.group.name,
+                    &server,
+                    &stored,
+                ),
             )
             .await;
     }

@@ -280,8 +280,7 @@ async fn redeploy(
     audit
         .record(
             &caller.0,
-            AuditEvent::new(AuditAction::ServerRedeployed, server)
-                .with("generation", generation),
+            AuditEvent::new(AuditAction::ServerRedeployed, server).with("generation", generation),
         )
         .await;
     Ok((
@@ -412,8 +411,7 @@ async fn delete_env(
     audit
         .record(
             &caller.0,
-            AuditEvent::new(AuditAction::EnvVarDeleted, server)
-                .with("name", name.as_str()),
+            AuditEvent::new(AuditAction::EnvVarDeleted, server).with("name", name.as_str()),
         )
         .await;
     Ok(StatusCode::NO_CONTENT)

@@ -10,9 +10,9 @@ use axum::routing::{delete, get};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::audit::Audit;
 use super::users::parse_id;
 use super::{ApiCaller, ApiError};
+use crate::audit::Audit;
 use crate::state::AppState;
 use crate::store::{ApiToken, Role, Timestamp};
 

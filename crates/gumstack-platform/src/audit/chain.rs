@@ -140,7 +140,9 @@ impl<'k> Walk<'k> {
     /// Checks the next record (records arrive in `seq` order).
     pub(crate) fn step(&mut self, record: &AuditRecord) {
         self.position += 1;
-        let expected = self.key.record_hash(record.seq, &record.prev_hash, &record.draft);
+        let expected = self
+            .key
+            .record_hash(record.seq, &record.prev_hash, &record.draft);
         if self.altered.is_none() && !same(&expected, &record.hash) {
             self.altered = Some(Break {
                 seq: Some(record.seq),

@@ -81,7 +81,10 @@ mod tests {
         assert_eq!(cell("+1"), "'+1");
         assert_eq!(cell("-1"), "'-1");
         assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(cell("=HYPERLINK(\"x\",\"y\")"), "\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\"");
+        assert_eq!(
+            cell("=HYPERLINK(\"x\",\"y\")"),
+            "\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\""
+        );
         assert_eq!(cell("a,b"), "\"a,b\"");
         assert_eq!(cell("two\nlines"), "\"two\nlines\"");
     }

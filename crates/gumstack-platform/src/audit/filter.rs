@@ -72,7 +72,11 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> FilterError {
 /// midnight and seconds one past (the bound is inclusive).
 fn time_bound(field: &'static str, text: &str, end: bool) -> Result<Timestamp, FilterError> {
     if let Ok(seconds) = text.parse::<i64>() {
-        return Ok(if end { seconds.saturating_add(1) } else { seconds });
+        return Ok(if end {
+            seconds.saturating_add(1)
+        } else {
+            seconds
+        });
     }
     let bad = || {
         invalid(
@@ -226,6 +230,9 @@ mod tests {
         let by_id = AuditFilter::parse(&params(&[("actor", &id.to_string())])).unwrap();
         assert_eq!(by_id.query.actor_id, Some(id));
         let by_label = AuditFilter::parse(&params(&[("actor", "cli (operator)")])).unwrap();
-        assert_eq!(by_label.query.actor_label.as_deref(), Some("cli (operator)"));
+        assert_eq!(
+            by_label.query.actor_label.as_deref(),
+            Some("cli (operator)")
+        );
     }
 }

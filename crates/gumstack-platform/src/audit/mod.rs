@@ -315,8 +315,8 @@ impl AuditTrail {
                 "the audit trail has records but no chain key: audit_head was altered",
             ));
         };
-        let id = Uuid::parse_str(id)
-            .map_err(|_| Internal::other("audit_head.key_id is not a UUID"))?;
+        let id =
+            Uuid::parse_str(id).map_err(|_| Internal::other("audit_head.key_id is not a UUID"))?;
         let bytes = vault.decrypt(sealed, &chain_key_aad(id))?;
         let key = ChainKey::from_slice(&bytes)
             .ok_or_else(|| Internal::other("the audit chain key is not 32 bytes"))?;
@@ -394,38 +394,38 @@ impl AuditTrail {
 
     /// Every record matching `filter` as CSV (a header line, then one line per record, newest
     /// first), read in pages of 500 as the stream is consumed.
-    pub fn csv(&self, filter: &AuditFilter) -> impl Stream<Item = Result<String, Internal>> + use<> {
+    pub fn csv(
+        &self,
+        filter: &AuditFilter,
+    ) -> impl Stream<Item = Result<String, Internal>> + use<> {
         let trail = self.clone();
         let query = filter.query.clone();
         // (next cursor, header written, done)
-        futures_util::stream::unfold(
-            (query, false, false),
-            move |(mut query, header, done)| {
-                let trail = trail.clone();
-                async move {
-                    if done {
-                        return None;
-                    }
-                    if !header {
-                        return Some((Ok(csv::header()), (query, true, false)));
-                    }
-                    match trail.store.audit_records(&query, 500).await {
-                        Err(err) => Some((Err(err.into()), (query, true, true))),
-                        Ok(records) if records.is_empty() => None,
-                        Ok(records) => {
-                            let mut out = String::new();
-                            for record in &records {
-                                out.push_str(&csv::row(record));
-                            }
-                            let last = records.last().map(|r| r.seq);
-                            let finished = records.len() < 500;
-                            query.before = last;
-                            Some((Ok(out), (query, true, finished)))
+        futures_util::stream::unfold((query, false, false), move |(mut query, header, done)| {
+            let trail = trail.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                if !header {
+                    return Some((Ok(csv::header()), (query, true, false)));
+                }
+                match trail.store.audit_records(&query, 500).await {
+                    Err(err) => Some((Err(err.into()), (query, true, true))),
+                    Ok(records) if records.is_empty() => None,
+                    Ok(records) => {
+                        let mut out = String::new();
+                        for record in &records {
+                            out.push_str(&csv::row(record));
                         }
+                        let last = records.last().map(|r| r.seq);
+                        let finished = records.len() < 500;
+                        query.before = last;
+                        Some((Ok(out), (query, true, finished)))
                     }
                 }
-            },
-        )
+            }
+        })
     }
 
     /// Walks the whole chain, oldest first: each record's HMAC, its place and its link to the

@@ -16,8 +16,8 @@ use uuid::Uuid;
 use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::{access, pages};
-use crate::auth::SessionUser;
 use crate::audit::{Audit, AuditAction, AuditEvent, Target, TargetKind};
+use crate::auth::SessionUser;
 use crate::state::AppState;
 use crate::store::{GroupSummary, ServerAccess};
 

@@ -13,10 +13,10 @@ use uuid::Uuid;
 use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::{access, pages, users};
+use crate::audit::{Audit, AuditAction, AuditEvent, Target, offboarded};
 use crate::auth::SessionUser;
 use crate::connections::RevokeOutcome;
 use crate::offboarding::{Action, OffboardReport};
-use crate::audit::{Audit, AuditAction, AuditEvent, Target, offboarded};
 use crate::state::AppState;
 use crate::store::{StoreError, User};
 
@@ -126,7 +126,10 @@ pub(super) async fn disable(
     {
         Ok(report) => {
             audit
-                .record(&session.user, offboarded(AuditAction::UserDisabled, &report))
+                .record(
+                    &session.user,
+                    offboarded(AuditAction::UserDisabled, &report),
+                )
                 .await;
             report_page(&session, &report).into_response()
         }

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::csrf::VerifiedForm;
 use super::pages;
 use super::server_settings::{managed, settings_done};
-use crate::auth::SessionUser;
 use crate::audit::{Audit, AuditAction, AuditEvent, Target};
+use crate::auth::SessionUser;
 use crate::state::AppState;
 use crate::store::Server;
 

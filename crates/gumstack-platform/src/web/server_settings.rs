@@ -15,9 +15,9 @@ use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::server_page::{Tab, auth_explanation, icon, load, tabs};
 use super::{access, pages};
+use crate::audit::{Audit, AuditAction, AuditEvent, Target};
 use crate::auth::SessionUser;
 use crate::servers::{AUTH_TYPE_IMMUTABLE, ServerPatch};
-use crate::audit::{Audit, AuditAction, AuditEvent, Target};
 use crate::state::AppState;
 use crate::store::{EnvVarMeta, Server};
 

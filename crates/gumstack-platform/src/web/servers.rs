@@ -11,9 +11,9 @@ use serde::Deserialize;
 use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::{access, pages};
+use crate::audit::{Audit, AuditAction, AuditEvent, Target};
 use crate::auth::SessionUser;
 use crate::servers::NewServer;
-use crate::audit::{Audit, AuditAction, AuditEvent, Target};
 use crate::state::AppState;
 use crate::store::{RuntimeSpec, Server};
 

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::pages;
-use crate::auth::SessionUser;
 use crate::audit::Audit;
+use crate::auth::SessionUser;
 use crate::state::AppState;
 use crate::store::{ApiToken, Role};
 
