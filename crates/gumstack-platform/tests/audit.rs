@@ -51,34 +51,25 @@ struct Row {
 }
 
 async fn rows(h: &Harness) -> Vec<Row> {
-    let rows: Vec<(
-        String,
-        String,
-        Option<String>,
-        String,
-        String,
-        String,
-        Option<String>,
-    )> = sqlx::query_as(
+    use sqlx::Row as _;
+    sqlx::query(
         "SELECT action, actor_label, actor_id, target_kind, target_label, details, source
-             FROM audit_log ORDER BY seq",
+         FROM audit_log ORDER BY seq",
     )
     .fetch_all(h.store.pool())
     .await
-    .unwrap();
-    rows.into_iter()
-        .map(
-            |(action, actor, actor_id, target_kind, target, details, source)| Row {
-                action,
-                actor,
-                actor_id,
-                target_kind,
-                target,
-                details: serde_json::from_str(&details).unwrap(),
-                source,
-            },
-        )
-        .collect()
+    .unwrap()
+    .iter()
+    .map(|r| Row {
+        action: r.get("action"),
+        actor: r.get("actor_label"),
+        actor_id: r.get("actor_id"),
+        target_kind: r.get("target_kind"),
+        target: r.get("target_label"),
+        details: serde_json::from_str(r.get("details")).unwrap(),
+        source: r.get("source"),
+    })
+    .collect()
 }
 
 /// Every column of every record as text (to grep for secrets).

@@ -115,30 +115,24 @@ fn audit_page(
     pages::page("Audit trail", Some(session), body)
 }
 
-/// The filters of a request, or the 400 page saying which one is wrong.
+/// The filters of a request, or what to show on the 400 page: the filters as given and why.
 fn filters(
-    session: &SessionUser,
     params: Result<Query<FilterParams>, QueryRejection>,
-) -> Result<AuditFilter, Response> {
-    let params = match params {
-        Ok(Query(params)) => params,
-        Err(rejection) => {
-            let err = PageError::invalid("invalid_filter", rejection.body_text());
-            return Err((
-                StatusCode::BAD_REQUEST,
-                audit_page(session, &FilterParams::default(), None, Some(&err)),
-            )
-                .into_response());
-        }
-    };
-    AuditFilter::parse(&params).map_err(|e| {
-        let err = PageError::from(e);
-        (
-            StatusCode::BAD_REQUEST,
-            audit_page(session, &params, None, Some(&err)),
-        )
-            .into_response()
-    })
+) -> Result<AuditFilter, Box<(FilterParams, PageError)>> {
+    let params = params.map_err(|rejection| {
+        let err = PageError::invalid("invalid_filter", rejection.body_text());
+        Box::new((FilterParams::default(), err))
+    })?;
+    AuditFilter::parse(&params.0).map_err(|e| Box::new((params.0, PageError::from(e))))
+}
+
+/// The page saying which filter is wrong (400).
+fn bad_filter(session: &SessionUser, given: &FilterParams, err: &PageError) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        audit_page(session, given, None, Some(err)),
+    )
+        .into_response()
 }
 
 /// `GET /audit`.
@@ -150,9 +144,9 @@ pub(super) async fn show(
     if session.user.role != Role::Admin {
         return pages::forbidden(&session, READ_AUDIT);
     }
-    let filter = match filters(&session, params) {
+    let filter = match filters(params) {
         Ok(filter) => filter,
-        Err(page) => return page,
+        Err(bad) => return bad_filter(&session, &bad.0, &bad.1),
     };
     match state.audit.page(&filter, filter.limit).await {
         Ok(page) => audit_page(&session, &filter.given, Some(&page), None).into_response(),
@@ -169,9 +163,9 @@ pub(super) async fn export(
     if session.user.role != Role::Admin {
         return pages::forbidden(&session, READ_AUDIT);
     }
-    let filter = match filters(&session, params) {
+    let filter = match filters(params) {
         Ok(filter) => filter,
-        Err(page) => return page,
+        Err(bad) => return bad_filter(&session, &bad.0, &bad.1),
     };
     let stream = state.audit.csv(&filter).map_err(|err| {
         tracing::error!(%err, "the audit CSV export failed part way");
