@@ -43,27 +43,37 @@ fn query_string(given: &FilterParams, before: Option<i64>) -> String {
 fn filter_form(given: &FilterParams) -> Markup {
     let chosen = |value: &Option<String>, option: &str| value.as_deref() == Some(option);
     html! {
-        form.card.filters method="get" action="/audit" {
-            label for="actor" { "Actor (email, user id, or " code { "cli (operator)" } ")" }
-            input id="actor" name="actor" type="text" value=[given.actor.as_deref()];
-            label for="action" { "Action" }
-            select id="action" name="action" {
-                option value="" { "any" }
-                @for action in AuditAction::ALL {
-                    option value=(action.as_str()) selected[chosen(&given.action, action.as_str())] { (action.as_str()) }
+        form.filters method="get" action="/audit" role="search" aria-label="Filter the audit trail" {
+            div.field {
+                label for="actor" { "Actor (email, user id, or " code { "cli (operator)" } ")" }
+                input id="actor" name="actor" type="text" value=[given.actor.as_deref()];
+            }
+            div.field {
+                label for="action" { "Action" }
+                select id="action" name="action" {
+                    option value="" { "any" }
+                    @for action in AuditAction::ALL {
+                        option value=(action.as_str()) selected[chosen(&given.action, action.as_str())] { (action.as_str()) }
+                    }
                 }
             }
-            label for="target" { "Target kind" }
-            select id="target" name="target" {
-                option value="" { "any" }
-                @for kind in TargetKind::ALL {
-                    option value=(kind.as_str()) selected[chosen(&given.target, kind.as_str())] { (kind.as_str()) }
+            div.field {
+                label for="target" { "Target kind" }
+                select id="target" name="target" {
+                    option value="" { "any" }
+                    @for kind in TargetKind::ALL {
+                        option value=(kind.as_str()) selected[chosen(&given.target, kind.as_str())] { (kind.as_str()) }
+                    }
                 }
             }
-            label for="from" { "From (UTC date, inclusive)" }
-            input id="from" name="from" type="date" value=[given.from.as_deref()];
-            label for="to" { "To (UTC date, inclusive)" }
-            input id="to" name="to" type="date" value=[given.to.as_deref()];
+            div.field {
+                label for="from" { "From (UTC date, inclusive)" }
+                input id="from" name="from" type="date" value=[given.from.as_deref()];
+            }
+            div.field {
+                label for="to" { "To (UTC date, inclusive)" }
+                input id="to" name="to" type="date" value=[given.to.as_deref()];
+            }
             button type="submit" { "Filter" }
         }
     }
