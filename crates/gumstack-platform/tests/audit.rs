@@ -1053,3 +1053,53 @@ async fn concurrent_appends_keep_one_chain() {
     let verification = trail.verify().await.unwrap();
     assert_eq!((verification.records, verification.broken), (20, None));
 }
+
+#[tokio::test]
+async fn maintainers_added_and_removed_are_recorded() {
+    let h = Harness::behind_trusted_proxy().await;
+    h.create_server(NONE_CONFIG, "greeter").await;
+    let (dev, _) = h.user_with_token("dev@example.com", Role::Developer).await;
+    let t = h.admin_token.clone();
+    let added = api(
+        &h,
+        Method::POST,
+        "/api/servers/greeter/maintainers",
+        &t,
+        Some(json!({ "email": "dev@example.com" })),
+    )
+    .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    let removed = api(
+        &h,
+        Method::DELETE,
+        &format!("/api/servers/greeter/maintainers/{}", dev.id),
+        &t,
+        None,
+    )
+    .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.text);
+    // Removing again fails and records nothing.
+    let again = api(
+        &h,
+        Method::DELETE,
+        &format!("/api/servers/greeter/maintainers/{}", dev.id),
+        &t,
+        None,
+    )
+    .await;
+    assert!(again.status.is_client_error());
+    let rows = rows(&h).await;
+    assert_eq!(
+        actions(&rows),
+        [
+            "server.created",
+            "server.maintainer_added",
+            "server.maintainer_removed"
+        ]
+    );
+    for row in &rows[1..] {
+        assert_eq!(row.target, "greeter");
+        assert_eq!(row.details["maintainer"], "dev@example.com");
+        assert_eq!(row.source.as_deref(), Some(CLIENT));
+    }
+}

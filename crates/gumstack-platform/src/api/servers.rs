@@ -1,5 +1,6 @@
 //! `/api/servers`: create, list, get, update, enable/disable, delete, redeploy; env vars;
-//! deployments.
+//! deployments. Admins and developers list and read every server; changing one, and reading
+//! its env vars and deployments, takes managing it ([`managed`]).
 
 use axum::Json;
 use axum::Router;
@@ -33,21 +34,28 @@ pub(super) fn router() -> Router<AppState> {
 
 const MANAGE: &str = "manage servers";
 
-/// The server a path names, as an audit target (after the action succeeded; the reference
-/// itself if it was deleted meanwhile).
-async fn server_target(state: &AppState, reference: &str) -> Target {
-    match state.servers.resolve(reference).await {
-        Ok(server) => Target::server(&server),
-        Err(_) => Target {
-            kind: crate::audit::TargetKind::Server,
-            id: None,
-            label: reference.to_owned(),
-        },
-    }
-}
-
 fn manager(caller: &ApiCaller) -> Result<(), ApiError> {
     caller.require(Role::manages_servers, MANAGE).map(|_| ())
+}
+
+/// The server `reference` names, when the caller manages it: admins every server, developers
+/// those they own or maintain ([`Servers::can_manage`](crate::servers::Servers::can_manage)).
+/// Members are refused before the server is looked up; other developers get 403.
+pub(super) async fn managed(
+    state: &AppState,
+    caller: &ApiCaller,
+    reference: &str,
+) -> Result<Server, ApiError> {
+    manager(caller)?;
+    let server = state.servers.resolve(reference).await?;
+    if state.servers.can_manage(&caller.0, &server).await? {
+        Ok(server)
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "you may not manage server `{}`: its owner, its maintainers and admins do",
+            server.slug
+        )))
+    }
 }
 
 /// A server as the API shows it.
@@ -196,7 +204,7 @@ async fn update(
     Path(server): Path<String>,
     ApiJson(body): ApiJson<UpdateServer>,
 ) -> Result<impl IntoResponse, ApiError> {
-    manager(&caller)?;
+    let server = managed(&state, &caller, &server).await?;
     let patch = ServerPatch {
         name: body.name,
         description: body.description,
@@ -206,7 +214,7 @@ async fn update(
         auth_type: body.auth_type,
     };
     let fields = crate::audit::patched_fields(&patch);
-    let server = state.servers.update(&server, patch).await?;
+    let server = state.servers.update(&server.id.to_string(), patch).await?;
     audit
         .record(
             &caller.0,
@@ -223,8 +231,11 @@ async fn enable(
     audit: Audit,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    manager(&caller)?;
-    let server = state.servers.set_enabled(&server, true).await?;
+    let server = managed(&state, &caller, &server).await?;
+    let server = state
+        .servers
+        .set_enabled(&server.id.to_string(), true)
+        .await?;
     audit
         .record(
             &caller.0,
@@ -240,8 +251,11 @@ async fn disable(
     audit: Audit,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    manager(&caller)?;
-    let server = state.servers.set_enabled(&server, false).await?;
+    let server = managed(&state, &caller, &server).await?;
+    let server = state
+        .servers
+        .set_enabled(&server.id.to_string(), false)
+        .await?;
     audit
         .record(
             &caller.0,
@@ -257,8 +271,8 @@ async fn remove(
     audit: Audit,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    manager(&caller)?;
-    let server = state.servers.delete(&server).await?;
+    let server = managed(&state, &caller, &server).await?;
+    state.servers.delete(&server.id.to_string()).await?;
     audit
         .record(
             &caller.0,
@@ -274,13 +288,13 @@ async fn redeploy(
     audit: Audit,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    manager(&caller)?;
-    let generation = state.servers.redeploy(&server).await?;
-    let server = server_target(&state, &server).await;
+    let server = managed(&state, &caller, &server).await?;
+    let generation = state.servers.redeploy(&server.id.to_string()).await?;
     audit
         .record(
             &caller.0,
-            AuditEvent::new(AuditAction::ServerRedeployed, server).with("generation", generation),
+            AuditEvent::new(AuditAction::ServerRedeployed, Target::server(&server))
+                .with("generation", generation),
         )
         .await;
     Ok((
@@ -319,8 +333,7 @@ async fn deployments(
     caller: ApiCaller,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    manager(&caller)?;
-    let server = state.servers.resolve(&server).await?;
+    let server = managed(&state, &caller, &server).await?;
     let list = state.store.list_deployments(server.id, 50).await?;
     let views: Vec<DeploymentView> = list.into_iter().map(Into::into).collect();
     Ok(Json(json!({ "deployments": views })))
@@ -351,8 +364,8 @@ async fn list_env(
     caller: ApiCaller,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    manager(&caller)?;
-    let vars = state.servers.list_env(&server).await?;
+    let server = managed(&state, &caller, &server).await?;
+    let vars = state.servers.list_env(&server.id.to_string()).await?;
     let views: Vec<EnvVarView> = vars.into_iter().map(Into::into).collect();
     Ok(Json(json!({
         "env": views,
@@ -373,13 +386,15 @@ async fn set_env(
     Path((server, name)): Path<(String, String)>,
     ApiJson(body): ApiJson<SetEnv>,
 ) -> Result<impl IntoResponse, ApiError> {
-    manager(&caller)?;
-    let created = state.servers.set_env(&server, &name, &body.value).await?;
-    let server = server_target(&state, &server).await;
+    let server = managed(&state, &caller, &server).await?;
+    let created = state
+        .servers
+        .set_env(&server.id.to_string(), &name, &body.value)
+        .await?;
     audit
         .record(
             &caller.0,
-            AuditEvent::new(AuditAction::EnvVarSet, server)
+            AuditEvent::new(AuditAction::EnvVarSet, Target::server(&server))
                 .with("name", name.as_str())
                 .with("created", created),
         )
@@ -405,13 +420,16 @@ async fn delete_env(
     audit: Audit,
     Path((server, name)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
-    manager(&caller)?;
-    state.servers.delete_env(&server, &name).await?;
-    let server = server_target(&state, &server).await;
+    let server = managed(&state, &caller, &server).await?;
+    state
+        .servers
+        .delete_env(&server.id.to_string(), &name)
+        .await?;
     audit
         .record(
             &caller.0,
-            AuditEvent::new(AuditAction::EnvVarDeleted, server).with("name", name.as_str()),
+            AuditEvent::new(AuditAction::EnvVarDeleted, Target::server(&server))
+                .with("name", name.as_str()),
         )
         .await;
     Ok(StatusCode::NO_CONTENT)

@@ -94,6 +94,8 @@ names! {
         ServerEnabled = "server.enabled",
         ServerDeleted = "server.deleted",
         ServerRedeployed = "server.redeployed",
+        MaintainerAdded = "server.maintainer_added",
+        MaintainerRemoved = "server.maintainer_removed",
         EnvVarSet = "env_var.set",
         EnvVarDeleted = "env_var.deleted",
         UserCreated = "user.created",
@@ -213,6 +215,18 @@ pub(crate) fn access_changed(
     .with("enabled", access.enabled)
     .with("default", decision(access.default_allow))
     .with("tools", Value::Object(tools))
+}
+
+/// A server's maintainer added or removed (`user_id`, and the email when known).
+pub(crate) fn maintainer_changed(
+    action: AuditAction,
+    server: &Server,
+    user_id: Uuid,
+    email: Option<&str>,
+) -> AuditEvent {
+    AuditEvent::new(action, Target::server(server))
+        .with("maintainer_id", user_id.to_string())
+        .with("maintainer", email)
 }
 
 /// An API token revoked (its label and owner, never the token).

@@ -1,6 +1,7 @@
 //! The persistence seam: one small `dyn` trait per aggregate, over plain records.
 //!
 //! # Layout
+//! - `activity`: reading the activity log of tool calls ([`ActivityReads`]).
 //! - `users`: the organisation, groups, accounts, browser sessions, disabling and deleting
 //!   accounts ([`UserStore`]).
 //! - `api_tokens`: API tokens with their expiry and last use ([`ApiTokenStore`]).
@@ -13,6 +14,7 @@
 //!   ([`ConnectionStore`]).
 //! - `groups`: permission groups, their members and their access to servers
 //!   ([`GroupStore`]).
+//! - `maintainers`: who besides its owner may manage each server ([`MaintainerStore`]).
 //! - `vault`: every sealed column read and re-sealed in batches, and the master keys each
 //!   platform instance reports ([`VaultStore`]).
 //! - `audit`: the audit trail's hash-chained records and its head ([`AuditStore`]).
@@ -24,6 +26,7 @@
 //! for every type that implements them all. Secrets arrive here already encrypted or hashed:
 //! the store never sees a plaintext secret.
 
+pub(crate) mod activity;
 pub(crate) mod api_tokens;
 pub(crate) mod audit;
 pub(crate) mod connections;
@@ -31,6 +34,7 @@ pub(crate) mod credentials;
 pub(crate) mod error;
 pub(crate) mod groups;
 pub(crate) mod keys;
+pub(crate) mod maintainers;
 pub(crate) mod oauth;
 pub(crate) mod servers;
 pub mod sqlite;
@@ -40,6 +44,10 @@ pub(crate) mod vault;
 pub use gumstack_config::AuthType;
 pub use uuid::Uuid;
 
+pub use activity::{
+    ActivityCursor, ActivityFilter, ActivityReads, ActivityRecord, ActivityStats, CallBodies,
+    CallStatus, Visibility,
+};
 pub use api_tokens::{ApiToken, ApiTokenStore, LAST_USED_GRANULARITY, NewApiToken};
 pub use audit::{AuditDraft, AuditHead, AuditQuery, AuditRecord, AuditStore, ChainLink};
 pub use connections::{
@@ -50,6 +58,7 @@ pub use credentials::{CredentialStore, SealedCredentials};
 pub use error::{Constraint, StoreError};
 pub use groups::{GroupStore, GroupSummary, ServerAccess};
 pub use keys::{SigningKeyRecord, SigningKeyStore};
+pub use maintainers::{Maintainer, MaintainerStore};
 pub use oauth::{
     ClientKind, Consumed, Grant, Lookup, OAuthClient, OAuthStore, SingleUse, UserGrant,
 };
@@ -74,8 +83,10 @@ pub trait Store:
     + CredentialStore
     + ConnectionStore
     + GroupStore
+    + MaintainerStore
     + VaultStore
     + AuditStore
+    + ActivityReads
     + std::fmt::Debug
 {
 }
@@ -90,8 +101,10 @@ impl<T> Store for T where
         + CredentialStore
         + ConnectionStore
         + GroupStore
+        + MaintainerStore
         + VaultStore
         + AuditStore
+        + ActivityReads
         + std::fmt::Debug
 {
 }

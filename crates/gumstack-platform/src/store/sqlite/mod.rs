@@ -2,6 +2,7 @@
 //! migrations (`migrations/sqlite`). One file per aggregate implements its trait directly on
 //! [`SqliteStore`]; `rows` holds what they share.
 
+mod activity;
 mod api_tokens;
 mod audit;
 mod connections;
@@ -9,6 +10,7 @@ mod credentials;
 mod deployments;
 mod groups;
 mod keys;
+mod maintainers;
 mod oauth;
 mod rows;
 mod servers;
