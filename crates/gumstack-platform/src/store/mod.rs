@@ -17,6 +17,7 @@
 //! - `maintainers`: who besides its owner may manage each server ([`MaintainerStore`]).
 //! - `vault`: every sealed column read and re-sealed in batches, and the master keys each
 //!   platform instance reports ([`VaultStore`]).
+//! - `audit`: the audit trail's hash-chained records and its head ([`AuditStore`]).
 //! - `error`: [`StoreError`], and the [`Constraint`] a refused write violated.
 //! - [`sqlite`]: every trait on SQLite, one file per aggregate; a PostgreSQL backend is a
 //!   sibling folder implementing the same traits (SPEC §13).
@@ -27,6 +28,7 @@
 
 pub(crate) mod activity;
 pub(crate) mod api_tokens;
+pub(crate) mod audit;
 pub(crate) mod connections;
 pub(crate) mod credentials;
 pub(crate) mod error;
@@ -47,6 +49,7 @@ pub use activity::{
     CallStatus, Visibility,
 };
 pub use api_tokens::{ApiToken, ApiTokenStore, LAST_USED_GRANULARITY, NewApiToken};
+pub use audit::{AuditDraft, AuditHead, AuditQuery, AuditRecord, AuditStore, ChainLink};
 pub use connections::{
     Connection, ConnectionStatus, ConnectionStore, FailureKind, LeaseClaim, OAuthFlow,
     RefreshFailure, RefreshedTokens,
@@ -82,6 +85,7 @@ pub trait Store:
     + GroupStore
     + MaintainerStore
     + VaultStore
+    + AuditStore
     + ActivityReads
     + std::fmt::Debug
 {
@@ -99,6 +103,7 @@ impl<T> Store for T where
         + GroupStore
         + MaintainerStore
         + VaultStore
+        + AuditStore
         + ActivityReads
         + std::fmt::Debug
 {
