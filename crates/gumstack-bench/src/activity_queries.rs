@@ -116,12 +116,7 @@ async fn main() -> anyhow::Result<()> {
             "a.server_id",
         ),
         ("Page: one user, 7 days", &user_week, None, "a.user_id"),
-        (
-            "Page: one tool (no index of its own)",
-            &tool,
-            None,
-            "a.tool",
-        ),
+        ("Page: one tool", &tool, None, "a.tool"),
         (
             "Page: denied, days 10–20 ago",
             &denied_range,
