@@ -28,6 +28,8 @@
 //!   was ended and revoked.
 //! - [`connections`]: OAuth connections of `oauth` servers: the connect flow, sealed tokens,
 //!   coordinated refresh, and the calls to servers' provider code (docs/PROTOCOL.md §4).
+//! - [`server_tools`]: the tools of a server — config.yaml's joined with those the platform
+//!   discovers at each deployment with an identity of its own (docs/PROTOCOL.md §2.1).
 //! - `supervisor`: keeps server processes (via [`gumstack_runtime`]) in line with the store.
 //! - [`keys`]: the platform's Ed25519 signing keys (access tokens, identities), JWKS, and
 //!   their rotation with an overlap.
@@ -39,7 +41,8 @@
 //! - [`store`]: one trait per aggregate ([`store::Store`] is their sum) and SQLite.
 //! - [`vault`]: AES-256-GCM sealing of secrets bound to their rows; master keys.
 //! - [`clock`]: the injected wall clock every expiry decision reads.
-//! - [`crypto`], [`urls`], `redact`, `client_ip`: small shared pieces. The rules both sides
+//! - [`crypto`], [`urls`], `redact`, `client_ip`: small shared pieces; `deployment_log`:
+//!   a deployment's output and discovery errors, redacted and bounded. The rules both sides
 //!   of the platform↔server contract rely on (bearer parsing, loopback, token hashing, clock
 //!   leeway) live in [`gumstack_protocol`].
 
@@ -54,6 +57,7 @@ pub mod clock;
 pub mod connections;
 pub(crate) mod credentials;
 pub mod crypto;
+pub(crate) mod deployment_log;
 pub(crate) mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -68,6 +72,7 @@ pub(crate) mod permissions;
 pub(crate) mod redact;
 pub mod rotation;
 pub mod servers;
+pub mod server_tools;
 pub(crate) mod state;
 pub mod store;
 pub(crate) mod supervisor;

@@ -6,6 +6,7 @@ mod connections;
 mod credentials;
 mod error;
 mod groups;
+mod server_tools;
 mod servers;
 mod tokens;
 mod users;

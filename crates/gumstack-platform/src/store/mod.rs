@@ -13,6 +13,8 @@
 //!   ([`ConnectionStore`]).
 //! - `groups`: permission groups, their members and their access to servers
 //!   ([`GroupStore`]).
+//! - `tools`: the tools discovered on each server, and each deployment's discovery outcome
+//!   and redacted output ([`ToolStore`]).
 //! - `vault`: every sealed column read and re-sealed in batches, and the master keys each
 //!   platform instance reports ([`VaultStore`]).
 //! - `error`: [`StoreError`], and the [`Constraint`] a refused write violated.
@@ -32,6 +34,7 @@ pub(crate) mod keys;
 pub(crate) mod oauth;
 pub(crate) mod servers;
 pub mod sqlite;
+pub(crate) mod tools;
 pub(crate) mod users;
 pub(crate) mod vault;
 
@@ -54,6 +57,7 @@ pub use servers::{
     AUTH_TYPE_IMMUTABLE, Deployment, DeploymentStatus, DeploymentStore, EnvVarMeta, RuntimeSpec,
     SealedEnvVar, Server, ServerStore, ServerUpdate,
 };
+pub use tools::{DeploymentRecord, DiscoveredTool, Discovery, ToolStore};
 pub use users::{Ended, Group, Org, Removed, Role, User, UserStore};
 pub use vault::{InstanceKeys, Reseal, SealedColumn, SealedValue, VaultStore};
 
@@ -72,6 +76,7 @@ pub trait Store:
     + ConnectionStore
     + GroupStore
     + VaultStore
+    + ToolStore
     + std::fmt::Debug
 {
 }
@@ -87,6 +92,7 @@ impl<T> Store for T where
         + ConnectionStore
         + GroupStore
         + VaultStore
+        + ToolStore
         + std::fmt::Debug
 {
 }

@@ -31,6 +31,8 @@ pub(super) async fn load(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Tab {
     Overview,
+    Tools,
+    Deployments,
     Settings,
 }
 
@@ -39,6 +41,10 @@ pub(super) fn tabs(session: &SessionUser, server: &Server, current: Tab) -> Mark
     html! {
         nav.tabs aria-label="Server" {
             a href={ "/servers/" (server.slug) } aria-current=[current_of(Tab::Overview)] { "Overview" }
+            a href={ "/servers/" (server.slug) "/tools" } aria-current=[current_of(Tab::Tools)] { "Tools" }
+            @if session.user.role.manages_servers() {
+                a href={ "/servers/" (server.slug) "/deployments" } aria-current=[current_of(Tab::Deployments)] { "Deployments" }
+            }
             @if session.user.role.manages_servers() {
                 a href={ "/servers/" (server.slug) "/settings" } aria-current=[current_of(Tab::Settings)] { "Settings" }
             }

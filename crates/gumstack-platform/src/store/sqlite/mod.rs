@@ -11,6 +11,7 @@ mod keys;
 mod oauth;
 mod rows;
 mod servers;
+mod tools;
 mod users;
 mod vault;
 
