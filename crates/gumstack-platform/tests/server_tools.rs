@@ -402,7 +402,7 @@ async fn an_admin_changes_a_cell_and_the_next_call_follows_it() {
     h.create_server(CONFIG, "tools").await;
     deploy(&h, "tools", 1).await;
     let interns = create_group(&h, "Interns").await;
-    let (member, member_cookie, member_csrf) = user(&h, "m@example.com", Role::Member).await;
+    let (member, member_cookie, _) = user(&h, "m@example.com", Role::Member).await;
     h.admin_api(
         Method::PUT,
         &format!("/api/groups/{interns}/members/{}", member.id),
