@@ -171,15 +171,15 @@ impl Platform {
         .map_err(|e| StartupError::Config(format!("HTTP client for tool discovery: {e}")))?;
         let supervisor = Arc::new(
             Supervisor::new(
-            Arc::clone(&store),
-            Arc::clone(&vault),
-            runtime,
-            SupervisorSettings {
-                backend_url: format!("http://{loopback}"),
-                urls: urls.clone(),
-                startup_timeout: options.startup_timeout,
-            },
-            Arc::clone(&changed),
+                Arc::clone(&store),
+                Arc::clone(&vault),
+                runtime,
+                SupervisorSettings {
+                    backend_url: format!("http://{loopback}"),
+                    urls: urls.clone(),
+                    startup_timeout: options.startup_timeout,
+                },
+                Arc::clone(&changed),
             )
             .with_discovery(Arc::new(discovery)),
         );

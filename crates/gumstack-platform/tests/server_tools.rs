@@ -98,7 +98,9 @@ async fn a_deployment_lists_its_tools_with_the_platforms_own_identity() {
     let server = h.create_server(CONFIG, "tools").await;
     deploy(&h, "tools", 1).await;
 
-    let tools = h.admin_api(Method::GET, "/api/servers/tools/tools", None).await;
+    let tools = h
+        .admin_api(Method::GET, "/api/servers/tools/tools", None)
+        .await;
     assert_eq!(tools.status, StatusCode::OK, "{}", tools.text);
     let tools = tools.json();
     assert_eq!(
@@ -136,7 +138,10 @@ async fn a_deployment_lists_its_tools_with_the_platforms_own_identity() {
         claims["aud"],
         format!("gumstack:server:{}", server["id"].as_str().unwrap())
     );
-    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 60);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        60
+    );
 
     let history = h
         .admin_api(Method::GET, "/api/servers/tools/deployments", None)
@@ -205,7 +210,10 @@ async fn a_failed_listing_does_not_fail_the_deployment_and_is_shown_redacted() {
         "{error}"
     );
     let output = latest["output"].as_str().unwrap();
-    assert!(output.contains(&format!("DB_PASSWORD={REDACTED}")), "{output}");
+    assert!(
+        output.contains(&format!("DB_PASSWORD={REDACTED}")),
+        "{output}"
+    );
     assert_eq!(history["deployments"][1]["status"], "stopped");
 
     // The tools found before are kept.
@@ -221,7 +229,11 @@ async fn a_failed_listing_does_not_fail_the_deployment_and_is_shown_redacted() {
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     assert!(!page.text.contains(SECRET), "{}", page.text);
     assert!(page.text.contains("tools/list failed"), "{}", page.text);
-    assert!(page.text.contains(&format!("DB_PASSWORD={REDACTED}")), "{}", page.text);
+    assert!(
+        page.text.contains(&format!("DB_PASSWORD={REDACTED}")),
+        "{}",
+        page.text
+    );
     assert!(page.text.contains("#1") && page.text.contains("#2"));
     assert!(page.text.contains("stopped") && page.text.contains("live"));
 
@@ -229,7 +241,10 @@ async fn a_failed_listing_does_not_fail_the_deployment_and_is_shown_redacted() {
     let (_, member_cookie, _) = user(&h, "m@example.com", Role::Member).await;
     let overview = h.get("/servers/tools", Some(&member_cookie)).await;
     assert!(!overview.text.contains("/servers/tools/deployments"));
-    assert_forbidden(&h.get("/servers/tools/deployments", Some(&member_cookie)).await);
+    assert_forbidden(
+        &h.get("/servers/tools/deployments", Some(&member_cookie))
+            .await,
+    );
     let (_, member_token) = h.user_with_token("m2@example.com", Role::Member).await;
     let refused = h
         .api(
@@ -417,7 +432,10 @@ async fn an_admin_changes_a_cell_and_the_next_call_follows_it() {
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     assert!(page.text.contains("Interns") && page.text.contains("Default"));
     for tool in ["greet", "legacy", "whoami"] {
-        assert!(cell(&page.text, &interns, tool).contains("Allowed"), "{tool}");
+        assert!(
+            cell(&page.text, &interns, tool).contains("Allowed"),
+            "{tool}"
+        );
     }
     assert!(cell(&page.text, &interns, "greet").contains("(default)"));
     assert_eq!(
@@ -446,7 +464,9 @@ async fn an_admin_changes_a_cell_and_the_next_call_follows_it() {
         access_of(&h, &interns, "tools").await["tools"],
         json!({ "greet": "deny" })
     );
-    let page = h.get("/servers/tools/tools?done=saved", Some(&cookie)).await;
+    let page = h
+        .get("/servers/tools/tools?done=saved", Some(&cookie))
+        .await;
     assert!(cell(&page.text, &interns, "greet").contains("Denied"));
     assert!(page.text.contains("Saved."));
 
@@ -477,7 +497,11 @@ async fn an_admin_changes_a_cell_and_the_next_call_follows_it() {
     let member_page = h.get("/servers/tools/tools", Some(&member_cookie)).await;
     assert_eq!(member_page.status, StatusCode::OK, "{}", member_page.text);
     assert!(member_page.text.contains("Interns"));
-    assert!(!member_page.text.contains("Default"), "{}", member_page.text);
+    assert!(
+        !member_page.text.contains("Default"),
+        "{}",
+        member_page.text
+    );
     assert!(!member_page.text.contains("/tools/access"));
     let member_api = h
         .api(
@@ -550,8 +574,17 @@ async fn only_admins_change_cells_and_forged_forms_change_nothing() {
             &[],
         )
         .await;
-    assert_eq!(other_tool.status, StatusCode::BAD_REQUEST, "{}", other_tool.text);
-    assert!(other_tool.text.contains("is not a tool of Tools"), "{}", other_tool.text);
+    assert_eq!(
+        other_tool.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        other_tool.text
+    );
+    assert!(
+        other_tool.text.contains("is not a tool of Tools"),
+        "{}",
+        other_tool.text
+    );
     let unknown_group = h
         .form(
             "/servers/tools/tools/access",
@@ -565,7 +598,12 @@ async fn only_admins_change_cells_and_forged_forms_change_nothing() {
             &[],
         )
         .await;
-    assert_eq!(unknown_group.status, StatusCode::NOT_FOUND, "{}", unknown_group.text);
+    assert_eq!(
+        unknown_group.status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        unknown_group.text
+    );
     let bad_decision = h
         .form(
             "/servers/tools/tools/access",
@@ -636,7 +674,10 @@ async fn the_groups_page_keeps_every_decision_when_the_default_flips() {
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     // Every known tool has its own choice, the discovered ones included.
     for tool in ["greet", "legacy", "search", "whoami"] {
-        assert!(page.text.contains(&format!("name=\"tool:{tool}\"")), "{tool}");
+        assert!(
+            page.text.contains(&format!("name=\"tool:{tool}\"")),
+            "{tool}"
+        );
     }
 
     // The form as the page shows it, with only the default flipped.

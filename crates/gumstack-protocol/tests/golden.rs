@@ -74,7 +74,12 @@ fn the_platforms_own_identity_names_no_user() {
         1_750_000_000,
     );
     assert!(claims.is_platform());
-    assert!(claims.required_text().iter().all(|(_, text)| !text.is_empty()));
+    assert!(
+        claims
+            .required_text()
+            .iter()
+            .all(|(_, text)| !text.is_empty())
+    );
     golden("identity_claims.platform.json", &claims);
 }
 

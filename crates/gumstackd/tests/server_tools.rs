@@ -69,7 +69,13 @@ async fn set_cell(browser: &Browser, slug: &str, group: &str, tool: &str, decisi
         .await
         .unwrap();
     let marker = format!("data-group=\"{group}\" data-tool=\"{tool}\"");
-    let cell = page.split(&marker).nth(1).expect("the cell").split("</td>").next().unwrap();
+    let cell = page
+        .split(&marker)
+        .nth(1)
+        .expect("the cell")
+        .split("</td>")
+        .next()
+        .unwrap();
     let mut form = hidden_fields(cell);
     form.push(("decision".into(), decision.into()));
     let reply = browser
@@ -79,7 +85,12 @@ async fn set_cell(browser: &Browser, slug: &str, group: &str, tool: &str, decisi
         .send()
         .await
         .unwrap();
-    assert_eq!(reply.status().as_u16(), 303, "{}", reply.text().await.unwrap());
+    assert_eq!(
+        reply.status().as_u16(),
+        303,
+        "{}",
+        reply.text().await.unwrap()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -67,7 +67,9 @@ pub(super) async fn tools(
                 .collect(),
         })
         .collect();
-    Ok(Json(json!({ "server": server.slug, "groups": groups, "tools": tools })))
+    Ok(Json(
+        json!({ "server": server.slug, "groups": groups, "tools": tools }),
+    ))
 }
 
 #[derive(Debug, Serialize)]

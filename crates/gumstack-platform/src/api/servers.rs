@@ -25,7 +25,10 @@ pub(super) fn router() -> Router<AppState> {
         .route("/{server}/enable", post(enable))
         .route("/{server}/disable", post(disable))
         .route("/{server}/redeploy", post(redeploy))
-        .route("/{server}/deployments", get(super::server_tools::deployments))
+        .route(
+            "/{server}/deployments",
+            get(super::server_tools::deployments),
+        )
         .route("/{server}/tools", get(super::server_tools::tools))
         .route("/{server}/env", get(list_env))
         .route("/{server}/env/{name}", put(set_env).delete(delete_env))

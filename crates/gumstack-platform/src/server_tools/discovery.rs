@@ -62,13 +62,19 @@ pub enum DiscoveryError {
     #[error("tools/list did not finish within {0:?}")]
     Timeout(Duration),
     #[error("{method}: the server could not be reached: {reason}")]
-    Transport { method: &'static str, reason: String },
+    Transport {
+        method: &'static str,
+        reason: String,
+    },
     #[error("{method}: the server answered HTTP {status}")]
     Status { method: &'static str, status: u16 },
     #[error("{method}: the answer is larger than {limit} bytes")]
     TooLarge { method: &'static str, limit: usize },
     #[error("{method}: the answer is not a JSON-RPC reply: {reason}")]
-    Unreadable { method: &'static str, reason: String },
+    Unreadable {
+        method: &'static str,
+        reason: String,
+    },
     #[error("{method}: the server answered the JSON-RPC error {code}: {message}")]
     JsonRpc {
         method: &'static str,
@@ -179,13 +185,12 @@ impl Session<'_> {
                 None => json!({}),
             };
             let page = self.request("tools/list", params).await?;
-            let listed = page
-                .get("tools")
-                .and_then(Value::as_array)
-                .ok_or_else(|| DiscoveryError::Unreadable {
+            let listed = page.get("tools").and_then(Value::as_array).ok_or_else(|| {
+                DiscoveryError::Unreadable {
                     method: "tools/list",
                     reason: "the result has no `tools` list".to_owned(),
-                })?;
+                }
+            })?;
             for tool in listed {
                 let Some(name) = tool.get("name").and_then(Value::as_str) else {
                     continue;
@@ -244,7 +249,11 @@ impl Session<'_> {
     }
 
     /// Sends a request and returns its `result`.
-    async fn request(&mut self, method: &'static str, params: Value) -> Result<Value, DiscoveryError> {
+    async fn request(
+        &mut self,
+        method: &'static str,
+        params: Value,
+    ) -> Result<Value, DiscoveryError> {
         let id = Uuid::new_v4().to_string();
         let body = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
         let response = self
@@ -284,7 +293,10 @@ impl Session<'_> {
         if let Some(error) = reply.get("error") {
             return Err(DiscoveryError::JsonRpc {
                 method,
-                code: error.get("code").and_then(Value::as_i64).unwrap_or_default(),
+                code: error
+                    .get("code")
+                    .and_then(Value::as_i64)
+                    .unwrap_or_default(),
                 message: error
                     .get("message")
                     .and_then(Value::as_str)
@@ -359,11 +371,7 @@ async fn read_limited(
     limit: usize,
 ) -> Result<Vec<u8>, DiscoveryError> {
     let mut bytes = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| transport(method, e))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport(method, e))? {
         if bytes.len() + chunk.len() > limit {
             return Err(DiscoveryError::TooLarge { method, limit });
         }
@@ -409,7 +417,8 @@ mod tests {
 
     #[test]
     fn the_reply_is_found_among_events() {
-        let body = b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\n\
+        let body =
+            b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\n\
                      id: 1\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"a\",\n\
                      data: \"result\":{\"tools\":[]}}\n\n";
         let reply = reply_in_events(body, "a").unwrap();

@@ -1,5 +1,5 @@
 //! The tools of a server (SPEC §8, §10): those its config.yaml names and those its process
-//! listed when it was deployed ([`discovery`]), joined by [`known_tools`] — what the Tools tab,
+//! listed when it was deployed (`discovery`), joined by [`known_tools`] — what the Tools tab,
 //! the Permission groups page and `GET /api/servers/{server}/tools` show.
 //!
 //! # Layout
@@ -125,7 +125,9 @@ pub(crate) async fn discover_and_record(
         Err(error) => {
             let message = redact(&error.to_string(), secrets);
             tracing::warn!(server = %server.slug, error = %message, "tool discovery failed; the deployment goes on");
-            store.record_discovery_failure(deployment_id, &message).await
+            store
+                .record_discovery_failure(deployment_id, &message)
+                .await
         }
     };
     if let Err(error) = stored {

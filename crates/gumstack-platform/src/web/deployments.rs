@@ -79,5 +79,10 @@ pub(super) async fn show(
             }
         }
     };
-    pages::page(&format!("{} · Deployments", server.name), Some(&session), body).into_response()
+    pages::page(
+        &format!("{} · Deployments", server.name),
+        Some(&session),
+        body,
+    )
+    .into_response()
 }

@@ -403,7 +403,11 @@ fn access_from_form(
     stored: ServerAccess,
     form: &[(String, String)],
 ) -> Result<ServerAccess, PageError> {
-    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let default_allow = match field("default") {
         Some("allow") => true,
         Some("deny") => false,
@@ -448,7 +452,10 @@ fn access_from_form(
     if let Some(both) = allow.iter().find(|tool| deny.contains(tool)) {
         return Err(PageError::invalid(
             "invalid_decision",
-            format!("`{}` is named as both allowed and denied", both.escape_debug()),
+            format!(
+                "`{}` is named as both allowed and denied",
+                both.escape_debug()
+            ),
         ));
     }
     tools.extend(allow.into_iter().map(|tool| (tool, true)));

@@ -65,7 +65,10 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route("/servers/{slug}/redeploy", post(server_settings::redeploy))
         .route("/servers/{slug}/tools", get(server_tools::show))
-        .route("/servers/{slug}/tools/access", post(server_tools::set_access))
+        .route(
+            "/servers/{slug}/tools/access",
+            post(server_tools::set_access),
+        )
         .route("/servers/{slug}/deployments", get(deployments::show))
         .route("/servers/{slug}/disable", post(server_lifecycle::disable))
         .route("/servers/{slug}/enable", post(server_lifecycle::enable))

@@ -39,13 +39,11 @@ impl ToolStore for SqliteStore {
             .await?;
         }
         let count = i64::try_from(tools.len()).unwrap_or(i64::MAX);
-        sqlx::query(
-            "UPDATE deployments SET tools_found = ?, discovery_error = NULL WHERE id = ?",
-        )
-        .bind(count)
-        .bind(&deployment)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("UPDATE deployments SET tools_found = ?, discovery_error = NULL WHERE id = ?")
+            .bind(count)
+            .bind(&deployment)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -55,13 +53,11 @@ impl ToolStore for SqliteStore {
         deployment_id: Uuid,
         error: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE deployments SET tools_found = NULL, discovery_error = ? WHERE id = ?",
-        )
-        .bind(error)
-        .bind(deployment_id.to_string())
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("UPDATE deployments SET tools_found = NULL, discovery_error = ? WHERE id = ?")
+            .bind(error)
+            .bind(deployment_id.to_string())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
