@@ -16,11 +16,12 @@ pub(crate) fn redact(text: &str, secrets: &[SecretString]) -> String {
     redact_secrets(text, secrets.iter().map(|s| s.expose_secret()))
 }
 
-/// The output `lines` (oldest first) as one text, redacted, then cut to its last
-/// [`MAX_OUTPUT_BYTES`] at a line boundary when it can be (redacting first, so a cut never
-/// leaves half a secret readable).
+/// The output `lines` (oldest first) as one text without terminal escapes (colours) or other
+/// control characters, redacted, then cut to its last [`MAX_OUTPUT_BYTES`] at a line boundary
+/// when it can be (redacting first, so a cut never leaves half a secret readable).
 pub(crate) fn redacted_output(lines: &[String], secrets: &[SecretString]) -> String {
-    let text = redact(&lines.join("\n"), secrets);
+    let plain: Vec<String> = lines.iter().map(|line| printable(line)).collect();
+    let text = redact(&plain.join("\n"), secrets);
     if text.len() <= MAX_OUTPUT_BYTES {
         return text;
     }
@@ -33,6 +34,42 @@ pub(crate) fn redacted_output(lines: &[String], secrets: &[SecretString]) -> Str
         Some(newline) if newline + 1 < tail.len() => tail[newline + 1..].to_owned(),
         _ => tail.to_owned(),
     }
+}
+
+/// `line` without ANSI escape sequences (`ESC [ … letter`, `ESC ] … BEL`) and with any other
+/// control character but a tab dropped.
+fn printable(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => match chars.peek() {
+                Some('[') => {
+                    chars.next();
+                    // Parameters and intermediates, then one final byte in @..~.
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some(']') => {
+                    for c in chars.by_ref() {
+                        if c == '\u{7}' {
+                            break;
+                        }
+                    }
+                }
+                _ => {
+                    chars.next();
+                }
+            },
+            '\t' => out.push(c),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -50,6 +87,16 @@ mod tests {
         assert!(out.ends_with(&format!("token {REDACTED}")), "{out}");
         assert!(!out.contains("hunter2"));
         assert!(out.starts_with('x'), "cut at a line boundary");
+    }
+
+    #[test]
+    fn colours_and_control_characters_are_dropped() {
+        let line = "\u{1b}[2m2026\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m ready\u{7}\tok\r";
+        assert_eq!(printable(line), "2026  INFO ready\tok");
+        // A secret coloured in the middle is still found once the escapes are gone.
+        let secret = SecretString::from("abc-secret");
+        let out = redacted_output(&["key abc-\u{1b}[1msecret".to_owned()], &[secret]);
+        assert_eq!(out, format!("key {REDACTED}"));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gumstack_runtime::{Deployment as RunningDeployment, LaunchSpec, Runtime};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -32,13 +32,37 @@ const RETRY_FAILED_AFTER: Duration = Duration::from_secs(30);
 /// The PATH a server process gets unless its developer sets one.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
+/// The system variables that are no secret (ids, URLs, the mode): redacting them would only
+/// garble a deployment's output (`production`, the platform's URL in every log line).
+const PUBLIC_SYSTEM_VARS: [&str; 6] = [
+    "GUMSTACK_SERVER_ID",
+    "GUMSTACK_DEPLOYMENT_ID",
+    "GUMSTACK_BACKEND_URL",
+    "GUMLOOP_BACKEND_URL",
+    "GUMSTACK_MCP_URL",
+    "ENVIRONMENT",
+];
+
+/// The values of `env` a deployment's output and errors are redacted of: every variable the
+/// developer set (their `PATH` included) and the server token; not [`PUBLIC_SYSTEM_VARS`] nor
+/// the default `PATH`.
+fn secret_values(env: &[(String, SecretString)]) -> Arc<[SecretString]> {
+    env.iter()
+        .filter(|(name, value)| {
+            !PUBLIC_SYSTEM_VARS.contains(&name.as_str())
+                && !(name == "PATH" && value.expose_secret() == DEFAULT_PATH)
+        })
+        .map(|(_, value)| value.clone())
+        .collect()
+}
+
 /// A deployment that serves a server now.
 #[derive(Debug, Clone)]
 pub struct LiveDeployment {
     pub deployment_id: Uuid,
     pub generation: i64,
     pub handle: Arc<dyn RunningDeployment>,
-    /// The values of the process's environment, which its output is redacted of.
+    /// The secret values of the process's environment, which its output is redacted of.
     secrets: Arc<[SecretString]>,
 }
 
@@ -229,7 +253,7 @@ impl Supervisor {
         let mut secrets: Arc<[SecretString]> = Arc::new([]);
         let result = match self.environment(&server, record.id, &server_token).await {
             Ok(env) => {
-                secrets = env.iter().map(|(_, v)| v.clone()).collect();
+                secrets = secret_values(&env);
                 let spec = LaunchSpec {
                     name: server.slug.clone(),
                     program: runtime.command.clone().into(),

@@ -191,7 +191,9 @@ async fn a_failed_listing_does_not_fail_the_deployment_and_is_shown_redacted() {
     // The next process fails tools/list, and its error message carries an env value.
     fake.set(Behaviour {
         list_error: Some(format!("cannot connect with password {SECRET}")),
-        print_env: vec!["DB_PASSWORD".to_owned()],
+        print_env: ["DB_PASSWORD", "GUMSTACK_SERVER_TOKEN", "ENVIRONMENT"]
+            .map(str::to_owned)
+            .to_vec(),
         ..Behaviour::default()
     });
     redeploy(&h, "tools").await;
@@ -214,6 +216,12 @@ async fn a_failed_listing_does_not_fail_the_deployment_and_is_shown_redacted() {
         output.contains(&format!("DB_PASSWORD={REDACTED}")),
         "{output}"
     );
+    assert!(
+        output.contains(&format!("GUMSTACK_SERVER_TOKEN={REDACTED}")),
+        "{output}"
+    );
+    // What is no secret (the mode, ids, URLs) is left readable.
+    assert!(output.contains("ENVIRONMENT=production"), "{output}");
     assert_eq!(history["deployments"][1]["status"], "stopped");
 
     // The tools found before are kept.
