@@ -49,8 +49,9 @@ const PUBLIC_SYSTEM_VARS: [&str; 6] = [
 fn secret_values(env: &[(String, SecretString)]) -> Arc<[SecretString]> {
     env.iter()
         .filter(|(name, value)| {
-            !PUBLIC_SYSTEM_VARS.contains(&name.as_str())
-                && !(name == "PATH" && value.expose_secret() == DEFAULT_PATH)
+            let public = PUBLIC_SYSTEM_VARS.contains(&name.as_str())
+                || (name == "PATH" && value.expose_secret() == DEFAULT_PATH);
+            !public
         })
         .map(|(_, value)| value.clone())
         .collect()
