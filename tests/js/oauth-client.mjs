@@ -1,7 +1,7 @@
 // The official TypeScript MCP SDK client, driven through Gumstack's whole OAuth flow without a
 // person, then calling tools through the gateway.
 //
-//   node tests/js/oauth-client.mjs <mcp url> <email> <password>
+//   node tests/js/oauth-client.mjs <mcp url> <email> <password> [permissions]
 //
 // What the SDK does by itself: 401 → protected resource metadata → authorization server
 // metadata → dynamic client registration → authorization URL (PKCE S256, `resource`, `state`)
@@ -10,17 +10,24 @@
 // login form with the test account, approve the consent form, and take `code` from the
 // redirect to `redirect_uri`.
 //
-// On success it prints exactly one JSON line on stdout and exits 0. On any failure it prints
+// With `permissions`, after logging in it checks a tool the caller's group denies: it lists the
+// tools, calls `greet` expecting the gateway's JSON-RPC error, prints that as one JSON line
+// (`"phase": "denied"`), waits for a line on stdin (an admin allows the tool meanwhile), then
+// lists and calls again on the same session and token, and prints the result line.
+//
+// On success it prints exactly one JSON line on stdout (two in `permissions` mode) and exits 0. On any failure it prints
 // `oauth-client: FAILED: <reason>` (plus the steps so far) on stderr and exits 1. Progress goes
 // to stderr. Every HTTP request has a timeout, and the whole run is bounded.
 
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
 
 const OVERALL_TIMEOUT_MS = 90_000;
 const REQUEST_TIMEOUT_MS = 20_000;
@@ -382,10 +389,42 @@ function newTransport(mcpUrl, provider) {
     return new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider, fetch: countingFetch });
 }
 
+/** The next line on stdin (the test's go-ahead). */
+function nextLine() {
+    return new Promise((resolve, reject) => {
+        const lines = createInterface({ input: process.stdin });
+        lines.once('line', line => {
+            lines.close();
+            resolve(line);
+        });
+        lines.once('close', () => reject(new Failure('stdin closed before the go-ahead')));
+    });
+}
+
+/** `permissions` mode: a denied tool is hidden and refused, then allowed on the next call. */
+async function deniedThenAllowed(client) {
+    const tools = (await client.listTools()).tools.map(t => t.name).sort();
+    step(`tools: ${tools.join(', ')}`);
+    let denied;
+    try {
+        const result = await client.callTool({ name: 'greet', arguments: { name: 'Ada' } });
+        fail(`the denied tool answered: ${JSON.stringify(result)}`);
+    } catch (error) {
+        if (!(error instanceof McpError)) throw error;
+        denied = { code: error.code, message: error.message };
+        step(`tools/call greet refused: ${error.code} ${error.message}`);
+    }
+    process.stdout.write(`${JSON.stringify({ phase: 'denied', tools, denied })}\n`);
+    await nextLine();
+    const toolsAfter = (await client.listTools()).tools.map(t => t.name).sort();
+    const greet = await callTool(client, 'greet', { name: 'Ada' });
+    return { ok: true, phase: 'allowed', sdk_version: sdkVersion(), tools_after: toolsAfter, greet };
+}
+
 async function main() {
-    const [mcpUrlArg, email, password] = process.argv.slice(2);
-    if (!mcpUrlArg || !email || !password) {
-        fail('usage: node oauth-client.mjs <mcp url> <email> <password>');
+    const [mcpUrlArg, email, password, mode] = process.argv.slice(2);
+    if (!mcpUrlArg || !email || !password || (mode && mode !== 'permissions')) {
+        fail('usage: node oauth-client.mjs <mcp url> <email> <password> [permissions]');
     }
     const mcpUrl = new URL(mcpUrlArg);
     const redirectUri = `http://127.0.0.1:${await unusedPort()}/callback`;
@@ -416,6 +455,11 @@ async function main() {
     const client = new Client({ name: 'gumstack-ts-oauth-test', version: '0.0.0' });
     await client.connect(newTransport(mcpUrl, provider));
     step('connected with the access token');
+    if (mode === 'permissions') {
+        const result = await deniedThenAllowed(client);
+        await client.close().catch(() => {});
+        return result;
+    }
     const tools = (await client.listTools()).tools.map(t => t.name).sort();
     step(`tools: ${tools.join(', ')}`);
     const greet = await callTool(client, 'greet', { name: 'Ada' });

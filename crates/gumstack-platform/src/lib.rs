@@ -35,19 +35,22 @@
 //!   their rotation with an overlap.
 //! - [`rotation`]: master-key rotation: re-sealing every sealed column in batches while the
 //!   platform serves, verifying, retiring a key nothing uses.
+//! - `activity`: the activity log of tool calls: who may read which calls, filters, stats,
+//!   the CSV export.
 //! - `error`: the vocabulary services' own errors share (class and code), with no HTTP.
 //!
 //! **Below** (no HTTP, no services):
 //! - [`store`]: one trait per aggregate ([`store::Store`] is their sum) and SQLite.
 //! - [`vault`]: AES-256-GCM sealing of secrets bound to their rows; master keys.
 //! - [`clock`]: the injected wall clock every expiry decision reads.
-//! - [`crypto`], [`urls`], `redact`, `client_ip`: small shared pieces; `deployment_log`:
+//! - [`crypto`], [`urls`], `redact`, `client_ip`, `csv`: small shared pieces; `deployment_log`:
 //!   a deployment's output and discovery errors, redacted and bounded. The rules both sides
 //!   of the platform↔server contract rely on (bearer parsing, loopback, token hashing, clock
 //!   leeway) live in [`gumstack_protocol`].
 
 #![warn(unreachable_pub)]
 
+pub(crate) mod activity;
 pub mod api;
 pub mod api_tokens;
 pub mod app;
@@ -57,6 +60,7 @@ pub mod clock;
 pub mod connections;
 pub(crate) mod credentials;
 pub mod crypto;
+pub(crate) mod csv;
 pub(crate) mod deployment_log;
 pub(crate) mod error;
 #[cfg(feature = "fuzzing")]

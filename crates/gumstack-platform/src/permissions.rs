@@ -18,6 +18,8 @@ use uuid::Uuid;
 use crate::error::{DomainError, ErrorClass, Internal};
 use crate::store::{Constraint, Group, GroupSummary, ServerAccess, Store, StoreError};
 
+mod visibility;
+
 /// Longest group name.
 const MAX_GROUP_NAME: usize = 100;
 /// Longest tool name (MCP names are short; this bounds what an admin can store).

@@ -16,6 +16,9 @@ use crate::vault::{Aad, Vault};
 
 pub use crate::store::AUTH_TYPE_IMMUTABLE;
 
+mod maintainers;
+pub use maintainers::{MaintainerError, ManagedServers};
+
 /// Why a server operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {

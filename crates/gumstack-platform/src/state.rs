@@ -24,6 +24,8 @@ use crate::urls::PublicUrls;
 use crate::users::Accounts;
 use crate::vault::Vault;
 
+mod visibility;
+
 /// Everything a request handler may need.
 #[derive(Debug, Clone, FromRef)]
 pub struct AppState {

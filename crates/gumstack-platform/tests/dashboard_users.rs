@@ -79,8 +79,17 @@ async fn members_get_403_on_admin_pages_and_their_admin_posts_change_nothing() {
     let env = h.platform.state.servers.list_env("greeter").await.unwrap();
     assert_eq!(env.len(), 1);
 
-    // Developers manage servers but not users.
+    // Developers manage the servers they own or maintain (not the admin's greeter until they
+    // are made its maintainer), but not users.
     let (_, dev_cookie, _) = user(&h, "dev@example.com", Role::Developer).await;
+    assert_forbidden(&h.get("/servers/greeter/settings", Some(&dev_cookie)).await);
+    let greeter = h.platform.state.servers.resolve("greeter").await.unwrap();
+    h.platform
+        .state
+        .servers
+        .add_maintainer(&greeter, "dev@example.com", Some(h.admin.id))
+        .await
+        .unwrap();
     assert_eq!(
         h.get("/servers/greeter/settings", Some(&dev_cookie))
             .await

@@ -264,6 +264,20 @@ async fn a_failed_listing_does_not_fail_the_deployment_and_is_shown_redacted() {
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 
+    // Nor does a developer who does not manage this server (an admin created it).
+    let (_, dev_cookie, _) = user(&h, "dev@example.com", Role::Developer).await;
+    assert_forbidden(&h.get("/servers/tools/deployments", Some(&dev_cookie)).await);
+    let (_, dev_token) = h.user_with_token("dev2@example.com", Role::Developer).await;
+    let refused = h
+        .api(
+            Method::GET,
+            "/api/servers/tools/deployments",
+            Some(&dev_token),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
     // The stored rows hold no raw value either.
     let leaks = h
         .count(&format!(

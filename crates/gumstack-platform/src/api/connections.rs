@@ -79,7 +79,7 @@ async fn list(
 ) -> Result<impl IntoResponse, ApiError> {
     let views = state.connections.views(caller.0.id).await?;
     let mut connections = Vec::new();
-    for server in state.servers.list().await? {
+    for server in state.visible_servers(&caller.0).await? {
         if server.auth_type != AuthType::Oauth || !server.enabled {
             continue;
         }

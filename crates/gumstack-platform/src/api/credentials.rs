@@ -42,9 +42,10 @@ struct CredentialsView {
     fields: Vec<FieldView>,
 }
 
-/// The server, when it takes credentials from its users.
-async fn cred_server(state: &AppState, reference: &str) -> Result<Server, ApiError> {
-    let server = state.servers.resolve(reference).await?;
+/// The server, when it takes credentials from its users and the caller sees it (a server
+/// their group may not use is not found, like an unknown one).
+async fn cred_server(state: &AppState, user: &User, reference: &str) -> Result<Server, ApiError> {
+    let server = state.visible_server(user, reference).await?;
     if server.auth_type != AuthType::Cred || !server.enabled {
         return Err(ApiError::NotFound(format!(
             "server `{}` takes no credentials from its users",
@@ -81,7 +82,7 @@ async fn show(
     caller: ApiCaller,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let server = cred_server(&state, &server).await?;
+    let server = cred_server(&state, &caller.0, &server).await?;
     Ok(Json(view(&state, &caller.0, &server).await?))
 }
 
@@ -99,7 +100,7 @@ async fn save(
     Path(server): Path<String>,
     ApiJson(body): ApiJson<SaveBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let server = cred_server(&state, &server).await?;
+    let server = cred_server(&state, &caller.0, &server).await?;
     let known = fields(&server)?;
     if let Some(unknown) = body
         .values
@@ -134,7 +135,7 @@ async fn remove(
     caller: ApiCaller,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let server = cred_server(&state, &server).await?;
+    let server = cred_server(&state, &caller.0, &server).await?;
     if state.credentials.delete(caller.0.id, server.id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

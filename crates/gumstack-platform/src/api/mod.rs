@@ -1,11 +1,13 @@
 //! The JSON API (docs/API.md): `Authorization: Bearer <admin token>`, servers addressed by slug
 //! or UUID, errors as `{"error": {"code", "message"}}`.
 
+mod activity;
 mod caller;
 mod connections;
 mod credentials;
 mod error;
 mod groups;
+mod maintainers;
 mod server_tools;
 mod servers;
 mod tokens;
@@ -25,6 +27,8 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .nest("/api/servers", servers::router())
+        .nest("/api/activity", activity::router())
+        .merge(maintainers::router())
         .nest("/api/users", users::router())
         .nest("/api/groups", groups::router())
         .nest("/api/tokens", tokens::router())

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{ApiCaller, ApiError};
 use crate::server_tools::tool_matrix;
 use crate::state::AppState;
-use crate::store::{DeploymentRecord, Discovery, Role};
+use crate::store::{DeploymentRecord, Discovery};
 
 /// How many deployments the history shows.
 pub(super) const HISTORY: i64 = 50;
@@ -32,7 +32,7 @@ pub(super) async fn tools(
     ApiCaller(user): ApiCaller,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let server = state.servers.resolve(&server).await?;
+    let server = state.visible_server(&user, &server).await?;
     let only = (!user.role.manages_servers()).then_some(user.group_id);
     let matrix = tool_matrix(&*state.store, &state.permissions, &server, only).await?;
     let groups: Vec<_> = matrix
@@ -109,15 +109,14 @@ impl From<DeploymentRecord> for DeploymentView {
     }
 }
 
-/// `GET /api/servers/{server}/deployments` (admins and developers): newest first; the live
+/// `GET /api/servers/{server}/deployments` (those who manage the server): newest first; the live
 /// deployment's output is read from the running process.
 pub(super) async fn deployments(
     State(state): State<AppState>,
     caller: ApiCaller,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    caller.require(Role::manages_servers, "manage servers")?;
-    let server = state.servers.resolve(&server).await?;
+    let server = super::servers::managed(&state, &caller, &server).await?;
     let mut history = state.store.deployment_history(server.id, HISTORY).await?;
     state.supervisor.with_live_output(server.id, &mut history);
     let views: Vec<DeploymentView> = history.into_iter().map(Into::into).collect();

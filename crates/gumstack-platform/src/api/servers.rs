@@ -1,5 +1,6 @@
 //! `/api/servers`: create, list, get, update, enable/disable, delete, redeploy; env vars;
-//! deployments.
+//! deployments. Admins and developers list and read every server; changing one, and reading
+//! its env vars and deployments, takes managing it ([`managed`]).
 
 use axum::Json;
 use axum::Router;
@@ -38,6 +39,26 @@ const MANAGE: &str = "manage servers";
 
 fn manager(caller: &ApiCaller) -> Result<(), ApiError> {
     caller.require(Role::manages_servers, MANAGE).map(|_| ())
+}
+
+/// The server `reference` names, when the caller manages it: admins every server, developers
+/// those they own or maintain ([`Servers::can_manage`](crate::servers::Servers::can_manage)).
+/// Members are refused before the server is looked up; other developers get 403.
+pub(super) async fn managed(
+    state: &AppState,
+    caller: &ApiCaller,
+    reference: &str,
+) -> Result<Server, ApiError> {
+    manager(caller)?;
+    let server = state.servers.resolve(reference).await?;
+    if state.servers.can_manage(&caller.0, &server).await? {
+        Ok(server)
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "you may not manage server `{}`: its owner, its maintainers and admins do",
+            server.slug
+        )))
+    }
 }
 
 /// A server as the API shows it.
@@ -177,11 +198,11 @@ async fn update(
     Path(server): Path<String>,
     ApiJson(body): ApiJson<UpdateServer>,
 ) -> Result<impl IntoResponse, ApiError> {
-    manager(&caller)?;
+    let server = managed(&state, &caller, &server).await?;
     let server = state
         .servers
         .update(
-            &server,
+            &server.id.to_string(),
             ServerPatch {
                 name: body.name,
                 description: body.description,
@@ -200,8 +221,11 @@ async fn enable(
     caller: ApiCaller,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    manager(&caller)?;
-    let server = state.servers.set_enabled(&server, true).await?;
+    let server = managed(&state, &caller, &server).await?;
+    let server = state
+        .servers
+        .set_enabled(&server.id.to_string(), true)
+        .await?;
     Ok(Json(view(&state, server)))
 }
 
@@ -210,8 +234,11 @@ async fn disable(
     caller: ApiCaller,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    manager(&caller)?;
-    let server = state.servers.set_enabled(&server, false).await?;
+    let server = managed(&state, &caller, &server).await?;
+    let server = state
+        .servers
+        .set_enabled(&server.id.to_string(), false)
+        .await?;
     Ok(Json(view(&state, server)))
 }
 
@@ -220,8 +247,8 @@ async fn remove(
     caller: ApiCaller,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    manager(&caller)?;
-    state.servers.delete(&server).await?;
+    let server = managed(&state, &caller, &server).await?;
+    state.servers.delete(&server.id.to_string()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -230,8 +257,8 @@ async fn redeploy(
     caller: ApiCaller,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    manager(&caller)?;
-    let generation = state.servers.redeploy(&server).await?;
+    let server = managed(&state, &caller, &server).await?;
+    let generation = state.servers.redeploy(&server.id.to_string()).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "deploy_generation": generation })),
@@ -263,8 +290,8 @@ async fn list_env(
     caller: ApiCaller,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    manager(&caller)?;
-    let vars = state.servers.list_env(&server).await?;
+    let server = managed(&state, &caller, &server).await?;
+    let vars = state.servers.list_env(&server.id.to_string()).await?;
     let views: Vec<EnvVarView> = vars.into_iter().map(Into::into).collect();
     Ok(Json(json!({
         "env": views,
@@ -284,8 +311,11 @@ async fn set_env(
     Path((server, name)): Path<(String, String)>,
     ApiJson(body): ApiJson<SetEnv>,
 ) -> Result<impl IntoResponse, ApiError> {
-    manager(&caller)?;
-    let created = state.servers.set_env(&server, &name, &body.value).await?;
+    let server = managed(&state, &caller, &server).await?;
+    let created = state
+        .servers
+        .set_env(&server.id.to_string(), &name, &body.value)
+        .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -306,7 +336,10 @@ async fn delete_env(
     caller: ApiCaller,
     Path((server, name)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
-    manager(&caller)?;
-    state.servers.delete_env(&server, &name).await?;
+    let server = managed(&state, &caller, &server).await?;
+    state
+        .servers
+        .delete_env(&server.id.to_string(), &name)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

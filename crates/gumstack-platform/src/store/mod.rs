@@ -1,6 +1,7 @@
 //! The persistence seam: one small `dyn` trait per aggregate, over plain records.
 //!
 //! # Layout
+//! - `activity`: reading the activity log of tool calls ([`ActivityReads`]).
 //! - `users`: the organisation, groups, accounts, browser sessions, disabling and deleting
 //!   accounts ([`UserStore`]).
 //! - `api_tokens`: API tokens with their expiry and last use ([`ApiTokenStore`]).
@@ -13,6 +14,7 @@
 //!   ([`ConnectionStore`]).
 //! - `groups`: permission groups, their members and their access to servers
 //!   ([`GroupStore`]).
+//! - `maintainers`: who besides its owner may manage each server ([`MaintainerStore`]).
 //! - `tools`: the tools discovered on each server, and each deployment's discovery outcome
 //!   and redacted output ([`ToolStore`]).
 //! - `vault`: every sealed column read and re-sealed in batches, and the master keys each
@@ -25,12 +27,14 @@
 //! for every type that implements them all. Secrets arrive here already encrypted or hashed:
 //! the store never sees a plaintext secret.
 
+pub(crate) mod activity;
 pub(crate) mod api_tokens;
 pub(crate) mod connections;
 pub(crate) mod credentials;
 pub(crate) mod error;
 pub(crate) mod groups;
 pub(crate) mod keys;
+pub(crate) mod maintainers;
 pub(crate) mod oauth;
 pub(crate) mod servers;
 pub mod sqlite;
@@ -41,6 +45,10 @@ pub(crate) mod vault;
 pub use gumstack_config::AuthType;
 pub use uuid::Uuid;
 
+pub use activity::{
+    ActivityCursor, ActivityFilter, ActivityReads, ActivityRecord, ActivityStats, CallBodies,
+    CallStatus, Visibility,
+};
 pub use api_tokens::{ApiToken, ApiTokenStore, LAST_USED_GRANULARITY, NewApiToken};
 pub use connections::{
     Connection, ConnectionStatus, ConnectionStore, FailureKind, LeaseClaim, OAuthFlow,
@@ -50,6 +58,7 @@ pub use credentials::{CredentialStore, SealedCredentials};
 pub use error::{Constraint, StoreError};
 pub use groups::{GroupStore, GroupSummary, ServerAccess};
 pub use keys::{SigningKeyRecord, SigningKeyStore};
+pub use maintainers::{Maintainer, MaintainerStore};
 pub use oauth::{
     ClientKind, Consumed, Grant, Lookup, OAuthClient, OAuthStore, SingleUse, UserGrant,
 };
@@ -75,7 +84,9 @@ pub trait Store:
     + CredentialStore
     + ConnectionStore
     + GroupStore
+    + MaintainerStore
     + VaultStore
+    + ActivityReads
     + ToolStore
     + std::fmt::Debug
 {
@@ -91,7 +102,9 @@ impl<T> Store for T where
         + CredentialStore
         + ConnectionStore
         + GroupStore
+        + MaintainerStore
         + VaultStore
+        + ActivityReads
         + ToolStore
         + std::fmt::Debug
 {

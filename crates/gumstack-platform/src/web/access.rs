@@ -6,11 +6,15 @@ use axum::response::Response;
 
 use super::pages;
 use crate::auth::SessionUser;
-use crate::store::Role;
+use crate::state::AppState;
+use crate::store::{Role, Server};
 
 /// What members are told they may not do on server pages.
 pub(super) const MANAGE_SERVERS: &str = "manage servers (create them, change their settings, env vars \
      and deployments); that takes the admin or developer role";
+/// What a developer who neither owns nor maintains a server is told on its admin pages.
+pub(super) const MANAGE_THIS_SERVER: &str = "manage this server (its settings, env vars and \
+     deployments) unless you own it or were made one of its maintainers";
 /// What non-admins are told on the users page.
 pub(super) const MANAGE_USERS: &str = "manage users; that takes the admin role";
 
@@ -36,6 +40,20 @@ pub(super) fn manager(session: &SessionUser) -> Result<(), Denied> {
         Ok(())
     } else {
         Err(Denied::Role(MANAGE_SERVERS))
+    }
+}
+
+/// The user may manage this server: admins every one, developers those they own or maintain
+/// ([`Servers::can_manage`](crate::servers::Servers::can_manage)). Otherwise the 403 page.
+pub(super) async fn server_manager(
+    state: &AppState,
+    session: &SessionUser,
+    server: &Server,
+) -> Result<(), Response> {
+    match state.servers.can_manage(&session.user, server).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Denied::Role(MANAGE_THIS_SERVER).page(session)),
+        Err(err) => Err(pages::error_page(Some(session), err)),
     }
 }
 

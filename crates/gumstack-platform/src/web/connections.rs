@@ -14,11 +14,11 @@ use crate::auth::SessionUser;
 use crate::connections::flow::{CallbackQuery, declared_providers};
 use crate::connections::{CallbackError, ConnectError};
 use crate::state::AppState;
-use crate::store::{AuthType, ConnectionStatus, FailureKind, Server};
+use crate::store::{AuthType, ConnectionStatus, FailureKind, Server, User};
 
 /// `GET /connections`.
 pub(super) async fn list(State(state): State<AppState>, session: SessionUser) -> Response {
-    let servers = match state.servers.list().await {
+    let servers = match state.visible_servers(&session.user).await {
         Ok(list) => list,
         Err(e) => return PageError::from(e).into_response(),
     };
@@ -78,8 +78,12 @@ pub(super) async fn list(State(state): State<AppState>, session: SessionUser) ->
     .into_response()
 }
 
-pub(super) async fn oauth_server(state: &AppState, slug: &str) -> Result<Server, Response> {
-    match state.servers.resolve(slug).await {
+pub(super) async fn oauth_server(
+    state: &AppState,
+    user: &User,
+    slug: &str,
+) -> Result<Server, Response> {
+    match state.visible_server(user, slug).await {
         Ok(server)
             if server.auth_type == AuthType::Oauth && server.enabled && server.slug == slug =>
         {
@@ -189,7 +193,7 @@ pub(super) async fn connect(
     Path((slug, provider)): Path<(String, String)>,
     VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
-    let server = match oauth_server(&state, &slug).await {
+    let server = match oauth_server(&state, &session.user, &slug).await {
         Ok(server) => server,
         Err(response) => return response,
     };
@@ -284,7 +288,7 @@ pub(super) async fn disconnect(
     Path((slug, provider)): Path<(String, String)>,
     VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
-    let server = match oauth_server(&state, &slug).await {
+    let server = match oauth_server(&state, &session.user, &slug).await {
         Ok(server) => server,
         Err(response) => return response,
     };

@@ -17,10 +17,10 @@ use super::pages;
 use crate::auth::SessionUser;
 use crate::credentials::{FieldErrors, SaveError, fields};
 use crate::state::AppState;
-use crate::store::{AuthType, Server};
+use crate::store::{AuthType, Server, User};
 
-async fn cred_server(state: &AppState, slug: &str) -> Result<Server, Response> {
-    match state.servers.resolve(slug).await {
+async fn cred_server(state: &AppState, user: &User, slug: &str) -> Result<Server, Response> {
+    match state.visible_server(user, slug).await {
         Ok(server)
             if server.auth_type == AuthType::Cred && server.enabled && server.slug == slug =>
         {
@@ -102,10 +102,10 @@ pub(super) async fn show(
     session: SessionUser,
     Path(slug): Path<String>,
 ) -> Response {
-    if let Ok(server) = oauth_server(&state, &slug).await {
+    if let Ok(server) = oauth_server(&state, &session.user, &slug).await {
         return accounts_page(&state, &session, &server, None, StatusCode::OK).await;
     }
-    let server = match cred_server(&state, &slug).await {
+    let server = match cred_server(&state, &session.user, &slug).await {
         Ok(server) => server,
         Err(response) => return response,
     };
@@ -135,7 +135,7 @@ pub(super) async fn save(
     Path(slug): Path<String>,
     VerifiedForm { session, form }: VerifiedForm<BTreeMap<String, String>>,
 ) -> Response {
-    let server = match cred_server(&state, &slug).await {
+    let server = match cred_server(&state, &session.user, &slug).await {
         Ok(server) => server,
         Err(response) => return response,
     };
@@ -177,7 +177,7 @@ pub(super) async fn delete(
     Path(slug): Path<String>,
     VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
-    let server = match cred_server(&state, &slug).await {
+    let server = match cred_server(&state, &session.user, &slug).await {
         Ok(server) => server,
         Err(response) => return response,
     };

@@ -1,5 +1,5 @@
-//! A server's Deployments tab (`/servers/{slug}/deployments`, SPEC §10, §12), for admins and
-//! developers: every deployment newest first with its status and times, why it failed, what
+//! A server's Deployments tab (`/servers/{slug}/deployments`, SPEC §10, §12), for those who
+//! manage the server (its owner, its maintainers, admins): every deployment newest first with its status and times, why it failed, what
 //! its tool discovery found, and the process's last output — redacted of the server's env
 //! values before it was stored (the live deployment's output is read from the running
 //! process and redacted the same way).
@@ -23,13 +23,13 @@ pub(super) async fn show(
     session: SessionUser,
     Path(slug): Path<String>,
 ) -> Response {
-    if let Err(refused) = access::manager(&session) {
-        return refused.page(&session);
-    }
     let server = match load(&state, &session, &slug).await {
         Ok(server) => server,
         Err(page) => return page,
     };
+    if let Err(refused) = access::server_manager(&state, &session, &server).await {
+        return refused;
+    }
     let mut history = match state.store.deployment_history(server.id, HISTORY).await {
         Ok(history) => history,
         Err(e) => return pages::error_page(Some(&session), e),
@@ -37,7 +37,7 @@ pub(super) async fn show(
     state.supervisor.with_live_output(server.id, &mut history);
     let body = html! {
         div.title { (super::server_page::icon(&server)) h1 { (server.name) } }
-        (tabs(&session, &server, Tab::Deployments))
+        (tabs(&server, Tab::Deployments, true))
         p {
             "Every deployment of this server, newest first. A new deployment replaces the live one only once it is healthy. "
             "Output is the process's last 16 KiB of stdout and stderr, with every env var value replaced by "

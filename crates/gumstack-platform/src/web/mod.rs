@@ -1,10 +1,11 @@
 //! The browser side: login with a CSRF-protected form, logout, and the dashboard (SPEC §10):
 //! servers (list, create, overview, settings), the end user's Connections and MCP clients, and
-//! the users and permission groups pages. Server-rendered HTML (maud escapes every interpolated string), no
+//! the users and permission groups pages, and the activity log. Server-rendered HTML (maud escapes every interpolated string), no
 //! JavaScript; every form carries the session's CSRF token and every admin action checks the
 //! role on the server (module `access`).
 
 mod access;
+mod activity;
 mod clients;
 mod connections;
 mod credential_form;
@@ -12,6 +13,7 @@ pub(crate) mod csrf;
 mod deployments;
 mod error;
 mod groups;
+mod maintainers;
 mod offboarding;
 pub(crate) mod pages;
 mod server_lifecycle;
@@ -54,6 +56,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/", get(servers::list))
         .route("/new", get(servers::new_form).post(servers::create))
         .route("/servers/{slug}", get(server_page::overview))
+        .route("/servers/{slug}/activity", get(activity::server_tab))
+        .route("/activity", get(activity::global))
+        .route("/activity.csv", get(activity::export))
+        .route("/activity/{id}", get(activity::call))
+        .route("/users/{id}/activity", get(activity::user_calls))
         .route(
             "/servers/{slug}/settings",
             get(server_settings::show).post(server_settings::save),
@@ -76,6 +83,7 @@ pub(crate) fn router() -> Router<AppState> {
             "/servers/{slug}/delete",
             get(server_lifecycle::confirm_delete).post(server_lifecycle::delete),
         )
+        .merge(maintainers::routes())
         .route("/clients", get(clients::list))
         .route("/clients/{grant}/revoke", post(clients::revoke))
         .route("/users", get(users::list).post(users::create))

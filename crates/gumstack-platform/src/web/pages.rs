@@ -29,6 +29,7 @@ pub(crate) fn page(title: &str, session: Option<&SessionUser>, body: Markup) -> 
                         nav aria-label="Main" {
                             a href="/" { "Servers" }
                             a href="/connections" { "Connections" }
+                            a href="/activity" { "Activity" }
                             a href="/clients" { "MCP clients" }
                             a href="/tokens" { "API tokens" }
                             @if session.user.role == Role::Admin {

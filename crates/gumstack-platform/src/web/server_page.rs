@@ -1,6 +1,7 @@
 //! A server's Overview (`/servers/{slug}`): the MCP URL to copy, how it runs (status of the
-//! deployments), its auth type and the tools config.yaml lists. Every logged-in user may read
-//! it; the Settings tab is for admins and developers.
+//! deployments), its auth type, the last seven days of calls in numbers, the latest calls,
+//! and the tools config.yaml lists. Every logged-in user who sees the server may read it; the
+//! Settings tab is for those who manage the server.
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -8,21 +9,24 @@ use gumstack_config::Config;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::pages;
 use super::servers::run_status;
+use super::{activity, pages};
+use crate::activity::reading::{self, ActivityError};
 use crate::auth::SessionUser;
 use crate::state::AppState;
-use crate::store::{AuthType, DeploymentStatus, Server};
+use crate::store::{
+    ActivityFilter, ActivityRecord, ActivityStats, AuthType, DeploymentStatus, Server,
+};
 
-/// The server a page is about, or the error page (404 for an unknown slug).
+/// The server a page is about, or the error page (404 for an unknown slug, and for a server
+/// the user may not see).
 pub(super) async fn load(
     state: &AppState,
     session: &SessionUser,
     slug: &str,
 ) -> Result<Server, Response> {
     state
-        .servers
-        .resolve(slug)
+        .visible_server(&session.user, slug)
         .await
         .map_err(|e| pages::error_page(Some(session), e))
 }
@@ -32,20 +36,21 @@ pub(super) async fn load(
 pub(super) enum Tab {
     Overview,
     Tools,
+    Activity,
     Deployments,
     Settings,
 }
 
-pub(super) fn tabs(session: &SessionUser, server: &Server, current: Tab) -> Markup {
+/// The tabs; Deployments and Settings only for those who manage the server (`manages`).
+pub(super) fn tabs(server: &Server, current: Tab, manages: bool) -> Markup {
     let current_of = |tab: Tab| (tab == current).then_some("page");
     html! {
         nav.tabs aria-label="Server" {
             a href={ "/servers/" (server.slug) } aria-current=[current_of(Tab::Overview)] { "Overview" }
             a href={ "/servers/" (server.slug) "/tools" } aria-current=[current_of(Tab::Tools)] { "Tools" }
-            @if session.user.role.manages_servers() {
+            a href={ "/servers/" (server.slug) "/activity" } aria-current=[current_of(Tab::Activity)] { "Activity" }
+            @if manages {
                 a href={ "/servers/" (server.slug) "/deployments" } aria-current=[current_of(Tab::Deployments)] { "Deployments" }
-            }
-            @if session.user.role.manages_servers() {
                 a href={ "/servers/" (server.slug) "/settings" } aria-current=[current_of(Tab::Settings)] { "Settings" }
             }
         }
@@ -75,6 +80,33 @@ pub(super) struct OverviewQuery {
     done: Option<String>,
 }
 
+/// Calls shown on the Overview.
+const RECENT_CALLS: u32 = 5;
+
+struct RecentActivity {
+    stats: ActivityStats,
+    lost: i64,
+    calls: Vec<ActivityRecord>,
+}
+
+/// The last days' stats and latest calls of `server` that the reader may see.
+async fn recent_activity(
+    state: &AppState,
+    session: &SessionUser,
+    server: &Server,
+) -> Result<RecentActivity, ActivityError> {
+    let mut filter = ActivityFilter::visible(reading::visibility(state, &session.user).await?);
+    filter.server_id = Some(server.id);
+    Ok(RecentActivity {
+        stats: reading::recent_stats(state, &filter).await?,
+        lost: reading::recently_lost(state).await?,
+        calls: state
+            .store
+            .activity_page(&filter, None, RECENT_CALLS, false)
+            .await?,
+    })
+}
+
 /// `GET /servers/{slug}`.
 pub(super) async fn overview(
     State(state): State<AppState>,
@@ -90,6 +122,10 @@ pub(super) async fn overview(
         Ok(list) => list.into_iter().next(),
         Err(e) => return pages::error_page(Some(&session), e),
     };
+    let recent = match recent_activity(&state, &session, &server).await {
+        Ok(recent) => recent,
+        Err(e) => return pages::error_page(Some(&session), e),
+    };
     let tools = Config::parse(&server.config_yaml)
         .map(|c| c.tools)
         .unwrap_or_default();
@@ -98,7 +134,10 @@ pub(super) async fn overview(
         (status, _) => status,
     };
     let mcp_url = state.urls.mcp_url(&server.slug);
-    let manager = session.user.role.manages_servers();
+    let manager = match state.servers.can_manage(&session.user, &server).await {
+        Ok(manager) => manager,
+        Err(e) => return pages::error_page(Some(&session), e),
+    };
     let notice = match query.done.as_deref() {
         Some("created") => Some("The server was created. Its first deployment is starting."),
         _ => None,
@@ -106,7 +145,7 @@ pub(super) async fn overview(
     let body = html! {
         div.title { (icon(&server)) h1 { (server.name) } }
         @if !server.description.is_empty() { p { (server.description) } }
-        (tabs(&session, &server, Tab::Overview))
+        (tabs(&server, Tab::Overview, manager))
         @if let Some(notice) = notice { p.notice role="status" { (notice) } }
         section aria-labelledby="connect" {
             h2 id="connect" { "Connect" }
@@ -140,6 +179,12 @@ pub(super) async fn overview(
                 }
                 dt { "Created" } dd { (pages::format_time(server.created_at)) }
             }
+        }
+        (activity::stats_section(&recent.stats, recent.lost))
+        section aria-labelledby="recent" {
+            h2 id="recent" { "Recent calls" }
+            (activity::calls_table(&recent.calls, false, "The latest calls you may see"))
+            p { a href={ "/servers/" (server.slug) "/activity" } { "All calls" } }
         }
         @if !tools.is_empty() {
             section aria-labelledby="tools" {

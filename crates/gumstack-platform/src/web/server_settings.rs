@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::server_page::{Tab, auth_explanation, icon, load, tabs};
-use super::{access, pages};
+use super::{access, maintainers, pages};
 use crate::auth::SessionUser;
 use crate::servers::{AUTH_TYPE_IMMUTABLE, ServerPatch};
 use crate::state::AppState;
@@ -55,6 +55,8 @@ struct View<'a> {
     notice: Option<&'static str>,
     /// Show the redeploy prompt.
     prompt_redeploy: bool,
+    /// The email typed into the Maintainers form and why it was refused.
+    maintainer: Option<(&'a str, &'a PageError)>,
 }
 
 fn notice_of(done: Option<&str>) -> (Option<&'static str>, bool) {
@@ -74,6 +76,8 @@ fn notice_of(done: Option<&str>) -> (Option<&'static str>, bool) {
             false,
         ),
         Some("enabled") => (Some("The server is enabled."), false),
+        Some("maintainer-added") => (Some("Maintainer added."), false),
+        Some("maintainer-removed") => (Some("Maintainer removed."), false),
         _ => (None, false),
     }
 }
@@ -104,11 +108,24 @@ async fn settings_page(
         Ok(pending) => pending,
         Err(e) => return pages::error_page(Some(session), e),
     };
+    let (typed, maintainer_error) = view.maintainer.unzip();
+    let maintainers = match maintainers::section(
+        state,
+        session,
+        server,
+        typed.unwrap_or(""),
+        maintainer_error,
+    )
+    .await
+    {
+        Ok(section) => section,
+        Err(e) => return pages::error_page(Some(session), e),
+    };
     let base = format!("/servers/{}", server.slug);
     let csrf = html! { input type="hidden" name="csrf" value=(session.csrf); };
     let body = html! {
         div.title { (icon(server)) h1 { (server.name) " · settings" } }
-        (tabs(session, server, Tab::Settings))
+        (tabs(server, Tab::Settings, true))
         @if let Some(notice) = view.notice { p.notice role="status" { (notice) } }
 
         section aria-labelledby="general" {
@@ -209,6 +226,8 @@ async fn settings_page(
             }
         }
 
+        (maintainers)
+
         section aria-labelledby="availability" {
             h2 id="availability" { "Availability" }
             @if server.enabled {
@@ -239,14 +258,37 @@ async fn settings_page(
         .into_response()
 }
 
-/// Loads the server of an admin page, after the role check (403 before anything else).
+/// Loads the server of an admin page, after the role check (403 before anything else), and
+/// checks that the user manages this server (403 otherwise).
 pub(super) async fn managed(
     state: &AppState,
     session: &SessionUser,
     slug: &str,
 ) -> Result<Server, Response> {
     access::manager(session).map_err(|denied| denied.page(session))?;
-    load(state, session, slug).await
+    let server = load(state, session, slug).await?;
+    access::server_manager(state, session, &server).await?;
+    Ok(server)
+}
+
+/// The settings page with the Maintainers form refused: what was typed and why.
+pub(super) async fn with_maintainer_error(
+    state: &AppState,
+    session: &SessionUser,
+    server: &Server,
+    typed: &str,
+    err: &PageError,
+) -> Response {
+    let view = View {
+        general: GeneralForm::of(server),
+        general_error: None,
+        env_name: "",
+        env_error: None,
+        notice: None,
+        prompt_redeploy: false,
+        maintainer: Some((typed, err)),
+    };
+    settings_page(state, session, server, view, err.status()).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -273,6 +315,7 @@ pub(super) async fn show(
         env_error: None,
         notice,
         prompt_redeploy,
+        maintainer: None,
     };
     settings_page(&state, &session, &server, view, StatusCode::OK).await
 }
@@ -317,6 +360,7 @@ pub(super) async fn save(
                 env_error: None,
                 notice: None,
                 prompt_redeploy: false,
+                maintainer: None,
             };
             settings_page(&state, &session, &server, view, err.status()).await
         }
@@ -364,6 +408,7 @@ pub(super) async fn set_env(
                 env_error: Some(&err),
                 notice: None,
                 prompt_redeploy: false,
+                maintainer: None,
             };
             settings_page(&state, &session, &server, view, err.status()).await
         }

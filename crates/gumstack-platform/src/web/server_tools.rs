@@ -35,6 +35,10 @@ pub(super) async fn show(
         Ok(server) => server,
         Err(page) => return page,
     };
+    let manages = match state.servers.can_manage(&session.user, &server).await {
+        Ok(manages) => manages,
+        Err(e) => return pages::error_page(Some(&session), e),
+    };
     let only = (!session.user.role.manages_servers()).then_some(session.user.group_id);
     let matrix = match tool_matrix(&*state.store, &state.permissions, &server, only).await {
         Ok(matrix) => matrix,
@@ -45,7 +49,7 @@ pub(super) async fn show(
         .then_some("Saved. The next call of every member of that group follows it.");
     let body = html! {
         div.title { (super::server_page::icon(&server)) h1 { (server.name) } }
-        (tabs(&session, &server, Tab::Tools))
+        (tabs(&server, Tab::Tools, manages))
         @if let Some(notice) = notice { p.notice role="status" { (notice) } }
         @if only.is_some() {
             p { "The tools of this server, and whether your group may call them." }

@@ -48,7 +48,7 @@ pub(super) async fn list(
     session: SessionUser,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    let servers = match state.servers.list().await {
+    let servers = match state.visible_servers(&session.user).await {
         Ok(servers) => servers,
         Err(e) => return pages::error_page(Some(&session), e),
     };

@@ -4,6 +4,7 @@
 
 pub mod chrome;
 pub mod crash;
+pub mod node;
 pub mod oauth_demo;
 pub mod oidc;
 pub mod slow_proxy;

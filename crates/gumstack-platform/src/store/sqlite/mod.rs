@@ -2,12 +2,14 @@
 //! migrations (`migrations/sqlite`). One file per aggregate implements its trait directly on
 //! [`SqliteStore`]; `rows` holds what they share.
 
+mod activity;
 mod api_tokens;
 mod connections;
 mod credentials;
 mod deployments;
 mod groups;
 mod keys;
+mod maintainers;
 mod oauth;
 mod rows;
 mod servers;
