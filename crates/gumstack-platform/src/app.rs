@@ -135,6 +135,17 @@ impl Platform {
         ))
     }
 
+    /// Opens only the store, the master keys and the audit trail of a data directory, for
+    /// `gumstackd audit …` and for recording what the key commands do.
+    pub async fn audit_trail(
+        options: &PlatformOptions,
+    ) -> Result<crate::audit::AuditTrail, StartupError> {
+        let (store, vault) = open_data(options).await?;
+        crate::audit::AuditTrail::open(store, &vault, Arc::clone(&options.clock))
+            .await
+            .map_err(|e| StartupError::Config(format!("audit trail: {e}")))
+    }
+
     /// The key file `gumstackd key add` writes to: `<data_dir>/master.key`, unless the
     /// operator supplies the key files (then `None`: the operator edits those).
     pub fn data_dir_key_file(options: &PlatformOptions) -> Option<PathBuf> {
@@ -205,7 +216,12 @@ impl Platform {
                 StartupError::Config(format!("registering the platform instance: {e}"))
             })?;
         }
+        let audit =
+            crate::audit::AuditTrail::open(Arc::clone(&store), &vault, Arc::clone(&options.clock))
+                .await
+                .map_err(|e| StartupError::Config(format!("audit trail: {e}")))?;
         let state = AppState {
+            audit,
             offboarding: Offboarding::new(
                 Arc::clone(&store),
                 connections.clone(),

@@ -26,6 +26,8 @@
 //! - [`api_tokens`]: API tokens with expiry, last use and revocation.
 //! - [`offboarding`]: disabling, re-enabling and deleting accounts, with the report of what
 //!   was ended and revoked.
+//! - [`audit`]: the audit trail of admin and developer actions: a hash chain keyed by a key
+//!   sealed in the vault, its views' filters and CSV, and its verification.
 //! - [`connections`]: OAuth connections of `oauth` servers: the connect flow, sealed tokens,
 //!   coordinated refresh, and the calls to servers' provider code (docs/PROTOCOL.md §4).
 //! - [`server_tools`]: the tools of a server — config.yaml's joined with those the platform
@@ -54,6 +56,7 @@ pub(crate) mod activity;
 pub mod api;
 pub mod api_tokens;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub(crate) mod client_ip;
 pub mod clock;

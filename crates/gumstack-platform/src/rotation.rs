@@ -166,6 +166,7 @@ fn aad_of(column: SealedColumn, v: &SealedValue) -> Result<Aad, String> {
         SealedColumn::SigningKeyPrivate => {
             crate::keys::key_aad(&v.row_id).map_err(|e| e.to_string())?
         }
+        SealedColumn::AuditChainKey => crate::audit::chain_key_aad(row()?),
     })
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 
 use crate::api_tokens::ApiTokens;
+use crate::audit::AuditTrail;
 use crate::client_ip::TrustedProxies;
 use crate::clock::Clock;
 use crate::connections::Connections;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub api_tokens: ApiTokens,
     /// Disabling, enabling and deleting accounts.
     pub offboarding: Offboarding,
+    /// The audit trail of admin and developer actions (hash-chained, append-only).
+    pub audit: AuditTrail,
     /// Users' saved credentials of `cred` servers.
     pub credentials: UserCredentials,
     /// OAuth connections of `oauth` servers: connect flows, tokens, refresh.

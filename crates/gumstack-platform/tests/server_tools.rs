@@ -482,6 +482,12 @@ async fn an_admin_changes_a_cell_and_the_next_call_follows_it() {
     assert_redirect(&saved, "/servers/tools/tools?done=saved");
     let denied = call_tool(&h, "tools", &token, "greet").await;
     assert_eq!(denied["error"]["code"], -32003, "{denied}");
+    // Recorded in the audit trail like a change on the groups page.
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM audit_log WHERE action = 'group.access_changed'")
+            .await,
+        1
+    );
     assert_eq!(
         access_of(&h, &interns, "tools").await["tools"],
         json!({ "greet": "deny" })
@@ -670,6 +676,12 @@ async fn only_admins_change_cells_and_forged_forms_change_nothing() {
     assert_eq!(unknown_server.status, StatusCode::NOT_FOUND);
 
     assert_eq!(access_of(&h, &default, "tools").await, before);
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM audit_log WHERE action = 'group.access_changed'")
+            .await,
+        0,
+        "nothing refused was recorded as a change"
+    );
     assert_eq!(access_of(&h, &default, "other").await["tools"], json!({}));
 }
 

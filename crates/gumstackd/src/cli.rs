@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use gumstack_platform::Platform;
+use gumstack_platform::audit::{AuditAction, AuditEvent, Target};
 use gumstack_platform::servers::NewServer;
 use gumstack_platform::store::RuntimeSpec;
 use secrecy::ExposeSecret;
@@ -47,6 +48,9 @@ enum Command {
     /// Master keys (add, rotate, retire, verify) and signing keys (rotate-signing).
     #[command(subcommand)]
     Key(crate::keys::KeyCommand),
+    /// The audit trail of admin and developer actions: verify its chain, list records.
+    #[command(subcommand)]
+    Audit(crate::audit::AuditCommand),
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Demo(args) => crate::demo::run(args).await,
         Command::Key(command) => crate::keys::run(command).await,
+        Command::Audit(command) => crate::audit::run(command).await,
         Command::Server(ServerCommand::Create {
             from,
             command,
@@ -124,6 +129,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     ..NewServer::default()
                 })
                 .await?;
+            crate::audit::record(
+                &platform,
+                AuditEvent::new(AuditAction::ServerCreated, Target::server(&server))
+                    .with("auth_type", server.auth_type.as_str()),
+            )
+            .await?;
             say(&format!(
                 "server: {} ({}) id {}",
                 server.slug,

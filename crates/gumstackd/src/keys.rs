@@ -18,6 +18,9 @@ use gumstack_platform::rotation::{KeyAdmin, RotateOptions};
 use gumstack_platform::vault::key_file;
 use secrecy::{ExposeSecret as _, SecretString};
 
+use gumstack_platform::audit::{AuditAction, AuditEvent, Target, TargetKind};
+
+use crate::audit::record_offline;
 use crate::console::say;
 use crate::data_dir::{DataDir, options};
 
@@ -88,7 +91,19 @@ pub enum KeyCommand {
 
 pub async fn run(command: KeyCommand) -> anyhow::Result<()> {
     match command {
-        KeyCommand::Add { print, stdin, data } => add(print, stdin, &data),
+        KeyCommand::Add { print, stdin, data } => {
+            if let Some(id) = add(print, stdin, &data)? {
+                record_offline(
+                    &data,
+                    AuditEvent::new(
+                        AuditAction::MasterKeyAdded,
+                        Target::new(TargetKind::MasterKey, &id, id.clone()),
+                    ),
+                )
+                .await?;
+            }
+            Ok(())
+        }
         KeyCommand::Rotate {
             add: add_first,
             batch_size,
@@ -96,8 +111,15 @@ pub async fn run(command: KeyCommand) -> anyhow::Result<()> {
             wait_secs,
             data,
         } => {
-            if add_first {
-                add(false, false, &data)?;
+            if add_first && let Some(id) = add(false, false, &data)? {
+                record_offline(
+                    &data,
+                    AuditEvent::new(
+                        AuditAction::MasterKeyAdded,
+                        Target::new(TargetKind::MasterKey, &id, id.clone()),
+                    ),
+                )
+                .await?;
             }
             let admin = open(&data).await?;
             let options = RotateOptions {
@@ -140,14 +162,33 @@ pub async fn run(command: KeyCommand) -> anyhow::Result<()> {
                 "rotated: every sealed value uses key {}",
                 report.target
             ));
+            let resealed: u64 = report.columns.iter().map(|(_, t)| t.resealed).sum();
+            record_offline(
+                &data,
+                AuditEvent::new(
+                    AuditAction::MasterKeyRotated,
+                    Target::new(TargetKind::MasterKey, &report.target, report.target.clone()),
+                )
+                .with("resealed", resealed),
+            )
+            .await?;
             Ok(())
         }
         KeyCommand::Retire { id, data } => {
             let admin = open(&data).await?;
             let edited = admin.retire(&id).await?;
-            for file in edited {
+            for file in &edited {
                 say(&format!("retired: {id} removed from {}", file.display()));
             }
+            record_offline(
+                &data,
+                AuditEvent::new(
+                    AuditAction::MasterKeyRetired,
+                    Target::new(TargetKind::MasterKey, &id, id.clone()),
+                )
+                .with("files", edited.len()),
+            )
+            .await?;
             Ok(())
         }
         KeyCommand::Verify { data } => {
@@ -200,6 +241,15 @@ pub async fn run(command: KeyCommand) -> anyhow::Result<()> {
                 "the keys it replaces verify until {} (Unix time): every token they signed has expired by then",
                 activates_at + OVERLAP_SECONDS
             ));
+            record_offline(
+                &data,
+                AuditEvent::new(
+                    AuditAction::SigningKeyRotated,
+                    Target::new(TargetKind::SigningKey, &kid, kid.clone()),
+                )
+                .with("activates_at", activates_at),
+            )
+            .await?;
             Ok(())
         }
     }
@@ -227,11 +277,12 @@ fn print_usage(admin: &KeyAdmin, usage: &gumstack_platform::rotation::KeyUsage) 
     }
 }
 
-fn add(print: bool, from_stdin: bool, data: &DataDir) -> anyhow::Result<()> {
+/// Adds a key (its id), or prints a key line (`None`: nothing changed here).
+fn add(print: bool, from_stdin: bool, data: &DataDir) -> anyhow::Result<Option<String>> {
     if print {
         let (_, line) = key_file::new_key_line();
         say(&line);
-        return Ok(());
+        return Ok(None);
     }
     let Some(path) = Platform::data_dir_key_file(&options(data)) else {
         anyhow::bail!(
@@ -259,5 +310,5 @@ fn add(print: bool, from_stdin: bool, data: &DataDir) -> anyhow::Result<()> {
         "key: {id} added to {}; it is the active key (running instances load it within seconds)",
         path.display()
     ));
-    Ok(())
+    Ok(Some(id))
 }

@@ -10,6 +10,9 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use gumstack_platform::api_tokens::ApiTokenSettings;
 use gumstack_platform::app::FIRST_ADMIN_EMAIL;
+use gumstack_platform::audit::{
+    AuditAction, AuditEvent, Target, offboarded, token_created, token_revoked,
+};
 use gumstack_platform::connections::RevokeOutcome;
 use gumstack_platform::offboarding::{Action, OffboardReport};
 use gumstack_platform::store::Uuid;
@@ -17,6 +20,7 @@ use gumstack_platform::store::{Role, User};
 use gumstack_platform::{Platform, PlatformOptions};
 use secrecy::ExposeSecret;
 
+use crate::audit::record;
 use crate::console::say;
 use crate::data_dir::{DataDir, open_offline, open_offline_with, read_password};
 
@@ -207,6 +211,12 @@ pub(crate) async fn run_user(command: UserCommand) -> anyhow::Result<()> {
                 .accounts
                 .create(&email, role, password)
                 .await?;
+            record(
+                &platform,
+                AuditEvent::new(AuditAction::UserCreated, Target::user(&created.user))
+                    .with("role", created.user.role.as_str()),
+            )
+            .await?;
             say(&format!(
                 "user: {} ({})",
                 created.user.email,
@@ -228,6 +238,12 @@ pub(crate) async fn run_user(command: UserCommand) -> anyhow::Result<()> {
                 .accounts
                 .reset_password(&email, password)
                 .await?;
+            record(
+                &platform,
+                AuditEvent::new(AuditAction::UserPasswordReset, Target::user(&user))
+                    .with("generated", generated.is_some()),
+            )
+            .await?;
             say(&format!(
                 "user: {} (sessions and API tokens ended)",
                 user.email
@@ -240,12 +256,18 @@ pub(crate) async fn run_user(command: UserCommand) -> anyhow::Result<()> {
             let platform = open_offline(&data).await?;
             let target = user(&platform, &email).await?;
             let report = platform.state.offboarding.disable(target.id, None).await?;
+            record(&platform, offboarded(AuditAction::UserDisabled, &report)).await?;
             print_report(&report)?;
         }
         UserCommand::Enable { email, data } => {
             let platform = open_offline(&data).await?;
             let target = user(&platform, &email).await?;
             let enabled = platform.state.offboarding.enable(target.id).await?;
+            record(
+                &platform,
+                AuditEvent::new(AuditAction::UserEnabled, Target::user(&enabled)),
+            )
+            .await?;
             say(&format!("user: {} enabled", enabled.email));
         }
         UserCommand::Delete {
@@ -261,6 +283,7 @@ pub(crate) async fn run_user(command: UserCommand) -> anyhow::Result<()> {
                 .offboarding
                 .delete(target.id, None, &heir)
                 .await?;
+            record(&platform, offboarded(AuditAction::UserDeleted, &report)).await?;
             print_report(&report)?;
         }
     }
@@ -283,6 +306,7 @@ pub(crate) async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
                 .api_tokens
                 .create(&owner, &name, expires_in_days)
                 .await?;
+            record(&platform, token_created(&created.record)).await?;
             // The token alone on stdout (scripts read it); what it is on stderr.
             eprintln!(
                 "API token {} for {} ({}), expires {}",
@@ -321,6 +345,7 @@ pub(crate) async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
         TokenCommand::Revoke { id, data } => {
             let platform = open_offline(&data).await?;
             let revoked = platform.state.api_tokens.revoke(None, id).await?;
+            record(&platform, token_revoked(&revoked)).await?;
             say(&format!(
                 "revoked: {} ({} of {})",
                 revoked.id, revoked.name, revoked.user_email

@@ -267,12 +267,22 @@ async fn the_dashboard_works_in_a_real_browser() {
     );
     assert_no_env_value(&source, "the deployments tab");
     chrome.screenshot("08f-deployments").await;
+
+    // The audit trail has what the admin just did, with the member as target.
+    chrome.click("nav a[href='/audit']").await;
+    assert_eq!(chrome.text("h1").await, "Audit trail");
+    let trail = chrome.text("table").await;
+    for action in ["user.created", "user.group_changed", "group.access_changed"] {
+        assert!(trail.contains(action), "{action}: {trail}");
+    }
+    assert!(trail.contains(MEMBER_EMAIL), "{trail}");
+    chrome.screenshot("08d-audit").await;
     chrome.click("form.logout button").await;
     assert_eq!(chrome.path().await, "/login");
 
     // The member: admin pages are refused with a clear page (and a 403).
     chrome.log_in(&base, MEMBER_EMAIL, MEMBER_PASSWORD).await;
-    for page in ["/users", "/new", "/servers/echo/settings"] {
+    for page in ["/users", "/new", "/servers/echo/settings", "/audit"] {
         chrome.client.goto(&format!("{base}{page}")).await.unwrap();
         assert_eq!(chrome.text("h1").await, "Not allowed", "{page}");
     }

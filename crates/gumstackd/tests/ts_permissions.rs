@@ -10,7 +10,7 @@
 mod common;
 
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,16 @@ use serde_json::{Value, json};
 const EMAIL: &str = "intern@example.com";
 const PASSWORD: &str = "a long enough password for the intern";
 const LINE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A child process killed when dropped.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// The calls of the intern to `greet` with `status`, waiting for the writer (it batches).
 async fn logged_calls(api: &Api, status: &str, expected: usize) -> Vec<Value> {
@@ -91,23 +101,25 @@ async fn a_denied_tool_is_hidden_refused_and_logged_until_an_admin_allows_it() {
         .await;
     assert_eq!(status, 200, "{body}");
 
-    let mut node = Command::new("node")
-        .arg(js_dir.join("oauth-client.mjs"))
-        .args([
-            &format!("{base}/mcp/greeter"),
-            EMAIL,
-            PASSWORD,
-            "permissions",
-        ])
-        .current_dir(&js_dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node starts");
-    let stderr = reader(node.stderr.take().unwrap());
+    let mut node = KillOnDrop(
+        Command::new("node")
+            .arg(js_dir.join("oauth-client.mjs"))
+            .args([
+                &format!("{base}/mcp/greeter"),
+                EMAIL,
+                PASSWORD,
+                "permissions",
+            ])
+            .current_dir(&js_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("node starts"),
+    );
+    let stderr = reader(node.0.stderr.take().unwrap());
     let (lines_tx, lines) = mpsc::channel();
-    let stdout = node.stdout.take().unwrap();
+    let stdout = node.0.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if lines_tx.send(line).is_err() {
@@ -115,19 +127,13 @@ async fn a_denied_tool_is_hidden_refused_and_logged_until_an_admin_allows_it() {
             }
         }
     });
-    let mut next_result = |what: &str| -> Value {
-        match lines.recv_timeout(LINE_TIMEOUT) {
-            Ok(line) => serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("the client's {what} line is not JSON ({e}): {line}")),
-            Err(_) => {
-                let _ = node.kill();
-                let _ = node.wait();
-                panic!(
-                    "no {what} line from the client; its stderr:\n{}",
-                    "(see below)"
-                );
-            }
-        }
+    // The client is killed when the test ends, whichever way.
+    let next_result = |what: &str| -> Value {
+        let line = lines
+            .recv_timeout(LINE_TIMEOUT)
+            .unwrap_or_else(|_| panic!("no {what} line from the client in {LINE_TIMEOUT:?}"));
+        serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("the client's {what} line is not JSON ({e}): {line}"))
     };
 
     let denied = next_result("denied");
@@ -163,12 +169,12 @@ async fn a_denied_tool_is_hidden_refused_and_logged_until_an_admin_allows_it() {
         .await;
     assert_eq!(status, 200, "{body}");
     {
-        let stdin = node.stdin.as_mut().unwrap();
+        let stdin = node.0.stdin.as_mut().unwrap();
         stdin.write_all(b"go\n").unwrap();
         stdin.flush().unwrap();
     }
     let allowed = next_result("allowed");
-    let status = node.wait().unwrap();
+    let status = node.0.wait().unwrap();
     let stderr = stderr.join().unwrap();
     assert!(status.success(), "the client failed; its stderr:\n{stderr}");
     assert_eq!(allowed["ok"], true, "{allowed}\n{stderr}");

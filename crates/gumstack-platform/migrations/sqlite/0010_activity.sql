@@ -23,11 +23,13 @@ CREATE TABLE activity (
     error             TEXT
 );
 
--- Every view is newest first, filtered by server or user or neither; pages are keyset
--- (started_at, id) so a deep page costs what the first one does.
-CREATE INDEX activity_by_time ON activity (started_at);
-CREATE INDEX activity_by_server ON activity (server_id, started_at);
-CREATE INDEX activity_by_user ON activity (user_id, started_at);
+-- Every view is newest first, filtered by server, user or tool or none of them; pages are keyset
+-- (started_at, id), the order of each index, so a deep page costs what the first one does. The
+-- columns after id make the seven-day stats of each view an index-only range scan (docs/BENCHMARKS.md).
+CREATE INDEX activity_by_time ON activity (started_at, id, status, user_id, duration_us);
+CREATE INDEX activity_by_server ON activity (server_id, started_at, id, status, user_id, duration_us);
+CREATE INDEX activity_by_user ON activity (user_id, started_at, id, status, duration_us);
+CREATE INDEX activity_by_tool ON activity (tool, started_at);
 
 -- Records the writer could not keep (its queue was full for too long): how many, and when.
 -- The Activity pages show the total, so a gap in the log is never silent.

@@ -13,6 +13,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{ApiCaller, ApiError, ApiJson};
+use crate::audit::{Audit, AuditAction, AuditEvent, Target, TargetKind};
 use crate::state::AppState;
 use crate::store::{GroupSummary, Role, ServerAccess};
 
@@ -94,11 +95,21 @@ struct GroupName {
 async fn create(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     ApiJson(body): ApiJson<GroupName>,
 ) -> Result<impl IntoResponse, ApiError> {
     admin(&caller)?;
     let group = state.permissions.create_group(&body.name).await?;
     let group = state.permissions.group(group.id).await?;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(
+                AuditAction::GroupCreated,
+                Target::new(TargetKind::Group, group.group.id, group.group.name.clone()),
+            ),
+        )
+        .await;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "group": GroupView::from(group) })),
@@ -108,34 +119,69 @@ async fn create(
 async fn rename(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path(group): Path<String>,
     ApiJson(body): ApiJson<GroupName>,
 ) -> Result<impl IntoResponse, ApiError> {
     admin(&caller)?;
     let group = id(&group, "group")?;
+    let before = state.permissions.group(group).await?;
     state.permissions.rename_group(group, &body.name).await?;
     let group = state.permissions.group(group).await?;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(
+                AuditAction::GroupRenamed,
+                Target::new(TargetKind::Group, group.group.id, group.group.name.clone()),
+            )
+            .with("from", before.group.name),
+        )
+        .await;
     Ok(Json(json!({ "group": GroupView::from(group) })))
 }
 
 async fn remove(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path(group): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     admin(&caller)?;
-    state.permissions.delete_group(id(&group, "group")?).await?;
+    let group = state.permissions.group(id(&group, "group")?).await?;
+    state.permissions.delete_group(group.group.id).await?;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(
+                AuditAction::GroupDeleted,
+                Target::new(TargetKind::Group, group.group.id, group.group.name),
+            ),
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn add_member(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path((group, user)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
     admin(&caller)?;
     let (group, user) = (id(&group, "group")?, id(&user, "user")?);
     state.permissions.move_user(user, group).await?;
+    if let (Ok(user), Ok(group)) = (
+        state.store.user_by_id(user).await,
+        state.permissions.group(group).await,
+    ) {
+        audit
+            .record(
+                &caller.0,
+                crate::audit::group_changed(&user, group.group.id, &group.group.name),
+            )
+            .await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -201,6 +247,7 @@ async fn access(
 async fn set_access(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path((group, server)): Path<(String, String)>,
     ApiJson(body): ApiJson<AccessView>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -220,6 +267,19 @@ async fn set_access(
         .permissions
         .set_server_access(group, server.id, access)
         .await?;
+    if let Ok(summary) = state.permissions.group(group).await {
+        audit
+            .record(
+                &caller.0,
+                crate::audit::access_changed(
+                    summary.group.id,
+                    &summary.group.name,
+                    &server,
+                    &stored,
+                ),
+            )
+            .await;
+    }
     Ok(Json(
         json!({ "server": server.slug, "access": AccessView::from(stored) }),
     ))

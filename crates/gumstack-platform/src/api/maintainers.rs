@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::servers::managed;
 use super::users::parse_id;
 use super::{ApiCaller, ApiError, ApiJson};
+use crate::audit::{Audit, AuditAction, maintainer_changed};
 use crate::servers::Servers;
 use crate::state::AppState;
 use crate::store::{Maintainer, Server, StoreError};
@@ -108,6 +109,7 @@ struct AddMaintainer {
 async fn add(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path(server): Path<String>,
     ApiJson(body): ApiJson<AddMaintainer>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -116,19 +118,43 @@ async fn add(
         .servers
         .add_maintainer(&server, &body.email, Some(caller.0.id))
         .await?;
+    audit
+        .record(
+            &caller.0,
+            maintainer_changed(
+                AuditAction::MaintainerAdded,
+                &server,
+                added.user_id,
+                Some(&added.email),
+            ),
+        )
+        .await;
     Ok((StatusCode::CREATED, Json(MaintainerView::from(added))))
 }
 
 async fn remove(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path((server, user)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
     let server = chosen_by(&state, &caller, &server).await?;
     let user_id = parse_id(&user, "user")?;
+    let email = state.store.user_by_id(user_id).await.ok().map(|u| u.email);
     state
         .servers
         .remove_maintainer(&server, user_id, Some(caller.0.id))
         .await?;
+    audit
+        .record(
+            &caller.0,
+            maintainer_changed(
+                AuditAction::MaintainerRemoved,
+                &server,
+                user_id,
+                email.as_deref(),
+            ),
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,6 +2,7 @@
 //! or UUID, errors as `{"error": {"code", "message"}}`.
 
 mod activity;
+mod audit;
 mod caller;
 mod connections;
 mod credentials;
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .nest("/api/users", users::router())
         .nest("/api/groups", groups::router())
         .nest("/api/tokens", tokens::router())
+        .nest("/api/audit", audit::router())
         .nest("/api/me/credentials", credentials::router())
         .nest("/api/me/connections", connections::router())
 }

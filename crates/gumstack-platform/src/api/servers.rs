@@ -15,6 +15,7 @@ use serde_json::json;
 use super::ApiCaller;
 use super::ApiError;
 use super::ApiJson;
+use crate::audit::{Audit, AuditAction, AuditEvent, Target};
 use crate::servers::{NewServer, ServerPatch};
 use crate::state::AppState;
 use crate::store::{EnvVarMeta, Role, RuntimeSpec, Server};
@@ -139,6 +140,7 @@ struct CreateServer {
 async fn create(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     ApiJson(body): ApiJson<CreateServer>,
 ) -> Result<impl IntoResponse, ApiError> {
     manager(&caller)?;
@@ -154,6 +156,13 @@ async fn create(
             owner_id: Some(caller.0.id),
         })
         .await?;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(AuditAction::ServerCreated, Target::server(&server))
+                .with("auth_type", server.auth_type.as_str()),
+        )
+        .await;
     Ok((StatusCode::CREATED, Json(view(&state, server))))
 }
 
@@ -195,30 +204,35 @@ mod double_option {
 async fn update(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path(server): Path<String>,
     ApiJson(body): ApiJson<UpdateServer>,
 ) -> Result<impl IntoResponse, ApiError> {
     let server = managed(&state, &caller, &server).await?;
-    let server = state
-        .servers
-        .update(
-            &server.id.to_string(),
-            ServerPatch {
-                name: body.name,
-                description: body.description,
-                icon: body.icon,
-                config_yaml: body.config_yaml,
-                runtime: body.runtime,
-                auth_type: body.auth_type,
-            },
+    let patch = ServerPatch {
+        name: body.name,
+        description: body.description,
+        icon: body.icon,
+        config_yaml: body.config_yaml,
+        runtime: body.runtime,
+        auth_type: body.auth_type,
+    };
+    let fields = crate::audit::patched_fields(&patch);
+    let server = state.servers.update(&server.id.to_string(), patch).await?;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(AuditAction::ServerUpdated, Target::server(&server))
+                .with("fields", fields),
         )
-        .await?;
+        .await;
     Ok(Json(view(&state, server)))
 }
 
 async fn enable(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let server = managed(&state, &caller, &server).await?;
@@ -226,12 +240,19 @@ async fn enable(
         .servers
         .set_enabled(&server.id.to_string(), true)
         .await?;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(AuditAction::ServerEnabled, Target::server(&server)),
+        )
+        .await;
     Ok(Json(view(&state, server)))
 }
 
 async fn disable(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let server = managed(&state, &caller, &server).await?;
@@ -239,26 +260,47 @@ async fn disable(
         .servers
         .set_enabled(&server.id.to_string(), false)
         .await?;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(AuditAction::ServerDisabled, Target::server(&server)),
+        )
+        .await;
     Ok(Json(view(&state, server)))
 }
 
 async fn remove(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let server = managed(&state, &caller, &server).await?;
     state.servers.delete(&server.id.to_string()).await?;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(AuditAction::ServerDeleted, Target::server(&server)),
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn redeploy(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path(server): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let server = managed(&state, &caller, &server).await?;
     let generation = state.servers.redeploy(&server.id.to_string()).await?;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(AuditAction::ServerRedeployed, Target::server(&server))
+                .with("generation", generation),
+        )
+        .await;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "deploy_generation": generation })),
@@ -308,6 +350,7 @@ struct SetEnv {
 async fn set_env(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path((server, name)): Path<(String, String)>,
     ApiJson(body): ApiJson<SetEnv>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -316,6 +359,14 @@ async fn set_env(
         .servers
         .set_env(&server.id.to_string(), &name, &body.value)
         .await?;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(AuditAction::EnvVarSet, Target::server(&server))
+                .with("name", name.as_str())
+                .with("created", created),
+        )
+        .await;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -334,6 +385,7 @@ async fn set_env(
 async fn delete_env(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path((server, name)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
     let server = managed(&state, &caller, &server).await?;
@@ -341,5 +393,12 @@ async fn delete_env(
         .servers
         .delete_env(&server.id.to_string(), &name)
         .await?;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(AuditAction::EnvVarDeleted, Target::server(&server))
+                .with("name", name.as_str()),
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::users::parse_id;
 use super::{ApiCaller, ApiError};
+use crate::audit::Audit;
 use crate::state::AppState;
 use crate::store::{ApiToken, Role, Timestamp};
 
@@ -65,9 +66,13 @@ async fn list(
 async fn revoke(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = parse_id(&id, "token")?;
-    state.api_tokens.revoke(Some(&caller.0), id).await?;
+    let token = state.api_tokens.revoke(Some(&caller.0), id).await?;
+    audit
+        .record(&caller.0, crate::audit::token_revoked(&token))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::ApiCaller;
 use super::ApiError;
 use super::ApiJson;
+use crate::audit::{Audit, AuditAction, AuditEvent, Target};
 use crate::connections::RevokeOutcome;
 use crate::offboarding::OffboardReport;
 use crate::state::AppState;
@@ -87,6 +88,7 @@ struct CreateUser {
 async fn create(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<impl IntoResponse, ApiError> {
     admin(&caller)?;
@@ -94,6 +96,13 @@ async fn create(
         .accounts
         .create(&body.email, body.role, body.password)
         .await?;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(AuditAction::UserCreated, Target::user(&created.user))
+                .with("role", created.user.role.as_str()),
+        )
+        .await;
     let mut out = json!({ "user": UserView::from(created.user) });
     if let Some(password) = created.generated_password {
         // Shown once, to the admin who created the account.
@@ -112,12 +121,21 @@ struct UpdateUser {
 async fn update(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateUser>,
 ) -> Result<impl IntoResponse, ApiError> {
     admin(&caller)?;
     let id = parse_id(&id, "user")?;
     let (user, ended) = state.accounts.set_role(id, body.role).await?;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(AuditAction::UserRoleChanged, Target::user(&user))
+                .with("role", user.role.as_str())
+                .with("api_tokens_ended", ended),
+        )
+        .await;
     Ok(Json(
         json!({ "user": UserView::from(user), "api_tokens_ended": ended }),
     ))
@@ -174,22 +192,36 @@ pub(crate) fn report_json(report: &OffboardReport) -> Value {
 async fn disable(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     admin(&caller)?;
     let id = parse_id(&id, "user")?;
     let report = state.offboarding.disable(id, Some(caller.0.id)).await?;
+    audit
+        .record(
+            &caller.0,
+            crate::audit::offboarded(AuditAction::UserDisabled, &report),
+        )
+        .await;
     Ok(Json(report_json(&report)))
 }
 
 async fn enable(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     admin(&caller)?;
     let id = parse_id(&id, "user")?;
     let user = state.offboarding.enable(id).await?;
+    audit
+        .record(
+            &caller.0,
+            AuditEvent::new(AuditAction::UserEnabled, Target::user(&user)),
+        )
+        .await;
     Ok(Json(json!({ "user": UserView::from(user) })))
 }
 
@@ -197,6 +229,7 @@ async fn enable(
 async fn delete_user(
     State(state): State<AppState>,
     caller: ApiCaller,
+    audit: Audit,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     admin(&caller)?;
@@ -205,5 +238,11 @@ async fn delete_user(
         .offboarding
         .delete(id, Some(caller.0.id), &caller.0)
         .await?;
+    audit
+        .record(
+            &caller.0,
+            crate::audit::offboarded(AuditAction::UserDeleted, &report),
+        )
+        .await;
     Ok(Json(report_json(&report)))
 }

@@ -167,17 +167,28 @@ async fn rotation_reseals_every_column_and_the_old_key_is_retired_once_unused() 
     let old = w.platform.state.vault.active_key_id();
     let before = w.keys().await.usage(true).await.unwrap();
     assert!(before.failures.is_empty(), "{:?}", before.failures);
-    // 3 env vars, 1 credentials row, access + refresh, 1 flow, 1 signing key.
-    assert_eq!(sealed_columns(&before, &old), 8);
+    // 3 env vars, 1 credentials row, access + refresh, 1 flow, 1 signing key, the audit
+    // chain's key.
+    assert_eq!(sealed_columns(&before, &old), 9);
     assert_eq!(before.by_key[&old].len(), SealedColumn::ALL.len());
 
+    let event = crate::audit::AuditEvent::new(
+        crate::audit::AuditAction::MasterKeyAdded,
+        crate::audit::Target::new(crate::audit::TargetKind::MasterKey, "k", "k"),
+    );
+    w.platform
+        .state
+        .audit
+        .record(&crate::audit::Actor::Operator, None, event)
+        .await
+        .unwrap();
     let new = w.add_key().await;
     let keys = w.keys().await;
     // The old key is refused while values use it; the file is left as it was.
     let file_before = std::fs::read(&w.key_file).unwrap();
     let refused = keys.retire(&old).await.unwrap_err();
     assert!(
-        matches!(&refused, RotationError::InUse { count: 8, .. }),
+        matches!(&refused, RotationError::InUse { count: 9, .. }),
         "{refused}"
     );
     let message = refused.to_string();
@@ -198,13 +209,13 @@ async fn rotation_reseals_every_column_and_the_old_key_is_retired_once_unused() 
         "{report:?}"
     );
     let resealed: u64 = report.columns.iter().map(|(_, t)| t.resealed).sum();
-    assert_eq!(resealed, 8);
-    assert!(batches >= 7, "batches of two: {batches}");
+    assert_eq!(resealed, 9);
+    assert!(batches >= 8, "batches of two: {batches}");
 
     let after = keys.usage(true).await.unwrap();
     assert!(after.failures.is_empty(), "{:?}", after.failures);
     assert_eq!(sealed_columns(&after, &old), 0);
-    assert_eq!(sealed_columns(&after, &new), 8);
+    assert_eq!(sealed_columns(&after, &new), 9);
     assert_eq!(w.api_key().await, "sk-sealed-4242");
 
     // Running it again changes nothing (a resumed rotation only finishes what is left).
@@ -213,7 +224,7 @@ async fn rotation_reseals_every_column_and_the_old_key_is_retired_once_unused() 
         again.columns.iter().map(|(_, t)| t.resealed).sum::<u64>(),
         0
     );
-    assert_eq!(again.columns.iter().map(|(_, t)| t.current).sum::<u64>(), 8);
+    assert_eq!(again.columns.iter().map(|(_, t)| t.current).sum::<u64>(), 9);
 
     let edited = keys.retire(&old).await.unwrap();
     assert_eq!(edited, vec![w.key_file.clone()]);
@@ -226,6 +237,10 @@ async fn rotation_reseals_every_column_and_the_old_key_is_retired_once_unused() 
     let fresh = w.keys().await;
     assert_eq!(fresh.vault().key_ids(), vec![new]);
     assert!(fresh.usage(true).await.unwrap().failures.is_empty());
+    // The audit chain's key, re-sealed, still checks the chain after the old key is gone.
+    let trail = Platform::audit_trail(&w.options).await.unwrap();
+    let verification = trail.verify().await.unwrap();
+    assert_eq!((verification.records, verification.broken), (1, None));
     let unknown = fresh.retire(&old).await.unwrap_err();
     assert!(
         matches!(unknown, RotationError::UnknownKey { .. }),

@@ -19,6 +19,7 @@
 //!   and redacted output ([`ToolStore`]).
 //! - `vault`: every sealed column read and re-sealed in batches, and the master keys each
 //!   platform instance reports ([`VaultStore`]).
+//! - `audit`: the audit trail's hash-chained records and its head ([`AuditStore`]).
 //! - `error`: [`StoreError`], and the [`Constraint`] a refused write violated.
 //! - [`sqlite`]: every trait on SQLite, one file per aggregate; a PostgreSQL backend is a
 //!   sibling folder implementing the same traits (SPEC §13).
@@ -29,6 +30,7 @@
 
 pub(crate) mod activity;
 pub(crate) mod api_tokens;
+pub(crate) mod audit;
 pub(crate) mod connections;
 pub(crate) mod credentials;
 pub(crate) mod error;
@@ -50,6 +52,7 @@ pub use activity::{
     CallStatus, Visibility,
 };
 pub use api_tokens::{ApiToken, ApiTokenStore, LAST_USED_GRANULARITY, NewApiToken};
+pub use audit::{AuditDraft, AuditHead, AuditQuery, AuditRecord, AuditStore, ChainLink};
 pub use connections::{
     Connection, ConnectionStatus, ConnectionStore, FailureKind, LeaseClaim, OAuthFlow,
     RefreshFailure, RefreshedTokens,
@@ -86,6 +89,7 @@ pub trait Store:
     + GroupStore
     + MaintainerStore
     + VaultStore
+    + AuditStore
     + ActivityReads
     + ToolStore
     + std::fmt::Debug
@@ -104,6 +108,7 @@ impl<T> Store for T where
         + GroupStore
         + MaintainerStore
         + VaultStore
+        + AuditStore
         + ActivityReads
         + ToolStore
         + std::fmt::Debug

@@ -23,16 +23,19 @@ pub enum SealedColumn {
     FlowVerifier,
     /// `signing_keys.private_ciphertext` (the key id).
     SigningKeyPrivate,
+    /// `audit_head.key_ciphertext`: the audit chain's HMAC key (its key id).
+    AuditChainKey,
 }
 
 impl SealedColumn {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::EnvVarValue,
         Self::CredentialValues,
         Self::ConnectionAccess,
         Self::ConnectionRefresh,
         Self::FlowVerifier,
         Self::SigningKeyPrivate,
+        Self::AuditChainKey,
     ];
 
     pub fn table(self) -> &'static str {
@@ -42,6 +45,7 @@ impl SealedColumn {
             Self::ConnectionAccess | Self::ConnectionRefresh => "connections",
             Self::FlowVerifier => "oauth_flows",
             Self::SigningKeyPrivate => "signing_keys",
+            Self::AuditChainKey => "audit_head",
         }
     }
 
@@ -53,6 +57,7 @@ impl SealedColumn {
             Self::ConnectionRefresh => "refresh_ciphertext",
             Self::FlowVerifier => "verifier_ciphertext",
             Self::SigningKeyPrivate => "private_ciphertext",
+            Self::AuditChainKey => "key_ciphertext",
         }
     }
 }

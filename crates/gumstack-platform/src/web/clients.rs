@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::pages;
+use crate::audit::{Audit, AuditAction, AuditEvent, Target, TargetKind};
 use crate::auth::SessionUser;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -77,6 +78,7 @@ pub(super) async fn list(
 /// 404, as if it did not exist).
 pub(super) async fn revoke(
     State(state): State<AppState>,
+    audit: Audit,
     Path(grant): Path<String>,
     VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
@@ -89,14 +91,25 @@ pub(super) async fn revoke(
     let Ok(id) = Uuid::parse_str(&grant) else {
         return not_found();
     };
-    match state.store.grant_with_user(id).await {
-        Ok((grant, _)) if grant.user_id == session.user.id => {}
+    let grant = match state.store.grant_with_user(id).await {
+        Ok((grant, _)) if grant.user_id == session.user.id => grant,
         Ok(_) | Err(StoreError::NotFound) => return not_found(),
         Err(e) => return pages::error_page(Some(&session), e),
-    }
+    };
     match state.store.revoke_grant(id, state.clock.now()).await {
         Ok(()) => {
             tracing::info!(user = %session.user.id, grant = %id, "grant revoked from the dashboard");
+            audit
+                .record(
+                    &session.user,
+                    AuditEvent::new(
+                        AuditAction::ClientRevoked,
+                        Target::new(TargetKind::Client, grant.id, grant.client_id.clone()),
+                    )
+                    .with("client_id", grant.client_id)
+                    .with("server_id", grant.server_id.to_string()),
+                )
+                .await;
             Redirect::to("/clients?done=revoked").into_response()
         }
         Err(e) => pages::error_page(Some(&session), e),

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::{access, pages};
+use crate::audit::{Audit, AuditAction, AuditEvent, Target, TargetKind};
 use crate::auth::SessionUser;
 use crate::server_tools::{KnownTool, known_tools};
 use crate::state::AppState;
@@ -117,13 +118,25 @@ pub(super) struct NameForm {
 /// `POST /groups`.
 pub(super) async fn create(
     State(state): State<AppState>,
+    audit: Audit,
     VerifiedForm { session, form }: VerifiedForm<NameForm>,
 ) -> Response {
     if let Err(refused) = access::admin(&session) {
         return refused.page(&session);
     }
     match state.permissions.create_group(&form.name).await {
-        Ok(group) => Redirect::to(&format!("/groups/{}?done=created", group.id)).into_response(),
+        Ok(group) => {
+            audit
+                .record(
+                    &session.user,
+                    AuditEvent::new(
+                        AuditAction::GroupCreated,
+                        Target::new(TargetKind::Group, group.id, group.name.clone()),
+                    ),
+                )
+                .await;
+            Redirect::to(&format!("/groups/{}?done=created", group.id)).into_response()
+        }
         Err(e) => {
             let err = PageError::from(e);
             if !err.is_input_error() {
@@ -132,6 +145,14 @@ pub(super) async fn create(
             let status = err.status();
             list_page(&state, &session, None, Some((&err, &form.name)), status).await
         }
+    }
+}
+
+/// A group as an audit target (its id alone if it can no longer be read).
+async fn group_target(state: &AppState, id: Uuid) -> Target {
+    match state.permissions.group(id).await {
+        Ok(summary) => Target::new(TargetKind::Group, id, summary.group.name),
+        Err(_) => Target::new(TargetKind::Group, id, id.to_string()),
     }
 }
 
@@ -295,22 +316,32 @@ fn server_form(
 /// `POST /groups/{id}/rename`.
 pub(super) async fn rename(
     State(state): State<AppState>,
+    audit: Audit,
     Path(id): Path<String>,
     VerifiedForm { session, form }: VerifiedForm<NameForm>,
 ) -> Response {
     if let Err(refused) = access::admin(&session) {
         return refused.page(&session);
     }
-    let result = match group_id(&id) {
-        Ok(group) => state
-            .permissions
-            .rename_group(group, &form.name)
-            .await
-            .map_err(PageError::from),
-        Err(e) => Err(e),
-    };
+    let result = async {
+        let group = group_id(&id)?;
+        let before = state.permissions.group(group).await?;
+        state.permissions.rename_group(group, &form.name).await?;
+        Ok::<_, PageError>(before)
+    }
+    .await;
     match result {
-        Ok(()) => Redirect::to(&format!("/groups/{id}?done=renamed")).into_response(),
+        Ok(before) => {
+            let renamed = group_target(&state, before.group.id).await;
+            audit
+                .record(
+                    &session.user,
+                    AuditEvent::new(AuditAction::GroupRenamed, renamed)
+                        .with("from", before.group.name),
+                )
+                .await;
+            Redirect::to(&format!("/groups/{id}?done=renamed")).into_response()
+        }
         Err(e) => pages::error_page(Some(&session), e),
     }
 }
@@ -318,22 +349,30 @@ pub(super) async fn rename(
 /// `POST /groups/{id}/delete`.
 pub(super) async fn delete(
     State(state): State<AppState>,
+    audit: Audit,
     Path(id): Path<String>,
     VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
     if let Err(refused) = access::admin(&session) {
         return refused.page(&session);
     }
-    let result = match group_id(&id) {
-        Ok(group) => state
-            .permissions
-            .delete_group(group)
-            .await
-            .map_err(PageError::from),
-        Err(e) => Err(e),
-    };
+    let result = async {
+        let group = group_id(&id)?;
+        let target = group_target(&state, group).await;
+        state.permissions.delete_group(group).await?;
+        Ok::<_, PageError>(target)
+    }
+    .await;
     match result {
-        Ok(()) => Redirect::to("/groups?done=deleted").into_response(),
+        Ok(target) => {
+            audit
+                .record(
+                    &session.user,
+                    AuditEvent::new(AuditAction::GroupDeleted, target),
+                )
+                .await;
+            Redirect::to("/groups?done=deleted").into_response()
+        }
         Err(e) => pages::error_page(Some(&session), e),
     }
 }
@@ -347,6 +386,7 @@ pub(super) struct MoveForm {
 /// `POST /groups/{id}/members`.
 pub(super) async fn add_member(
     State(state): State<AppState>,
+    audit: Audit,
     Path(id): Path<String>,
     VerifiedForm { session, form }: VerifiedForm<MoveForm>,
 ) -> Response {
@@ -358,11 +398,24 @@ pub(super) async fn add_member(
         let user = Uuid::parse_str(&form.user)
             .map_err(|_| PageError::invalid("invalid_user", "choose a user to move"))?;
         state.permissions.move_user(user, group).await?;
-        Ok::<_, PageError>(())
+        Ok::<_, PageError>((user, group))
     }
     .await;
     match result {
-        Ok(()) => Redirect::to(&format!("/groups/{id}?done=moved")).into_response(),
+        Ok((user, group)) => {
+            if let (Ok(user), Ok(group)) = (
+                state.store.user_by_id(user).await,
+                state.permissions.group(group).await,
+            ) {
+                audit
+                    .record(
+                        &session.user,
+                        crate::audit::group_changed(&user, group.group.id, &group.group.name),
+                    )
+                    .await;
+            }
+            Redirect::to(&format!("/groups/{id}?done=moved")).into_response()
+        }
         Err(e) => pages::error_page(Some(&session), e),
     }
 }
@@ -374,6 +427,7 @@ pub(super) async fn add_member(
 /// was shown, say).
 pub(super) async fn set_access(
     State(state): State<AppState>,
+    audit: Audit,
     Path((id, slug)): Path<(String, String)>,
     VerifiedForm { session, form }: VerifiedForm<Vec<(String, String)>>,
 ) -> Response {
@@ -385,15 +439,30 @@ pub(super) async fn set_access(
         let server = state.servers.resolve(&slug).await?;
         let stored = state.permissions.server_access(group, server.id).await?;
         let access = access_from_form(stored, &form)?;
-        state
+        let stored = state
             .permissions
             .set_server_access(group, server.id, access)
             .await?;
-        Ok::<_, PageError>(())
+        Ok::<_, PageError>((group, server, stored))
     }
     .await;
     match result {
-        Ok(()) => Redirect::to(&format!("/groups/{id}?done=saved")).into_response(),
+        Ok((group, server, stored)) => {
+            if let Ok(summary) = state.permissions.group(group).await {
+                audit
+                    .record(
+                        &session.user,
+                        crate::audit::access_changed(
+                            summary.group.id,
+                            &summary.group.name,
+                            &server,
+                            &stored,
+                        ),
+                    )
+                    .await;
+            }
+            Redirect::to(&format!("/groups/{id}?done=saved")).into_response()
+        }
         Err(e) => pages::error_page(Some(&session), e),
     }
 }

@@ -15,6 +15,7 @@ use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::pages;
 use super::server_settings::{managed, settings_done, with_maintainer_error};
+use crate::audit::{Audit, AuditAction, maintainer_changed};
 use crate::auth::SessionUser;
 use crate::servers::Servers;
 use crate::state::AppState;
@@ -132,6 +133,7 @@ async fn chosen_by(
 /// `POST /servers/{slug}/maintainers`: adds a maintainer by email.
 async fn add(
     State(state): State<AppState>,
+    audit: Audit,
     Path(slug): Path<String>,
     VerifiedForm { session, form }: VerifiedForm<AddForm>,
 ) -> Response {
@@ -145,7 +147,20 @@ async fn add(
         .await
         .map_err(PageError::from)
     {
-        Ok(_) => settings_done(&server, "maintainer-added", "maintainers"),
+        Ok(added) => {
+            audit
+                .record(
+                    &session.user,
+                    maintainer_changed(
+                        AuditAction::MaintainerAdded,
+                        &server,
+                        added.user_id,
+                        Some(&added.email),
+                    ),
+                )
+                .await;
+            settings_done(&server, "maintainer-added", "maintainers")
+        }
         Err(err) if err.is_input_error() => {
             with_maintainer_error(&state, &session, &server, form.email.trim(), &err).await
         }
@@ -156,6 +171,7 @@ async fn add(
 /// `POST /servers/{slug}/maintainers/{user}/remove`.
 async fn remove(
     State(state): State<AppState>,
+    audit: Audit,
     Path((slug, user)): Path<(String, String)>,
     VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
@@ -169,12 +185,26 @@ async fn remove(
             PageError::not_found("this is not a maintainer of the server"),
         );
     };
+    let email = state.store.user_by_id(user_id).await.ok().map(|u| u.email);
     match state
         .servers
         .remove_maintainer(&server, user_id, Some(session.user.id))
         .await
     {
-        Ok(()) => settings_done(&server, "maintainer-removed", "maintainers"),
+        Ok(()) => {
+            audit
+                .record(
+                    &session.user,
+                    maintainer_changed(
+                        AuditAction::MaintainerRemoved,
+                        &server,
+                        user_id,
+                        email.as_deref(),
+                    ),
+                )
+                .await;
+            settings_done(&server, "maintainer-removed", "maintainers")
+        }
         Err(err) => pages::error_page(Some(&session), err),
     }
 }

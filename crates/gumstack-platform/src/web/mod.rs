@@ -6,6 +6,7 @@
 
 mod access;
 mod activity;
+mod audit;
 mod clients;
 mod connections;
 mod credential_form;
@@ -83,6 +84,8 @@ pub(crate) fn router() -> Router<AppState> {
             "/servers/{slug}/delete",
             get(server_lifecycle::confirm_delete).post(server_lifecycle::delete),
         )
+        .route("/audit", get(audit::show))
+        .route("/audit.csv", get(audit::export))
         .merge(maintainers::routes())
         .route("/clients", get(clients::list))
         .route("/clients/{grant}/revoke", post(clients::revoke))

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::{access, pages, users};
+use crate::audit::{Audit, AuditAction, AuditEvent, Target, offboarded};
 use crate::auth::SessionUser;
 use crate::connections::RevokeOutcome;
 use crate::offboarding::{Action, OffboardReport};
@@ -109,6 +110,7 @@ fn report_page(session: &SessionUser, report: &OffboardReport) -> Markup {
 /// `POST /users/{id}/disable`: ends access at once, revokes connections, shows the report.
 pub(super) async fn disable(
     State(state): State<AppState>,
+    audit: Audit,
     Path(id): Path<String>,
     VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
@@ -122,7 +124,15 @@ pub(super) async fn disable(
         .await
         .map_err(PageError::from)
     {
-        Ok(report) => report_page(&session, &report).into_response(),
+        Ok(report) => {
+            audit
+                .record(
+                    &session.user,
+                    offboarded(AuditAction::UserDisabled, &report),
+                )
+                .await;
+            report_page(&session, &report).into_response()
+        }
         Err(err) if err.is_input_error() => {
             users::page_with_row_error(&state, &session, user.id, &err).await
         }
@@ -133,6 +143,7 @@ pub(super) async fn disable(
 /// `POST /users/{id}/enable`.
 pub(super) async fn enable(
     State(state): State<AppState>,
+    audit: Audit,
     Path(id): Path<String>,
     VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
@@ -141,7 +152,15 @@ pub(super) async fn enable(
         Err(page) => return page,
     };
     match state.offboarding.enable(user.id).await {
-        Ok(_) => Redirect::to("/users?done=enabled").into_response(),
+        Ok(enabled) => {
+            audit
+                .record(
+                    &session.user,
+                    AuditEvent::new(AuditAction::UserEnabled, Target::user(&enabled)),
+                )
+                .await;
+            Redirect::to("/users?done=enabled").into_response()
+        }
         Err(err) => pages::error_page(Some(&session), err),
     }
 }
@@ -193,6 +212,7 @@ pub(super) struct DeleteForm {
 /// `POST /users/{id}/delete`: deletes once the email was typed; shows the report.
 pub(super) async fn delete(
     State(state): State<AppState>,
+    audit: Audit,
     Path(id): Path<String>,
     VerifiedForm { session, form }: VerifiedForm<DeleteForm>,
 ) -> Response {
@@ -213,7 +233,12 @@ pub(super) async fn delete(
         .await
         .map_err(PageError::from)
     {
-        Ok(report) => report_page(&session, &report).into_response(),
+        Ok(report) => {
+            audit
+                .record(&session.user, offboarded(AuditAction::UserDeleted, &report))
+                .await;
+            report_page(&session, &report).into_response()
+        }
         Err(err) if err.is_input_error() => {
             users::page_with_row_error(&state, &session, user.id, &err).await
         }

@@ -35,6 +35,7 @@ pub(crate) fn page(title: &str, session: Option<&SessionUser>, body: Markup) -> 
                             @if session.user.role == Role::Admin {
                                 a href="/users" { "Users" }
                                 a href="/groups" { "Permission groups" }
+                                a href="/audit" { "Audit" }
                             }
                         }
                         form.logout method="post" action="/logout" {

@@ -11,12 +11,14 @@ use serde::Deserialize;
 use super::csrf::VerifiedForm;
 use super::pages;
 use super::server_settings::{managed, settings_done};
+use crate::audit::{Audit, AuditAction, AuditEvent, Target};
 use crate::auth::SessionUser;
 use crate::state::AppState;
 use crate::store::Server;
 
 async fn set_enabled(
     state: &AppState,
+    audit: &Audit,
     session: &SessionUser,
     slug: &str,
     enabled: bool,
@@ -30,11 +32,24 @@ async fn set_enabled(
         .set_enabled(&server.id.to_string(), enabled)
         .await
     {
-        Ok(server) => settings_done(
-            &server,
-            if enabled { "enabled" } else { "disabled" },
-            "availability",
-        ),
+        Ok(server) => {
+            let action = if enabled {
+                AuditAction::ServerEnabled
+            } else {
+                AuditAction::ServerDisabled
+            };
+            audit
+                .record(
+                    &session.user,
+                    AuditEvent::new(action, Target::server(&server)),
+                )
+                .await;
+            settings_done(
+                &server,
+                if enabled { "enabled" } else { "disabled" },
+                "availability",
+            )
+        }
         Err(err) => pages::error_page(Some(session), err),
     }
 }
@@ -42,19 +57,21 @@ async fn set_enabled(
 /// `POST /servers/{slug}/disable`.
 pub(super) async fn disable(
     State(state): State<AppState>,
+    audit: Audit,
     Path(slug): Path<String>,
     VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
-    set_enabled(&state, &session, &slug, false).await
+    set_enabled(&state, &audit, &session, &slug, false).await
 }
 
 /// `POST /servers/{slug}/enable`.
 pub(super) async fn enable(
     State(state): State<AppState>,
+    audit: Audit,
     Path(slug): Path<String>,
     VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
-    set_enabled(&state, &session, &slug, true).await
+    set_enabled(&state, &audit, &session, &slug, true).await
 }
 
 fn confirm_page(session: &SessionUser, server: &Server, typed: &str, error: bool) -> Markup {
@@ -103,6 +120,7 @@ pub(super) struct DeleteForm {
 /// `POST /servers/{slug}/delete`: deletes once the slug was typed.
 pub(super) async fn delete(
     State(state): State<AppState>,
+    audit: Audit,
     Path(slug): Path<String>,
     VerifiedForm { session, form }: VerifiedForm<DeleteForm>,
 ) -> Response {
@@ -118,7 +136,15 @@ pub(super) async fn delete(
             .into_response();
     }
     match state.servers.delete(&server.id.to_string()).await {
-        Ok(_) => Redirect::to("/?done=deleted").into_response(),
+        Ok(deleted) => {
+            audit
+                .record(
+                    &session.user,
+                    AuditEvent::new(AuditAction::ServerDeleted, Target::server(&deleted)),
+                )
+                .await;
+            Redirect::to("/?done=deleted").into_response()
+        }
         Err(err) => pages::error_page(Some(&session), err),
     }
 }

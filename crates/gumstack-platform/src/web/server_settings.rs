@@ -15,6 +15,7 @@ use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::server_page::{Tab, auth_explanation, icon, load, tabs};
 use super::{access, maintainers, pages};
+use crate::audit::{Audit, AuditAction, AuditEvent, Target};
 use crate::auth::SessionUser;
 use crate::servers::{AUTH_TYPE_IMMUTABLE, ServerPatch};
 use crate::state::AppState;
@@ -331,6 +332,7 @@ pub(super) fn settings_done(server: &Server, done: &str, anchor: &str) -> Respon
 /// `POST /servers/{slug}/settings`: name, description, icon.
 pub(super) async fn save(
     State(state): State<AppState>,
+    audit: Audit,
     Path(slug): Path<String>,
     VerifiedForm { session, form }: VerifiedForm<GeneralForm>,
 ) -> Response {
@@ -345,13 +347,23 @@ pub(super) async fn save(
         icon: Some((!icon.is_empty()).then(|| icon.to_owned())),
         ..ServerPatch::default()
     };
+    let fields = crate::audit::patched_fields(&patch);
     match state
         .servers
         .update(&server.id.to_string(), patch)
         .await
         .map_err(PageError::from)
     {
-        Ok(updated) => settings_done(&updated, "saved", "general"),
+        Ok(updated) => {
+            audit
+                .record(
+                    &session.user,
+                    AuditEvent::new(AuditAction::ServerUpdated, Target::server(&updated))
+                        .with("fields", fields),
+                )
+                .await;
+            settings_done(&updated, "saved", "general")
+        }
         Err(err) if err.is_input_error() => {
             let view = View {
                 general: form,
@@ -379,6 +391,7 @@ pub(super) struct EnvForm {
 /// `POST /servers/{slug}/env`: adds or replaces an env var.
 pub(super) async fn set_env(
     State(state): State<AppState>,
+    audit: Audit,
     Path(slug): Path<String>,
     VerifiedForm { session, form }: VerifiedForm<EnvForm>,
 ) -> Response {
@@ -399,7 +412,17 @@ pub(super) async fn set_env(
         )),
     };
     match result {
-        Ok(_) => settings_done(&server, "env", "env"),
+        Ok(created) => {
+            audit
+                .record(
+                    &session.user,
+                    AuditEvent::new(AuditAction::EnvVarSet, Target::server(&server))
+                        .with("name", name)
+                        .with("created", created),
+                )
+                .await;
+            settings_done(&server, "env", "env")
+        }
         Err(err) if err.is_input_error() => {
             let view = View {
                 general: GeneralForm::of(&server),
@@ -419,6 +442,7 @@ pub(super) async fn set_env(
 /// `POST /servers/{slug}/env/{name}/delete`.
 pub(super) async fn delete_env(
     State(state): State<AppState>,
+    audit: Audit,
     Path((slug, name)): Path<(String, String)>,
     VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
@@ -431,7 +455,16 @@ pub(super) async fn delete_env(
         .delete_env(&server.id.to_string(), &name)
         .await
     {
-        Ok(()) => settings_done(&server, "env-removed", "env"),
+        Ok(()) => {
+            audit
+                .record(
+                    &session.user,
+                    AuditEvent::new(AuditAction::EnvVarDeleted, Target::server(&server))
+                        .with("name", name.as_str()),
+                )
+                .await;
+            settings_done(&server, "env-removed", "env")
+        }
         Err(err) => pages::error_page(Some(&session), err),
     }
 }
@@ -439,6 +472,7 @@ pub(super) async fn delete_env(
 /// `POST /servers/{slug}/redeploy`.
 pub(super) async fn redeploy(
     State(state): State<AppState>,
+    audit: Audit,
     Path(slug): Path<String>,
     VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
@@ -447,7 +481,16 @@ pub(super) async fn redeploy(
         Err(page) => return page,
     };
     match state.servers.redeploy(&server.id.to_string()).await {
-        Ok(_) => settings_done(&server, "redeploy", "deployments"),
+        Ok(generation) => {
+            audit
+                .record(
+                    &session.user,
+                    AuditEvent::new(AuditAction::ServerRedeployed, Target::server(&server))
+                        .with("generation", generation),
+                )
+                .await;
+            settings_done(&server, "redeploy", "deployments")
+        }
         Err(err) => pages::error_page(Some(&session), err),
     }
 }

@@ -14,6 +14,7 @@ use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::server_page::{Tab, load, tabs};
 use super::{access, pages};
+use crate::audit::{Audit, access_changed};
 use crate::auth::SessionUser;
 use crate::server_tools::{GroupColumn, ToolMatrix, ToolSource, set_cell, tool_matrix};
 use crate::state::AppState;
@@ -177,6 +178,7 @@ pub(super) struct CellForm {
 /// `POST /servers/{slug}/tools/access` (admins): one cell's decision.
 pub(super) async fn set_access(
     State(state): State<AppState>,
+    audit: Audit,
     Path(slug): Path<String>,
     VerifiedForm { session, form }: VerifiedForm<CellForm>,
 ) -> Response {
@@ -198,7 +200,7 @@ pub(super) async fn set_access(
                 ));
             }
         };
-        set_cell(
+        let stored = set_cell(
             &*state.store,
             &state.permissions,
             &server,
@@ -207,11 +209,19 @@ pub(super) async fn set_access(
             decision,
         )
         .await?;
-        Ok::<_, PageError>(server)
+        Ok::<_, PageError>((group, server, stored))
     }
     .await;
     match result {
-        Ok(server) => {
+        Ok((group, server, stored)) => {
+            if let Ok(summary) = state.permissions.group(group).await {
+                audit
+                    .record(
+                        &session.user,
+                        access_changed(summary.group.id, &summary.group.name, &server, &stored),
+                    )
+                    .await;
+            }
             Redirect::to(&format!("/servers/{}/tools?done=saved", server.slug)).into_response()
         }
         Err(e) => pages::error_page(Some(&session), e),

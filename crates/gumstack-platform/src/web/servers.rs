@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::{access, pages};
+use crate::audit::{Audit, AuditAction, AuditEvent, Target};
 use crate::auth::SessionUser;
 use crate::servers::NewServer;
 use crate::state::AppState;
@@ -220,6 +221,7 @@ fn non_empty(value: &str) -> Option<String> {
 /// `POST /new`: creates the server, or shows the form again with the error and what was typed.
 pub(super) async fn create(
     State(state): State<AppState>,
+    audit: Audit,
     VerifiedForm { session, form }: VerifiedForm<CreateForm>,
 ) -> Response {
     if let Err(refused) = access::manager(&session) {
@@ -244,6 +246,13 @@ pub(super) async fn create(
     };
     match state.servers.create(new).await.map_err(PageError::from) {
         Ok(server) => {
+            audit
+                .record(
+                    &session.user,
+                    AuditEvent::new(AuditAction::ServerCreated, Target::server(&server))
+                        .with("auth_type", server.auth_type.as_str()),
+                )
+                .await;
             Redirect::to(&format!("/servers/{}?done=created", server.slug)).into_response()
         }
         Err(err) if err.is_input_error() => {

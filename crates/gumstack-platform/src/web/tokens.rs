@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::pages;
+use crate::audit::Audit;
 use crate::auth::SessionUser;
 use crate::state::AppState;
 use crate::store::{ApiToken, Role};
@@ -149,6 +150,7 @@ pub(super) struct CreateForm {
 /// `POST /tokens`: makes a token for the logged-in user and shows it once.
 pub(super) async fn create(
     State(state): State<AppState>,
+    audit: Audit,
     VerifiedForm { session, form }: VerifiedForm<CreateForm>,
 ) -> Response {
     let days = match form.days.trim() {
@@ -171,6 +173,9 @@ pub(super) async fn create(
     };
     match result {
         Ok(created) => {
+            audit
+                .record(&session.user, crate::audit::token_created(&created.record))
+                .await;
             let notice = html! {
                 p { "Token " strong { (created.record.name) } " created; it expires "
                     (pages::format_time(created.record.expires_at)) "." }
@@ -199,6 +204,7 @@ pub(super) async fn create(
 /// `POST /tokens/{id}/revoke`: one's own token, or anyone's for an admin.
 pub(super) async fn revoke(
     State(state): State<AppState>,
+    audit: Audit,
     Path(id): Path<String>,
     VerifiedForm { session, .. }: VerifiedForm,
 ) -> Response {
@@ -206,7 +212,12 @@ pub(super) async fn revoke(
         return pages::error_page(Some(&session), PageError::not_found("no such API token"));
     };
     match state.api_tokens.revoke(Some(&session.user), id).await {
-        Ok(_) => Redirect::to("/tokens?done=revoked").into_response(),
+        Ok(token) => {
+            audit
+                .record(&session.user, crate::audit::token_revoked(&token))
+                .await;
+            Redirect::to("/tokens?done=revoked").into_response()
+        }
         Err(err) => pages::error_page(Some(&session), err),
     }
 }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::{access, pages};
+use crate::audit::{Audit, AuditAction, AuditEvent, Target};
 use crate::auth::SessionUser;
 use crate::state::AppState;
 use crate::store::{Role, User};
@@ -201,6 +202,7 @@ pub(super) struct AddForm {
 /// `POST /users`: adds an account.
 pub(super) async fn create(
     State(state): State<AppState>,
+    audit: Audit,
     VerifiedForm { session, form }: VerifiedForm<AddForm>,
 ) -> Response {
     if let Err(refused) = access::admin(&session) {
@@ -217,6 +219,13 @@ pub(super) async fn create(
     };
     match result {
         Ok(created) => {
+            audit
+                .record(
+                    &session.user,
+                    AuditEvent::new(AuditAction::UserCreated, Target::user(&created.user))
+                        .with("role", created.user.role.as_str()),
+                )
+                .await;
             let notice = password_notice(
                 html! { "Account created for " strong { (created.user.email) } " (" (created.user.role.as_str()) ")." },
                 &created.user.email,
@@ -254,6 +263,7 @@ fn user_id(raw: &str) -> Result<Uuid, PageError> {
 /// `POST /users/{id}/role`.
 pub(super) async fn set_role(
     State(state): State<AppState>,
+    audit: Audit,
     Path(id): Path<String>,
     VerifiedForm { session, form }: VerifiedForm<RoleForm>,
 ) -> Response {
@@ -272,6 +282,16 @@ pub(super) async fn set_role(
             .map_err(PageError::from),
         Err(message) => Err(PageError::invalid("invalid_role", message)),
     };
+    if let Ok((user, ended)) = &result {
+        audit
+            .record(
+                &session.user,
+                AuditEvent::new(AuditAction::UserRoleChanged, Target::user(user))
+                    .with("role", user.role.as_str())
+                    .with("api_tokens_ended", *ended),
+            )
+            .await;
+    }
     match result {
         // An admin who made themselves a member can no longer see this page.
         Ok((user, _)) if user.id == session.user.id && user.role != Role::Admin => {
@@ -297,6 +317,7 @@ pub(super) struct PasswordForm {
 /// `POST /users/{id}/password`: sets the typed password or generates one (shown once).
 pub(super) async fn reset_password(
     State(state): State<AppState>,
+    audit: Audit,
     Path(id): Path<String>,
     VerifiedForm { session, form }: VerifiedForm<PasswordForm>,
 ) -> Response {
@@ -321,6 +342,13 @@ pub(super) async fn reset_password(
         .map_err(PageError::from)
     {
         Ok((user, generated)) => {
+            audit
+                .record(
+                    &session.user,
+                    AuditEvent::new(AuditAction::UserPasswordReset, Target::user(&user))
+                        .with("generated", generated.is_some()),
+                )
+                .await;
             let notice = password_notice(
                 html! { "New password set for " strong { (user.email) } "; every session and API token of the account ended." },
                 &user.email,

@@ -4,6 +4,7 @@
 
 mod activity;
 mod api_tokens;
+mod audit;
 mod connections;
 mod credentials;
 mod deployments;

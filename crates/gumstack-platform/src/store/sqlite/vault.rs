@@ -20,6 +20,7 @@ fn shape(column: SealedColumn) -> (&'static str, &'static str, &'static str) {
         | SealedColumn::ConnectionRefresh
         | SealedColumn::FlowVerifier => ("id", "user_id", "server_id"),
         SealedColumn::SigningKeyPrivate => ("kid", "NULL", "NULL"),
+        SealedColumn::AuditChainKey => ("key_id", "NULL", "NULL"),
     }
 }
 
