@@ -182,7 +182,27 @@ async fn the_platform_lists_each_examples_tools_and_redacts_what_a_process_print
         "{output}"
     );
     assert!(!history.to_string().contains(&secret));
-    assert_eq!(history["deployments"][1]["status"], "stopped");
+    // The previous deployment is stopped once the new one is live (its process gets a grace
+    // period), and then keeps its own last output.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = api
+            .send(
+                reqwest::Method::GET,
+                "/api/servers/greeter/deployments",
+                None,
+            )
+            .await;
+        if body["deployments"][1]["status"] == "stopped" {
+            assert!(!body.to_string().contains(&secret));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the previous deployment runs on: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let page = browser
         .http
