@@ -21,6 +21,7 @@ use crate::keys::SigningKeys;
 use crate::limits::{LoginLimiter, RegistrationLimiter};
 use crate::offboarding::Offboarding;
 use crate::rotation::KeyAdmin;
+use crate::server_tools::{DiscoveryLimits, ToolDiscovery};
 use crate::servers::Servers;
 use crate::state::{AppState, ClientSettings};
 use crate::store::sqlite::SqliteStore;
@@ -61,6 +62,8 @@ pub struct PlatformOptions {
     /// lease holders and by `key rotate`). Admin commands that only open the data directory
     /// are not: a row of theirs would look like a live instance for a while after they exit.
     pub register_instance: bool,
+    /// The bounds of listing a new deployment's tools (docs/PROTOCOL.md §2.1).
+    pub discovery: DiscoveryLimits,
 }
 
 impl PlatformOptions {
@@ -77,6 +80,7 @@ impl PlatformOptions {
             clock: Arc::new(SystemClock),
             api_tokens: ApiTokenSettings::default(),
             register_instance: true,
+            discovery: DiscoveryLimits::default(),
         }
     }
 }
@@ -169,17 +173,27 @@ impl Platform {
         let keys =
             Arc::new(SigningKeys::load_or_create_at(&store, &vault, options.clock.now()).await?);
         let changed = Arc::new(Notify::new());
-        let supervisor = Arc::new(Supervisor::new(
-            Arc::clone(&store),
-            Arc::clone(&vault),
-            runtime,
-            SupervisorSettings {
-                backend_url: format!("http://{loopback}"),
-                urls: urls.clone(),
-                startup_timeout: options.startup_timeout,
-            },
-            Arc::clone(&changed),
-        ));
+        let discovery = ToolDiscovery::new(
+            Arc::clone(&keys),
+            urls.base(),
+            Arc::clone(&options.clock),
+            options.discovery,
+        )
+        .map_err(|e| StartupError::Config(format!("HTTP client for tool discovery: {e}")))?;
+        let supervisor = Arc::new(
+            Supervisor::new(
+                Arc::clone(&store),
+                Arc::clone(&vault),
+                runtime,
+                SupervisorSettings {
+                    backend_url: format!("http://{loopback}"),
+                    urls: urls.clone(),
+                    startup_timeout: options.startup_timeout,
+                },
+                Arc::clone(&changed),
+            )
+            .with_discovery(Arc::new(discovery)),
+        );
         let providers = ServerProviders::new(
             Arc::clone(&supervisor),
             Arc::clone(&keys),

@@ -140,6 +140,13 @@ async fn authenticate(state: &AppState, parts: &Parts) -> Result<ServerCall, Res
             ));
         }
     };
+    if claims.is_platform() {
+        return Err(refuse(
+            ErrorCode::NoUser,
+            "this identity is the platform's own (it lists the server's tools when it deploys \
+             it): no user is calling, so there are no credentials to give",
+        ));
+    }
     let Ok(user_id) = Uuid::parse_str(&claims.sub) else {
         return Err(refuse(
             ErrorCode::InvalidIdentity,

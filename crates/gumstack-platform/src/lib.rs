@@ -30,6 +30,8 @@
 //!   sealed in the vault, its views' filters and CSV, and its verification.
 //! - [`connections`]: OAuth connections of `oauth` servers: the connect flow, sealed tokens,
 //!   coordinated refresh, and the calls to servers' provider code (docs/PROTOCOL.md §4).
+//! - [`server_tools`]: the tools of a server — config.yaml's joined with those the platform
+//!   discovers at each deployment with an identity of its own (docs/PROTOCOL.md §2.1).
 //! - `supervisor`: keeps server processes (via [`gumstack_runtime`]) in line with the store.
 //! - [`keys`]: the platform's Ed25519 signing keys (access tokens, identities), JWKS, and
 //!   their rotation with an overlap.
@@ -43,7 +45,8 @@
 //! - [`store`]: one trait per aggregate ([`store::Store`] is their sum) and SQLite.
 //! - [`vault`]: AES-256-GCM sealing of secrets bound to their rows; master keys.
 //! - [`clock`]: the injected wall clock every expiry decision reads.
-//! - [`crypto`], [`urls`], `redact`, `client_ip`, `csv`: small shared pieces. The rules both sides
+//! - [`crypto`], [`urls`], `redact`, `client_ip`, `csv`: small shared pieces; `deployment_log`:
+//!   a deployment's output and discovery errors, redacted and bounded. The rules both sides
 //!   of the platform↔server contract rely on (bearer parsing, loopback, token hashing, clock
 //!   leeway) live in [`gumstack_protocol`].
 
@@ -61,6 +64,7 @@ pub mod connections;
 pub(crate) mod credentials;
 pub mod crypto;
 pub(crate) mod csv;
+pub(crate) mod deployment_log;
 pub(crate) mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -74,6 +78,7 @@ pub mod offboarding;
 pub(crate) mod permissions;
 pub(crate) mod redact;
 pub mod rotation;
+pub mod server_tools;
 pub mod servers;
 pub(crate) mod state;
 pub mod store;

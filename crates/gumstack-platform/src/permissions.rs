@@ -255,16 +255,23 @@ fn validated(access: ServerAccess) -> Result<ServerAccess, PermissionError> {
     }
     let mut tools = BTreeMap::new();
     for (tool, allowed) in access.tools {
-        if tool.is_empty()
-            || tool.len() > MAX_TOOL_NAME
-            || tool.chars().any(|c| c.is_control() || c.is_whitespace())
-        {
-            return Err(PermissionError::Invalid(format!(
-                "`{}` is not a tool name: 1 to {MAX_TOOL_NAME} bytes, no spaces or control characters",
-                tool.escape_debug()
-            )));
+        if let Some(problem) = tool_name_problem(&tool) {
+            return Err(PermissionError::Invalid(problem));
         }
         tools.insert(tool, allowed);
     }
     Ok(ServerAccess { tools, ..access })
+}
+
+/// Why `tool` cannot be a tool name a decision is kept for (also what discovery skips).
+pub(crate) fn tool_name_problem(tool: &str) -> Option<String> {
+    (tool.is_empty()
+        || tool.len() > MAX_TOOL_NAME
+        || tool.chars().any(|c| c.is_control() || c.is_whitespace()))
+    .then(|| {
+        format!(
+            "`{}` is not a tool name: 1 to {MAX_TOOL_NAME} bytes, no spaces or control characters",
+            tool.escape_debug()
+        )
+    })
 }

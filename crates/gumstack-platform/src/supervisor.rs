@@ -13,14 +13,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gumstack_runtime::{Deployment as RunningDeployment, LaunchSpec, Runtime};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::crypto::{random_token, token_hash};
-use crate::redact::redact_secrets;
+use crate::deployment_log::{redact, redacted_output};
+use crate::server_tools::{ToolDiscovery, discover_and_record};
 use crate::servers::{env_name_problem, env_var_aad};
-use crate::store::{Deployment, DeploymentStatus, Server, Store, now};
+use crate::store::{Deployment, DeploymentRecord, DeploymentStatus, Server, Store, now};
 use crate::urls::PublicUrls;
 use crate::vault::Vault;
 
@@ -31,17 +32,49 @@ const RETRY_FAILED_AFTER: Duration = Duration::from_secs(30);
 /// The PATH a server process gets unless its developer sets one.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
+/// The system variables that are no secret (ids, URLs, the mode): redacting them would only
+/// garble a deployment's output (`production`, the platform's URL in every log line).
+const PUBLIC_SYSTEM_VARS: [&str; 6] = [
+    "GUMSTACK_SERVER_ID",
+    "GUMSTACK_DEPLOYMENT_ID",
+    "GUMSTACK_BACKEND_URL",
+    "GUMLOOP_BACKEND_URL",
+    "GUMSTACK_MCP_URL",
+    "ENVIRONMENT",
+];
+
+/// The values of `env` a deployment's output and errors are redacted of: every variable the
+/// developer set (their `PATH` included) and the server token; not [`PUBLIC_SYSTEM_VARS`] nor
+/// the default `PATH`.
+fn secret_values(env: &[(String, SecretString)]) -> Arc<[SecretString]> {
+    env.iter()
+        .filter(|(name, value)| {
+            let public = PUBLIC_SYSTEM_VARS.contains(&name.as_str())
+                || (name == "PATH" && value.expose_secret() == DEFAULT_PATH);
+            !public
+        })
+        .map(|(_, value)| value.clone())
+        .collect()
+}
+
 /// A deployment that serves a server now.
 #[derive(Debug, Clone)]
 pub struct LiveDeployment {
     pub deployment_id: Uuid,
     pub generation: i64,
     pub handle: Arc<dyn RunningDeployment>,
+    /// The secret values of the process's environment, which its output is redacted of.
+    secrets: Arc<[SecretString]>,
 }
 
 impl LiveDeployment {
     pub fn addr(&self) -> SocketAddr {
         self.handle.addr()
+    }
+
+    /// The process's recent output, redacted and bounded as it is stored.
+    pub(crate) fn output(&self) -> String {
+        redacted_output(&self.handle.logs(), &self.secrets)
     }
 }
 
@@ -70,6 +103,8 @@ pub struct Supervisor {
     settings: SupervisorSettings,
     changed: Arc<Notify>,
     state: Mutex<State>,
+    /// Lists the tools of each new deployment before it goes live (none in some tests).
+    discovery: Option<Arc<ToolDiscovery>>,
 }
 
 impl Supervisor {
@@ -87,7 +122,14 @@ impl Supervisor {
             settings,
             changed,
             state: Mutex::new(State::default()),
+            discovery: None,
         }
+    }
+
+    /// Lists the tools of every new deployment once it is healthy, before it goes live.
+    pub fn with_discovery(mut self, discovery: Arc<ToolDiscovery>) -> Self {
+        self.discovery = Some(discovery);
+        self
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -99,6 +141,18 @@ impl Supervisor {
     /// The deployment serving `server_id`, if any.
     pub fn live(&self, server_id: Uuid) -> Option<LiveDeployment> {
         self.state().live.get(&server_id).cloned()
+    }
+
+    /// Gives the deployment of `history` serving `server_id` what its process has printed up
+    /// to now (redacted and bounded as stored) instead of what was stored when it went live.
+    pub(crate) fn with_live_output(&self, server_id: Uuid, history: &mut [DeploymentRecord]) {
+        if let Some(live) = self.live(server_id)
+            && let Some(record) = history
+                .iter_mut()
+                .find(|r| r.deployment.id == live.deployment_id)
+        {
+            record.output = Some(live.output());
+        }
     }
 
     /// Reconciles until `shutdown` resolves, then stops every deployment.
@@ -197,9 +251,10 @@ impl Supervisor {
             return;
         }
         tracing::info!(server = %server.slug, generation = record.generation, "deploying");
+        let mut secrets: Arc<[SecretString]> = Arc::new([]);
         let result = match self.environment(&server, record.id, &server_token).await {
             Ok(env) => {
-                let secrets: Vec<SecretString> = env.iter().map(|(_, v)| v.clone()).collect();
+                secrets = secret_values(&env);
                 let spec = LaunchSpec {
                     name: server.slug.clone(),
                     program: runtime.command.clone().into(),
@@ -216,15 +271,29 @@ impl Supervisor {
                         message.push('\n');
                         message.push_str(line);
                     }
-                    redact_secrets(&message, secrets.iter().map(|s| s.expose_secret()))
+                    let output = redacted_output(e.log_tail(), &secrets);
+                    (redact(&message, &secrets), Some(output))
                 })
             }
-            Err(message) => Err(message),
+            Err(message) => Err((message, None)),
         };
         match result {
             Ok(handle) => {
                 let handle: Arc<dyn RunningDeployment> = Arc::from(handle);
                 let address = handle.addr().to_string();
+                if let Some(discovery) = &self.discovery {
+                    discover_and_record(
+                        discovery,
+                        &*self.store,
+                        &server,
+                        record.id,
+                        handle.addr(),
+                        &secrets,
+                    )
+                    .await;
+                }
+                self.record_output(record.id, &redacted_output(&handle.logs(), &secrets))
+                    .await;
                 record.status = DeploymentStatus::Live;
                 self.record(&record, Some(&address), None).await;
                 tracing::info!(server = %server.slug, %address, "deployment live");
@@ -232,6 +301,7 @@ impl Supervisor {
                     deployment_id: record.id,
                     generation: record.generation,
                     handle,
+                    secrets,
                 };
                 let previous = {
                     let mut state = self.state();
@@ -242,7 +312,10 @@ impl Supervisor {
                     self.retire(previous).await;
                 }
             }
-            Err(message) => {
+            Err((message, output)) => {
+                if let Some(output) = output {
+                    self.record_output(record.id, &output).await;
+                }
                 tracing::warn!(server = %server.slug, error = %message, "deployment failed");
                 record.status = DeploymentStatus::Failed;
                 self.record(&record, None, Some(&message)).await;
@@ -263,8 +336,20 @@ impl Supervisor {
         }
     }
 
+    async fn record_output(&self, deployment: Uuid, output: &str) {
+        if let Err(error) = self
+            .store
+            .record_deployment_output(deployment, output)
+            .await
+        {
+            tracing::error!(%deployment, %error, "could not record deployment output");
+        }
+    }
+
     async fn retire(&self, old: LiveDeployment) {
         old.handle.stop().await;
+        // Its last words, kept with the deployment's history.
+        self.record_output(old.deployment_id, &old.output()).await;
         if let Err(error) = self
             .store
             .update_deployment(old.deployment_id, DeploymentStatus::Stopped, None, None)

@@ -69,7 +69,7 @@ async fn an_admin_manages_a_group_from_the_pages() {
                 ("csrf", &csrf),
                 ("enabled", "on"),
                 ("default", "allow"),
-                ("tools", "greet, env_names"),
+                ("deny", "greet, env_names"),
             ],
             &[],
         )
@@ -90,17 +90,24 @@ async fn an_admin_manages_a_group_from_the_pages() {
     let page = h.get(&format!("/groups/{interns}"), Some(&cookie)).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     assert!(page.text.contains("m@example.com"), "the member is listed");
-    assert!(
-        page.text.contains("value=\"env_names greet\""),
-        "{}",
-        page.text
-    );
+    for tool in ["greet", "env_names"] {
+        let select = page
+            .text
+            .split(&format!("name=\"tool:{tool}\""))
+            .nth(1)
+            .and_then(|rest| rest.split("</select>").next())
+            .unwrap_or_else(|| panic!("a choice for {tool}: {}", page.text));
+        assert!(
+            select.contains("<option value=\"deny\" selected>"),
+            "{tool}: {select}"
+        );
+    }
 
     // Unticking the box keeps the whole group off the server.
     h.form(
         &format!("/groups/{interns}/servers/greeter"),
         Some(&cookie),
-        &[("csrf", &csrf), ("default", "deny"), ("tools", "")],
+        &[("csrf", &csrf), ("default", "deny"), ("allow", "")],
         &[],
     )
     .await;
@@ -197,7 +204,7 @@ async fn bad_input_on_the_group_pages_changes_nothing() {
                 ("csrf", &csrf),
                 ("enabled", "on"),
                 ("default", "allow"),
-                ("tools", &"x".repeat(200)),
+                ("deny", &"x".repeat(200)),
             ],
             &[],
         )

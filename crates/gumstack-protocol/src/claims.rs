@@ -12,6 +12,14 @@ use crate::headers::server_audience;
 pub const IDENTITY_SECONDS: i64 = 600;
 /// How long a platform call is valid.
 pub const PLATFORM_CALL_SECONDS: i64 = 60;
+/// How long the platform's own identity (tool discovery, §2.1) is valid.
+pub const PLATFORM_IDENTITY_SECONDS: i64 = 60;
+
+/// The `sub`, `grp` and `cid` of the platform's own identity (§2.1): no user has it (users
+/// are UUIDs), so a server can tell a call the platform makes for itself from a user's call.
+pub const PLATFORM_SUBJECT: &str = "gumstack:platform";
+/// The `email` of the platform's own identity: under `.invalid` (RFC 2606), never a mailbox.
+pub const PLATFORM_EMAIL: &str = "platform@gumstack.invalid";
 
 /// The identity of one call of a user to one server (`Gumstack-Identity`, §2). All claims
 /// are required.
@@ -37,6 +45,37 @@ pub struct IdentityClaims {
 }
 
 impl IdentityClaims {
+    /// The identity of a call the platform makes for itself, with no user (§2.1): `sub`, `grp`
+    /// and `cid` are [`PLATFORM_SUBJECT`], `email` is [`PLATFORM_EMAIL`], valid for
+    /// [`PLATFORM_IDENTITY_SECONDS`]. Every claim is present, so any server verifies it as it
+    /// verifies a user's; a server must not hand out user credentials for it, and the
+    /// platform refuses to.
+    pub fn platform(
+        issuer: &str,
+        server_id: impl std::fmt::Display,
+        org: &str,
+        jti: String,
+        now: i64,
+    ) -> Self {
+        Self {
+            iss: issuer.to_owned(),
+            aud: server_audience(server_id),
+            sub: PLATFORM_SUBJECT.to_owned(),
+            email: PLATFORM_EMAIL.to_owned(),
+            org: org.to_owned(),
+            grp: PLATFORM_SUBJECT.to_owned(),
+            cid: PLATFORM_SUBJECT.to_owned(),
+            jti,
+            iat: now,
+            exp: now + PLATFORM_IDENTITY_SECONDS,
+        }
+    }
+
+    /// Whether this is the platform's own identity (no user behind the call).
+    pub fn is_platform(&self) -> bool {
+        self.sub == PLATFORM_SUBJECT
+    }
+
     /// The claims that are text and must not be empty, with their names.
     pub fn required_text(&self) -> [(&'static str, &str); 7] {
         [

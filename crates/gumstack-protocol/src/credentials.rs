@@ -78,6 +78,9 @@ pub enum ErrorCode {
     InvalidServerToken,
     /// 401: the forwarded identity was refused.
     InvalidIdentity,
+    /// 403: the identity is the platform's own (tool discovery at deployment, §2.1): there
+    /// is no user, so there are no credentials. Answer the call without them.
+    NoUser,
     /// 400: several OAuth providers and no `?provider=`.
     ProviderRequired,
     /// 400: a provider config.yaml does not declare.
@@ -108,6 +111,7 @@ impl ErrorCode {
             | Self::InvalidConfig
             | Self::InvalidRequest => StatusCode::BAD_REQUEST,
             Self::InvalidServerToken | Self::InvalidIdentity => StatusCode::UNAUTHORIZED,
+            Self::NoUser => StatusCode::FORBIDDEN,
             Self::IntegrationError => StatusCode::BAD_GATEWAY,
             Self::RetryLater => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal | Self::Unknown => StatusCode::INTERNAL_SERVER_ERROR,

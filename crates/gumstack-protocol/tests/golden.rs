@@ -65,6 +65,25 @@ fn identity_claims() {
 }
 
 #[test]
+fn the_platforms_own_identity_names_no_user() {
+    let claims = IdentityClaims::platform(
+        "https://mcp.example.com",
+        SERVER,
+        "2a4c6e80-1b3d-4f5a-8c7e-9d0f1a2b3c4d",
+        "3f2e1d0c-9b8a-4765-8432-10fedcba9876".into(),
+        1_750_000_000,
+    );
+    assert!(claims.is_platform());
+    assert!(
+        claims
+            .required_text()
+            .iter()
+            .all(|(_, text)| !text.is_empty())
+    );
+    golden("identity_claims.platform.json", &claims);
+}
+
+#[test]
 fn platform_call_claims_bind_the_exact_body() {
     let request = ProviderRequest::Refresh(RefreshRequest {
         refresh_token: "rt-1".into(),
@@ -232,6 +251,7 @@ fn credentials_errors() {
         ErrorCode::NotSupported,
         ErrorCode::InvalidServerToken,
         ErrorCode::InvalidIdentity,
+        ErrorCode::NoUser,
         ErrorCode::ProviderRequired,
         ErrorCode::UnknownProvider,
         ErrorCode::InvalidConfig,

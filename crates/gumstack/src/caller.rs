@@ -31,6 +31,15 @@ pub struct GumstackContext {
 }
 
 impl GumstackContext {
+    /// Whether the caller is the platform itself rather than a user: the platform lists a
+    /// server's tools (`initialize`, `tools/list`) with an identity of its own when it deploys
+    /// it (docs/PROTOCOL.md §2.1). Such a call has no user, so `get_credentials()` fails with
+    /// [`GumstackError::NoAuthContext`](crate::GumstackError::NoAuthContext) for `cred` and
+    /// `oauth` servers.
+    pub fn is_platform(&self) -> bool {
+        self.user_id == gumstack_protocol::claims::PLATFORM_SUBJECT
+    }
+
     /// The fixed caller of local mode, where there is no platform to vouch for anyone.
     pub(crate) fn local(server_id: Option<&str>) -> Self {
         Self {

@@ -27,9 +27,10 @@ use gumstack_config::AuthType;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
+    caller::GumstackContext,
     env::Mode,
     error::GumstackError,
-    platform_api::PlatformApi,
+    platform_api::{NO_USER, PlatformApi},
     scope::{HostState, RequestScope},
 };
 
@@ -339,6 +340,9 @@ fn platform_and_identity(
     let platform = scope.host().platform.as_ref().ok_or_else(|| {
         GumstackError::misconfigured("this host has no client of the Gumstack platform")
     })?;
+    if scope.caller().is_some_and(GumstackContext::is_platform) {
+        return Err(GumstackError::no_auth_context(NO_USER));
+    }
     let identity = scope.presented_identity().ok_or_else(|| {
         GumstackError::no_auth_context(
             "no authentication context: this request carries no platform identity to fetch the \

@@ -15,6 +15,7 @@
 //! | 409 `credentials_required` with `connect_url` | [`GumstackError::NeedsAuthorization`] (the link) |
 //! | 400 `not_supported` (or any 400), 404 | [`GumstackError::Misconfigured`] |
 //! | 401 `invalid_server_token` / `invalid_identity` | [`GumstackError::Misconfigured`], saying which was refused |
+//! | 403 `no_user` (the platform's own call, tool discovery) | [`GumstackError::NoAuthContext`] |
 //! | 502 `integration_error` | [`GumstackError::Misconfigured`] with the platform's message |
 //! | 503, other 5xx, 429, a transport failure, a timeout | [`GumstackError::RetryLater`] |
 //! | a reply that cannot be read, or any other status | [`GumstackError::RetryLater`] |
@@ -32,6 +33,7 @@ use gumstack_protocol::credentials::{
 use reqwest::{Url, header};
 use secrecy::{ExposeSecret, SecretString};
 
+pub(crate) use self::answer::NO_USER;
 use self::answer::{credentials_answer, error_answer, retry_later};
 use crate::error::{GumstackError, HostError};
 

@@ -307,3 +307,33 @@ async fn an_unreadable_answer_means_retry_later() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_platforms_own_identity_lists_tools_but_gets_no_credentials() {
+    let platform = TestPlatform::start().await;
+    let server = TestServer::start(CRED_CONFIG, platform.env(&[])).await;
+    // The identity the platform lists tools with at deployment (docs/PROTOCOL.md §2.1).
+    let mut claims = platform.claims();
+    for claim in ["sub", "grp", "cid"] {
+        claims[claim] = json!("gumstack:platform");
+    }
+    claims["email"] = json!("platform@gumstack.invalid");
+    let client = server
+        .client_with_identity(&platform.key().sign(&claims))
+        .await;
+    let tools = client.list_all_tools().await.expect("tools/list answers");
+    assert!(tools.iter().any(|tool| tool.name == "async_credential"));
+
+    let (is_error, text) = call_text(&client, "async_credential", name("api_key")).await;
+    assert!(is_error, "{text}");
+    assert!(
+        text.contains("this call comes from the Gumstack platform itself"),
+        "{text}"
+    );
+    assert!(
+        platform.credentials_requests().is_empty(),
+        "nothing was asked of the platform"
+    );
+    client.cancel().await.unwrap();
+    server.stop().await.unwrap();
+}

@@ -4,7 +4,9 @@
 //! adds a member; the member gets 403 on admin pages, enters credentials in the form, an MCP
 //! client gets them in a tool call, and revoking the client on the MCP clients page stops it.
 //! Markup in the server name and a credential label is shown as text. A user connects an
-//! account at a real OAuth provider (`oidc-provider`) and disconnects it. Every page is saved
+//! account at a real OAuth provider (`oidc-provider`) and disconnects it. A server's Tools tab
+//! shows the tools × groups matrix, where the admin denies a tool with one click, and its
+//! Deployments tab the history without env values. Every page is saved
 //! as a PNG under `target/test-output/screenshots/`.
 
 mod common;
@@ -196,13 +198,76 @@ async fn the_dashboard_works_in_a_real_browser() {
         .unwrap();
     chrome.click("form[action$='/members'] button").await;
     assert!(chrome.text(".notice").await.contains("User moved"));
-    chrome.fill("tools-echo", "whoami").await;
-    chrome.click("form[action$='/servers/echo'] button").await;
+    // Each of echo's tools has its own choice; `whoami` is denied to the group.
+    chrome
+        .client
+        .find(fantoccini::Locator::Id("tool-echo-whoami"))
+        .await
+        .unwrap()
+        .select_by_value("deny")
+        .await
+        .unwrap();
+    chrome
+        .click("form[action$='/servers/echo'] button[type=submit]")
+        .await;
     assert!(chrome.text(".notice").await.contains("Saved"));
-    assert!(chrome.source().await.contains("value=\"whoami\""));
+    let chosen = chrome
+        .client
+        .find(fantoccini::Locator::Id("tool-echo-whoami"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(chosen.as_deref(), Some("deny"));
     chrome.screenshot("08b-group").await;
     chrome.client.goto(&format!("{base}/groups")).await.unwrap();
     chrome.screenshot("08c-groups").await;
+
+    // The Tools tab: echo's tools × the groups; the admin denies a tool to the default group
+    // with one click, then puts it back to the default.
+    chrome
+        .client
+        .goto(&format!("{base}/servers/echo"))
+        .await
+        .unwrap();
+    chrome.click("nav.tabs a[href='/servers/echo/tools']").await;
+    let source = chrome.source().await;
+    assert!(source.contains("Interns") && source.contains("key_suffix"));
+    let whoami = chrome
+        .text("td[data-tool='whoami']:last-child .decision")
+        .await;
+    assert_eq!(whoami, "Denied", "Interns may not call whoami");
+    chrome.screenshot("08d-tools").await;
+    chrome
+        .click("td[data-tool='key_suffix'] button[value='deny']")
+        .await;
+    assert!(chrome.text(".notice").await.contains("Saved"));
+    assert_eq!(
+        chrome.text("td[data-tool='key_suffix'] .decision").await,
+        "Denied"
+    );
+    chrome.screenshot("08e-tools-denied").await;
+    chrome
+        .click("td[data-tool='key_suffix'] button[value='default']")
+        .await;
+    assert_eq!(
+        chrome.text("td[data-tool='key_suffix'] .decision").await,
+        "Allowed"
+    );
+
+    // The Deployments tab: the history, and no env value in the output shown.
+    chrome
+        .click("nav.tabs a[href='/servers/echo/deployments']")
+        .await;
+    let source = chrome.source().await;
+    assert!(
+        source.contains("#2") && source.contains("stopped"),
+        "the history"
+    );
+    assert_no_env_value(&source, "the deployments tab");
+    chrome.screenshot("08f-deployments").await;
+
     // The audit trail has what the admin just did, with the member as target.
     chrome.click("nav a[href='/audit']").await;
     assert_eq!(chrome.text("h1").await, "Audit trail");

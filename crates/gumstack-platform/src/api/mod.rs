@@ -9,6 +9,7 @@ mod credentials;
 mod error;
 mod groups;
 mod maintainers;
+mod server_tools;
 mod servers;
 mod tokens;
 mod users;

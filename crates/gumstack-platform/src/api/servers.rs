@@ -18,7 +18,7 @@ use super::ApiJson;
 use crate::audit::{Audit, AuditAction, AuditEvent, Target};
 use crate::servers::{NewServer, ServerPatch};
 use crate::state::AppState;
-use crate::store::{Deployment, EnvVarMeta, Role, RuntimeSpec, Server};
+use crate::store::{EnvVarMeta, Role, RuntimeSpec, Server};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -27,7 +27,11 @@ pub(super) fn router() -> Router<AppState> {
         .route("/{server}/enable", post(enable))
         .route("/{server}/disable", post(disable))
         .route("/{server}/redeploy", post(redeploy))
-        .route("/{server}/deployments", get(deployments))
+        .route(
+            "/{server}/deployments",
+            get(super::server_tools::deployments),
+        )
+        .route("/{server}/tools", get(super::server_tools::tools))
         .route("/{server}/env", get(list_env))
         .route("/{server}/env/{name}", put(set_env).delete(delete_env))
 }
@@ -301,42 +305,6 @@ async fn redeploy(
         StatusCode::ACCEPTED,
         Json(json!({ "deploy_generation": generation })),
     ))
-}
-
-#[derive(Debug, Serialize)]
-struct DeploymentView {
-    id: String,
-    generation: i64,
-    status: &'static str,
-    address: Option<String>,
-    error: Option<String>,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl From<Deployment> for DeploymentView {
-    fn from(d: Deployment) -> Self {
-        Self {
-            id: d.id.to_string(),
-            generation: d.generation,
-            status: d.status.as_str(),
-            address: d.address,
-            error: d.error,
-            created_at: d.created_at,
-            updated_at: d.updated_at,
-        }
-    }
-}
-
-async fn deployments(
-    State(state): State<AppState>,
-    caller: ApiCaller,
-    Path(server): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
-    let server = managed(&state, &caller, &server).await?;
-    let list = state.store.list_deployments(server.id, 50).await?;
-    let views: Vec<DeploymentView> = list.into_iter().map(Into::into).collect();
-    Ok(Json(json!({ "deployments": views })))
 }
 
 /// An env var as listed: the value is write-only and never returned.

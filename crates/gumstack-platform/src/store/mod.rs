@@ -15,6 +15,8 @@
 //! - `groups`: permission groups, their members and their access to servers
 //!   ([`GroupStore`]).
 //! - `maintainers`: who besides its owner may manage each server ([`MaintainerStore`]).
+//! - `tools`: the tools discovered on each server, and each deployment's discovery outcome
+//!   and redacted output ([`ToolStore`]).
 //! - `vault`: every sealed column read and re-sealed in batches, and the master keys each
 //!   platform instance reports ([`VaultStore`]).
 //! - `audit`: the audit trail's hash-chained records and its head ([`AuditStore`]).
@@ -38,6 +40,7 @@ pub(crate) mod maintainers;
 pub(crate) mod oauth;
 pub(crate) mod servers;
 pub mod sqlite;
+pub(crate) mod tools;
 pub(crate) mod users;
 pub(crate) mod vault;
 
@@ -66,6 +69,7 @@ pub use servers::{
     AUTH_TYPE_IMMUTABLE, Deployment, DeploymentStatus, DeploymentStore, EnvVarMeta, RuntimeSpec,
     SealedEnvVar, Server, ServerStore, ServerUpdate,
 };
+pub use tools::{DeploymentRecord, DiscoveredTool, Discovery, ToolStore};
 pub use users::{Ended, Group, Org, Removed, Role, User, UserStore};
 pub use vault::{InstanceKeys, Reseal, SealedColumn, SealedValue, VaultStore};
 
@@ -87,6 +91,7 @@ pub trait Store:
     + VaultStore
     + AuditStore
     + ActivityReads
+    + ToolStore
     + std::fmt::Debug
 {
 }
@@ -105,6 +110,7 @@ impl<T> Store for T where
         + VaultStore
         + AuditStore
         + ActivityReads
+        + ToolStore
         + std::fmt::Debug
 {
 }

@@ -1,7 +1,8 @@
 //! The Permission groups pages (admins only, SPEC §8, §10): the groups with their member
 //! counts and a form to add one (`/groups`); one group (`/groups/{id}`) with its name, its
 //! members and a form to move a user in, and per server whether the group may use it, the
-//! default for its tools and the tools that are the exception. Every action goes through
+//! default for its tools and each known tool's own decision (follow the default, allowed,
+//! denied), with text fields for tools the server has not listed yet. Every action goes through
 //! [`Permissions`](crate::permissions::Permissions), like the API, and applies to the next call.
 
 use std::collections::BTreeMap;
@@ -18,8 +19,9 @@ use super::error::PageError;
 use super::{access, pages};
 use crate::audit::{Audit, AuditAction, AuditEvent, Target, TargetKind};
 use crate::auth::SessionUser;
+use crate::server_tools::{KnownTool, known_tools};
 use crate::state::AppState;
-use crate::store::{GroupSummary, ServerAccess};
+use crate::store::{GroupSummary, Server, ServerAccess};
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct DoneQuery {
@@ -189,7 +191,8 @@ async fn group_page(
             .permissions
             .server_access(group.group.id, server.id)
             .await?;
-        accesses.push((server, access));
+        let tools = known_tools(&*state.store, server).await?;
+        accesses.push((server, access, tools));
     }
     let csrf = html! { input type="hidden" name="csrf" value=(session.csrf); };
     let members: Vec<_> = users
@@ -213,8 +216,8 @@ async fn group_page(
         section aria-labelledby="servers" {
             h2 id="servers" { "Servers" }
             @if servers.is_empty() { p { "No servers yet." } }
-            @for (server, access) in &accesses {
-                (server_form(&csrf, &group, &server.slug, &server.name, access))
+            @for (server, access, tools) in &accesses {
+                (server_form(&csrf, &group, server, access, tools))
             }
         }
         section aria-labelledby="members" {
@@ -246,36 +249,65 @@ async fn group_page(
     Ok(pages::page(&group.group.name, Some(session), body))
 }
 
-/// One server's decision for the group, as a form.
+/// One server's decision for the group, as a form: each known tool (and each tool with a
+/// decision) gets its own choice — follow the default, allowed, denied — so changing the
+/// default never turns one decision into its opposite, and a decision equal to the default
+/// (as the API may store) is shown and kept. Tools the server has not listed yet are named in
+/// the two text fields.
 fn server_form(
     csrf: &Markup,
     group: &GroupSummary,
-    slug: &str,
-    name: &str,
+    server: &Server,
     access: &ServerAccess,
+    known: &[KnownTool],
 ) -> Markup {
-    let exceptions: Vec<&str> = access
-        .tools
+    let slug = server.slug.as_str();
+    let name = server.name.as_str();
+    let mut rows: BTreeMap<&str, Option<&str>> = known
         .iter()
-        .filter(|(_, allowed)| **allowed != access.default_allow)
-        .map(|(tool, _)| tool.as_str())
+        .map(|tool| (tool.name.as_str(), tool.description.as_deref()))
         .collect();
+    for tool in access.tools.keys() {
+        rows.entry(tool.as_str()).or_insert(None);
+    }
     let id = |field: &str| format!("{field}-{slug}");
     html! {
-        form.card method="post" action={ "/groups/" (group.group.id) "/servers/" (slug) } {
+        form.card.wide method="post" action={ "/groups/" (group.group.id) "/servers/" (slug) } {
             (csrf)
             h3 { (name) " " small { code { (slug) } } }
             label {
                 input type="checkbox" name="enabled" value="on" checked[access.enabled];
                 " Members may use this server"
             }
-            label for=(id("default")) { "Its tools" }
+            label for=(id("default")) { "Tools without a decision of their own (and tools the server adds later)" }
             select id=(id("default")) name="default" {
-                option value="allow" selected[access.default_allow] { "allowed, except those named below" }
-                option value="deny" selected[!access.default_allow] { "denied, except those named below" }
+                option value="allow" selected[access.default_allow] { "allowed" }
+                option value="deny" selected[!access.default_allow] { "denied" }
             }
-            label for=(id("tools")) { "Exceptions: tool names, separated by spaces or commas" }
-            input id=(id("tools")) name="tools" autocomplete="off" value=(exceptions.join(" "));
+            @if !rows.is_empty() {
+                fieldset {
+                    legend { "Each tool" }
+                    @for (tool, description) in &rows {
+                        @let field = format!("tool-{slug}-{tool}");
+                        @let decided = access.tools.get(*tool).copied();
+                        div.field {
+                            label for=(field) {
+                                code { (tool) }
+                                @if let Some(description) = description { " " small { (description) } }
+                            }
+                            select id=(field) name={ "tool:" (tool) } {
+                                option value="default" selected[decided.is_none()] { "follows the default" }
+                                option value="allow" selected[decided == Some(true)] { "allowed" }
+                                option value="deny" selected[decided == Some(false)] { "denied" }
+                            }
+                        }
+                    }
+                }
+            }
+            label for=(id("allow")) { "Other tools to allow: names not listed above, separated by spaces or commas" }
+            input id=(id("allow")) name="allow" autocomplete="off";
+            label for=(id("deny")) { "Other tools to deny" }
+            input id=(id("deny")) name="deny" autocomplete="off";
             button type="submit" { "Save " (name) }
         }
     }
@@ -388,22 +420,16 @@ pub(super) async fn add_member(
     }
 }
 
-#[derive(Deserialize)]
-pub(super) struct AccessForm {
-    /// Present (`on`) when the checkbox is ticked.
-    enabled: Option<String>,
-    #[serde(default)]
-    default: String,
-    #[serde(default)]
-    tools: String,
-}
-
-/// `POST /groups/{id}/servers/{slug}`.
+/// `POST /groups/{id}/servers/{slug}`: the fields are `enabled` (present when ticked),
+/// `default` (`allow`/`deny`), `tool:<name>` (`default`/`allow`/`deny`) for each tool the form
+/// listed, and `allow`/`deny` (names, separated by spaces or commas) for others. Decisions of
+/// tools the form does not name are kept as stored (one added through the API since the page
+/// was shown, say).
 pub(super) async fn set_access(
     State(state): State<AppState>,
     audit: Audit,
     Path((id, slug)): Path<(String, String)>,
-    VerifiedForm { session, form }: VerifiedForm<AccessForm>,
+    VerifiedForm { session, form }: VerifiedForm<Vec<(String, String)>>,
 ) -> Response {
     if let Err(refused) = access::admin(&session) {
         return refused.page(&session);
@@ -411,27 +437,8 @@ pub(super) async fn set_access(
     let result = async {
         let group = group_id(&id)?;
         let server = state.servers.resolve(&slug).await?;
-        let default_allow = match form.default.as_str() {
-            "allow" => true,
-            "deny" => false,
-            _ => {
-                return Err(PageError::invalid(
-                    "invalid_default",
-                    "choose allowed or denied",
-                ));
-            }
-        };
-        let tools: BTreeMap<String, bool> = form
-            .tools
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|tool| !tool.is_empty())
-            .map(|tool| (tool.to_owned(), !default_allow))
-            .collect();
-        let access = ServerAccess {
-            enabled: form.enabled.is_some(),
-            default_allow,
-            tools,
-        };
+        let stored = state.permissions.server_access(group, server.id).await?;
+        let access = access_from_form(stored, &form)?;
         let stored = state
             .permissions
             .set_server_access(group, server.id, access)
@@ -458,4 +465,73 @@ pub(super) async fn set_access(
         }
         Err(e) => pages::error_page(Some(&session), e),
     }
+}
+
+/// The decision the form asks for, starting from the `stored` one.
+fn access_from_form(
+    stored: ServerAccess,
+    form: &[(String, String)],
+) -> Result<ServerAccess, PageError> {
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let default_allow = match field("default") {
+        Some("allow") => true,
+        Some("deny") => false,
+        _ => {
+            return Err(PageError::invalid(
+                "invalid_default",
+                "choose allowed or denied",
+            ));
+        }
+    };
+    let mut tools = stored.tools;
+    for (key, value) in form {
+        let Some(tool) = key.strip_prefix("tool:") else {
+            continue;
+        };
+        match value.as_str() {
+            "default" => {
+                tools.remove(tool);
+            }
+            "allow" => {
+                tools.insert(tool.to_owned(), true);
+            }
+            "deny" => {
+                tools.insert(tool.to_owned(), false);
+            }
+            _ => {
+                return Err(PageError::invalid(
+                    "invalid_decision",
+                    format!("choose a decision for `{}`", tool.escape_debug()),
+                ));
+            }
+        }
+    }
+    let names = |text: Option<&str>| -> Vec<String> {
+        text.unwrap_or_default()
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|tool| !tool.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let (allow, deny) = (names(field("allow")), names(field("deny")));
+    if let Some(both) = allow.iter().find(|tool| deny.contains(tool)) {
+        return Err(PageError::invalid(
+            "invalid_decision",
+            format!(
+                "`{}` is named as both allowed and denied",
+                both.escape_debug()
+            ),
+        ));
+    }
+    tools.extend(allow.into_iter().map(|tool| (tool, true)));
+    tools.extend(deny.into_iter().map(|tool| (tool, false)));
+    Ok(ServerAccess {
+        enabled: field("enabled").is_some(),
+        default_allow,
+        tools,
+    })
 }

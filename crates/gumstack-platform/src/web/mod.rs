@@ -11,6 +11,7 @@ mod clients;
 mod connections;
 mod credential_form;
 pub(crate) mod csrf;
+mod deployments;
 mod error;
 mod groups;
 mod maintainers;
@@ -19,6 +20,7 @@ pub(crate) mod pages;
 mod server_lifecycle;
 mod server_page;
 mod server_settings;
+mod server_tools;
 mod servers;
 mod tokens;
 mod users;
@@ -70,6 +72,12 @@ pub(crate) fn router() -> Router<AppState> {
             post(server_settings::delete_env),
         )
         .route("/servers/{slug}/redeploy", post(server_settings::redeploy))
+        .route("/servers/{slug}/tools", get(server_tools::show))
+        .route(
+            "/servers/{slug}/tools/access",
+            post(server_tools::set_access),
+        )
+        .route("/servers/{slug}/deployments", get(deployments::show))
         .route("/servers/{slug}/disable", post(server_lifecycle::disable))
         .route("/servers/{slug}/enable", post(server_lifecycle::enable))
         .route(

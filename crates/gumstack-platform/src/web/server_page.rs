@@ -35,18 +35,22 @@ pub(super) async fn load(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Tab {
     Overview,
+    Tools,
     Activity,
+    Deployments,
     Settings,
 }
 
-/// The tabs; Settings only for those who manage the server (`manages`).
+/// The tabs; Deployments and Settings only for those who manage the server (`manages`).
 pub(super) fn tabs(server: &Server, current: Tab, manages: bool) -> Markup {
     let current_of = |tab: Tab| (tab == current).then_some("page");
     html! {
         nav.tabs aria-label="Server" {
             a href={ "/servers/" (server.slug) } aria-current=[current_of(Tab::Overview)] { "Overview" }
+            a href={ "/servers/" (server.slug) "/tools" } aria-current=[current_of(Tab::Tools)] { "Tools" }
             a href={ "/servers/" (server.slug) "/activity" } aria-current=[current_of(Tab::Activity)] { "Activity" }
             @if manages {
+                a href={ "/servers/" (server.slug) "/deployments" } aria-current=[current_of(Tab::Deployments)] { "Deployments" }
                 a href={ "/servers/" (server.slug) "/settings" } aria-current=[current_of(Tab::Settings)] { "Settings" }
             }
         }

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod dashboard;
+pub mod fake_server;
 pub mod oauth;
 pub mod recording_provider;
 
@@ -85,6 +86,14 @@ impl Harness {
 
     /// A harness with options of its own (e.g. an injected clock).
     pub async fn build_with(configure: impl FnOnce(&mut PlatformOptions)) -> Self {
+        Self::build_with_runtime(Arc::new(ProcessRuntime::default()), configure).await
+    }
+
+    /// A harness whose server processes `runtime` starts (e.g. a [`fake_server::FakeRuntime`]).
+    pub async fn build_with_runtime(
+        runtime: Arc<dyn gumstack_runtime::Runtime>,
+        configure: impl FnOnce(&mut PlatformOptions),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
             SqliteStore::open(&dir.path().join("gumstack.db"))
@@ -98,7 +107,7 @@ impl Harness {
         let platform = Platform::assemble(
             dyn_store,
             Arc::new(Vault::generate()),
-            Arc::new(ProcessRuntime::default()),
+            runtime,
             &options,
             addr,
         )

@@ -38,6 +38,11 @@ pub(super) fn credentials_answer(
     Err(error_answer(status, body))
 }
 
+/// Why a call of the platform itself (tool discovery at deployment) gets no credentials.
+pub(crate) const NO_USER: &str = "no user credentials: this call comes from the Gumstack \
+     platform itself (it lists the server's tools when it deploys it), not from a user. \
+     Answer tools/list without fetching credentials";
+
 /// What an error answer of the platform means for the tool.
 pub(super) fn error_answer(status: StatusCode, body: &[u8]) -> GumstackError {
     let error = serde_json::from_slice::<ErrorBody>(body)
@@ -64,6 +69,9 @@ pub(super) fn error_answer(status: StatusCode, body: &[u8]) -> GumstackError {
              declared for this server on the platform?",
             describe_code(code)
         )),
+        StatusCode::FORBIDDEN if code == Some(ErrorCode::NoUser) => {
+            GumstackError::no_auth_context(NO_USER)
+        }
         StatusCode::UNAUTHORIZED if code == Some(ErrorCode::InvalidIdentity) => {
             GumstackError::misconfigured(
                 "the platform refused the identity of this call (Gumstack-Identity) when \

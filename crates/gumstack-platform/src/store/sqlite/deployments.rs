@@ -10,7 +10,7 @@ use super::SqliteStore;
 use super::rows::uuid_col;
 use crate::store::{Deployment, DeploymentStatus, DeploymentStore, StoreError, now};
 
-fn deployment_from_row(row: &SqliteRow) -> Result<Deployment, StoreError> {
+pub(super) fn deployment_from_row(row: &SqliteRow) -> Result<Deployment, StoreError> {
     Ok(Deployment {
         id: uuid_col(row, "id")?,
         server_id: uuid_col(row, "server_id")?,

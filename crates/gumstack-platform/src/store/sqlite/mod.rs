@@ -14,6 +14,7 @@ mod maintainers;
 mod oauth;
 mod rows;
 mod servers;
+mod tools;
 mod users;
 mod vault;
 
