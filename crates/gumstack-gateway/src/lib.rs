@@ -33,6 +33,8 @@
 //! # Layout
 //!
 //! - [`access`]: [`ToolAccess`], and the filtering of `tools/list` answers.
+//! - [`activity`]: [`CallLog`], where each `tools/call` is reported (the activity log), and
+//!   the tee that reads a call's answer while it streams.
 //! - [`backend`]: the platform seam — [`Backend`], [`Grant`], [`Refusal`].
 //! - [`settings`]: [`GatewaySettings`] and [`GatewayLimits`].
 //! - [`gateway`]: [`Gateway`] (builder, route) and the steps of one request.
@@ -45,6 +47,7 @@
 //! - `error`: the responses the gateway gives itself.
 
 pub mod access;
+pub mod activity;
 pub mod backend;
 mod challenge;
 mod error;
@@ -59,10 +62,11 @@ mod upstream;
 use std::sync::Arc;
 
 pub use access::ToolAccess;
+pub use activity::{CallEnd, CallLog, CallRecord, CallStart, CallStatus, Captured};
 pub use backend::{Backend, Grant, Refusal};
 pub use gateway::Gateway;
 pub use sessions::{MemorySessionBindings, SessionBindings, SessionCheck, SessionConflict};
-pub use settings::{GatewayLimits, GatewaySettings};
+pub use settings::{ACTIVITY_CAPTURE, GatewayLimits, GatewaySettings};
 
 /// The gateway's routes with default limits and in-memory session bindings.
 ///

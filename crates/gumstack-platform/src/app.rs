@@ -12,6 +12,7 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::activity::{ActivityLog, ActivitySettings};
 use crate::api_tokens::{ApiTokenSettings, ApiTokens};
 use crate::clock::{Clock, SystemClock};
 use crate::connections::provider::ServerProviders;
@@ -61,6 +62,8 @@ pub struct PlatformOptions {
     /// lease holders and by `key rotate`). Admin commands that only open the data directory
     /// are not: a row of theirs would look like a live instance for a while after they exit.
     pub register_instance: bool,
+    /// The activity log: on or off, retention, queue.
+    pub activity: ActivitySettings,
 }
 
 impl PlatformOptions {
@@ -77,6 +80,7 @@ impl PlatformOptions {
             clock: Arc::new(SystemClock),
             api_tokens: ApiTokenSettings::default(),
             register_instance: true,
+            activity: ActivitySettings::default(),
         }
     }
 }
@@ -191,7 +195,14 @@ impl Platform {
                 StartupError::Config(format!("registering the platform instance: {e}"))
             })?;
         }
+        let activity = ActivityLog::new(
+            Arc::clone(&store),
+            Arc::clone(&supervisor),
+            Arc::clone(&options.clock),
+            options.activity.clone(),
+        );
         let state = AppState {
+            activity,
             offboarding: Offboarding::new(
                 Arc::clone(&store),
                 connections.clone(),
@@ -259,10 +270,14 @@ impl Platform {
     /// The whole HTTP surface. Unknown paths get a 404 in the form their neighbours answer:
     /// JSON under the API, OAuth and internal prefixes, an HTML page elsewhere.
     pub fn router(&self) -> Router {
-        let gateway = gumstack_gateway::router(
+        let mut gateway = gumstack_gateway::Gateway::new(
             Arc::new(crate::gateway::PlatformGateway::new(self.state.clone())),
             self.gateway_settings(),
         );
+        if self.state.activity.enabled() {
+            gateway = gateway.with_activity(Arc::new(self.state.activity.clone()));
+        }
+        let gateway = gateway.into_router();
         // The gateway limits its own bodies (it streams them); everything else gets 1 MiB.
         let platform = crate::web::with_security_headers(
             Router::new()
@@ -338,6 +353,16 @@ impl Platform {
         let heartbeat = tokio::spawn(beating.run_heartbeat(async move {
             let _ = heartbeat_stop.wait_for(|stop| *stop).await;
         }));
+        // The activity writer stops after the server: the last calls' records are written.
+        let (served_tx, served_rx) = tokio::sync::oneshot::channel::<()>();
+        let activity = self.state.activity.clone();
+        let logging = tokio::spawn(async move {
+            activity
+                .run(async move {
+                    let _ = served_rx.await;
+                })
+                .await;
+        });
         let mut reload_stop = stop_rx.clone();
         let reloading = tokio::spawn(run_key_reload(self.state.clone(), async move {
             let _ = reload_stop.wait_for(|stop| *stop).await;
@@ -352,6 +377,8 @@ impl Platform {
             let _ = stop_tx.send(true);
         })
         .await;
+        let _ = served_tx.send(());
+        let _ = logging.await;
         let _ = supervising.await;
         let _ = refreshing.await;
         let _ = heartbeat.await;

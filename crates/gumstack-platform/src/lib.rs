@@ -26,6 +26,8 @@
 //! - [`api_tokens`]: API tokens with expiry, last use and revocation.
 //! - [`offboarding`]: disabling, re-enabling and deleting accounts, with the report of what
 //!   was ended and revoked.
+//! - [`activity`]: the activity log: calls in progress, the queue and its writer (redacted,
+//!   batched inserts), retention.
 //! - [`connections`]: OAuth connections of `oauth` servers: the connect flow, sealed tokens,
 //!   coordinated refresh, and the calls to servers' provider code (docs/PROTOCOL.md §4).
 //! - `supervisor`: keeps server processes (via [`gumstack_runtime`]) in line with the store.
@@ -45,6 +47,7 @@
 
 #![warn(unreachable_pub)]
 
+pub mod activity;
 pub mod api;
 pub mod api_tokens;
 pub mod app;

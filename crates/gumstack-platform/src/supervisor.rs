@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::crypto::{random_token, token_hash};
-use crate::redact::redact_secrets;
+use crate::redact::{SecretValues, redact_secrets};
 use crate::servers::{env_name_problem, env_var_aad};
 use crate::store::{Deployment, DeploymentStatus, Server, Store, now};
 use crate::urls::PublicUrls;
@@ -28,6 +28,23 @@ use crate::vault::Vault;
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// How long a failed generation waits before it is tried again.
 const RETRY_FAILED_AFTER: Duration = Duration::from_secs(30);
+/// The system variables whose values are not secrets (the server token is).
+const SYSTEM_NAMES: &[&str] = &[
+    "GUMSTACK_SERVER_ID",
+    "GUMSTACK_DEPLOYMENT_ID",
+    "GUMSTACK_BACKEND_URL",
+    "GUMLOOP_BACKEND_URL",
+    "GUMSTACK_MCP_URL",
+    "ENVIRONMENT",
+];
+/// Whether an env entry of a process is a secret the activity log must redact: every
+/// developer value (their own `PATH` too) and the server token, not the system variables.
+fn is_secret_env(name: &str, value: &SecretString) -> bool {
+    let system =
+        SYSTEM_NAMES.contains(&name) || (name == "PATH" && value.expose_secret() == DEFAULT_PATH);
+    !system
+}
+
 /// The PATH a server process gets unless its developer sets one.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
@@ -37,6 +54,10 @@ pub struct LiveDeployment {
     pub deployment_id: Uuid,
     pub generation: i64,
     pub handle: Arc<dyn RunningDeployment>,
+    /// The secret values this deployment's process holds (the developer's env values and its
+    /// server token), decrypted once at deployment: what the activity log redacts from the
+    /// calls it serves.
+    pub(crate) secrets: Arc<SecretValues>,
 }
 
 impl LiveDeployment {
@@ -197,8 +218,14 @@ impl Supervisor {
             return;
         }
         tracing::info!(server = %server.slug, generation = record.generation, "deploying");
+        let mut held = None;
         let result = match self.environment(&server, record.id, &server_token).await {
             Ok(env) => {
+                held = Some(Arc::new(SecretValues::new(
+                    env.iter()
+                        .filter(|(name, value)| is_secret_env(name, value))
+                        .map(|(_, value)| value.clone()),
+                )));
                 let secrets: Vec<SecretString> = env.iter().map(|(_, v)| v.clone()).collect();
                 let spec = LaunchSpec {
                     name: server.slug.clone(),
@@ -232,6 +259,7 @@ impl Supervisor {
                     deployment_id: record.id,
                     generation: record.generation,
                     handle,
+                    secrets: held.unwrap_or_default(),
                 };
                 let previous = {
                     let mut state = self.state();

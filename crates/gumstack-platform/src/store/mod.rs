@@ -15,6 +15,8 @@
 //!   ([`GroupStore`]).
 //! - `vault`: every sealed column read and re-sealed in batches, and the master keys each
 //!   platform instance reports ([`VaultStore`]).
+//! - `activity_writes`: the activity log's inserts, lost-record counts and pruning
+//!   ([`ActivityWrites`]).
 //! - `error`: [`StoreError`], and the [`Constraint`] a refused write violated.
 //! - [`sqlite`]: every trait on SQLite, one file per aggregate; a PostgreSQL backend is a
 //!   sibling folder implementing the same traits (SPEC §13).
@@ -23,6 +25,7 @@
 //! for every type that implements them all. Secrets arrive here already encrypted or hashed:
 //! the store never sees a plaintext secret.
 
+pub(crate) mod activity_writes;
 pub(crate) mod api_tokens;
 pub(crate) mod connections;
 pub(crate) mod credentials;
@@ -38,6 +41,7 @@ pub(crate) mod vault;
 pub use gumstack_config::AuthType;
 pub use uuid::Uuid;
 
+pub use activity_writes::{ActivityStatus, ActivityWrites, NewActivity};
 pub use api_tokens::{ApiToken, ApiTokenStore, LAST_USED_GRANULARITY, NewApiToken};
 pub use connections::{
     Connection, ConnectionStatus, ConnectionStore, FailureKind, LeaseClaim, OAuthFlow,
@@ -72,6 +76,7 @@ pub trait Store:
     + ConnectionStore
     + GroupStore
     + VaultStore
+    + ActivityWrites
     + std::fmt::Debug
 {
 }
@@ -87,6 +92,7 @@ impl<T> Store for T where
         + ConnectionStore
         + GroupStore
         + VaultStore
+        + ActivityWrites
         + std::fmt::Debug
 {
 }

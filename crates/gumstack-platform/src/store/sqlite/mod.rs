@@ -2,6 +2,7 @@
 //! migrations (`migrations/sqlite`). One file per aggregate implements its trait directly on
 //! [`SqliteStore`]; `rows` holds what they share.
 
+mod activity_writes;
 mod api_tokens;
 mod connections;
 mod credentials;
