@@ -139,18 +139,45 @@ fn percent_encode(bytes: &[u8]) -> String {
     out
 }
 
-/// Every shape of secret, one alternative per named group.
-static SHAPES: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
+/// Every shape of secret, one alternative per named group, then (in [`SHAPES`] only) runs of
+/// base64 long enough to hide one.
+macro_rules! shapes {
+    ($($extra:literal)?) => {
+        concat!(
         // `Authorization: …`, `"authorization": "…"`, `Proxy-Authorization=…`: the value.
         r#"(?P<header>\b(?i:(?:proxy-)?authorization)\b["']?\s*[:=]\s*["']?)(?P<header_value>[^"'\r\n,;}]+)"#,
         r"|(?P<scheme>\b(?i:bearer|basic)\s+)(?P<credential>[A-Za-z0-9\-._~+/]+=*)",
         r"|(?P<jwt>\beyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*)",
         r"|(?P<key>\b(?i:sk|pk|api|key|gsk|gst)[-_][A-Za-z0-9_\-]{8,})",
         r"|(?P<email>\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b)",
-    ))
-    .expect("the secret shapes compile")
+        $($extra)?
+        )
+    };
+}
+
+/// The shapes, and base64 runs (decoded and redacted when they hide a shape: a key the
+/// platform only knows by its hash, sent base64-encoded).
+static SHAPES: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(shapes!(r"|(?P<b64>[A-Za-z0-9+/_-]{24,}={0,2})")).expect("the secret shapes compile")
 });
+
+/// The shapes alone, looked for inside decoded base64.
+static INNER_SHAPES: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(shapes!()).expect("the secret shapes compile"));
+
+/// Whether a run of base64 decodes to text holding a secret shape.
+fn hides_a_shape(run: &str) -> bool {
+    let run = run.trim_end_matches('=');
+    let whole = &run[..run.len() - run.len() % 4];
+    let engine = if run.contains(['-', '_']) {
+        URL_SAFE_NO_PAD
+    } else {
+        STANDARD_NO_PAD
+    };
+    engine
+        .decode(whole)
+        .is_ok_and(|decoded| INNER_SHAPES.is_match(&String::from_utf8_lossy(&decoded)))
+}
 
 /// The replacement of one shape match (the match itself when it is not a secret after all).
 fn replace_shape(caps: &Captures<'_>) -> String {
@@ -173,6 +200,13 @@ fn replace_shape(caps: &Captures<'_>) -> String {
         };
         return if is_secret {
             format!("{}{REDACTED}", scheme.as_str())
+        } else {
+            whole.to_owned()
+        };
+    }
+    if let Some(run) = caps.name("b64") {
+        return if hides_a_shape(run.as_str()) {
+            REDACTED.to_owned()
         } else {
             whole.to_owned()
         };
@@ -316,6 +350,24 @@ mod tests {
             assert!(out.starts_with(kept), "{text} → {out}");
             assert!(out.contains(REDACTED), "{text} → {out}");
         }
+    }
+
+    #[test]
+    fn base64_hiding_a_shape_is_redacted() {
+        let key = "gsk_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcd";
+        for encoded in [
+            STANDARD.encode(key),
+            URL_SAFE_NO_PAD.encode(key),
+            STANDARD.encode(format!("token={key}")),
+            STANDARD.encode("someone.else@example.com"),
+        ] {
+            let text = format!("x {encoded} y");
+            assert_eq!(clean(&text), format!("x {REDACTED} y"), "{encoded}");
+        }
+        let harmless = STANDARD.encode("just an ordinary sentence, nothing secret");
+        assert_eq!(clean(&harmless), harmless);
+        let identifier = "GUMSTACK_DEPLOYMENT_ID_is_not_base64_at_all";
+        assert_eq!(clean(identifier), identifier);
     }
 
     #[test]
