@@ -25,6 +25,9 @@
 //!    server sends them. Every protocol version (2025-06-18, 2025-11-25, the stateless
 //!    2026-07-28) passes through unchanged, except that a `tools/list` answer leaves out the
 //!    tools the caller may not call (read whole, bounded, only when something is denied).
+//! 6. **Reporting**, when a [`CallLog`] is given ([`Gateway::with_activity`]): each
+//!    `tools/call` — denied or forwarded — is reported with its input and its answer (read by
+//!    a tee of the response body while it streams, capped) and how it ended.
 //!
 //! Errors the gateway produces itself are `{"error": {"code", "message"}}` JSON; upstream
 //! failures are 502 (504 when no response headers arrive in time), with the cause in the log

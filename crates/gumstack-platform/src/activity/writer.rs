@@ -5,8 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
 use gumstack_gateway::{CallStatus, Captured};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
+use sha2::{Digest as _, Sha256};
 use tokio::sync::{mpsc, watch};
 
 use super::in_flight::unix_millis;
@@ -27,6 +30,7 @@ pub(super) async fn run(
 ) {
     let batch_size = inner.settings.batch.max(1);
     let mut batch = Vec::with_capacity(batch_size);
+    let mut sets = CallSets::default();
     loop {
         tokio::select! {
             received = receiver.recv_many(&mut batch, batch_size) => {
@@ -55,10 +59,10 @@ pub(super) async fn run(
                 }
             }
         }
-        write(&inner, &mut batch).await;
+        write(&inner, &mut batch, &mut sets).await;
         write_lost(&inner).await;
     }
-    drain(&inner, receiver, &mut batch).await;
+    drain(&inner, receiver, &mut batch, &mut sets).await;
 }
 
 /// Resolves once the stop is signalled (or its sender is gone).
@@ -68,7 +72,12 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 /// After the stop: no new slots; the records queued, and those of calls still streaming
 /// (for up to the drain timeout), are written.
-async fn drain(inner: &Inner, mut receiver: mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
+async fn drain(
+    inner: &Inner,
+    mut receiver: mpsc::Receiver<Pending>,
+    batch: &mut Vec<Pending>,
+    sets: &mut CallSets,
+) {
     receiver.close();
     let until = Instant::now() + inner.settings.drain_timeout;
     let batch_size = inner.settings.batch.max(1);
@@ -78,7 +87,7 @@ async fn drain(inner: &Inner, mut receiver: mpsc::Receiver<Pending>, batch: &mut
             Ok(Some(pending)) => {
                 batch.push(pending);
                 if batch.len() >= batch_size {
-                    write(inner, batch).await;
+                    write(inner, batch, sets).await;
                 }
             }
             Ok(None) => break,
@@ -88,15 +97,15 @@ async fn drain(inner: &Inner, mut receiver: mpsc::Receiver<Pending>, batch: &mut
             }
         }
     }
-    write(inner, batch).await;
+    write(inner, batch, sets).await;
     write_lost(inner).await;
 }
 
-async fn write(inner: &Inner, batch: &mut Vec<Pending>) {
+async fn write(inner: &Inner, batch: &mut Vec<Pending>, sets: &mut CallSets) {
     if batch.is_empty() {
         return;
     }
-    let rows: Vec<NewActivity> = batch.drain(..).map(|p| row(inner, p)).collect();
+    let rows: Vec<NewActivity> = batch.drain(..).map(|p| row(inner, p, sets)).collect();
     if let Err(error) = inner.store.insert_activity(&rows).await {
         tracing::error!(%error, records = rows.len(), "activity records could not be written");
         inner.lost.fetch_add(rows.len() as u64, Ordering::Relaxed);
@@ -116,21 +125,55 @@ async fn write_lost(inner: &Inner) {
     }
 }
 
+/// The secret sets of calls, by the SHA-256 of their values: a client's token (and a user's
+/// credentials) repeat from call to call, and building a set's automaton costs far more than
+/// using it. Cleared when full.
+#[derive(Debug, Default)]
+struct CallSets {
+    sets: HashMap<[u8; 32], Arc<SecretValues>>,
+}
+
+/// Sets of calls kept at most.
+const CALL_SETS: usize = 1024;
+
+impl CallSets {
+    fn get(&mut self, values: Vec<SecretString>) -> Arc<SecretValues> {
+        let mut hasher = Sha256::new();
+        for value in &values {
+            let value = value.expose_secret().as_bytes();
+            hasher.update((value.len() as u64).to_le_bytes());
+            hasher.update(value);
+        }
+        let key: [u8; 32] = hasher.finalize().into();
+        if let Some(set) = self.sets.get(&key) {
+            return Arc::clone(set);
+        }
+        if self.sets.len() >= CALL_SETS {
+            self.sets.clear();
+        }
+        let set = Arc::new(SecretValues::new(values));
+        self.sets.insert(key, Arc::clone(&set));
+        set
+    }
+}
+
 /// The stored row of a record: every text redacted, then capped.
-fn row(inner: &Inner, pending: Pending) -> NewActivity {
+fn row(inner: &Inner, pending: Pending, cache: &mut CallSets) -> NewActivity {
     let Pending { record, deployment } = pending;
     let call = record.call;
     let mut released: Vec<SecretString> = inner.released.take(&call.call_id);
     released.extend(call.token);
-    let for_call = SecretValues::new(released);
+    let for_call = (!released.is_empty()).then(|| cache.get(released));
     let mut sets: Vec<&SecretValues> = Vec::with_capacity(2);
     if let Some(deployment) = deployment.as_deref()
         && !deployment.is_empty()
     {
         sets.push(deployment);
     }
-    if !for_call.is_empty() {
-        sets.push(&for_call);
+    if let Some(for_call) = for_call.as_deref()
+        && !for_call.is_empty()
+    {
+        sets.push(for_call);
     }
     let stored = |captured: Option<Captured>| match captured {
         Some(captured) => {
