@@ -5,7 +5,7 @@
 //! Only `tools/call` is reported. The gateway never waits for the log beyond
 //! [`CallLog::begin`] (where the platform may apply back-pressure) and never buffers more of a
 //! response than the capture limit: the answer is read by a tee of the response body
-//! ([`TeeBody`]) while it streams to the client. A call whose client goes away mid-stream is
+//! (`TeeBody`) while it streams to the client. A call whose client goes away mid-stream is
 //! still reported, when the body is dropped. Without a [`CallLog`] none of this runs.
 //!
 //! How a call ends ([`CallStatus`]):

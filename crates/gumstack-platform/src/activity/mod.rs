@@ -12,7 +12,7 @@
 //!   count to `activity_lost` (when, how many), which the Activity pages show: a gap in the
 //!   log is never silent. Slots are taken when a call starts, so the queue's capacity counts
 //!   the records waiting to be written and the calls in progress.
-//! - **Redaction** ([`crate::redact`]) happens in the writer: the values released to the
+//! - **Redaction** (`crate::redact`) happens in the writer: the values released to the
 //!   server during that call (`/internal` files them under the call's id), the caller's own
 //!   bearer token, the deployment's env values (decrypted once per deployment), and every
 //!   secret shape.
