@@ -23,6 +23,7 @@
 //! - `report`: pooling phases into the table; the verdict against the targets.
 //! - `profile`: `perf` of `gumstackd` and the cost of each step of the platform's decision.
 
+mod activity;
 mod cpu;
 mod load;
 mod platform;
@@ -59,6 +60,18 @@ struct Args {
     /// When to profile the gateway.
     #[arg(long, value_enum, default_value_t = ProfileWhen::Missed)]
     profile: ProfileWhen,
+    /// What to compare.
+    #[arg(long, value_enum, default_value_t = Mode::Overhead)]
+    mode: Mode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// Tool calls through the gateway vs. the server process called directly.
+    Overhead,
+    /// The gateway with the activity log on vs. off (`gumstackd serve --activity off`), at
+    /// the highest `--clients`; target ≥ 0.95×.
+    Activity,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -75,6 +88,18 @@ async fn main() -> anyhow::Result<()> {
     let window = Duration::from_secs_f64(args.seconds);
     let gumstackd = sibling_binary("gumstackd")?;
     let example = sibling_binary("example-none-server")?;
+    if args.mode == Mode::Activity {
+        let clients = args.clients.iter().copied().max().unwrap_or(32);
+        return activity::run(
+            &gumstackd,
+            &example,
+            clients,
+            args.rounds,
+            args.warmup,
+            window,
+        )
+        .await;
+    }
     // Declared first so it is removed last, after gumstackd has stopped.
     let work = tempfile::tempdir()?;
 

@@ -48,11 +48,18 @@ pub struct Platform {
 
 impl Platform {
     pub fn start(gumstackd: &Path, work: &Path) -> anyhow::Result<Self> {
+        Self::start_with(gumstackd, work, &[])
+    }
+
+    /// [`Platform::start`] with more `serve` options (e.g. `--activity off`).
+    pub fn start_with(gumstackd: &Path, work: &Path, options: &[&str]) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(work)?;
         let data_dir = work.join("data");
         let log = work.join("gumstackd.log");
         let mut child = Command::new(gumstackd)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
+            .args(options)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log)?)
             .spawn()

@@ -23,6 +23,11 @@ pub struct Grant {
     pub server_id: String,
     /// Who is calling: an MCP session opened by this user is usable only by this user.
     pub user_id: String,
+    /// The OAuth client (MCP client) the token was issued to; reported with each call.
+    pub client_id: String,
+    /// An id the platform gave this request (the forwarded identity's `jti`), reported with
+    /// its `tools/call`: the platform files what it hands the server during the call under it.
+    pub call_id: String,
     /// The live server process, e.g. `127.0.0.1:41234` (the path is always `/mcp`).
     pub upstream: SocketAddr,
     /// The platform-signed identity sent as `Gumstack-Identity` (docs/PROTOCOL.md §2); it

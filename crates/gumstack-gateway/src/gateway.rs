@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 
 use crate::{
     access::{self, ToolAccess},
+    activity::{CallLog, CallStart, CallStatus, CallWatch, Captured, SharedLog, TeeBody},
     backend::{Backend, Grant, Refusal},
     challenge::bearer_challenge,
     error::GatewayError,
@@ -34,6 +35,7 @@ pub struct Gateway {
     settings: GatewaySettings,
     limits: GatewayLimits,
     sessions: Option<Arc<dyn SessionBindings>>,
+    activity: Option<SharedLog>,
 }
 
 impl Gateway {
@@ -43,7 +45,15 @@ impl Gateway {
             settings,
             limits: GatewayLimits::default(),
             sessions: None,
+            activity: None,
         }
+    }
+
+    /// Reports every `tools/call` to `log` (the activity log). Without it, nothing is read
+    /// of responses and nothing is reported.
+    pub fn with_activity(mut self, log: Arc<dyn CallLog>) -> Self {
+        self.activity = Some(log);
+        self
     }
 
     pub fn with_limits(mut self, limits: GatewayLimits) -> Self {
@@ -77,6 +87,8 @@ impl Gateway {
             max_request_body: self.limits.max_request_body,
             max_tool_list: self.limits.max_request_body * 2,
             tool_list_timeout: self.limits.upstream_header_timeout,
+            activity: self.activity,
+            activity_capture: self.limits.activity_capture,
         };
         Router::new()
             .route("/mcp/{slug}", any(handle))
@@ -96,6 +108,10 @@ struct GatewayState {
     max_tool_list: usize,
     /// How long a `tools/list` answer being filtered may take to arrive whole.
     tool_list_timeout: std::time::Duration,
+    /// Where `tools/call`s are reported, if anywhere.
+    activity: Option<SharedLog>,
+    /// How much of a call's input and answer is reported.
+    activity_capture: usize,
 }
 
 async fn handle(
@@ -119,17 +135,26 @@ impl GatewayState {
             self.check_session(&grant, session).await?;
         }
         let mut filter_tools = false;
+        let mut watch = None;
         let body = if parts.method == Method::POST {
             let bytes = self.read_body(body).await?;
             let message = jsonrpc::inspect(&bytes, &parts.headers).map_err(GatewayError::from)?;
-            if let Some(tool) = message.tool()
-                && !grant.tools.allows(tool)
-            {
-                tracing::debug!(server_id = %grant.server_id, user_id = %grant.user_id, tool, "tool call denied");
-                return Err(GatewayError::ToolDenied {
-                    tool: tool.to_owned(),
-                    id: message.id.map(|id| id.get().to_owned()),
-                });
+            if let Some(tool) = message.tool() {
+                if let Some(log) = &self.activity {
+                    let call = self.call_start(&grant, &parts, tool, &message);
+                    watch = Some(CallWatch::begin(&**log, call).await);
+                }
+                if !grant.tools.allows(tool) {
+                    tracing::debug!(server_id = %grant.server_id, user_id = %grant.user_id, tool, "tool call denied");
+                    let denied = GatewayError::ToolDenied {
+                        tool: tool.to_owned(),
+                        id: message.id.map(|id| id.get().to_owned()),
+                    };
+                    if let Some(watch) = &mut watch {
+                        watch.end(CallStatus::Denied, None, Some(denied.to_string()));
+                    }
+                    return Err(denied);
+                }
             }
             filter_tools =
                 message.method.as_deref() == Some("tools/list") && !grant.tools.allows_everything();
@@ -162,11 +187,18 @@ impl GatewayState {
             upstream,
             identity,
             tools,
+            ..
         } = grant;
         let response = self
             .forward(parts, body, upstream, identity)
             .await
-            .map_err(|error| self.upstream_failed(&server_id, upstream, error))?;
+            .map_err(|error| {
+                let error = self.upstream_failed(&server_id, upstream, error);
+                if let Some(watch) = &mut watch {
+                    watch.fail(error.to_string());
+                }
+                error
+            })?;
 
         let (mut parts, body) = response.into_parts();
         headers::scrub_response(&mut parts.headers);
@@ -185,7 +217,44 @@ impl GatewayState {
         if filter_tools && parts.status.is_success() {
             return self.filter_tool_list(parts, body, &tools, &server_id).await;
         }
+        if let Some(watch) = watch {
+            let tee = TeeBody::new(
+                body,
+                watch,
+                is_event_stream(&parts.headers),
+                self.activity_capture,
+            );
+            let tee = if parts.status.is_success() {
+                tee
+            } else {
+                tee.http_error(parts.status.as_u16())
+            };
+            return Ok(Response::from_parts(parts, Body::new(tee)));
+        }
         Ok(Response::from_parts(parts, Body::new(body)))
+    }
+
+    /// What the activity log is told when a `tools/call` starts.
+    fn call_start(
+        &self,
+        grant: &Grant,
+        parts: &Parts,
+        tool: &str,
+        message: &jsonrpc::Message<'_>,
+    ) -> CallStart {
+        CallStart {
+            server_id: grant.server_id.clone(),
+            user_id: grant.user_id.clone(),
+            client_id: grant.client_id.clone(),
+            call_id: grant.call_id.clone(),
+            tool: tool.to_owned(),
+            started_at: std::time::SystemTime::now(),
+            input: message
+                .arguments
+                .map(|raw| Captured::cut(raw.get().as_bytes(), self.activity_capture)),
+            token: headers::bearer_token(&parts.headers)
+                .map(|token| secrecy::SecretString::from(token.to_owned())),
+        }
     }
 
     /// A `tools/list` answer without the tools the caller may not call; read whole, bounded.
@@ -212,12 +281,7 @@ impl GatewayState {
                 return Err(GatewayError::GatewayTimeout);
             }
         };
-        let event_stream = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.trim_start().starts_with("text/event-stream"));
-        let filtered = if event_stream {
+        let filtered = if is_event_stream(&parts.headers) {
             access::filter_sse(&bytes, tools)
         } else {
             access::filter_json(&bytes, tools)
@@ -382,6 +446,14 @@ impl GatewayState {
             limit: self.max_request_body,
         }
     }
+}
+
+/// Whether a response is an SSE stream (otherwise it is one JSON message).
+fn is_event_stream(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim_start().starts_with("text/event-stream"))
 }
 
 /// Displays an error with its causes (`a: b: c`), for the log.

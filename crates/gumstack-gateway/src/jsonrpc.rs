@@ -52,6 +52,8 @@ pub(crate) struct Message<'a> {
     pub(crate) method: Option<Cow<'a, str>>,
     /// The tool, prompt or resource the request targets.
     pub(crate) target: Option<Cow<'a, str>>,
+    /// `params.arguments` of a `tools/call` or `prompts/get`, as sent.
+    pub(crate) arguments: Option<&'a RawValue>,
 }
 
 impl Message<'_> {
@@ -111,6 +113,8 @@ struct Params<'a> {
     name: Option<Cow<'a, str>>,
     #[serde(borrow)]
     uri: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    arguments: Option<&'a RawValue>,
 }
 
 /// Reads one JSON-RPC message out of `body` and checks the routing headers against it.
@@ -195,6 +199,7 @@ pub(crate) fn inspect<'a>(body: &'a [u8], headers: &HeaderMap) -> Result<Message
             id,
         ));
     }
+    let mut arguments = None;
     let target = match (method.as_deref(), envelope.params) {
         (Some(method @ ("tools/call" | "prompts/get" | "resources/read")), params) => {
             let key = if method == "resources/read" {
@@ -216,6 +221,7 @@ pub(crate) fn inspect<'a>(body: &'a [u8], headers: &HeaderMap) -> Result<Message
                 .filter(|raw| raw.get().starts_with('{'))
                 .and_then(|raw| serde_json::from_str(raw.get()).ok())
                 .ok_or_else(malformed)?;
+            arguments = params.arguments;
             let target = if key == "uri" {
                 params.uri
             } else {
@@ -225,7 +231,12 @@ pub(crate) fn inspect<'a>(body: &'a [u8], headers: &HeaderMap) -> Result<Message
         }
         _ => None,
     };
-    let message = Message { id, method, target };
+    let message = Message {
+        id,
+        method,
+        target,
+        arguments,
+    };
     check_routing_headers(&message, headers)?;
     Ok(message)
 }

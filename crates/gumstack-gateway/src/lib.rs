@@ -25,6 +25,9 @@
 //!    server sends them. Every protocol version (2025-06-18, 2025-11-25, the stateless
 //!    2026-07-28) passes through unchanged, except that a `tools/list` answer leaves out the
 //!    tools the caller may not call (read whole, bounded, only when something is denied).
+//! 6. **Reporting**, when a [`CallLog`] is given ([`Gateway::with_activity`]): each
+//!    `tools/call` — denied or forwarded — is reported with its input and its answer (read by
+//!    a tee of the response body while it streams, capped) and how it ended.
 //!
 //! Errors the gateway produces itself are `{"error": {"code", "message"}}` JSON; upstream
 //! failures are 502 (504 when no response headers arrive in time), with the cause in the log
@@ -33,6 +36,8 @@
 //! # Layout
 //!
 //! - [`access`]: [`ToolAccess`], and the filtering of `tools/list` answers.
+//! - [`activity`]: [`CallLog`], where each `tools/call` is reported (the activity log), and
+//!   the tee that reads a call's answer while it streams.
 //! - [`backend`]: the platform seam — [`Backend`], [`Grant`], [`Refusal`].
 //! - [`settings`]: [`GatewaySettings`] and [`GatewayLimits`].
 //! - [`gateway`]: [`Gateway`] (builder, route) and the steps of one request.
@@ -45,6 +50,7 @@
 //! - `error`: the responses the gateway gives itself.
 
 pub mod access;
+pub mod activity;
 pub mod backend;
 mod challenge;
 mod error;
@@ -59,10 +65,11 @@ mod upstream;
 use std::sync::Arc;
 
 pub use access::ToolAccess;
+pub use activity::{CallEnd, CallLog, CallRecord, CallStart, CallStatus, Captured};
 pub use backend::{Backend, Grant, Refusal};
 pub use gateway::Gateway;
 pub use sessions::{MemorySessionBindings, SessionBindings, SessionCheck, SessionConflict};
-pub use settings::{GatewayLimits, GatewaySettings};
+pub use settings::{ACTIVITY_CAPTURE, GatewayLimits, GatewaySettings};
 
 /// The gateway's routes with default limits and in-memory session bindings.
 ///

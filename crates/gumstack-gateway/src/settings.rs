@@ -33,7 +33,14 @@ pub struct GatewayLimits {
     pub upstream_connect_timeout: Duration,
     /// How long an idle pooled upstream connection is kept.
     pub pool_idle_timeout: Duration,
+    /// How much of a `tools/call`'s input and of its answer is reported to the
+    /// [`CallLog`](crate::CallLog), each; more is cut and marked truncated.
+    pub activity_capture: usize,
 }
+
+/// The default [`GatewayLimits::activity_capture`]: the platform keeps 16 KiB of each after
+/// redaction, and the 8 KiB more let it find a secret that straddles the 16 KiB whole.
+pub const ACTIVITY_CAPTURE: usize = 24 * 1024;
 
 impl Default for GatewayLimits {
     fn default() -> Self {
@@ -42,6 +49,7 @@ impl Default for GatewayLimits {
             upstream_header_timeout: Duration::from_secs(600),
             upstream_connect_timeout: Duration::from_secs(5),
             pool_idle_timeout: Duration::from_secs(90),
+            activity_capture: ACTIVITY_CAPTURE,
         }
     }
 }

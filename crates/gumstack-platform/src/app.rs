@@ -12,6 +12,7 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::activity::{ActivityLog, ActivitySettings};
 use crate::api_tokens::{ApiTokenSettings, ApiTokens};
 use crate::clock::{Clock, SystemClock};
 use crate::connections::provider::ServerProviders;
@@ -64,6 +65,8 @@ pub struct PlatformOptions {
     pub register_instance: bool,
     /// The bounds of listing a new deployment's tools (docs/PROTOCOL.md §2.1).
     pub discovery: DiscoveryLimits,
+    /// The activity log: on or off, retention, queue.
+    pub activity: ActivitySettings,
 }
 
 impl PlatformOptions {
@@ -81,6 +84,7 @@ impl PlatformOptions {
             api_tokens: ApiTokenSettings::default(),
             register_instance: true,
             discovery: DiscoveryLimits::default(),
+            activity: ActivitySettings::default(),
         }
     }
 }
@@ -220,8 +224,15 @@ impl Platform {
             crate::audit::AuditTrail::open(Arc::clone(&store), &vault, Arc::clone(&options.clock))
                 .await
                 .map_err(|e| StartupError::Config(format!("audit trail: {e}")))?;
+        let activity = ActivityLog::new(
+            Arc::clone(&store),
+            Arc::clone(&supervisor),
+            Arc::clone(&options.clock),
+            options.activity.clone(),
+        );
         let state = AppState {
             audit,
+            activity,
             offboarding: Offboarding::new(
                 Arc::clone(&store),
                 connections.clone(),
@@ -289,10 +300,14 @@ impl Platform {
     /// The whole HTTP surface. Unknown paths get a 404 in the form their neighbours answer:
     /// JSON under the API, OAuth and internal prefixes, an HTML page elsewhere.
     pub fn router(&self) -> Router {
-        let gateway = gumstack_gateway::router(
+        let mut gateway = gumstack_gateway::Gateway::new(
             Arc::new(crate::gateway::PlatformGateway::new(self.state.clone())),
             self.gateway_settings(),
         );
+        if self.state.activity.enabled() {
+            gateway = gateway.with_activity(Arc::new(self.state.activity.clone()));
+        }
+        let gateway = gateway.into_router();
         // The gateway limits its own bodies (it streams them); everything else gets 1 MiB.
         let platform = crate::web::with_security_headers(
             Router::new()
@@ -368,6 +383,16 @@ impl Platform {
         let heartbeat = tokio::spawn(beating.run_heartbeat(async move {
             let _ = heartbeat_stop.wait_for(|stop| *stop).await;
         }));
+        // The activity writer stops after the server: the last calls' records are written.
+        let (served_tx, served_rx) = tokio::sync::oneshot::channel::<()>();
+        let activity = self.state.activity.clone();
+        let logging = tokio::spawn(async move {
+            activity
+                .run(async move {
+                    let _ = served_rx.await;
+                })
+                .await;
+        });
         let mut reload_stop = stop_rx.clone();
         let reloading = tokio::spawn(run_key_reload(self.state.clone(), async move {
             let _ = reload_stop.wait_for(|stop| *stop).await;
@@ -382,6 +407,8 @@ impl Platform {
             let _ = stop_tx.send(true);
         })
         .await;
+        let _ = served_tx.send(());
+        let _ = logging.await;
         let _ = supervising.await;
         let _ = refreshing.await;
         let _ = heartbeat.await;

@@ -1,25 +1,24 @@
 //! What is kept of a deployment's process for people to read — its recent output, why its
 //! tool discovery failed — always redacted of the server's env values first (SPEC §9, §12).
 //!
-//! [`redact`] is the one place this text is redacted: a stronger redaction (more patterns,
-//! encoded forms) replaces its body and covers every caller.
+//! [`redact`] is the one place this text is redacted, with the platform's one redaction
+//! ([`crate::redact`]: the env values in every encoding, and every secret shape).
 
-use secrecy::{ExposeSecret as _, SecretString};
-
-use crate::redact::redact_secrets;
+use crate::redact::SecretValues;
 
 /// The most output kept per deployment: its last 16 KiB.
 pub(crate) const MAX_OUTPUT_BYTES: usize = 16 * 1024;
 
-/// `text` with every value of `secrets` (the deployment's environment) replaced.
-pub(crate) fn redact(text: &str, secrets: &[SecretString]) -> String {
-    redact_secrets(text, secrets.iter().map(|s| s.expose_secret()))
+/// `text` with every value of `secrets` (the deployment's environment) and every secret shape
+/// replaced.
+pub(crate) fn redact(text: &str, secrets: &SecretValues) -> String {
+    crate::redact::redact(text, &[secrets]).into_owned()
 }
 
 /// The output `lines` (oldest first) as one text without terminal escapes (colours) or other
 /// control characters, redacted, then cut to its last [`MAX_OUTPUT_BYTES`] at a line boundary
 /// when it can be (redacting first, so a cut never leaves half a secret readable).
-pub(crate) fn redacted_output(lines: &[String], secrets: &[SecretString]) -> String {
+pub(crate) fn redacted_output(lines: &[String], secrets: &SecretValues) -> String {
     let plain: Vec<String> = lines.iter().map(|line| printable(line)).collect();
     let text = redact(&plain.join("\n"), secrets);
     if text.len() <= MAX_OUTPUT_BYTES {
@@ -74,6 +73,8 @@ fn printable(line: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use secrecy::SecretString;
+
     use super::*;
     use crate::redact::REDACTED;
 
@@ -82,7 +83,7 @@ mod tests {
         let secret = SecretString::from("hunter2-secret");
         let mut lines = vec!["x".repeat(100); 200];
         lines.push("token hunter2-secret".to_owned());
-        let out = redacted_output(&lines, &[secret]);
+        let out = redacted_output(&lines, &SecretValues::new([secret]));
         assert!(out.len() <= MAX_OUTPUT_BYTES);
         assert!(out.ends_with(&format!("token {REDACTED}")), "{out}");
         assert!(!out.contains("hunter2"));
@@ -95,14 +96,17 @@ mod tests {
         assert_eq!(printable(line), "2026  INFO ready\tok");
         // A secret coloured in the middle is still found once the escapes are gone.
         let secret = SecretString::from("abc-secret");
-        let out = redacted_output(&["key abc-\u{1b}[1msecret".to_owned()], &[secret]);
+        let out = redacted_output(
+            &["key abc-\u{1b}[1msecret".to_owned()],
+            &SecretValues::new([secret]),
+        );
         assert_eq!(out, format!("key {REDACTED}"));
     }
 
     #[test]
     fn a_cut_never_splits_a_character() {
         let lines = vec!["é".repeat(MAX_OUTPUT_BYTES)];
-        let out = redacted_output(&lines, &[]);
+        let out = redacted_output(&lines, &SecretValues::default());
         assert!(out.len() <= MAX_OUTPUT_BYTES && out.chars().all(|c| c == 'é'));
     }
 }

@@ -10,7 +10,7 @@ use gumstack_gateway::{Backend, Grant, Refusal};
 use http::HeaderValue;
 use uuid::Uuid;
 
-use crate::oauth::tokens::{AccessClaims, mint_identity, verify_access_token};
+use crate::oauth::tokens::{AccessClaims, mint_identity_for_call, verify_access_token};
 use crate::permissions::CallAccess;
 use crate::state::AppState;
 use crate::store::{StoreError, Timestamp};
@@ -149,17 +149,21 @@ impl Backend for PlatformGateway {
         let Some(live) = state.supervisor.live(grant.server_id) else {
             return Err(self.why_not_running(slug).await);
         };
-        let identity = mint_identity(
+        let call_id = Uuid::new_v4().to_string();
+        let identity = mint_identity_for_call(
             &state.keys,
             &issuer,
             grant.server_id,
             &user,
             &grant.client_id,
+            &call_id,
             now,
         );
         Ok(Grant {
             server_id: grant.server_id.to_string(),
             user_id: user.id.to_string(),
+            client_id: grant.client_id,
+            call_id,
             upstream: live.addr(),
             identity: HeaderValue::from_str(&identity)
                 .map_err(|_| invalid("the identity could not be encoded"))?,

@@ -237,6 +237,10 @@ async fn credentials(
             missing.join(", ")
         ));
     }
+    // The activity log redacts what was released during this call from its record.
+    state
+        .activity
+        .released(&claims.jti, values.values().cloned());
     let out = CredentialsReply::new(values.iter().map(|(k, v)| (k.clone(), v.clone())));
     tracing::info!(server = %server.slug, user = %user_id, call = %claims.jti, "credentials fetched");
     reply(StatusCode::OK, &out)
@@ -316,6 +320,7 @@ async fn oauth_credentials(
         .await
     {
         Ok(token) => {
+            state.activity.released(&claims.jti, [token.clone()]);
             tracing::info!(server = %server.slug, user = %user_id, call = %claims.jti, %provider, "access token fetched");
             reply(StatusCode::OK, &CredentialsReply::access_token(token))
         }

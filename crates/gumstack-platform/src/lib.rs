@@ -28,6 +28,8 @@
 //!   was ended and revoked.
 //! - [`audit`]: the audit trail of admin and developer actions: a hash chain keyed by a key
 //!   sealed in the vault, its views' filters and CSV, and its verification.
+//! - [`activity`]: the activity log: calls in progress, the queue and its writer (redacted,
+//!   batched inserts), retention; who may read which calls, filters, stats, the CSV export.
 //! - [`connections`]: OAuth connections of `oauth` servers: the connect flow, sealed tokens,
 //!   coordinated refresh, and the calls to servers' provider code (docs/PROTOCOL.md §4).
 //! - [`server_tools`]: the tools of a server — config.yaml's joined with those the platform
@@ -37,8 +39,6 @@
 //!   their rotation with an overlap.
 //! - [`rotation`]: master-key rotation: re-sealing every sealed column in batches while the
 //!   platform serves, verifying, retiring a key nothing uses.
-//! - `activity`: the activity log of tool calls: who may read which calls, filters, stats,
-//!   the CSV export.
 //! - `error`: the vocabulary services' own errors share (class and code), with no HTTP.
 //!
 //! **Below** (no HTTP, no services):
@@ -52,7 +52,7 @@
 
 #![warn(unreachable_pub)]
 
-pub(crate) mod activity;
+pub mod activity;
 pub mod api;
 pub mod api_tokens;
 pub mod app;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 
+use crate::activity::ActivityLog;
 use crate::api_tokens::ApiTokens;
 use crate::audit::AuditTrail;
 use crate::client_ip::TrustedProxies;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub servers: Servers,
     /// Permission groups: which server and tool each group may use.
     pub permissions: Permissions,
+    /// The activity log: calls in progress, and the writer of ended calls.
+    pub activity: ActivityLog,
     /// Running deployments; where the gateway forwards a call.
     pub supervisor: Arc<Supervisor>,
     /// The public URL and the URLs derived from it.

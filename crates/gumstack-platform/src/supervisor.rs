@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::crypto::{random_token, token_hash};
 use crate::deployment_log::{redact, redacted_output};
+use crate::redact::SecretValues;
 use crate::server_tools::{ToolDiscovery, discover_and_record};
 use crate::servers::{env_name_problem, env_var_aad};
 use crate::store::{Deployment, DeploymentRecord, DeploymentStatus, Server, Store, now};
@@ -29,12 +30,8 @@ use crate::vault::Vault;
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// How long a failed generation waits before it is tried again.
 const RETRY_FAILED_AFTER: Duration = Duration::from_secs(30);
-/// The PATH a server process gets unless its developer sets one.
-const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
-
-/// The system variables that are no secret (ids, URLs, the mode): redacting them would only
-/// garble a deployment's output (`production`, the platform's URL in every log line).
-const PUBLIC_SYSTEM_VARS: [&str; 6] = [
+/// The system variables whose values are not secrets (the server token is).
+const SYSTEM_NAMES: &[&str] = &[
     "GUMSTACK_SERVER_ID",
     "GUMSTACK_DEPLOYMENT_ID",
     "GUMSTACK_BACKEND_URL",
@@ -42,20 +39,16 @@ const PUBLIC_SYSTEM_VARS: [&str; 6] = [
     "GUMSTACK_MCP_URL",
     "ENVIRONMENT",
 ];
-
-/// The values of `env` a deployment's output and errors are redacted of: every variable the
-/// developer set (their `PATH` included) and the server token; not [`PUBLIC_SYSTEM_VARS`] nor
-/// the default `PATH`.
-fn secret_values(env: &[(String, SecretString)]) -> Arc<[SecretString]> {
-    env.iter()
-        .filter(|(name, value)| {
-            let public = PUBLIC_SYSTEM_VARS.contains(&name.as_str())
-                || (name == "PATH" && value.expose_secret() == DEFAULT_PATH);
-            !public
-        })
-        .map(|(_, value)| value.clone())
-        .collect()
+/// Whether an env entry of a process is a secret the activity log must redact: every
+/// developer value (their own `PATH` too) and the server token, not the system variables.
+fn is_secret_env(name: &str, value: &SecretString) -> bool {
+    let system =
+        SYSTEM_NAMES.contains(&name) || (name == "PATH" && value.expose_secret() == DEFAULT_PATH);
+    !system
 }
+
+/// The PATH a server process gets unless its developer sets one.
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// A deployment that serves a server now.
 #[derive(Debug, Clone)]
@@ -63,8 +56,10 @@ pub struct LiveDeployment {
     pub deployment_id: Uuid,
     pub generation: i64,
     pub handle: Arc<dyn RunningDeployment>,
-    /// The secret values of the process's environment, which its output is redacted of.
-    secrets: Arc<[SecretString]>,
+    /// The secret values this deployment's process holds (the developer's env values and its
+    /// server token), decrypted once at deployment: what its output and the activity log's
+    /// records of the calls it serves are redacted of.
+    pub(crate) secrets: Arc<SecretValues>,
 }
 
 impl LiveDeployment {
@@ -251,10 +246,14 @@ impl Supervisor {
             return;
         }
         tracing::info!(server = %server.slug, generation = record.generation, "deploying");
-        let mut secrets: Arc<[SecretString]> = Arc::new([]);
+        let mut secrets = Arc::new(SecretValues::default());
         let result = match self.environment(&server, record.id, &server_token).await {
             Ok(env) => {
-                secrets = secret_values(&env);
+                secrets = Arc::new(SecretValues::new(
+                    env.iter()
+                        .filter(|(name, value)| is_secret_env(name, value))
+                        .map(|(_, value)| value.clone()),
+                ));
                 let spec = LaunchSpec {
                     name: server.slug.clone(),
                     program: runtime.command.clone().into(),

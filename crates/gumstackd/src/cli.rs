@@ -11,6 +11,7 @@ use gumstack_platform::servers::NewServer;
 use gumstack_platform::store::RuntimeSpec;
 use secrecy::ExposeSecret;
 
+use crate::activity::ActivityArgs;
 use crate::console::{say, shutdown_signal};
 use crate::data_dir::{DataDir, open_offline};
 use crate::demo::DemoArgs;
@@ -74,6 +75,8 @@ struct ServeArgs {
     listener: ListenerArgs,
     #[command(flatten)]
     tokens: TokenLifetimeArgs,
+    #[command(flatten)]
+    activity: ActivityArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +162,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     options.trusted_proxies = args.trusted_proxies;
     args.refresh.apply(&mut options);
     args.tokens.apply(&mut options);
+    args.activity.apply(&mut options);
     let platform = Platform::open(options, listener.local_addr()?).await?;
     let first_admin = platform.ensure_first_admin().await?;
     say(&format!("dashboard: {}", platform.state.urls.base()));

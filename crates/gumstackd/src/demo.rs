@@ -34,6 +34,8 @@ pub struct DemoArgs {
     pub refresh: RefreshArgs,
     #[command(flatten)]
     pub listener: ListenerArgs,
+    #[command(flatten)]
+    pub activity: crate::activity::ActivityArgs,
 }
 
 /// An example server the demo hosts.
@@ -89,6 +91,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let listener = args.listener.bind(args.listen)?;
     let mut options = PlatformOptions::new(&data_dir);
     args.refresh.apply(&mut options);
+    args.activity.apply(&mut options);
     let platform = Platform::open(options, listener.local_addr()?).await?;
     tracing::info!(data_dir = %data_dir.display(), "demo data directory");
     let password = platform.reset_first_admin().await?;

@@ -1,6 +1,7 @@
 //! `gumstackd`: parses the command line, starts tracing (on stderr; stdout carries only the
 //! lines a person or script reads: URLs, logins, tokens) and hands over to the platform.
 
+mod activity;
 mod audit;
 mod cli;
 mod console;

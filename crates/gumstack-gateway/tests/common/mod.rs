@@ -13,7 +13,7 @@ use std::{
 
 use axum::{Router, extract::Request, middleware::Next, response::Response};
 use gumstack_gateway::{
-    Backend, Gateway, GatewayLimits, GatewaySettings, Grant, Refusal, ToolAccess,
+    Backend, CallLog, Gateway, GatewayLimits, GatewaySettings, Grant, Refusal, ToolAccess,
 };
 use http::{HeaderMap, HeaderValue};
 use tokio::net::TcpListener;
@@ -97,12 +97,20 @@ impl Backend for FakeBackend {
         Ok(Grant {
             server_id: server.id,
             user_id: user.to_owned(),
+            client_id: format!("client-of-{user}"),
+            call_id: format!(
+                "call-{}",
+                CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
             upstream: server.upstream,
             identity: HeaderValue::try_from(Self::identity(user, slug)).unwrap(),
             tools: server.tools.clone(),
         })
     }
 }
+
+/// Numbers the calls the fake platform grants.
+static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Serves `router` on `127.0.0.1:0` until the test ends.
 pub async fn serve(router: Router) -> SocketAddr {
@@ -123,6 +131,15 @@ impl TestGateway {
     }
 
     pub async fn start_with_limits(backend: FakeBackend, limits: GatewayLimits) -> Self {
+        Self::start_with(backend, limits, None).await
+    }
+
+    /// A gateway reporting `tools/call`s to `activity`, when given.
+    pub async fn start_with(
+        backend: FakeBackend,
+        limits: GatewayLimits,
+        activity: Option<Arc<dyn CallLog>>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let settings = GatewaySettings {
@@ -130,9 +147,11 @@ impl TestGateway {
             allowed_hosts: vec![addr.to_string(), "mcp.example.com:443".to_owned()],
             allowed_origins: vec![PUBLIC_BASE.to_owned()],
         };
-        let router: Router = Gateway::new(Arc::new(backend), settings)
-            .with_limits(limits)
-            .into_router();
+        let mut gateway = Gateway::new(Arc::new(backend), settings).with_limits(limits);
+        if let Some(activity) = activity {
+            gateway = gateway.with_activity(activity);
+        }
+        let router: Router = gateway.into_router();
         tokio::spawn(async move { axum::serve(listener, router).await });
         Self { addr }
     }

@@ -77,6 +77,21 @@ pub fn mint_identity(
     client_id: &str,
     iat: Timestamp,
 ) -> String {
+    let call_id = Uuid::new_v4().to_string();
+    mint_identity_for_call(keys, issuer, server_id, user, client_id, &call_id, iat)
+}
+
+/// [`mint_identity`] whose `jti` is `call_id`, an id the caller keeps (the gateway reports
+/// the call under it, and what the server fetches during the call is filed under it).
+pub fn mint_identity_for_call(
+    keys: &SigningKeys,
+    issuer: &str,
+    server_id: Uuid,
+    user: &User,
+    client_id: &str,
+    call_id: &str,
+    iat: Timestamp,
+) -> String {
     keys.sign(
         IDENTITY_TYP,
         &IdentityClaims {
@@ -87,7 +102,7 @@ pub fn mint_identity(
             org: user.org_id.to_string(),
             grp: user.group_id.to_string(),
             cid: client_id.to_owned(),
-            jti: Uuid::new_v4().to_string(),
+            jti: call_id.to_owned(),
             iat,
             exp: iat + IDENTITY_SECONDS,
         },

@@ -15,13 +15,13 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use gumstack_config::Config;
-use secrecy::SecretString;
 use uuid::Uuid;
 
 pub use discovery::{DiscoveryError, DiscoveryLimits, ToolDiscovery};
 pub use matrix::{Cell, GroupColumn, MatrixRow, ToolMatrix, set_cell, tool_matrix};
 
 use crate::deployment_log::redact;
+use crate::redact::SecretValues;
 use crate::store::{Server, Store, StoreError, now};
 
 /// Where the platform knows a tool from.
@@ -106,7 +106,7 @@ pub(crate) async fn discover_and_record(
     server: &Server,
     deployment_id: Uuid,
     addr: SocketAddr,
-    secrets: &[SecretString],
+    secrets: &SecretValues,
 ) {
     let outcome = match store.default_org().await {
         Ok((org, _)) => discovery.discover(server.id, org.id, addr).await,

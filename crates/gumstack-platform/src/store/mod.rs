@@ -20,6 +20,8 @@
 //! - `vault`: every sealed column read and re-sealed in batches, and the master keys each
 //!   platform instance reports ([`VaultStore`]).
 //! - `audit`: the audit trail's hash-chained records and its head ([`AuditStore`]).
+//! - `activity_writes`: the activity log's inserts, lost-record counts and pruning
+//!   ([`ActivityWrites`]).
 //! - `error`: [`StoreError`], and the [`Constraint`] a refused write violated.
 //! - [`sqlite`]: every trait on SQLite, one file per aggregate; a PostgreSQL backend is a
 //!   sibling folder implementing the same traits (SPEC §13).
@@ -29,6 +31,7 @@
 //! the store never sees a plaintext secret.
 
 pub(crate) mod activity;
+pub(crate) mod activity_writes;
 pub(crate) mod api_tokens;
 pub(crate) mod audit;
 pub(crate) mod connections;
@@ -51,6 +54,7 @@ pub use activity::{
     ActivityCursor, ActivityFilter, ActivityReads, ActivityRecord, ActivityStats, CallBodies,
     CallStatus, Visibility,
 };
+pub use activity_writes::{ActivityWrites, NewActivity};
 pub use api_tokens::{ApiToken, ApiTokenStore, LAST_USED_GRANULARITY, NewApiToken};
 pub use audit::{AuditDraft, AuditHead, AuditQuery, AuditRecord, AuditStore, ChainLink};
 pub use connections::{
@@ -92,6 +96,7 @@ pub trait Store:
     + AuditStore
     + ActivityReads
     + ToolStore
+    + ActivityWrites
     + std::fmt::Debug
 {
 }
@@ -111,6 +116,7 @@ impl<T> Store for T where
         + AuditStore
         + ActivityReads
         + ToolStore
+        + ActivityWrites
         + std::fmt::Debug
 {
 }

@@ -3,6 +3,7 @@
 //! [`SqliteStore`]; `rows` holds what they share.
 
 mod activity;
+mod activity_writes;
 mod api_tokens;
 mod audit;
 mod connections;
