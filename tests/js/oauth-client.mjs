@@ -22,7 +22,6 @@
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -389,15 +388,18 @@ function newTransport(mcpUrl, provider) {
     return new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider, fetch: countingFetch });
 }
 
-/** The next line on stdin (the test's go-ahead). */
-function nextLine() {
+/** The test's go-ahead: anything on stdin (a line; stdin may close right after it). */
+function goAhead() {
     return new Promise((resolve, reject) => {
-        const lines = createInterface({ input: process.stdin });
-        lines.once('line', line => {
-            lines.close();
-            resolve(line);
+        let done = false;
+        process.stdin.once('data', () => {
+            done = true;
+            process.stdin.pause();
+            resolve();
         });
-        lines.once('close', () => reject(new Failure('stdin closed before the go-ahead')));
+        process.stdin.once('end', () => {
+            if (!done) reject(new Failure('stdin closed before the go-ahead'));
+        });
     });
 }
 
@@ -415,7 +417,7 @@ async function deniedThenAllowed(client) {
         step(`tools/call greet refused: ${error.code} ${error.message}`);
     }
     process.stdout.write(`${JSON.stringify({ phase: 'denied', tools, denied })}\n`);
-    await nextLine();
+    await goAhead();
     const toolsAfter = (await client.listTools()).tools.map(t => t.name).sort();
     const greet = await callTool(client, 'greet', { name: 'Ada' });
     return { ok: true, phase: 'allowed', sdk_version: sdkVersion(), tools_after: toolsAfter, greet };

@@ -29,7 +29,8 @@
 //! - [`audit`]: the audit trail of admin and developer actions: a hash chain keyed by a key
 //!   sealed in the vault, its views' filters and CSV, and its verification.
 //! - [`activity`]: the activity log: calls in progress, the queue and its writer (redacted,
-//!   batched inserts), retention; who may read which calls, filters, stats, the CSV export.
+//!   batched inserts), retention. `activity_views`: who may read which calls, the filters,
+//!   the stats and the CSV export, for the pages and the JSON API.
 //! - [`connections`]: OAuth connections of `oauth` servers: the connect flow, sealed tokens,
 //!   coordinated refresh, and the calls to servers' provider code (docs/PROTOCOL.md §4).
 //! - [`server_tools`]: the tools of a server — config.yaml's joined with those the platform
@@ -53,6 +54,7 @@
 #![warn(unreachable_pub)]
 
 pub mod activity;
+pub(crate) mod activity_views;
 pub mod api;
 pub mod api_tokens;
 pub mod app;

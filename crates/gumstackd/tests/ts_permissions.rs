@@ -128,15 +128,21 @@ async fn a_denied_tool_is_hidden_refused_and_logged_until_an_admin_allows_it() {
         }
     });
     // The client is killed when the test ends, whichever way.
-    let next_result = |what: &str| -> Value {
-        let line = lines
-            .recv_timeout(LINE_TIMEOUT)
-            .unwrap_or_else(|_| panic!("no {what} line from the client in {LINE_TIMEOUT:?}"));
-        serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("the client's {what} line is not JSON ({e}): {line}"))
+    let next_result = |what: &str| -> Option<Value> {
+        let line = lines.recv_timeout(LINE_TIMEOUT).ok()?;
+        Some(
+            serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("the client's {what} line is not JSON ({e}): {line}")),
+        )
     };
 
-    let denied = next_result("denied");
+    let Some(denied) = next_result("denied") else {
+        let _ = node.0.kill();
+        panic!(
+            "no denied line from the client; its stderr:\n{}",
+            stderr.join().unwrap()
+        );
+    };
     assert_eq!(denied["phase"], "denied", "{denied}");
     let tools: Vec<&str> = denied["tools"]
         .as_array()
@@ -176,6 +182,9 @@ async fn a_denied_tool_is_hidden_refused_and_logged_until_an_admin_allows_it() {
     let allowed = next_result("allowed");
     let status = node.0.wait().unwrap();
     let stderr = stderr.join().unwrap();
+    let Some(allowed) = allowed else {
+        panic!("no allowed line from the client ({status}); its stderr:\n{stderr}");
+    };
     assert!(status.success(), "the client failed; its stderr:\n{stderr}");
     assert_eq!(allowed["ok"], true, "{allowed}\n{stderr}");
     assert_eq!(allowed["sdk_version"], sdk.as_str());

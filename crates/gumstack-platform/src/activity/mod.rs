@@ -22,15 +22,12 @@
 //!   streaming get a few seconds to end).
 //!
 //! # Layout
-//! - `reading`: who may read which calls, the filters, the stats and the streamed CSV export
-//!   that the pages and the JSON API share.
 //! - `in_flight`: the calls in progress ([`InFlightCall`]).
 //! - `released`: what `/internal` released during each call, until the writer takes it.
 //! - `writer`: the queue's consumer: redaction, caps, batched inserts, lost counts.
 //! - `retention`: the pruning job.
 
 mod in_flight;
-pub(crate) mod reading;
 mod released;
 mod retention;
 mod writer;

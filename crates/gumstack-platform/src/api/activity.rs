@@ -1,5 +1,5 @@
 //! `/api/activity`: the activity log of tool calls (docs/API.md). Every caller reads the calls
-//! their role lets them see ([`crate::activity::reading`]): admins all, developers their own
+//! their role lets them see ([`crate::activity_views`]): admins all, developers their own
 //! and those to servers they own or maintain, members their own.
 
 use axum::extract::{Path, Query, State};
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ApiCaller, ApiError};
-use crate::activity::reading::{
+use crate::activity_views::{
     self, ActivityParams, MAX_PAGE_SIZE, PAGE_SIZE, STATS_DAYS, rfc3339_ms,
 };
 use crate::state::AppState;
@@ -103,7 +103,7 @@ async fn list(
                 )
             })?,
     };
-    let query = reading::resolve(&state, &caller.0, &params.filters).await?;
+    let query = activity_views::resolve(&state, &caller.0, &params.filters).await?;
     let mut records = if query.in_progress_only {
         Vec::new()
     } else {
@@ -128,7 +128,7 @@ async fn show(
 ) -> Result<impl IntoResponse, ApiError> {
     let not_found = || ApiError::NotFound(format!("no call `{}`", id.escape_debug()));
     let number = id.parse::<i64>().map_err(|_| not_found())?;
-    let visible = reading::visibility(&state, &caller.0).await?;
+    let visible = activity_views::visibility(&state, &caller.0).await?;
     match state.store.activity_record(number, &visible).await {
         Ok(record) => Ok(Json(json!({ "call": CallView::from(record) }))),
         Err(StoreError::NotFound) => Err(not_found()),
@@ -180,9 +180,9 @@ async fn stats(
     caller: ApiCaller,
     Query(params): Query<ActivityParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let query = reading::resolve(&state, &caller.0, &params).await?;
-    let stats = reading::recent_stats(&state, &query.filter).await?;
-    let lost = reading::recently_lost(&state).await?;
+    let query = activity_views::resolve(&state, &caller.0, &params).await?;
+    let stats = activity_views::recent_stats(&state, &query.filter).await?;
+    let lost = activity_views::recently_lost(&state).await?;
     Ok(Json(json!({ "stats": stats_view(stats, lost) })))
 }
 
@@ -192,6 +192,6 @@ async fn export(
     caller: ApiCaller,
     Query(params): Query<ActivityParams>,
 ) -> Result<Response, ApiError> {
-    let query = reading::resolve(&state, &caller.0, &params).await?;
-    Ok(reading::export_response(&state, query))
+    let query = activity_views::resolve(&state, &caller.0, &params).await?;
+    Ok(activity_views::export_response(&state, query))
 }

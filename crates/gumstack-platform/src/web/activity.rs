@@ -2,7 +2,7 @@
 //! a user's calls, one call's page, and the CSV export. Every view has the same filters
 //! (status, server, tool, user, days), newest first, pages by position (`before`), and the
 //! stats of the last seven days of what it shows. Who sees which calls is decided in
-//! [`crate::activity::reading`].
+//! [`crate::activity_views`].
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::server_page::{self, Tab};
 use super::{PageError, pages};
-use crate::activity::reading::{
+use crate::activity_views::{
     self, ActivityParams, ActivityQuery, PAGE_SIZE, STATS_DAYS, client_label, format_latency,
     format_time_ms,
 };
@@ -97,7 +97,7 @@ async fn view(
     mut params: ActivityParams,
 ) -> Response {
     scope.fix(&mut params);
-    let query = match reading::resolve(state, &session.user, &params).await {
+    let query = match activity_views::resolve(state, &session.user, &params).await {
         Ok(query) => query,
         Err(e) => return pages::error_page(Some(session), e),
     };
@@ -171,8 +171,8 @@ async fn load_view(
             .activity_page(&query.filter, query.before, PAGE_SIZE + 1, false)
             .await?
     };
-    let stats = reading::recent_stats(state, &query.filter).await?;
-    let lost = reading::recently_lost(state).await?;
+    let stats = activity_views::recent_stats(state, &query.filter).await?;
+    let lost = activity_views::recently_lost(state).await?;
     // The servers the filter offers: those the reader sees.
     let servers = state.visible_servers(viewer).await?;
     Ok((records, stats, lost, servers))
@@ -302,7 +302,7 @@ pub(super) async fn call(
     let Ok(id) = id.parse::<i64>() else {
         return pages::error_page(Some(&session), StoreError::NotFound);
     };
-    let visible = match reading::visibility(&state, &session.user).await {
+    let visible = match activity_views::visibility(&state, &session.user).await {
         Ok(visible) => visible,
         Err(e) => return pages::error_page(Some(&session), e),
     };
@@ -324,7 +324,7 @@ pub(super) async fn call(
             dt { "Tool" } dd { code { (record.tool) } }
             dt { "User" } dd { (record.user_email.as_deref().unwrap_or("(deleted user)")) }
             dt { "Client" } dd { (client_label(&record)) }
-            dt { "Started" } dd { (reading::rfc3339_ms(record.started_at_ms)) }
+            dt { "Started" } dd { (activity_views::rfc3339_ms(record.started_at_ms)) }
             dt { "Latency" } dd { (format_latency(record.duration_us)) }
             dt { "Status" } dd { (record.status.label()) }
         }
@@ -364,9 +364,9 @@ pub(super) async fn export(
     session: SessionUser,
     Query(params): Query<ActivityParams>,
 ) -> Response {
-    let query = match reading::resolve(&state, &session.user, &params).await {
+    let query = match activity_views::resolve(&state, &session.user, &params).await {
         Ok(query) => query,
         Err(e) => return pages::error_page(Some(&session), e),
     };
-    reading::export_response(&state, query)
+    activity_views::export_response(&state, query)
 }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::servers::run_status;
 use super::{activity, pages};
-use crate::activity::reading::{self, ActivityError};
+use crate::activity_views::{self, ActivityError};
 use crate::auth::SessionUser;
 use crate::state::AppState;
 use crate::store::{
@@ -95,11 +95,12 @@ async fn recent_activity(
     session: &SessionUser,
     server: &Server,
 ) -> Result<RecentActivity, ActivityError> {
-    let mut filter = ActivityFilter::visible(reading::visibility(state, &session.user).await?);
+    let mut filter =
+        ActivityFilter::visible(activity_views::visibility(state, &session.user).await?);
     filter.server_id = Some(server.id);
     Ok(RecentActivity {
-        stats: reading::recent_stats(state, &filter).await?,
-        lost: reading::recently_lost(state).await?,
+        stats: activity_views::recent_stats(state, &filter).await?,
+        lost: activity_views::recently_lost(state).await?,
         calls: state
             .store
             .activity_page(&filter, None, RECENT_CALLS, false)
