@@ -91,6 +91,8 @@ impl Backend for FuzzBackend {
             Some(user @ ("alice" | "bob")) => Ok(Grant {
                 server_id: "server-1".into(),
                 user_id: user.into(),
+                client_id: "client-1".into(),
+                call_id: format!("call-{user}"),
                 upstream: self.upstream,
                 identity: HeaderValue::from_str(&identity(user)).unwrap(),
                 tools: if user == "alice" {

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse as _, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::activity::InFlightCall;
 use crate::error::{DomainError, ErrorClass, Internal};
 use crate::state::AppState;
 use crate::store::{
@@ -263,6 +264,36 @@ fn day_start(name: &str, text: &str) -> Result<Option<i64>, ActivityError> {
     let date = time::Date::from_calendar_date(year, month, day).map_err(|_| invalid())?;
     let start = date.midnight().assume_utc().unix_timestamp();
     Ok(Some(start * 1000))
+}
+
+/// The calls in progress on this instance that `query` matches (memory only: none is stored
+/// as in progress), newest first; none when the query asks for a stored status or an older page.
+pub(crate) fn in_progress(state: &AppState, query: &ActivityQuery) -> Vec<InFlightCall> {
+    let filter = &query.filter;
+    if query.before.is_some() || filter.status.is_some() {
+        return Vec::new();
+    }
+    let id = |uuid: Option<Uuid>| uuid.map(|u| u.to_string());
+    let (server, user) = (id(filter.server_id), id(filter.user_id));
+    let mut calls: Vec<InFlightCall> = state
+        .activity
+        .in_flight()
+        .into_iter()
+        .filter(|call| match &filter.visible {
+            Visibility::All => true,
+            Visibility::Limited { user_id, servers } => {
+                call.user_id == user_id.to_string()
+                    || servers.iter().any(|s| call.server_id == s.to_string())
+            }
+        })
+        .filter(|call| server.as_ref().is_none_or(|s| &call.server_id == s))
+        .filter(|call| user.as_ref().is_none_or(|u| &call.user_id == u))
+        .filter(|call| filter.tool.as_ref().is_none_or(|t| &call.tool == t))
+        .filter(|call| filter.from_ms.is_none_or(|from| call.started_at >= from))
+        .filter(|call| filter.until_ms.is_none_or(|until| call.started_at < until))
+        .collect();
+    calls.reverse();
+    calls
 }
 
 /// The filter of the stats shown beside a view: the view's reader, server and user, over the

@@ -105,6 +105,7 @@ async fn view(
         Ok(loaded) => loaded,
         Err(e) => return pages::error_page(Some(session), e),
     };
+    let running = activity_views::in_progress(state, &query);
     let has_older = records.len() > PAGE_SIZE as usize;
     let records = &records[..records.len().min(PAGE_SIZE as usize)];
     let older = has_older
@@ -138,8 +139,22 @@ async fn view(
         (stats_section(&stats, lost))
         (filters(&path, &scope, &params, &servers))
         p { a href=(export) download { "Export these calls as CSV" } }
-        @if query.in_progress_only {
-            p { "Calls in progress are shown only while they run; none is stored as in progress." }
+        @if !running.is_empty() {
+            table {
+                caption { "In progress now" }
+                thead { tr { th scope="col" { "Started" } th scope="col" { "Tool" } th scope="col" { "Status" } } }
+                tbody {
+                    @for call in &running {
+                        tr {
+                            td { (format_time_ms(call.started_at)) }
+                            td { code { (call.tool) } }
+                            td { span.status data-status="in_progress" { "In Progress" } }
+                        }
+                    }
+                }
+            }
+        } @else if query.in_progress_only {
+            p { "No call is in progress right now. Calls in progress are shown only while they run." }
         }
         (calls_table(records, !matches!(scope, Scope::Server(_)), "Calls, newest first"))
         nav.pager aria-label="Pages" {
