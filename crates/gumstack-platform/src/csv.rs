@@ -1,11 +1,11 @@
 //! CSV cells for the exports (RFC 4180), safe to open in a spreadsheet.
 
-/// Appends `value` as one CSV cell. A cell with a comma, quote or line break is quoted (quotes
-/// doubled); a cell a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, tab, carriage
-/// return first) gets a leading `'`, so an exported value can never run as one.
+/// Appends `value` as one CSV cell. A cell a spreadsheet would read as a formula (`=`, `+`,
+/// `-`, `@`, tab or carriage return first) gets a leading `'`, so an exported value can never
+/// run as one; a cell with a comma, quote or line break is then quoted (quotes doubled).
 pub(crate) fn push_cell(out: &mut String, value: &str) {
     let formula = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    let quote = formula || value.contains([',', '"', '\n', '\r']);
+    let quote = value.contains([',', '"', '\n', '\r']);
     if quote {
         out.push('"');
     }
@@ -20,15 +20,16 @@ pub(crate) fn push_cell(out: &mut String, value: &str) {
     }
 }
 
+/// One CSV cell as [`push_cell`] writes it.
+pub(crate) fn cell(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    push_cell(&mut out, value);
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::push_cell;
-
-    fn cell(value: &str) -> String {
-        let mut out = String::new();
-        push_cell(&mut out, value);
-        out
-    }
+    use super::cell;
 
     #[test]
     fn plain_values_stay_plain() {
@@ -46,8 +47,9 @@ mod tests {
     #[test]
     fn formulas_are_neutralised() {
         assert_eq!(cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(cell("+1"), "\"'+1\"");
-        assert_eq!(cell("-2"), "\"'-2\"");
-        assert_eq!(cell("@SUM(A1)"), "\"'@SUM(A1)\"");
+        assert_eq!(cell("+1"), "'+1");
+        assert_eq!(cell("-2"), "'-2");
+        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(cell("=1,2"), "\"'=1,2\"");
     }
 }

@@ -1,7 +1,7 @@
-//! The CSV export's lines (RFC 4180), with spreadsheet formula injection neutralised: a cell
-//! that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, so a
-//! target label such as `=HYPERLINK(…)` is shown as text, never run.
+//! The audit CSV export's lines, with cells from [`crate::csv`] (RFC 4180, spreadsheet formula
+//! injection neutralised: a target label such as `=HYPERLINK(…)` is shown as text, never run).
 
+use crate::csv::cell;
 use crate::store::AuditRecord;
 
 const COLUMNS: [&str; 11] = [
@@ -17,20 +17,6 @@ const COLUMNS: [&str; 11] = [
     "source",
     "hash",
 ];
-
-/// One cell, neutralised and quoted when needed.
-pub(crate) fn cell(value: &str) -> String {
-    let mut text = String::with_capacity(value.len() + 2);
-    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        text.push('\'');
-    }
-    text.push_str(value);
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
-}
 
 fn line(cells: &[&str]) -> String {
     let mut out = cells.iter().map(|c| cell(c)).collect::<Vec<_>>().join(",");
@@ -68,24 +54,4 @@ pub(crate) fn row(record: &AuditRecord) -> String {
         d.source.as_deref().unwrap_or(""),
         &record.hash,
     ])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::cell;
-
-    #[test]
-    fn formulas_are_neutralised_and_quotes_doubled() {
-        assert_eq!(cell("plain"), "plain");
-        assert_eq!(cell("=1+1"), "'=1+1");
-        assert_eq!(cell("+1"), "'+1");
-        assert_eq!(cell("-1"), "'-1");
-        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(
-            cell("=HYPERLINK(\"x\",\"y\")"),
-            "\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\""
-        );
-        assert_eq!(cell("a,b"), "\"a,b\"");
-        assert_eq!(cell("two\nlines"), "\"two\nlines\"");
-    }
 }
