@@ -31,42 +31,10 @@ async fn a_denied_tool_is_hidden_and_refused_until_an_admin_allows_it() {
     demo.read_until("login: ");
     let api = Api::new(&base, token_for(&data_dir));
 
-    let (status, body) = api
-        .send(
-            reqwest::Method::POST,
-            "/api/groups",
-            Some(json!({ "name": "Interns" })),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let group = body["group"]["id"].as_str().unwrap().to_owned();
     let password = "a long enough password for the intern";
-    let (status, body) = api
-        .send(
-            reqwest::Method::POST,
-            "/api/users",
-            Some(json!({ "email": "intern@example.com", "role": "member", "password": password })),
-        )
+    let access = api
+        .intern_denied_greet("intern@example.com", password)
         .await;
-    assert_eq!(status, 201, "{body}");
-    let user = body["user"]["id"].as_str().unwrap().to_owned();
-    let (status, _) = api
-        .send(
-            reqwest::Method::PUT,
-            &format!("/api/groups/{group}/members/{user}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 204);
-    let access = format!("/api/groups/{group}/servers/greeter");
-    let (status, body) = api
-        .send(
-            reqwest::Method::PUT,
-            &access,
-            Some(json!({ "enabled": true, "default": "allow", "tools": { "greet": "deny" } })),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
 
     let mcp = OAuthMcp::connect(
         &base,

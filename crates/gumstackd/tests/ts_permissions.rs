@@ -65,41 +65,7 @@ async fn a_denied_tool_is_hidden_refused_and_logged_until_an_admin_allows_it() {
     let base = demo.read_until("dashboard: ");
     demo.read_until("login: ");
     let api = Api::new(&base, token_for(&data_dir));
-    let (status, body) = api
-        .send(
-            reqwest::Method::POST,
-            "/api/groups",
-            Some(json!({ "name": "Interns" })),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let group = body["group"]["id"].as_str().unwrap().to_owned();
-    let (status, body) = api
-        .send(
-            reqwest::Method::POST,
-            "/api/users",
-            Some(json!({ "email": EMAIL, "role": "member", "password": PASSWORD })),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let user = body["user"]["id"].as_str().unwrap().to_owned();
-    let (status, _) = api
-        .send(
-            reqwest::Method::PUT,
-            &format!("/api/groups/{group}/members/{user}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 204);
-    let access = format!("/api/groups/{group}/servers/greeter");
-    let (status, body) = api
-        .send(
-            reqwest::Method::PUT,
-            &access,
-            Some(json!({ "enabled": true, "default": "allow", "tools": { "greet": "deny" } })),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let access = api.intern_denied_greet(EMAIL, PASSWORD).await;
 
     let mut node = KillOnDrop(
         Command::new("node")

@@ -405,6 +405,47 @@ pub struct Api {
 }
 
 impl Api {
+    /// A new group "Interns" whose access to the demo's `greeter` denies `greet`, and a new
+    /// member of it (`email`, `password`); the route of that access, to change it.
+    pub async fn intern_denied_greet(&self, email: &str, password: &str) -> String {
+        let (status, body) = self
+            .send(
+                reqwest::Method::POST,
+                "/api/groups",
+                Some(serde_json::json!({ "name": "Interns" })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let group = body["group"]["id"].as_str().unwrap().to_owned();
+        let (status, body) = self
+            .send(
+                reqwest::Method::POST,
+                "/api/users",
+                Some(serde_json::json!({ "email": email, "role": "member", "password": password })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let user = body["user"]["id"].as_str().unwrap().to_owned();
+        let (status, _) = self
+            .send(
+                reqwest::Method::PUT,
+                &format!("/api/groups/{group}/members/{user}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 204);
+        let access = format!("/api/groups/{group}/servers/greeter");
+        let (status, body) = self
+            .send(
+                reqwest::Method::PUT,
+                &access,
+                Some(serde_json::json!({ "enabled": true, "default": "allow", "tools": { "greet": "deny" } })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        access
+    }
+
     pub fn new(base: &str, token: String) -> Self {
         Self {
             base: base.to_owned(),
