@@ -30,9 +30,12 @@ use tokio::sync::watch;
 const CONFIG: &str = "name: Echo\nauth:\n  type: none\n";
 const REDACTED: &str = "****SECRET_REDACTED****";
 const GREETING: &str = "Bonjour-env-value-7731";
+/// How long the `slow` tool takes.
+const SLOW_CALL: Duration = Duration::from_millis(1500);
 
 /// A runtime whose "process" is an in-process HTTP server: `echo` answers with the env var
-/// `GREETING` followed by its arguments; `fail` reports a tool error.
+/// `GREETING` followed by its arguments; `fail` reports a tool error; `slow` answers after
+/// [`SLOW_CALL`].
 #[derive(Debug, Default)]
 struct EchoRuntime;
 
@@ -82,6 +85,10 @@ impl Runtime for EchoRuntime {
                             "content": [{"type": "text", "text": "it broke"}],
                             "isError": true
                         }),
+                        Some("tools/call") if params["name"] == "slow" => {
+                            tokio::time::sleep(SLOW_CALL).await;
+                            json!({"content": [{"type": "text", "text": "done"}], "isError": false})
+                        }
                         Some("tools/call") => json!({
                             "content": [{"type": "text",
                                 "text": format!("{greeting} {}", params["arguments"])}],
@@ -571,4 +578,101 @@ async fn with_the_log_off_nothing_is_recorded() {
     assert!(answer["result"].is_object(), "{answer}");
     running.stop().await;
     assert!(running.rows().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_call_is_listed_in_progress_by_the_api_until_it_ends() {
+    let mut running = Running::start(ActivitySettings::default()).await;
+    let (member, token) = running.member_token().await;
+    let in_progress = |token: String| {
+        let url = format!("{}/api/activity?status=in_progress", running.base);
+        async move {
+            let answer = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200);
+            answer.json::<Value>().await.unwrap()["calls"]
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+    };
+    assert!(in_progress(running.admin_token.clone()).await.is_empty());
+
+    let call = {
+        let (base, slug, token) = (running.base.clone(), running.slug.clone(), token.clone());
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(format!("{base}/mcp/{slug}"))
+                .bearer_auth(&token)
+                .header("accept", "application/json, text/event-stream")
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                    "params": {"name": "slow", "arguments": {}}}))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        })
+    };
+    // The admin sees the call while it runs: no id yet, the member, the tool, the time so far.
+    let listed = loop {
+        let calls = in_progress(running.admin_token.clone()).await;
+        if !calls.is_empty() {
+            break calls;
+        }
+        assert!(!call.is_finished(), "the slow call ended before it was listed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let listed = &listed[0];
+    assert_eq!(listed["status"], "in_progress");
+    assert_eq!(listed["tool"], "slow");
+    assert_eq!(listed["user_id"], member.to_string());
+    assert_eq!(listed["client_id"], "test-client");
+    assert!(listed.get("id").is_none(), "{listed}");
+    assert!(listed["running_ms"].as_i64().unwrap() >= 0);
+    // Other filters apply to it: another tool's calls in progress are none.
+    let url = format!("{}/api/activity?status=in_progress&tool=echo", running.base);
+    let other: Value = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(&running.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(other["calls"], json!([]));
+    // Another member does not see it.
+    let state = &running.platform.state;
+    let stranger = state
+        .accounts
+        .create("stranger@example.com", Role::Member, None)
+        .await
+        .unwrap()
+        .user;
+    let stranger_token = state
+        .api_tokens
+        .create(&stranger, "test", None)
+        .await
+        .unwrap()
+        .token
+        .expose_secret()
+        .to_owned();
+    assert!(in_progress(stranger_token).await.is_empty());
+
+    let answer = call.await.unwrap();
+    assert_eq!(answer["result"]["content"][0]["text"], "done", "{answer}");
+    // Once ended it is no longer in progress, and it is stored as a success.
+    assert!(in_progress(running.admin_token.clone()).await.is_empty());
+    running.stop().await;
+    let rows = running.rows().await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(text(&rows[0], "tool").as_deref(), Some("slow"));
+    assert_eq!(text(&rows[0], "status").as_deref(), Some("success"));
 }

@@ -48,6 +48,7 @@ use crate::store::Store;
 use crate::supervisor::Supervisor;
 
 pub use in_flight::InFlightCall;
+pub(crate) use in_flight::unix_millis;
 
 /// How the activity log runs.
 #[derive(Debug, Clone)]

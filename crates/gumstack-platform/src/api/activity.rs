@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ApiCaller, ApiError};
+use crate::activity::{InFlightCall, unix_millis};
 use crate::activity_views::{
     self, ActivityParams, MAX_PAGE_SIZE, PAGE_SIZE, STATS_DAYS, rfc3339_ms,
 };
@@ -55,6 +56,34 @@ struct CallView {
     output_truncated: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<Option<String>>,
+}
+
+/// A call in progress: no id yet (it has no row until it ends), and how long it has run.
+#[derive(Debug, Serialize)]
+struct InProgressView {
+    call_id: String,
+    server_id: String,
+    tool: String,
+    user_id: String,
+    client_id: String,
+    status: &'static str,
+    started_at: String,
+    running_ms: i64,
+}
+
+impl InProgressView {
+    fn new(call: InFlightCall, now_ms: i64) -> Self {
+        Self {
+            running_ms: now_ms.saturating_sub(call.started_at).max(0),
+            started_at: rfc3339_ms(call.started_at),
+            call_id: call.call_id,
+            server_id: call.server_id,
+            tool: call.tool,
+            user_id: call.user_id,
+            client_id: call.client_id,
+            status: "in_progress",
+        }
+    }
 }
 
 impl From<ActivityRecord> for CallView {
@@ -104,14 +133,20 @@ async fn list(
             })?,
     };
     let query = activity_views::resolve(&state, &caller.0, &params.filters).await?;
-    let mut records = if query.in_progress_only {
-        Vec::new()
-    } else {
-        state
-            .store
-            .activity_page(&query.filter, query.before, limit + 1, false)
-            .await?
-    };
+    if query.in_progress_only {
+        // Calls in progress live in memory on this instance, never in the store: one page.
+        let now_ms = unix_millis(std::time::SystemTime::now());
+        let calls: Vec<InProgressView> = activity_views::in_progress(&state, &query)
+            .into_iter()
+            .take(limit as usize)
+            .map(|call| InProgressView::new(call, now_ms))
+            .collect();
+        return Ok(Json(json!({ "calls": calls, "next": null })));
+    }
+    let mut records = state
+        .store
+        .activity_page(&query.filter, query.before, limit + 1, false)
+        .await?;
     let next = (records.len() > limit as usize).then(|| {
         records.truncate(limit as usize);
         records.last().map(|r| r.cursor().encode())
