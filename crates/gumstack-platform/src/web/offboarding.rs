@@ -166,29 +166,20 @@ pub(super) async fn enable(
 }
 
 fn confirm_page(session: &SessionUser, user: &User, typed: &str, error: bool) -> Markup {
-    let body = html! {
-        h1 { "Delete " (user.email) "?" }
-        p { "This cannot be undone. Deleting the account:" }
-        ul.list {
+    pages::TypeToConfirm {
+        what: &user.email,
+        consequences: html! {
             li { "ends its sessions, API tokens and MCP clients' access at once, and refuses its logins;" }
             li { "revokes its OAuth connections at their providers (the report says what failed);" }
             li { "removes its saved credentials and connections;" }
             li { "passes its servers to you." }
-        }
-        @if error {
-            p.error role="alert" id="confirm-error" { "Type the account's email exactly to confirm." }
-        }
-        form.card method="post" action={ "/users/" (user.id) "/delete" } {
-            input type="hidden" name="csrf" value=(session.csrf);
-            label for="confirm" { "Type " code { (user.email) } " to confirm" }
-            input id="confirm" name="confirm" type="text" required autocomplete="off" value=(typed)
-                aria-invalid=[error.then_some("true")]
-                aria-describedby=[error.then_some("confirm-error")];
-            button.danger type="submit" { "Delete permanently" }
-        }
-        p { a href="/users" { "Cancel" } }
-    };
-    pages::page(&format!("Delete {}", user.email), Some(session), body)
+        },
+        expected: &user.email,
+        expected_is: "the account's email",
+        action: &format!("/users/{}/delete", user.id),
+        cancel: "/users",
+    }
+    .page(session, typed, error)
 }
 
 /// `GET /users/{id}/delete`: the confirmation step.

@@ -101,6 +101,49 @@ pub(crate) fn message_page(title: &str, message: &str) -> Markup {
     )
 }
 
+/// A deletion that can't be undone, confirmed by typing a name: what to delete, what it
+/// removes, and the form that must be sent with `expected` typed in.
+pub(crate) struct TypeToConfirm<'a> {
+    /// What is deleted, as the heading names it (`Delete {what}?`).
+    pub(crate) what: &'a str,
+    /// What deleting removes: the items of a list.
+    pub(crate) consequences: Markup,
+    /// The text to type, e.g. the slug.
+    pub(crate) expected: &'a str,
+    /// What that text is, for the error (`the server's slug`).
+    pub(crate) expected_is: &'a str,
+    /// Where the form posts.
+    pub(crate) action: &'a str,
+    /// Where "Cancel" goes.
+    pub(crate) cancel: &'a str,
+}
+
+impl TypeToConfirm<'_> {
+    /// The page, with what was typed kept and an error when it did not match.
+    pub(crate) fn page(&self, session: &SessionUser, typed: &str, error: bool) -> Markup {
+        let body = html! {
+            h1 { "Delete " (self.what) "?" }
+            p { "This cannot be undone. Deleting it:" }
+            ul.list { (self.consequences) }
+            @if error {
+                p.error role="alert" id="confirm-error" {
+                    "Type " (self.expected_is) " exactly to confirm."
+                }
+            }
+            form.card method="post" action=(self.action) {
+                input type="hidden" name="csrf" value=(session.csrf);
+                label for="confirm" { "Type " code { (self.expected) } " to confirm" }
+                input id="confirm" name="confirm" type="text" required autocomplete="off" value=(typed)
+                    aria-invalid=[error.then_some("true")]
+                    aria-describedby=[error.then_some("confirm-error")];
+                button.danger type="submit" { "Delete permanently" }
+            }
+            p { a href=(self.cancel) { "Cancel" } }
+        };
+        page(&format!("Delete {}", self.what), Some(session), body)
+    }
+}
+
 /// A page refusing what the user's role does not allow (403). The server checks every admin
 /// action; this is what a member who opens an admin page or posts an admin form sees.
 pub(crate) fn forbidden(session: &SessionUser, what: &str) -> Response {

@@ -75,28 +75,19 @@ pub(super) async fn enable(
 }
 
 fn confirm_page(session: &SessionUser, server: &Server, typed: &str, error: bool) -> Markup {
-    let body = html! {
-        h1 { "Delete " (server.name) "?" }
-        p { "This cannot be undone. Deleting the server removes:" }
-        ul.list {
-            li { "its settings, environment variables and deployments (the process is stopped);" }
-            li { "every user's credentials and connections for it, and the MCP clients' access to it;" }
-            li { "its MCP URL " code { "/mcp/" (server.slug) } ", which stops answering." }
-        }
-        @if error {
-            p.error role="alert" id="confirm-error" { "Type the server's slug exactly to confirm." }
-        }
-        form.card method="post" action={ "/servers/" (server.slug) "/delete" } {
-            input type="hidden" name="csrf" value=(session.csrf);
-            label for="confirm" { "Type " code { (server.slug) } " to confirm" }
-            input id="confirm" name="confirm" type="text" required autocomplete="off" value=(typed)
-                aria-invalid=[error.then_some("true")]
-                aria-describedby=[error.then_some("confirm-error")];
-            button.danger type="submit" { "Delete permanently" }
-        }
-        p { a href={ "/servers/" (server.slug) "/settings" } { "Cancel" } }
-    };
-    pages::page(&format!("Delete {}", server.name), Some(session), body)
+    pages::TypeToConfirm {
+        what: &server.name,
+        consequences: html! {
+            li { "removes its settings, environment variables and deployments (the process is stopped);" }
+            li { "removes every user's credentials and connections for it, and the MCP clients' access to it;" }
+            li { "ends its MCP URL " code { "/mcp/" (server.slug) } ", which stops answering." }
+        },
+        expected: &server.slug,
+        expected_is: "the server's slug",
+        action: &format!("/servers/{}/delete", server.slug),
+        cancel: &format!("/servers/{}/settings", server.slug),
+    }
+    .page(session, typed, error)
 }
 
 /// `GET /servers/{slug}/delete`: the confirmation step.
