@@ -62,6 +62,33 @@ async fn wait_live(chrome: &Chrome, base: &str, slug: &str) {
     }
 }
 
+/// The rows of the calls table at `path`, reloaded until it has at least `count` (the log is
+/// written off the request path, a moment after the call ends).
+async fn activity_rows(chrome: &Chrome, base: &str, path: &str, count: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        chrome.client.goto(&format!("{base}{path}")).await.unwrap();
+        let rows = chrome
+            .client
+            .find_all(fantoccini::Locator::Css("table tbody tr"))
+            .await
+            .unwrap();
+        let mut texts = Vec::with_capacity(rows.len());
+        for row in rows {
+            texts.push(row.text().await.unwrap());
+        }
+        if texts.len() >= count {
+            return texts;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} shows {} calls, not {count}: {texts:?}",
+            texts.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn assert_no_env_value(source: &str, page: &str) {
     for value in [ENV_FIRST, ENV_SECOND] {
         assert!(!source.contains(value), "{page} shows an env var value");
@@ -332,6 +359,48 @@ async fn the_dashboard_works_in_a_real_browser() {
         names.contains(&"key_suffix") && !names.contains(&"whoami"),
         "{names:?}"
     );
+
+    // Calling the denied tool is refused, and logged as such.
+    let denied = mcp
+        .service
+        .call_tool(CallToolRequestParams::new("whoami".to_owned()))
+        .await;
+    assert!(denied.is_err(), "whoami is denied to Interns: {denied:?}");
+
+    // The member's own calls, on the Activity page: the success and the refusal.
+    let rows = activity_rows(&chrome, &base, "/activity", 2).await;
+    assert!(
+        rows.iter()
+            .any(|row| row.contains("key_suffix") && row.contains("Success")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|row| row.contains("whoami") && row.contains("Permission Denied")),
+        "{rows:?}"
+    );
+    assert!(!chrome.source().await.contains(MEMBER_KEY));
+    chrome.screenshot("10b-activity-member").await;
+    // One call's page: what the tool answered, without the member's key.
+    chrome
+        .client
+        .find(fantoccini::Locator::Id("status"))
+        .await
+        .unwrap()
+        .select_by_value("success")
+        .await
+        .unwrap();
+    chrome.click("form.filters button[type=submit]").await;
+    assert_eq!(chrome.path().await, "/activity?status=success&server=&tool=&user=&from=&to=");
+    let rows = chrome.text("table tbody").await;
+    assert!(!rows.contains("whoami"), "filtered to successes: {rows}");
+    chrome.click("table tbody tr:first-child td:first-child a").await;
+    assert!(chrome.path().await.starts_with("/activity/"));
+    assert_eq!(chrome.text("h1").await, "Call of key_suffix");
+    let output = chrome.text("section[aria-labelledby=output] pre.log").await;
+    assert!(output.contains("5678"), "{output}");
+    assert!(!chrome.source().await.contains(MEMBER_KEY));
+    chrome.screenshot("10c-activity-call").await;
 
     // The member sees that client and revokes it: its next call is refused.
     chrome

@@ -361,14 +361,17 @@ fn body_section(title: &str, text: Option<&str>, truncated: bool) -> Markup {
             .and_then(|value| serde_json::to_string_pretty(&value).ok())
             .unwrap_or_else(|| text.to_owned())
     });
+    let id = title.to_ascii_lowercase();
     html! {
-        h2 { (title) }
-        @match shown {
-            Some(shown) => {
-                pre.log { (shown) }
-                @if truncated { p { small { "Truncated: only the first 16 KiB were kept." } } }
+        section aria-labelledby=(id) {
+            h2 id=(id) { (title) }
+            @match shown {
+                Some(shown) => {
+                    pre.log { (shown) }
+                    @if truncated { p { small { "Truncated: only the first 16 KiB were kept." } } }
+                }
+                None => { p { "None recorded." } }
             }
-            None => { p { "None recorded." } }
         }
     }
 }
