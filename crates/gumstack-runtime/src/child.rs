@@ -11,6 +11,7 @@ use secrecy::ExposeSecret;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
+use crate::isolation::Confinement;
 use crate::log_buffer::{LogBuffer, pump};
 use crate::process_group::signal_group;
 use crate::spawner;
@@ -37,11 +38,12 @@ impl RunningProcess {
     /// Starts `spec` listening on `port`, its output going to `logs`.
     pub(crate) async fn spawn(
         spec: &LaunchSpec,
+        confinement: &Confinement,
         port: u16,
         deployment: &Arc<str>,
         logs: &Arc<LogBuffer>,
     ) -> io::Result<Self> {
-        let mut child = spawner::spawn(command(spec, port)).await?;
+        let mut child = spawner::spawn(command(spec, confinement, port)).await?;
         let pid = child
             .id()
             .ok_or_else(|| io::Error::other("the new process has no pid"))?;
@@ -142,8 +144,8 @@ impl Drop for RunningProcess {
 }
 
 /// The command for `spec`: a fresh environment (the spec's plus `PORT`), its own process group,
-/// no stdin, piped output, and death with the platform.
-fn command(spec: &LaunchSpec, port: u16) -> Command {
+/// no stdin, piped output, contained as `confinement` says, and death with the platform.
+fn command(spec: &LaunchSpec, confinement: &Confinement, port: u16) -> Command {
     let mut command = Command::new(&spec.program);
     command
         .args(&spec.args)
@@ -165,6 +167,8 @@ fn command(spec: &LaunchSpec, port: u16) -> Command {
     if let Some(dir) = &spec.working_dir {
         command.current_dir(dir);
     }
+    confinement.apply(spec, &mut command);
+    // After the confinement: changing the uid clears the parent-death signal.
     die_with_parent(&mut command);
     command
 }

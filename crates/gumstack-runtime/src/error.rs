@@ -43,6 +43,15 @@ pub enum StartError {
     /// Waiting for the process failed; it was killed.
     #[error("lost track of the server process")]
     Wait(#[source] io::Error),
+    /// The process can't be contained as the runtime's [`crate::Isolation`] asks: with strict
+    /// isolation a layer is missing, or its sandbox could not be prepared.
+    #[error("the server `{name}` was not started: {reason}")]
+    Isolation {
+        /// The spec's name.
+        name: String,
+        /// What is missing or failed.
+        reason: String,
+    },
     /// The HTTP client for the health check could not be built.
     #[error("could not build the health-check client")]
     HealthClient(#[source] reqwest::Error),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::child::RunningProcess;
 use crate::error::StartError;
 use crate::health::HealthCheck;
+use crate::isolation::Confinement;
 use crate::shared::Shared;
 use crate::spec::LaunchSpec;
 
@@ -26,16 +27,23 @@ pub(crate) enum LaunchFailure {
 #[derive(Debug)]
 pub(crate) struct Launcher {
     spec: LaunchSpec,
+    confinement: Confinement,
     port: u16,
     health: HealthCheck,
     shared: Arc<Shared>,
 }
 
 impl Launcher {
-    pub(crate) fn new(spec: LaunchSpec, port: u16, shared: Arc<Shared>) -> reqwest::Result<Self> {
+    pub(crate) fn new(
+        spec: LaunchSpec,
+        confinement: Confinement,
+        port: u16,
+        shared: Arc<Shared>,
+    ) -> reqwest::Result<Self> {
         let health = HealthCheck::new(port, &spec.health_path)?;
         Ok(Self {
             spec,
+            confinement,
             port,
             health,
             shared,
@@ -51,9 +59,15 @@ impl Launcher {
     /// startup timeout passes. Dropping the future kills the process.
     pub(crate) async fn launch(&self) -> Result<RunningProcess, LaunchFailure> {
         let shared = &self.shared;
-        let mut process = RunningProcess::spawn(&self.spec, self.port, &shared.name, &shared.logs)
-            .await
-            .map_err(LaunchFailure::Spawn)?;
+        let mut process = RunningProcess::spawn(
+            &self.spec,
+            &self.confinement,
+            self.port,
+            &shared.name,
+            &shared.logs,
+        )
+        .await
+        .map_err(LaunchFailure::Spawn)?;
         shared.set_pid(Some(process.pid()));
         tracing::debug!(deployment = %shared.name, pid = process.pid(), port = self.port, "process started");
 

@@ -9,7 +9,10 @@
 //!
 //! - listens on a loopback port picked by the runtime and passed as `PORT`; the port survives
 //!   restarts, so [`Deployment::addr`] is stable;
-//! - gets exactly the spec's environment plus `PORT`, nothing of the platform's own;
+//! - gets exactly the spec's environment plus `PORT` (and `TMPDIR`, its private directory,
+//!   when contained and the spec sets none), nothing of the platform's own;
+//! - is contained ([`Isolation`]): its own uid when the platform runs as root, no
+//!   capabilities, `no_new_privs`, a Landlock sandbox, a seccomp filter and resource limits;
 //! - runs in its own process group and receives `SIGKILL` if the platform dies
 //!   (`PR_SET_PDEATHSIG`), so no server outlives the platform;
 //! - is restarted with exponential backoff when it exits on its own;
@@ -28,12 +31,16 @@
 //! - `child.rs`: the command line, environment and process-group handling of one child.
 //! - `spawner.rs`: the long-lived thread every child is forked from (see its docs for why).
 //! - `process_group.rs`: signalling a child's process group.
+//! - `isolation/`: the containment of each process (own uid, no privileges, Landlock,
+//!   seccomp, resource limits): what the parent prepares, and what the child applies to itself
+//!   between fork and exec.
 //! - `health.rs`: the HTTP health probe.
 //! - `log_buffer.rs`: the bounded buffer of recent output lines and the pipe readers.
 
 mod child;
 mod error;
 mod health;
+mod isolation;
 mod launch;
 mod log_buffer;
 mod process_group;
@@ -48,6 +55,9 @@ use std::net::SocketAddr;
 use tokio::sync::watch;
 
 pub use error::StartError;
+pub use isolation::{
+    Containment, DEFAULT_UID_RANGE, Isolation, IsolationSupport, ResourceLimits, SYSTEM_READ_ONLY,
+};
 pub use process_runtime::ProcessRuntime;
 pub use spec::LaunchSpec;
 
@@ -99,6 +109,9 @@ pub trait Deployment: Send + Sync + std::fmt::Debug {
     /// The last lines of the process's stdout and stderr (interleaved, oldest first), across
     /// restarts. Unredacted: they may contain secrets the server printed.
     fn logs(&self) -> Vec<String>;
+
+    /// How the process is contained: its uid, and what is missing from its sandbox.
+    fn containment(&self) -> Containment;
 
     /// Stops the deployment: `SIGTERM` to its process group, a grace period, then `SIGKILL`
     /// (a process caught mid-restart, not yet serving, gets `SIGKILL` at once). Resolves once

@@ -10,12 +10,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::isolation::{Confinement, Isolation};
 use crate::launch::Launcher;
 use crate::log_buffer::LogBuffer;
 use crate::process_group::signal_group;
 use crate::shared::Shared;
 use crate::supervisor::{Policy, supervise};
-use crate::{Deployment, DeploymentStatus, LaunchSpec, Runtime, StartError};
+use crate::{Containment, Deployment, DeploymentStatus, LaunchSpec, Runtime, StartError};
 
 /// Runs each deployment as a supervised child process listening on a loopback port.
 ///
@@ -42,6 +43,8 @@ pub struct ProcessRuntime {
     pub restart_reset_after: Duration,
     /// How many output lines each deployment keeps. Default 500.
     pub log_lines: usize,
+    /// How each process is contained. Default: contained, warning about missing layers.
+    pub isolation: Isolation,
 }
 
 impl Default for ProcessRuntime {
@@ -52,6 +55,7 @@ impl Default for ProcessRuntime {
             restart_backoff_max: Duration::from_secs(30),
             restart_reset_after: Duration::from_secs(60),
             log_lines: 500,
+            isolation: Isolation::default(),
         }
     }
 }
@@ -71,13 +75,15 @@ impl ProcessRuntime {
 impl Runtime for ProcessRuntime {
     async fn start(&self, spec: LaunchSpec) -> Result<Box<dyn Deployment>, StartError> {
         let port = free_loopback_port().map_err(StartError::Port)?;
+        let confinement = Confinement::prepare(&self.isolation, &spec, port)?;
         let shared = Arc::new(Shared::new(
             Arc::from(spec.name.as_str()),
             SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             Arc::new(LogBuffer::new(self.log_lines)),
+            confinement.containment().clone(),
         ));
-        let launcher =
-            Launcher::new(spec, port, Arc::clone(&shared)).map_err(StartError::HealthClient)?;
+        let launcher = Launcher::new(spec, confinement, port, Arc::clone(&shared))
+            .map_err(StartError::HealthClient)?;
         tracing::info!(deployment = %shared.name, port, "starting server process");
         let process = match launcher.launch().await {
             Ok(process) => process,
@@ -131,6 +137,10 @@ impl Deployment for ProcessDeployment {
 
     fn logs(&self) -> Vec<String> {
         self.shared.logs.all()
+    }
+
+    fn containment(&self) -> Containment {
+        self.shared.containment.clone()
     }
 
     async fn stop(&self) {

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::watch;
 
-use crate::DeploymentStatus;
 use crate::log_buffer::LogBuffer;
+use crate::{Containment, DeploymentStatus};
 
 /// What a deployment handle and its supervisor task both see.
 pub(crate) struct Shared {
@@ -17,17 +17,25 @@ pub(crate) struct Shared {
     pub(crate) status: watch::Sender<DeploymentStatus>,
     pid: Mutex<Option<u32>>,
     pub(crate) logs: Arc<LogBuffer>,
+    /// How its processes are contained (the same for every restart).
+    pub(crate) containment: Containment,
 }
 
 impl Shared {
     /// The state of a deployment that is starting and has no process yet.
-    pub(crate) fn new(name: Arc<str>, addr: SocketAddr, logs: Arc<LogBuffer>) -> Self {
+    pub(crate) fn new(
+        name: Arc<str>,
+        addr: SocketAddr,
+        logs: Arc<LogBuffer>,
+        containment: Containment,
+    ) -> Self {
         Self {
             name,
             addr,
             status: watch::Sender::new(DeploymentStatus::Starting),
             pid: Mutex::new(None),
             logs,
+            containment,
         }
     }
 

@@ -26,25 +26,48 @@ class Health(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Health).serve_forever()
 "#;
 
-/// The real python interpreter (not a version-manager shim, which needs its own environment).
-fn python() -> &'static Path {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+/// The real python interpreter (not a version-manager shim, which needs its own environment)
+/// and the directory its standard library lives under.
+fn python_install() -> &'static (PathBuf, PathBuf) {
+    static PYTHON: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     PYTHON.get_or_init(|| {
-        let output = std::process::Command::new("python3")
-            .args(["-c", "import sys; print(sys.executable)"])
+        // The system's own, when there is one: a server's uid can reach it.
+        let python = if Path::new("/usr/bin/python3").exists() {
+            "/usr/bin/python3"
+        } else {
+            "python3"
+        };
+        let output = std::process::Command::new(python)
+            .args(["-c", "import sys; print(sys.executable); print(sys.prefix)"])
             .output()
             .expect("python3 runs");
-        PathBuf::from(String::from_utf8(output.stdout).expect("utf-8").trim())
+        let output = String::from_utf8(output.stdout).expect("utf-8");
+        let mut lines = output.lines().map(|line| PathBuf::from(line.trim()));
+        (
+            lines.next().expect("executable"),
+            lines.next().expect("prefix"),
+        )
     })
 }
 
+fn python() -> &'static Path {
+    &python_install().0
+}
+
+/// A runtime with short delays, whose servers may read the python installation (which may
+/// live outside the system directories, e.g. under a version manager's directory).
 fn runtime() -> ProcessRuntime {
-    ProcessRuntime {
+    let mut runtime = ProcessRuntime {
         grace_period: Duration::from_secs(2),
         restart_backoff_base: Duration::from_millis(50),
         restart_backoff_max: Duration::from_millis(500),
         ..ProcessRuntime::default()
-    }
+    };
+    runtime
+        .isolation
+        .read_only_paths
+        .push(python_install().1.clone());
+    runtime
 }
 
 fn spec(program: impl Into<PathBuf>, args: &[&str], env: &[(&str, &str)]) -> LaunchSpec {
@@ -178,6 +201,14 @@ async fn environment_is_exactly_the_spec_plus_port() {
         })
         .collect();
     let port = deployment.addr().port().to_string();
+    // TMPDIR: the deployment's private directory, which only its uid may enter.
+    let mut actual = actual;
+    let tmpdir = PathBuf::from(actual.remove("TMPDIR").expect("TMPDIR is set"));
+    assert!(tmpdir.starts_with(std::env::temp_dir()), "{tmpdir:?}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &tmpdir.metadata().expect("it exists").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o700);
     let expected = BTreeMap::from([
         ("API_TOKEN".to_owned(), "s3cret=with=equals".to_owned()),
         ("GREETING".to_owned(), "hello world".to_owned()),
@@ -267,6 +298,12 @@ async fn a_missing_program_is_a_spawn_error() {
 #[tokio::test]
 async fn dropping_the_start_future_kills_the_process() {
     let dir = tempfile::tempdir().expect("tempdir");
+    // Writable by the server, whatever uid it runs under.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("open the directory");
     let pid_file = dir.path().join("pid");
     let mut spec = shell_spec("echo $$ > pid; exec sleep 1000");
     spec.working_dir = Some(dir.path().to_owned());
@@ -321,14 +358,13 @@ async fn a_killed_process_is_restarted_on_the_same_port() {
 
 #[tokio::test]
 async fn failed_restarts_are_retried_with_growing_attempts() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    // Start 1 serves, start 2 exits at once, start 3 serves again.
-    let mut spec = shell_spec(
-        r#"n=0; [ -f count ] && read n < count; n=$((n+1)); echo $n > count
+    // Start 1 serves, start 2 exits at once, start 3 serves again. The count is kept in the
+    // deployment's private directory, which lasts across restarts.
+    let spec = shell_spec(
+        r#"c="$TMPDIR/count"; n=0; [ -f "$c" ] && read n < "$c"; n=$((n+1)); echo $n > "$c"
         if [ "$n" = 2 ]; then echo 'second start fails'; exit 7; fi
         exec "$1" -c "$2""#,
     );
-    spec.working_dir = Some(dir.path().to_owned());
     let deployment = runtime().start(spec).await.expect("live");
     let first = deployment.pid().expect("a pid");
     let mut status = deployment.status();
