@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use gumstack_runtime::{ProcessRuntime, Runtime};
+use gumstack_runtime::{Isolation, ProcessRuntime, Runtime};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -67,6 +67,8 @@ pub struct PlatformOptions {
     pub discovery: DiscoveryLimits,
     /// The activity log: on or off, retention, queue.
     pub activity: ActivitySettings,
+    /// How server processes are contained (own uid, Landlock, seccomp, limits).
+    pub isolation: Isolation,
 }
 
 impl PlatformOptions {
@@ -85,6 +87,7 @@ impl PlatformOptions {
             register_instance: true,
             discovery: DiscoveryLimits::default(),
             activity: ActivitySettings::default(),
+            isolation: Isolation::default(),
         }
     }
 }
@@ -122,7 +125,33 @@ impl Platform {
         listen_addr: SocketAddr,
     ) -> Result<Self, StartupError> {
         let (store, vault) = open_data(&options).await?;
-        let runtime: Arc<dyn Runtime> = Arc::new(ProcessRuntime::default());
+        let missing = options.isolation.missing_layers();
+        for layer in &missing {
+            tracing::warn!(
+                strict = options.isolation.strict,
+                "server isolation: {layer}"
+            );
+        }
+        if missing.is_empty() {
+            let support = gumstack_runtime::IsolationSupport::current();
+            tracing::info!(
+                own_uids = support.root,
+                landlock_abi = support.landlock_abi,
+                seccomp = support.seccomp,
+                strict = options.isolation.strict,
+                "server processes are contained"
+            );
+        }
+        // No server may reach the data directory or a master key file, whatever it names.
+        let mut isolation = options.isolation.clone();
+        isolation.private_paths.push(options.data_dir.clone());
+        isolation
+            .private_paths
+            .extend(options.master_key_files.iter().cloned());
+        let runtime: Arc<dyn Runtime> = Arc::new(ProcessRuntime {
+            isolation,
+            ..ProcessRuntime::default()
+        });
         Self::assemble(store, vault, runtime, &options, listen_addr).await
     }
 
@@ -432,8 +461,9 @@ async fn open_data(
         Some(path) => Vault::open_or_create(&path)?,
         None => Vault::open_files(&options.master_key_files)?,
     };
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&options.data_dir.join("gumstack.db")).await?);
+    let db = options.data_dir.join("gumstack.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).await?);
+    restrict_database_files(&db)?;
     Ok((store, Arc::new(vault)))
 }
 
@@ -493,6 +523,42 @@ fn create_private_dir(path: &Path) -> Result<(), StartupError> {
             builder.mode(0o700);
         }
         builder.create(path).map_err(err)?;
+    }
+    // Only the platform's user may enter it: server processes run under other uids (or under
+    // Landlock, which leaves it out of their view) and must never read the key or the
+    // database. A directory made by hand with a wider mode is narrowed.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path).map_err(err)?.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+            tracing::warn!(path = %path.display(), mode = %format!("{mode:o}"), "the data directory was open to others; it is now mode 700");
+        }
+    }
+    Ok(())
+}
+
+/// Narrows the database's files (`gumstack.db` and SQLite's `-wal` and `-shm`) to mode 0600.
+fn restrict_database_files(db: &Path) -> Result<(), StartupError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            let file = Path::new(&name);
+            match std::fs::metadata(file) {
+                Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+                        .map_err(|source| StartupError::DataDir {
+                            path: file.display().to_string(),
+                            source,
+                        })?;
+                }
+                _ => {}
+            }
+        }
     }
     Ok(())
 }

@@ -59,6 +59,12 @@ impl Deployment for EchoDeployment {
     fn logs(&self) -> Vec<String> {
         Vec::new()
     }
+    fn containment(&self) -> gumstack_runtime::Containment {
+        gumstack_runtime::Containment {
+            uid: None,
+            missing: vec!["an in-process test server, not a process".to_owned()],
+        }
+    }
     async fn stop(&self) {
         let _ = self.status.send(DeploymentStatus::Stopped);
     }
@@ -625,7 +631,10 @@ async fn a_call_is_listed_in_progress_by_the_api_until_it_ends() {
         if !calls.is_empty() {
             break calls;
         }
-        assert!(!call.is_finished(), "the slow call ended before it was listed");
+        assert!(
+            !call.is_finished(),
+            "the slow call ended before it was listed"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(listed.len(), 1, "{listed:?}");

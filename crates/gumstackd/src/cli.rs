@@ -15,6 +15,7 @@ use crate::activity::ActivityArgs;
 use crate::console::{say, shutdown_signal};
 use crate::data_dir::{DataDir, open_offline};
 use crate::demo::DemoArgs;
+use crate::isolation::IsolationArgs;
 use crate::listener::ListenerArgs;
 use crate::people::{TokenCommand, TokenLifetimeArgs, UserCommand};
 use crate::refresh::RefreshArgs;
@@ -77,6 +78,8 @@ struct ServeArgs {
     tokens: TokenLifetimeArgs,
     #[command(flatten)]
     activity: ActivityArgs,
+    #[command(flatten)]
+    isolation: IsolationArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +166,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     args.refresh.apply(&mut options);
     args.tokens.apply(&mut options);
     args.activity.apply(&mut options);
+    args.isolation.apply(&mut options);
     let platform = Platform::open(options, listener.local_addr()?).await?;
     let first_admin = platform.ensure_first_admin().await?;
     say(&format!("dashboard: {}", platform.state.urls.base()));

@@ -36,6 +36,8 @@ pub struct DemoArgs {
     pub listener: ListenerArgs,
     #[command(flatten)]
     pub activity: crate::activity::ActivityArgs,
+    #[command(flatten)]
+    pub isolation: crate::isolation::IsolationArgs,
 }
 
 /// An example server the demo hosts.
@@ -92,6 +94,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut options = PlatformOptions::new(&data_dir);
     args.refresh.apply(&mut options);
     args.activity.apply(&mut options);
+    args.isolation.apply(&mut options);
     let platform = Platform::open(options, listener.local_addr()?).await?;
     tracing::info!(data_dir = %data_dir.display(), "demo data directory");
     let password = platform.reset_first_admin().await?;

@@ -7,6 +7,7 @@ mod cli;
 mod console;
 mod data_dir;
 mod demo;
+mod isolation;
 mod keys;
 mod listener;
 mod people;

@@ -89,6 +89,14 @@ struct LiveView {
     /// The server process's own loopback URL (what the gateway forwards to).
     direct_url: String,
     status: String,
+    /// How its process is contained: its own uid (`null`: the platform's) and what is missing.
+    isolation: IsolationView,
+}
+
+#[derive(Debug, Serialize)]
+struct IsolationView {
+    uid: Option<u32>,
+    missing: Vec<String>,
 }
 
 fn view(state: &AppState, server: Server) -> ServerView {
@@ -97,6 +105,13 @@ fn view(state: &AppState, server: Server) -> ServerView {
         generation: live.generation,
         direct_url: format!("http://{}/mcp", live.addr()),
         status: format!("{:?}", *live.handle.status().borrow()).to_lowercase(),
+        isolation: {
+            let containment = live.handle.containment();
+            IsolationView {
+                uid: containment.uid,
+                missing: containment.missing,
+            }
+        },
     });
     ServerView {
         id: server.id.to_string(),

@@ -135,6 +135,10 @@ pub(super) async fn overview(
         (status, _) => status,
     };
     let mcp_url = state.urls.mcp_url(&server.slug);
+    let containment = state
+        .supervisor
+        .live(server.id)
+        .map(|live| live.handle.containment());
     let manager = match state.servers.can_manage(&session.user, &server).await {
         Ok(manager) => manager,
         Err(e) => return pages::error_page(Some(&session), e),
@@ -179,6 +183,25 @@ pub(super) async fn overview(
                     dt { "Latest deployment" } dd { "none yet" }
                 }
                 dt { "Created" } dd { (pages::format_time(server.created_at)) }
+                @if manager {
+                    @if let Some(containment) = &containment {
+                        dt { "Isolation" }
+                        dd {
+                            @match containment.uid {
+                                Some(uid) => { "Runs under its own uid " (uid) }
+                                None => { "Runs under the platform's uid" }
+                            }
+                            @if containment.missing.is_empty() {
+                                ", with no privileges, in a Landlock sandbox, under a seccomp filter and resource limits."
+                            } @else {
+                                ". Missing from its containment:"
+                                ul.list.error role="alert" id="isolation-missing" {
+                                    @for missing in &containment.missing { li { (missing) } }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
         (activity::stats_section(&recent.stats, recent.lost))

@@ -122,6 +122,12 @@ impl Deployment for FakeDeployment {
     fn logs(&self) -> Vec<String> {
         self.logs.clone()
     }
+    fn containment(&self) -> gumstack_runtime::Containment {
+        gumstack_runtime::Containment {
+            uid: None,
+            missing: vec!["an in-process test server, not a process".to_owned()],
+        }
+    }
     async fn stop(&self) {
         self.task.abort();
         self.status.send_replace(DeploymentStatus::Stopped);

@@ -124,7 +124,11 @@ async fn latencies_at_ranks(
     );
     push_conditions(&mut query, filter, None);
     query.push(" AND a.status <> 'denied') WHERE rank IN (");
-    query.push_bind(ranks[0]).push(", ").push_bind(ranks[1]).push(")");
+    query
+        .push_bind(ranks[0])
+        .push(", ")
+        .push_bind(ranks[1])
+        .push(")");
     let rows: Vec<(i64, i64)> = query.build_query_as().fetch_all(&mut **tx).await?;
     let at = |rank: i64| rows.iter().find(|(r, _)| *r == rank).map(|(_, d)| *d);
     Ok([at(ranks[0]), at(ranks[1])])
