@@ -391,10 +391,15 @@ async fn the_dashboard_works_in_a_real_browser() {
         .await
         .unwrap();
     chrome.click("form.filters button[type=submit]").await;
-    assert_eq!(chrome.path().await, "/activity?status=success&server=&tool=&user=&from=&to=");
+    assert_eq!(
+        chrome.path().await,
+        "/activity?status=success&server=&tool=&user=&from=&to="
+    );
     let rows = chrome.text("table tbody").await;
     assert!(!rows.contains("whoami"), "filtered to successes: {rows}");
-    chrome.click("table tbody tr:first-child td:first-child a").await;
+    chrome
+        .click("table tbody tr:first-child td:first-child a")
+        .await;
     assert!(chrome.path().await.starts_with("/activity/"));
     assert_eq!(chrome.text("h1").await, "Call of key_suffix");
     let output = chrome.text("section[aria-labelledby=output] pre.log").await;
