@@ -226,6 +226,18 @@ impl Running {
         (member.id, token)
     }
 
+    /// `GET path` of the API with `token`: the JSON answer, which must be a 200.
+    async fn get(&self, token: &str, path: &str) -> Value {
+        let answer = reqwest::Client::new()
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "GET {path}");
+        answer.json().await.unwrap()
+    }
+
     async fn call(&self, token: &str, tool: &str, arguments: Value) -> Value {
         let body = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
             "params": {"name": tool, "arguments": arguments}});
@@ -373,15 +385,7 @@ async fn denied_and_failed_calls_are_stored_with_their_status() {
     let (member, token) = running.member_token().await;
     // The default group may not call `echo`.
     let client = reqwest::Client::new();
-    let groups: Value = client
-        .get(format!("{}/api/groups", running.base))
-        .bearer_auth(&running.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let groups = running.get(&running.admin_token, "/api/groups").await;
     let group = groups["groups"][0]["id"].as_str().unwrap().to_owned();
     let changed = client
         .put(format!("{}/api/groups/{group}/servers/echo", running.base))
@@ -590,23 +594,13 @@ async fn with_the_log_off_nothing_is_recorded() {
 async fn a_call_is_listed_in_progress_by_the_api_until_it_ends() {
     let mut running = Running::start(ActivitySettings::default()).await;
     let (member, token) = running.member_token().await;
-    let in_progress = |token: String| {
-        let url = format!("{}/api/activity?status=in_progress", running.base);
-        async move {
-            let answer = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(answer.status(), 200);
-            answer.json::<Value>().await.unwrap()["calls"]
-                .as_array()
-                .unwrap()
-                .clone()
-        }
+    let in_progress = async |token: &str| {
+        running.get(token, "/api/activity?status=in_progress").await["calls"]
+            .as_array()
+            .unwrap()
+            .clone()
     };
-    assert!(in_progress(running.admin_token.clone()).await.is_empty());
+    assert!(in_progress(&running.admin_token).await.is_empty());
 
     let call = {
         let (base, slug, token) = (running.base.clone(), running.slug.clone(), token.clone());
@@ -627,7 +621,7 @@ async fn a_call_is_listed_in_progress_by_the_api_until_it_ends() {
     };
     // The admin sees the call while it runs: no id yet, the member, the tool, the time so far.
     let listed = loop {
-        let calls = in_progress(running.admin_token.clone()).await;
+        let calls = in_progress(&running.admin_token).await;
         if !calls.is_empty() {
             break calls;
         }
@@ -646,16 +640,12 @@ async fn a_call_is_listed_in_progress_by_the_api_until_it_ends() {
     assert!(listed.get("id").is_none(), "{listed}");
     assert!(listed["running_ms"].as_i64().unwrap() >= 0);
     // Other filters apply to it: another tool's calls in progress are none.
-    let url = format!("{}/api/activity?status=in_progress&tool=echo", running.base);
-    let other: Value = reqwest::Client::new()
-        .get(url)
-        .bearer_auth(&running.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let other = running
+        .get(
+            &running.admin_token,
+            "/api/activity?status=in_progress&tool=echo",
+        )
+        .await;
     assert_eq!(other["calls"], json!([]));
     // Another member does not see it.
     let state = &running.platform.state;
@@ -673,12 +663,12 @@ async fn a_call_is_listed_in_progress_by_the_api_until_it_ends() {
         .token
         .expose_secret()
         .to_owned();
-    assert!(in_progress(stranger_token).await.is_empty());
+    assert!(in_progress(&stranger_token).await.is_empty());
 
     let answer = call.await.unwrap();
     assert_eq!(answer["result"]["content"][0]["text"], "done", "{answer}");
     // Once ended it is no longer in progress, and it is stored as a success.
-    assert!(in_progress(running.admin_token.clone()).await.is_empty());
+    assert!(in_progress(&running.admin_token).await.is_empty());
     running.stop().await;
     let rows = running.rows().await;
     assert_eq!(rows.len(), 1);

@@ -96,10 +96,8 @@ pub(super) fn available() -> bool {
 /// every installed filter and takes the strictest answer): the refusals, then `clone3`'s
 /// `ENOSYS`, which needs an answer of its own.
 pub(super) fn filters() -> Result<Vec<BpfProgram>, seccompiler::Error> {
-    let mut refused: BTreeMap<i64, Vec<SeccompRule>> = REFUSED
-        .iter()
-        .map(|&call| (call, Vec::new()))
-        .collect();
+    let mut refused: BTreeMap<i64, Vec<SeccompRule>> =
+        REFUSED.iter().map(|&call| (call, Vec::new())).collect();
     // clone(flags, …) with any namespace flag (the flags are its first argument): one rule per
     // flag, as a rule's conditions all hold or it doesn't match.
     let namespace_flags = NAMESPACE_FLAGS
