@@ -102,6 +102,7 @@ impl Backend for FakeBackend {
                 "call-{}",
                 CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             ),
+            call: gumstack_gateway::CallHold::none(),
             upstream: server.upstream,
             identity: HeaderValue::try_from(Self::identity(user, slug)).unwrap(),
             tools: server.tools.clone(),
