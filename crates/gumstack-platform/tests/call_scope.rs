@@ -356,3 +356,29 @@ async fn bad_identities_get_a_clear_error_and_change_nothing() {
     call.finish().await;
     assert!(state.activity.in_flight().is_empty());
 }
+
+#[tokio::test]
+async fn a_call_to_one_deployment_is_refused_with_the_next_deployments_token() {
+    let (h, fake) = setup(|_| {}).await;
+    let (_, token) = member(&h, "alice@example.com", "keys", ALICE).await;
+    let first_token = server_token(&h, &fake, "keys").await;
+    let call = LongCall::start(&h, &fake, "keys", &token, WAIT).await;
+    assert_released(&h.fetch_credentials(&first_token, &call.identity).await, ALICE);
+
+    // A redeploy goes live while the call is still served by the first process.
+    let redeployed = h
+        .admin_api(Method::POST, "/api/servers/keys/redeploy", None)
+        .await;
+    assert_eq!(redeployed.status, StatusCode::ACCEPTED, "{}", redeployed.text);
+    h.deploy("keys", 2).await;
+    let second_token = server_token(&h, &fake, "keys").await;
+    assert_ne!(first_token, second_token);
+    assert_refused(
+        &h.fetch_credentials(&second_token, &call.identity).await,
+        "invalid_identity",
+        "not this user's call to this deployment",
+        &[ALICE],
+    );
+    fake.open_gate();
+    call.finish().await;
+}
