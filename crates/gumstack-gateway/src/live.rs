@@ -110,14 +110,17 @@ mod tests {
     #[tokio::test]
     async fn a_stream_holds_its_call_until_it_ends() {
         let (hold, ended) = guard();
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<axum::body::Bytes>, std::io::Error>>(4);
+        let (tx, rx) =
+            tokio::sync::mpsc::channel::<Result<Frame<axum::body::Bytes>, std::io::Error>>(4);
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|frame| (frame, rx))
         });
         let mut body = HeldBody::new(StreamBody::new(Box::pin(stream)), hold);
-        tx.send(Ok(Frame::data(axum::body::Bytes::from_static(b"event: message\n\n"))))
-            .await
-            .unwrap();
+        tx.send(Ok(Frame::data(axum::body::Bytes::from_static(
+            b"event: message\n\n",
+        ))))
+        .await
+        .unwrap();
         let first = body.frame().await.unwrap().unwrap();
         assert_eq!(first.into_data().unwrap(), "event: message\n\n");
         assert!(!ended.load(Ordering::SeqCst), "the stream is still open");

@@ -156,12 +156,18 @@ async fn one_users_identity_never_fetches_anothers_credentials() {
     // An identity of Alice naming Bob's call (as a server that mixed up, or forged, the
     // call's id would send), or naming her own call through another MCP client: refused.
     let state = &h.platform.state;
-    let bobs_call = claims_of(&bobs.identity)["jti"].as_str().unwrap().to_owned();
+    let bobs_call = claims_of(&bobs.identity)["jti"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let alices_call = claims_of(&alices.identity)["jti"]
         .as_str()
         .unwrap()
         .to_owned();
-    for (call_id, client) in [(&bobs_call, "test-client"), (&alices_call, "another-client")] {
+    for (call_id, client) in [
+        (&bobs_call, "test-client"),
+        (&alices_call, "another-client"),
+    ] {
         let crossed = mint_identity_for_call(
             &state.keys,
             &state.urls.base(),
@@ -229,7 +235,10 @@ async fn an_identity_of_one_server_is_refused_with_another_servers_token() {
         "not this user's call to this deployment",
         &[ALICE, CAROL],
     );
-    assert_released(&h.fetch_credentials(&keys_token, &call.identity).await, ALICE);
+    assert_released(
+        &h.fetch_credentials(&keys_token, &call.identity).await,
+        ALICE,
+    );
     fake.open_gate();
     call.finish().await;
 }
@@ -282,7 +291,11 @@ async fn revoking_the_client_or_disabling_the_user_or_the_server_refuses_at_once
 
     // An admin disables Bob.
     let disabled = h
-        .admin_api(Method::POST, &format!("/api/users/{}/disable", bob.id), None)
+        .admin_api(
+            Method::POST,
+            &format!("/api/users/{}/disable", bob.id),
+            None,
+        )
         .await;
     assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.text);
     let refused = h.fetch_credentials(&keys_token, &bobs.identity).await;
@@ -351,7 +364,10 @@ async fn bad_identities_get_a_clear_error_and_change_nothing() {
         &[ALICE],
     );
     // None of it disturbed the call in flight.
-    assert_released(&h.fetch_credentials(&server_token, &call.identity).await, ALICE);
+    assert_released(
+        &h.fetch_credentials(&server_token, &call.identity).await,
+        ALICE,
+    );
     fake.open_gate();
     call.finish().await;
     assert!(state.activity.in_flight().is_empty());
@@ -363,13 +379,21 @@ async fn a_call_to_one_deployment_is_refused_with_the_next_deployments_token() {
     let (_, token) = member(&h, "alice@example.com", "keys", ALICE).await;
     let first_token = server_token(&h, &fake, "keys").await;
     let call = LongCall::start(&h, &fake, "keys", &token, WAIT).await;
-    assert_released(&h.fetch_credentials(&first_token, &call.identity).await, ALICE);
+    assert_released(
+        &h.fetch_credentials(&first_token, &call.identity).await,
+        ALICE,
+    );
 
     // A redeploy goes live while the call is still served by the first process.
     let redeployed = h
         .admin_api(Method::POST, "/api/servers/keys/redeploy", None)
         .await;
-    assert_eq!(redeployed.status, StatusCode::ACCEPTED, "{}", redeployed.text);
+    assert_eq!(
+        redeployed.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        redeployed.text
+    );
     h.deploy("keys", 2).await;
     let second_token = server_token(&h, &fake, "keys").await;
     assert_ne!(first_token, second_token);

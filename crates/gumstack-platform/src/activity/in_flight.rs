@@ -107,7 +107,9 @@ impl InFlight {
 
     /// Whom the live call `call_id` is for; `None` when it ended or never was.
     pub(crate) fn live(&self, call_id: &str) -> Option<CallScope> {
-        self.calls().get(call_id).and_then(|entry| entry.live.clone())
+        self.calls()
+            .get(call_id)
+            .and_then(|entry| entry.live.clone())
     }
 
     /// Every call in progress, oldest first.

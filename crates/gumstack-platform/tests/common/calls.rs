@@ -94,7 +94,13 @@ pub struct LongCall {
 impl LongCall {
     /// Calls `tool` on `slug` with `token` and waits until the server has the call (and, for
     /// [`STREAM`](super::fake_server::STREAM), until the response's headers came).
-    pub async fn start(h: &Harness, fake: &FakeRuntime, slug: &str, token: &str, tool: &str) -> Self {
+    pub async fn start(
+        h: &Harness,
+        fake: &FakeRuntime,
+        slug: &str,
+        token: &str,
+        tool: &str,
+    ) -> Self {
         let calls = || {
             fake.seen()
                 .into_iter()

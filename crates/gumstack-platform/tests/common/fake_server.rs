@@ -134,7 +134,8 @@ impl Runtime for FakeRuntime {
                 .find(|(n, _)| n == name)
                 .map(|(_, value)| value.expose_secret().to_owned())
         };
-        if let (Some(server), Some(token)) = (env("GUMSTACK_SERVER_ID"), env("GUMSTACK_SERVER_TOKEN"))
+        if let (Some(server), Some(token)) =
+            (env("GUMSTACK_SERVER_ID"), env("GUMSTACK_SERVER_TOKEN"))
         {
             self.shared.tokens.lock().unwrap().push((server, token));
         }
@@ -292,24 +293,21 @@ fn streamed(shared: &Arc<Shared>, id: Value) -> Response {
         "jsonrpc": "2.0", "id": id,
         "result": { "content": [{ "type": "text", "text": "streamed" }], "isError": false },
     });
-    let events = futures_util::stream::unfold(
-        (0, Arc::clone(shared)),
-        move |(step, shared)| {
-            let (progress, result) = (progress.clone(), result.clone());
-            async move {
-                let event = match step {
-                    0 => progress,
-                    1 => {
-                        gate_opened(&shared).await;
-                        result
-                    }
-                    _ => return None,
-                };
-                let chunk = format!("event: message\ndata: {event}\n\n");
-                Some((Ok::<_, std::convert::Infallible>(chunk), (step + 1, shared)))
-            }
-        },
-    );
+    let events = futures_util::stream::unfold((0, Arc::clone(shared)), move |(step, shared)| {
+        let (progress, result) = (progress.clone(), result.clone());
+        async move {
+            let event = match step {
+                0 => progress,
+                1 => {
+                    gate_opened(&shared).await;
+                    result
+                }
+                _ => return None,
+            };
+            let chunk = format!("event: message\ndata: {event}\n\n");
+            Some((Ok::<_, std::convert::Infallible>(chunk), (step + 1, shared)))
+        }
+    });
     (
         [(header::CONTENT_TYPE, "text/event-stream")],
         axum::body::Body::from_stream(events),
