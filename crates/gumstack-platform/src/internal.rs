@@ -187,17 +187,25 @@ async fn authenticate(state: &AppState, parts: &Parts) -> Result<ServerCall, Res
     // Revoking the MCP client's grant, or disabling or deleting the user, ends every release
     // at once, also for a call still in flight.
     match state.store.grant_with_user(call.grant_id).await {
+        // Disabling a user also revokes their grants: say the first cause.
+        Ok((_, user)) if user.is_disabled() => {
+            return Err(refuse(
+                ErrorCode::InvalidIdentity,
+                "the user of this call is disabled",
+            ));
+        }
         Ok((grant, _)) if grant.revoked_at.is_some() => {
             return Err(refuse(
                 ErrorCode::InvalidIdentity,
                 "the MCP client of this call was revoked",
             ));
         }
-        Ok((_, user)) if !user.is_disabled() => {}
-        Ok(_) | Err(StoreError::NotFound) => {
+        Ok(_) => {}
+        Err(StoreError::NotFound) => {
             return Err(refuse(
                 ErrorCode::InvalidIdentity,
-                "the user of this call is disabled",
+                "the authorization of this call no longer exists (the user or the MCP client \
+                 was removed)",
             ));
         }
         Err(e) => {
