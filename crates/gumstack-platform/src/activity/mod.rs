@@ -21,12 +21,12 @@
 //! - **Shutdown**: [`ActivityLog::run`] returns once the queue is drained (the calls still
 //!   streaming get a few seconds to end).
 //! - **Live calls**: the same in-flight table knows every call the gateway is forwarding,
-//!   logged or not (also with the log off): [`ActivityLog::open_call`] makes one live until
-//!   its [`LiveCall`] guard drops, and `/internal` releases credentials only for a live call
-//!   ([`ActivityLog::live_call`], docs/PROTOCOL.md §3).
+//!   logged or not (also with the log off): `ActivityLog::open_call` makes one live until
+//!   its `LiveCall` guard drops, and `/internal` releases credentials only for a live call
+//!   (`ActivityLog::live_call`, docs/PROTOCOL.md §3).
 //!
 //! # Layout
-//! - `in_flight`: the calls in flight: live calls ([`CallScope`]) and calls in progress
+//! - `in_flight`: the calls in flight: live calls (`CallScope`) and calls in progress
 //!   ([`InFlightCall`]).
 //! - `released`: what `/internal` released during each call, until the writer takes it.
 //! - `writer`: the queue's consumer: redaction, caps, batched inserts, lost counts.
