@@ -31,7 +31,7 @@ use crate::crypto::token_hash;
 use crate::error::Internal;
 use crate::oauth::tokens::{IDENTITY_TYP, IdentityClaims, server_audience};
 use crate::state::AppState;
-use crate::store::{AuthType, DeploymentStatus, Server, StoreError};
+use crate::store::{AuthType, Deployment, DeploymentStatus, Server, StoreError};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -159,9 +159,41 @@ async fn authenticate(state: &AppState, parts: &Parts) -> Result<ServerCall, Res
             "the identity names no user",
         ));
     };
-    // The call must be in flight through the gateway, and be this user's call to this very
-    // deployment through this client.
-    let Some(call) = state.activity.live_call(&claims.jti) else {
+    live_call(state, &claims.jti, user_id, &deployment, &claims.cid).await?;
+    let server = match state.store.server_by_id(deployment.server_id).await {
+        Ok(server) if server.enabled => server,
+        Ok(_) => {
+            return Err(refuse(
+                ErrorCode::InvalidServerToken,
+                "the server is disabled",
+            ));
+        }
+        Err(_) => {
+            return Err(refuse(
+                ErrorCode::InvalidServerToken,
+                "the server no longer exists",
+            ));
+        }
+    };
+    Ok(ServerCall {
+        server,
+        user_id,
+        claims,
+    })
+}
+
+/// The call `call_id` a server's request names, checked: in flight through the gateway, the
+/// call of `user_id` through the MCP client `client_id` to this very `deployment`, its grant
+/// not revoked and its user not disabled. The call id is the identity's `jti` today; the
+/// check is the same wherever the id comes from.
+async fn live_call(
+    state: &AppState,
+    call_id: &str,
+    user_id: Uuid,
+    deployment: &Deployment,
+    client_id: &str,
+) -> Result<(), Response> {
+    let Some(call) = state.activity.live_call(call_id) else {
         return Err(refuse(
             ErrorCode::InvalidIdentity,
             "the call this identity was forwarded with is over: an identity fetches \
@@ -171,12 +203,12 @@ async fn authenticate(state: &AppState, parts: &Parts) -> Result<ServerCall, Res
     if call.user_id != user_id
         || call.server_id != deployment.server_id
         || call.deployment_id != deployment.id
-        || call.client_id != claims.cid
+        || call.client_id != client_id
     {
         tracing::warn!(
             server = %deployment.server_id,
             deployment = %deployment.id,
-            call = %claims.jti,
+            call = %call_id,
             "a server call named a live call of another user, server or deployment"
         );
         return Err(refuse(
@@ -216,26 +248,7 @@ async fn authenticate(state: &AppState, parts: &Parts) -> Result<ServerCall, Res
             ));
         }
     }
-    let server = match state.store.server_by_id(deployment.server_id).await {
-        Ok(server) if server.enabled => server,
-        Ok(_) => {
-            return Err(refuse(
-                ErrorCode::InvalidServerToken,
-                "the server is disabled",
-            ));
-        }
-        Err(_) => {
-            return Err(refuse(
-                ErrorCode::InvalidServerToken,
-                "the server no longer exists",
-            ));
-        }
-    };
-    Ok(ServerCall {
-        server,
-        user_id,
-        claims,
-    })
+    Ok(())
 }
 
 async fn credentials(
