@@ -93,6 +93,7 @@ impl Backend for FuzzBackend {
                 user_id: user.into(),
                 client_id: "client-1".into(),
                 call_id: format!("call-{user}"),
+                call: gumstack_gateway::CallHold::none(),
                 upstream: self.upstream,
                 identity: HeaderValue::from_str(&identity(user)).unwrap(),
                 tools: if user == "alice" {

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use crate::access::ToolAccess;
+use crate::live::CallHold;
 
 /// What the platform decides for one request.
 ///
@@ -17,7 +18,7 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
 }
 
 /// The request may go through: to whom, as whom.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Grant {
     /// Stable id of the server; with the session id it keys the session bindings.
     pub server_id: String,
@@ -28,6 +29,11 @@ pub struct Grant {
     /// An id the platform gave this request (the forwarded identity's `jti`), reported with
     /// its `tools/call`: the platform files what it hands the server during the call under it.
     pub call_id: String,
+    /// Keeps the call `call_id` live on the platform. For a `POST` the gateway forwards, it is
+    /// held until the response has streamed whole (an event stream: until it ends) or the
+    /// client went away; any other request drops it before it is forwarded, so a `GET`
+    /// stream or a `DELETE` is never a live call.
+    pub call: CallHold,
     /// The live server process, e.g. `127.0.0.1:41234` (the path is always `/mcp`).
     pub upstream: SocketAddr,
     /// The platform-signed identity sent as `Gumstack-Identity` (docs/PROTOCOL.md §2); it

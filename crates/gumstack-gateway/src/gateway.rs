@@ -22,6 +22,7 @@ use crate::{
     error::GatewayError,
     headers::{self, GUMSTACK_IDENTITY, MCP_SESSION_ID},
     jsonrpc,
+    live::HeldBody,
     rebinding::{RebindingGuard, Rejection},
     sessions::{MemorySessionBindings, SessionBindings, SessionCheck},
     settings::{GatewayLimits, GatewaySettings},
@@ -187,8 +188,12 @@ impl GatewayState {
             upstream,
             identity,
             tools,
+            call,
             ..
         } = grant;
+        // Only a POST is a call of the user; a GET stream (the server's own messages) or a
+        // DELETE never keeps one live.
+        let call = (method == Method::POST).then_some(call);
         let response = self
             .forward(parts, body, upstream, identity)
             .await
@@ -215,23 +220,27 @@ impl GatewayState {
             self.bind_session(&server_id, &user_id, opened).await?;
         }
         if filter_tools && parts.status.is_success() {
+            // Read whole before it is answered: the call ends with this function.
             return self.filter_tool_list(parts, body, &tools, &server_id).await;
         }
-        if let Some(watch) = watch {
-            let tee = TeeBody::new(
-                body,
-                watch,
-                is_event_stream(&parts.headers),
-                self.activity_capture,
-            );
-            let tee = if parts.status.is_success() {
-                tee
-            } else {
-                tee.http_error(parts.status.as_u16())
-            };
-            return Ok(Response::from_parts(parts, Body::new(tee)));
-        }
-        Ok(Response::from_parts(parts, Body::new(body)))
+        let body = match watch {
+            Some(watch) => {
+                let tee = TeeBody::new(
+                    body,
+                    watch,
+                    is_event_stream(&parts.headers),
+                    self.activity_capture,
+                );
+                let tee = if parts.status.is_success() {
+                    tee
+                } else {
+                    tee.http_error(parts.status.as_u16())
+                };
+                held(tee, call)
+            }
+            None => held(body, call),
+        };
+        Ok(Response::from_parts(parts, body))
     }
 
     /// What the activity log is told when a `tools/call` starts.
@@ -445,6 +454,18 @@ impl GatewayState {
         GatewayError::PayloadTooLarge {
             limit: self.max_request_body,
         }
+    }
+}
+
+/// A response body holding its call (if any) until the body ends.
+fn held<B>(body: B, call: Option<crate::live::CallHold>) -> Body
+where
+    B: hyper::body::Body<Data = axum::body::Bytes> + Send + Unpin + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    match call {
+        Some(call) => Body::new(HeldBody::new(body, call)),
+        None => Body::new(body),
     }
 }
 

@@ -22,7 +22,9 @@
 //! 5. **Forwarding** to `http://{upstream}/mcp` over pooled HTTP/1.1 connections, with the
 //!    client's credentials and hop-by-hop headers removed and the platform-signed
 //!    `Gumstack-Identity` added; responses stream, so SSE events reach the client as the
-//!    server sends them. Every protocol version (2025-06-18, 2025-11-25, the stateless
+//!    server sends them. A forwarded `POST` holds the grant's [`CallHold`] until its
+//!    response has streamed whole or the client went away: while it is held, the platform
+//!    counts the call as live and releases the caller's credentials to the server. Every protocol version (2025-06-18, 2025-11-25, the stateless
 //!    2026-07-28) passes through unchanged, except that a `tools/list` answer leaves out the
 //!    tools the caller may not call (read whole, bounded, only when something is denied).
 //! 6. **Reporting**, when a [`CallLog`] is given ([`Gateway::with_activity`]): each
@@ -39,6 +41,8 @@
 //! - [`activity`]: [`CallLog`], where each `tools/call` is reported (the activity log), and
 //!   the tee that reads a call's answer while it streams.
 //! - [`backend`]: the platform seam — [`Backend`], [`Grant`], [`Refusal`].
+//! - [`live`]: [`CallHold`], which keeps a forwarded call live on the platform, and the
+//!   response body that holds it until the response ends.
 //! - [`settings`]: [`GatewaySettings`] and [`GatewayLimits`].
 //! - [`gateway`]: [`Gateway`] (builder, route) and the steps of one request.
 //! - [`sessions`]: [`SessionBindings`] and the bounded in-memory [`MemorySessionBindings`].
@@ -57,6 +61,7 @@ mod error;
 pub mod gateway;
 mod headers;
 mod jsonrpc;
+pub mod live;
 mod rebinding;
 pub mod sessions;
 pub mod settings;
@@ -68,6 +73,7 @@ pub use access::ToolAccess;
 pub use activity::{CallEnd, CallLog, CallRecord, CallStart, CallStatus, Captured};
 pub use backend::{Backend, Grant, Refusal};
 pub use gateway::Gateway;
+pub use live::CallHold;
 pub use sessions::{MemorySessionBindings, SessionBindings, SessionCheck, SessionConflict};
 pub use settings::{ACTIVITY_CAPTURE, GatewayLimits, GatewaySettings};
 

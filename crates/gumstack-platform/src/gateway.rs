@@ -1,15 +1,17 @@
 //! The platform's decisions for the MCP gateway ([`gumstack_gateway`]): validate the access
 //! token (signature, expiry, audience = this server, grant not revoked), find the live
-//! deployment, and mint the identity forwarded to it (docs/PROTOCOL.md §2).
+//! deployment, mint the identity forwarded to it (docs/PROTOCOL.md §2), and make the call
+//! live for as long as the gateway holds it (what `/internal` releases credentials for, §3).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use gumstack_gateway::{Backend, Grant, Refusal};
+use gumstack_gateway::{Backend, CallHold, Grant, Refusal};
 use http::HeaderValue;
 use uuid::Uuid;
 
+use crate::activity::CallScope;
 use crate::oauth::tokens::{AccessClaims, mint_identity_for_call, verify_access_token};
 use crate::permissions::CallAccess;
 use crate::state::AppState;
@@ -159,14 +161,26 @@ impl Backend for PlatformGateway {
             &call_id,
             now,
         );
+        let identity = HeaderValue::from_str(&identity)
+            .map_err(|_| invalid("the identity could not be encoded"))?;
+        let call = state.activity.open_call(
+            &call_id,
+            CallScope {
+                server_id: grant.server_id,
+                deployment_id: live.deployment_id,
+                user_id: user.id,
+                grant_id: grant.id,
+                client_id: grant.client_id.clone(),
+            },
+        );
         Ok(Grant {
             server_id: grant.server_id.to_string(),
             user_id: user.id.to_string(),
             client_id: grant.client_id,
             call_id,
+            call: CallHold::new(call),
             upstream: live.addr(),
-            identity: HeaderValue::from_str(&identity)
-                .map_err(|_| invalid("the identity could not be encoded"))?,
+            identity,
             tools,
         })
     }

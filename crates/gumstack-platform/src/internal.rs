@@ -2,6 +2,11 @@
 //! credentials of the user whose call it is serving (form values of `cred` servers, a fresh
 //! access token of `oauth` servers) and reports tokens a provider rejected, proving both with
 //! its server token and the call's signed identity.
+//!
+//! An identity is honoured only while the call it names (its `jti`) is live — forwarded by
+//! the gateway and not yet answered in full — and only for that call's user, server and
+//! deployment; its grant must still stand, its user be enabled and its server enabled, all
+//! read at every request, so a revocation refuses the next request at once.
 
 use axum::Json;
 use axum::Router;
@@ -26,7 +31,7 @@ use crate::crypto::token_hash;
 use crate::error::Internal;
 use crate::oauth::tokens::{IDENTITY_TYP, IdentityClaims, server_audience};
 use crate::state::AppState;
-use crate::store::{AuthType, DeploymentStatus, Server, StoreError};
+use crate::store::{AuthType, Deployment, DeploymentStatus, Server, StoreError};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -68,9 +73,10 @@ struct CredentialQuery {
 }
 
 /// A call from a server process, authenticated: its server, and the user whose call it
-/// serves. As an extractor it checks the server token (a running deployment) and the
-/// forwarded identity (signed for that deployment's server), and refuses the call before the
-/// handler runs otherwise.
+/// serves. As an extractor it checks the server token (a running deployment), the forwarded
+/// identity (signed for that deployment's server) and the call it names (live, this user's
+/// call to this deployment, its grant, user and server still enabled), and refuses the
+/// request before the handler runs otherwise.
 struct ServerCall {
     server: crate::store::Server,
     user_id: Uuid,
@@ -153,25 +159,15 @@ async fn authenticate(state: &AppState, parts: &Parts) -> Result<ServerCall, Res
             "the identity names no user",
         ));
     };
-    // A call in flight when its user was disabled or deleted gets nothing more.
-    match state.store.user_by_id(user_id).await {
-        Ok(user) if !user.is_disabled() => {}
-        Ok(_) | Err(StoreError::NotFound) => {
-            return Err(refuse(
-                ErrorCode::InvalidIdentity,
-                "the user of this call is disabled",
-            ));
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "reading the user of a server call failed");
-            return Err(refuse(
-                ErrorCode::RetryLater,
-                "the platform could not check the request; try again",
-            ));
-        }
-    }
+    live_call(state, &claims.jti, user_id, &deployment, &claims.cid).await?;
     let server = match state.store.server_by_id(deployment.server_id).await {
-        Ok(server) => server,
+        Ok(server) if server.enabled => server,
+        Ok(_) => {
+            return Err(refuse(
+                ErrorCode::InvalidServerToken,
+                "the server is disabled",
+            ));
+        }
         Err(_) => {
             return Err(refuse(
                 ErrorCode::InvalidServerToken,
@@ -184,6 +180,75 @@ async fn authenticate(state: &AppState, parts: &Parts) -> Result<ServerCall, Res
         user_id,
         claims,
     })
+}
+
+/// The call `call_id` a server's request names, checked: in flight through the gateway, the
+/// call of `user_id` through the MCP client `client_id` to this very `deployment`, its grant
+/// not revoked and its user not disabled. The call id is the identity's `jti` today; the
+/// check is the same wherever the id comes from.
+async fn live_call(
+    state: &AppState,
+    call_id: &str,
+    user_id: Uuid,
+    deployment: &Deployment,
+    client_id: &str,
+) -> Result<(), Response> {
+    let Some(call) = state.activity.live_call(call_id) else {
+        return Err(refuse(
+            ErrorCode::InvalidIdentity,
+            "the call this identity was forwarded with is over: an identity fetches \
+             credentials only while its call is in flight",
+        ));
+    };
+    if call.user_id != user_id
+        || call.server_id != deployment.server_id
+        || call.deployment_id != deployment.id
+        || call.client_id != client_id
+    {
+        tracing::warn!(
+            server = %deployment.server_id,
+            deployment = %deployment.id,
+            call = %call_id,
+            "a server call named a live call of another user, server or deployment"
+        );
+        return Err(refuse(
+            ErrorCode::InvalidIdentity,
+            "the call this identity names is not this user's call to this deployment",
+        ));
+    }
+    // Revoking the MCP client's grant, or disabling or deleting the user, ends every release
+    // at once, also for a call still in flight.
+    match state.store.grant_with_user(call.grant_id).await {
+        // Disabling a user also revokes their grants: say the first cause.
+        Ok((_, user)) if user.is_disabled() => {
+            return Err(refuse(
+                ErrorCode::InvalidIdentity,
+                "the user of this call is disabled",
+            ));
+        }
+        Ok((grant, _)) if grant.revoked_at.is_some() => {
+            return Err(refuse(
+                ErrorCode::InvalidIdentity,
+                "the MCP client of this call was revoked",
+            ));
+        }
+        Ok(_) => {}
+        Err(StoreError::NotFound) => {
+            return Err(refuse(
+                ErrorCode::InvalidIdentity,
+                "the authorization of this call no longer exists (the user or the MCP client \
+                 was removed)",
+            ));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reading the grant of a server call failed");
+            return Err(refuse(
+                ErrorCode::RetryLater,
+                "the platform could not check the request; try again",
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn credentials(

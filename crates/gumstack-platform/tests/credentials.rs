@@ -1,16 +1,19 @@
 //! `cred` servers: the end user's credential form and the route server processes fetch the
-//! values from, with the attacks that matter (CSRF, another user's values, a foreign server
-//! token, an identity for another server, a moved ciphertext).
+//! values from (during a call through the gateway to a stand-in server), with the attacks
+//! that matter (CSRF, another user's values, a foreign server token, an identity for another
+//! server, a moved ciphertext). `call_scope.rs` has the rest: when a call's identity stops
+//! fetching.
 
 mod common;
 
+use std::sync::Arc;
+
 use axum::http::{StatusCode, header};
+use common::calls::LongCall;
+use common::fake_server::{FakeRuntime, WAIT};
 use common::{Harness, NONE_CONFIG, Reply};
-use gumstack_platform::crypto::{random_token, token_hash};
-use gumstack_platform::oauth::tokens::{
-    IDENTITY_TYP, IdentityClaims, mint_identity, server_audience,
-};
-use gumstack_platform::store::{Deployment, DeploymentStatus, Role, Server, User, Uuid, now};
+use gumstack_platform::oauth::tokens::{IDENTITY_TYP, IdentityClaims, server_audience};
+use gumstack_platform::store::{Role, Server, Uuid, now};
 use secrecy::ExposeSecret as _;
 
 const CONFIG: &str = "name: Key Echo\nauth:\n  type: cred\n  credentials:\n    - name: api_key\n      label: \"API <i>key</i>\"\n      secret: true\n    - name: region\n      label: Region\n      required: false\n";
@@ -216,60 +219,34 @@ async fn one_user_cannot_read_or_overwrite_anothers_credentials() {
     assert!(err.to_string().contains("belongs to another row"), "{err}");
 }
 
-/// A live deployment of `server` with a known server token.
-async fn deployment(h: &Harness, server: &Server) -> String {
-    let token = random_token("gst_");
-    let t = now();
-    h.platform
-        .state
-        .store
-        .insert_deployment(
-            &Deployment {
-                id: Uuid::new_v4(),
-                server_id: server.id,
-                generation: 1,
-                status: DeploymentStatus::Live,
-                address: Some("127.0.0.1:1".into()),
-                error: None,
-                created_at: t,
-                updated_at: t,
-            },
-            &token_hash(&token),
-        )
-        .await
-        .unwrap();
-    token.expose_secret().to_owned()
-}
-
-async fn fetch(h: &Harness, server_token: &str, identity: &str) -> Reply {
-    let req = axum::http::Request::get("/internal/v1/credentials")
-        .header(header::AUTHORIZATION, format!("Bearer {server_token}"))
-        .header("gumstack-identity", identity)
-        .body(axum::body::Body::empty())
-        .unwrap();
-    h.request(req).await
-}
-
-fn identity(h: &Harness, server: &Server, user: &User) -> String {
-    mint_identity(
-        &h.platform.state.keys,
-        &h.platform.state.urls.base(),
-        server.id,
-        user,
-        "client",
-        h.platform.state.clock.now(),
-    )
+/// The server token of `slug`'s live deployment, as its process has it.
+async fn server_token(h: &Harness, fake: &FakeRuntime, slug: &str) -> String {
+    let server = h.platform.state.servers.resolve(slug).await.unwrap();
+    fake.server_token(&server.id.to_string())
 }
 
 #[tokio::test]
 async fn server_processes_fetch_the_callers_credentials_only_with_both_proofs() {
-    let (h, server) = setup().await;
+    let fake = FakeRuntime::default();
+    let h = Harness::build_with_runtime(Arc::new(fake.clone()), |_| {}).await;
+    h.create_server(CONFIG, "keys").await;
+    h.create_server(NONE_CONFIG, "other").await;
+    h.deploy("keys", 1).await;
+    h.deploy("other", 1).await;
+    let server = h.platform.state.servers.resolve("keys").await.unwrap();
     let (alice, _) = h.user_with_token("alice@example.com", Role::Member).await;
     let (cookie, csrf) = h.session_for(&alice).await;
-    let token = deployment(&h, &server).await;
+    let (_, alice_token) = h.grant_on(alice.id, "keys").await;
+    let (_, admin_token) = h.grant_on(h.admin.id, "keys").await;
+    let (_, other_token) = h.grant_on(alice.id, "other").await;
+    let token = server_token(&h, &fake, "keys").await;
+    let alices = LongCall::start(&h, &fake, "keys", &alice_token, WAIT).await;
+    let admins = LongCall::start(&h, &fake, "keys", &admin_token, WAIT).await;
+    let others = LongCall::start(&h, &fake, "other", &other_token, WAIT).await;
+    let identity = alices.identity.clone();
 
     // Not entered yet: 409 with the form's URL.
-    let missing = fetch(&h, &token, &identity(&h, &server, &alice)).await;
+    let missing = h.fetch_credentials(&token, &identity).await;
     assert_eq!(missing.status, StatusCode::CONFLICT, "{}", missing.text);
     assert_eq!(missing.json()["error"]["code"], "credentials_required");
     assert_eq!(
@@ -278,31 +255,31 @@ async fn server_processes_fetch_the_callers_credentials_only_with_both_proofs() 
     );
 
     save(&h, &cookie, &csrf, &[("api_key", SECRET), ("region", "eu")]).await;
-    let ok = fetch(&h, &token, &identity(&h, &server, &alice)).await;
+    let ok = h.fetch_credentials(&token, &identity).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
     assert_eq!(ok.headers[header::CACHE_CONTROL], "no-store");
     assert_eq!(ok.json()["credentials"]["api_key"], SECRET);
     assert_eq!(ok.json()["credentials"]["region"], "eu");
 
     // The admin (another user) calling gets their own (none), never Alice's.
-    let admins = fetch(&h, &token, &identity(&h, &server, &h.admin)).await;
-    assert_eq!(admins.status, StatusCode::CONFLICT);
+    let admins_reply = h.fetch_credentials(&token, &admins.identity).await;
+    assert_eq!(admins_reply.status, StatusCode::CONFLICT);
 
     // A server token that is not a running deployment's.
-    let forged = fetch(&h, "gst_forged", &identity(&h, &server, &alice)).await;
+    let forged = h.fetch_credentials("gst_forged", &identity).await;
     assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
     assert_eq!(forged.json()["error"]["code"], "invalid_server_token");
     assert!(!forged.text.contains(SECRET));
 
     // An identity minted for another server (e.g. replayed by that server) is refused.
-    h.create_server(NONE_CONFIG, "other").await;
-    let other = h.platform.state.servers.resolve("other").await.unwrap();
-    let foreign = fetch(&h, &token, &identity(&h, &other, &alice)).await;
+    let foreign = h.fetch_credentials(&token, &others.identity).await;
     assert_eq!(foreign.status, StatusCode::UNAUTHORIZED);
     assert_eq!(foreign.json()["error"]["code"], "invalid_identity");
     // The other server's own token with Alice's identity for it: `none` has no credentials.
-    let other_token = deployment(&h, &other).await;
-    let none = fetch(&h, &other_token, &identity(&h, &other, &alice)).await;
+    let other_server_token = server_token(&h, &fake, "other").await;
+    let none = h
+        .fetch_credentials(&other_server_token, &others.identity)
+        .await;
     assert_eq!(none.status, StatusCode::BAD_REQUEST);
     assert_eq!(none.json()["error"]["code"], "not_supported");
 
@@ -317,15 +294,20 @@ async fn server_processes_fetch_the_callers_credentials_only_with_both_proofs() 
             email: alice.email.clone(),
             org: alice.org_id.to_string(),
             grp: alice.group_id.to_string(),
-            cid: "client".into(),
+            cid: "test-client".into(),
             jti: Uuid::new_v4().to_string(),
             iat: now() - 4000,
             exp: now() - 3000,
         },
     );
-    let late = fetch(&h, &token, &expired).await;
+    let late = h.fetch_credentials(&token, &expired).await;
     assert_eq!(late.status, StatusCode::UNAUTHORIZED);
     assert!(!late.text.contains(SECRET));
-    let none_at_all = fetch(&h, &token, "").await;
+    let none_at_all = h.fetch_credentials(&token, "").await;
     assert_eq!(none_at_all.status, StatusCode::UNAUTHORIZED);
+
+    fake.open_gate();
+    for call in [alices, admins, others] {
+        call.finish().await;
+    }
 }

@@ -17,8 +17,8 @@ use common::dashboard::{admin, assert_forbidden, assert_redirect, user};
 use common::fake_server::{Behaviour, FakeRuntime, pages};
 use common::{Harness, Reply};
 use gumstack_platform::crypto::{random_token, token_hash};
-use gumstack_platform::oauth::tokens::{IDENTITY_TYP, IdentityClaims, issue_access_token};
-use gumstack_platform::store::{Deployment, DeploymentStatus, Grant, Role, Uuid, now};
+use gumstack_platform::oauth::tokens::{IDENTITY_TYP, IdentityClaims};
+use gumstack_platform::store::{Deployment, DeploymentStatus, Role, Uuid, now};
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 
@@ -31,35 +31,13 @@ async fn harness(fake: &FakeRuntime) -> Harness {
     Harness::build_with_runtime(Arc::new(fake.clone()), |_| {}).await
 }
 
-/// Creates `slug` (or redeploys it) and waits until `generation` is live.
-async fn deploy(h: &Harness, slug: &str, generation: i64) {
-    h.platform
-        .state
-        .supervisor
-        .clone()
-        .reconcile()
-        .await
-        .unwrap();
-    for _ in 0..400 {
-        let server = h
-            .admin_api(Method::GET, &format!("/api/servers/{slug}"), None)
-            .await
-            .json();
-        if server["live"]["generation"] == generation {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("generation {generation} of {slug} never went live");
-}
-
 async fn redeploy(h: &Harness, slug: &str) -> i64 {
     let reply = h
         .admin_api(Method::POST, &format!("/api/servers/{slug}/redeploy"), None)
         .await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
     let generation = reply.json()["deploy_generation"].as_i64().unwrap();
-    deploy(h, slug, generation).await;
+    h.deploy(slug, generation).await;
     generation
 }
 
@@ -96,7 +74,7 @@ async fn a_deployment_lists_its_tools_with_the_platforms_own_identity() {
     });
     let h = harness(&fake).await;
     let server = h.create_server(CONFIG, "tools").await;
-    deploy(&h, "tools", 1).await;
+    h.deploy("tools", 1).await;
 
     let tools = h
         .admin_api(Method::GET, "/api/servers/tools/tools", None)
@@ -186,7 +164,7 @@ async fn a_failed_listing_does_not_fail_the_deployment_and_is_shown_redacted() {
         Some(json!({ "value": SECRET })),
     )
     .await;
-    deploy(&h, "tools", 1).await;
+    h.deploy("tools", 1).await;
 
     // The next process fails tools/list, and its error message carries an env value.
     fake.set(Behaviour {
@@ -371,28 +349,6 @@ async fn the_platforms_identity_gets_no_credentials() {
     }
 }
 
-/// An access token for `user` on `slug`.
-async fn token_on(h: &Harness, user: Uuid, slug: &str) -> String {
-    let server = h.platform.state.servers.resolve(slug).await.unwrap();
-    let grant = Grant {
-        id: Uuid::new_v4(),
-        user_id: user,
-        client_id: "test-client".into(),
-        server_id: server.id,
-        resource: h.platform.state.urls.mcp_url(slug),
-        scope: None,
-        created_at: now(),
-        revoked_at: None,
-    };
-    h.platform.state.store.insert_grant(&grant).await.unwrap();
-    issue_access_token(
-        &h.platform.state.keys,
-        &h.platform.state.urls.base(),
-        &grant,
-        h.platform.state.clock.now(),
-    )
-}
-
 /// Calls `tool` through the gateway; the JSON-RPC answer.
 async fn call_tool(h: &Harness, slug: &str, token: &str, tool: &str) -> Value {
     let req = Request::post(format!("/mcp/{slug}"))
@@ -447,7 +403,7 @@ async fn an_admin_changes_a_cell_and_the_next_call_follows_it() {
     });
     let h = harness(&fake).await;
     h.create_server(CONFIG, "tools").await;
-    deploy(&h, "tools", 1).await;
+    h.deploy("tools", 1).await;
     let interns = create_group(&h, "Interns").await;
     let (member, member_cookie, _) = user(&h, "m@example.com", Role::Member).await;
     h.admin_api(
@@ -456,7 +412,7 @@ async fn an_admin_changes_a_cell_and_the_next_call_follows_it() {
         None,
     )
     .await;
-    let token = token_on(&h, member.id, "tools").await;
+    let (_, token) = h.grant_on(member.id, "tools").await;
     let (cookie, csrf) = admin(&h).await;
 
     // The matrix: a row per tool, a column per group, everything allowed by default.
@@ -567,7 +523,7 @@ async fn only_admins_change_cells_and_forged_forms_change_nothing() {
         "other",
     )
     .await;
-    deploy(&h, "tools", 1).await;
+    h.deploy("tools", 1).await;
     let default = h.admin_api(Method::GET, "/api/groups", None).await.json()["groups"][0]["id"]
         .as_str()
         .unwrap()
@@ -704,7 +660,7 @@ async fn the_groups_page_keeps_every_decision_when_the_default_flips() {
     });
     let h = harness(&fake).await;
     h.create_server(CONFIG, "tools").await;
-    deploy(&h, "tools", 1).await;
+    h.deploy("tools", 1).await;
     let group = create_group(&h, "Ops").await;
     // Through the API: one exception, and one decision equal to the default.
     h.admin_api(

@@ -13,7 +13,7 @@ use std::{
 
 use axum::{Router, extract::Request, middleware::Next, response::Response};
 use gumstack_gateway::{
-    Backend, CallLog, Gateway, GatewayLimits, GatewaySettings, Grant, Refusal, ToolAccess,
+    Backend, CallHold, CallLog, Gateway, GatewayLimits, GatewaySettings, Grant, Refusal, ToolAccess,
 };
 use http::{HeaderMap, HeaderValue};
 use tokio::net::TcpListener;
@@ -37,6 +37,43 @@ pub struct FakeServer {
 #[derive(Debug, Default)]
 pub struct FakeBackend {
     servers: Mutex<HashMap<String, FakeServer>>,
+    live: LiveCalls,
+}
+
+/// The calls the fake platform counts as live: those whose [`CallHold`] the gateway still
+/// holds.
+#[derive(Debug, Clone, Default)]
+pub struct LiveCalls(Arc<Mutex<Vec<String>>>);
+
+impl LiveCalls {
+    /// The ids of the calls held now.
+    pub fn now(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    fn open(&self, call_id: &str) -> CallHold {
+        self.0.lock().unwrap().push(call_id.to_owned());
+        CallHold::new(LiveCall {
+            calls: self.clone(),
+            call_id: call_id.to_owned(),
+        })
+    }
+}
+
+/// Ends its call when dropped.
+struct LiveCall {
+    calls: LiveCalls,
+    call_id: String,
+}
+
+impl Drop for LiveCall {
+    fn drop(&mut self) {
+        self.calls
+            .0
+            .lock()
+            .unwrap()
+            .retain(|held| *held != self.call_id);
+    }
 }
 
 impl FakeBackend {
@@ -56,6 +93,11 @@ impl FakeBackend {
 
     pub fn add(&self, slug: &str, server: FakeServer) {
         self.servers.lock().unwrap().insert(slug.to_owned(), server);
+    }
+
+    /// The calls this backend's grants keep live, as the gateway holds them.
+    pub fn live(&self) -> LiveCalls {
+        self.live.clone()
     }
 
     /// The identity the fake platform signs for `user` on the server of `slug`.
@@ -94,14 +136,16 @@ impl Backend for FakeBackend {
                 reason: "permission denied".to_owned(),
             });
         }
+        let call_id = format!(
+            "call-{}",
+            CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         Ok(Grant {
             server_id: server.id,
             user_id: user.to_owned(),
             client_id: format!("client-of-{user}"),
-            call_id: format!(
-                "call-{}",
-                CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            ),
+            call: self.live.open(&call_id),
+            call_id,
             upstream: server.upstream,
             identity: HeaderValue::try_from(Self::identity(user, slug)).unwrap(),
             tools: server.tools.clone(),

@@ -20,14 +20,20 @@
 //!   [`ActivitySettings::prune_every`], in bounded batches.
 //! - **Shutdown**: [`ActivityLog::run`] returns once the queue is drained (the calls still
 //!   streaming get a few seconds to end).
+//! - **Live calls**: the same in-flight table knows every call the gateway is forwarding,
+//!   logged or not (also with the log off): `ActivityLog::open_call` makes one live until
+//!   its `LiveCall` guard drops, and `/internal` releases credentials only for a live call
+//!   (`ActivityLog::live_call`, docs/PROTOCOL.md §3).
 //!
 //! # Layout
-//! - `in_flight`: the calls in progress ([`InFlightCall`]).
+//! - `in_flight`: the calls in flight: live calls (`CallScope`) and calls in progress
+//!   ([`InFlightCall`]).
 //! - `released`: what `/internal` released during each call, until the writer takes it.
 //! - `writer`: the queue's consumer: redaction, caps, batched inserts, lost counts.
 //! - `retention`: the pruning job.
 
 mod in_flight;
+pub(crate) use in_flight::CallScope;
 mod released;
 mod retention;
 mod writer;
@@ -153,6 +159,22 @@ impl ActivityLog {
         self.inner.in_flight.list()
     }
 
+    /// Makes `call_id` live for `scope` until the returned guard is dropped: the gateway
+    /// holds it while it forwards the call and its response streams. Works with the log off.
+    pub(crate) fn open_call(&self, call_id: &str, scope: CallScope) -> LiveCall {
+        self.inner.in_flight.open(call_id, scope);
+        LiveCall {
+            inner: Arc::clone(&self.inner),
+            call_id: call_id.to_owned(),
+        }
+    }
+
+    /// Whom the call `call_id` is for, while it is live on this instance; `None` once it
+    /// ended (or if it never was).
+    pub(crate) fn live_call(&self, call_id: &str) -> Option<CallScope> {
+        self.inner.in_flight.live(call_id)
+    }
+
     /// Files values the platform handed the server during the call `call_id` (the forwarded
     /// identity's `jti`), so that its record is redacted of them.
     pub(crate) fn released(&self, call_id: &str, values: impl IntoIterator<Item = SecretString>) {
@@ -247,5 +269,18 @@ impl CallEnd for Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         self.inner.in_flight.remove(&self.call_id);
+    }
+}
+
+/// A live call (see [`ActivityLog::open_call`]); dropping it ends the call.
+#[derive(Debug)]
+pub(crate) struct LiveCall {
+    inner: Arc<Inner>,
+    call_id: String,
+}
+
+impl Drop for LiveCall {
+    fn drop(&mut self) {
+        self.inner.in_flight.close(&self.call_id);
     }
 }

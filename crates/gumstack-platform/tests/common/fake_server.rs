@@ -1,7 +1,13 @@
 //! A stand-in for server processes: a [`Runtime`] whose deployments are small in-process MCP
 //! servers on loopback ports. Each answers `initialize`, `tools/list` (paged, or a JSON-RPC
 //! error) and `tools/call` as its [`Behaviour`] says, records the `Gumstack-Identity` of every
-//! request, and "prints" output lines, including env values when asked to.
+//! request, and "prints" output lines, including env values when asked to. The runtime keeps
+//! each deployment's server token, as a process would read it from its environment.
+//!
+//! Long calls: the tool [`WAIT`] answers only once the test opens the gate
+//! ([`FakeRuntime::open_gate`]); the tool [`STREAM`] answers with an event stream whose first
+//! event (a progress notification) comes at once and whose answer comes when the gate opens.
+//! [`FakeRuntime::arrived`] waits until a number of `tools/call`s have reached the servers.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -15,6 +21,12 @@ use gumstack_runtime::{Deployment, DeploymentStatus, LaunchSpec, Runtime, StartE
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tokio::sync::watch;
+
+/// A tool that answers once the gate is open.
+pub const WAIT: &str = "wait";
+/// A tool that answers with an event stream: a progress event at once, the answer once the
+/// gate is open.
+pub const STREAM: &str = "stream";
 
 /// What the fake servers do. Changed between deployments by the test.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +50,12 @@ pub struct Seen {
 struct Shared {
     behaviour: Mutex<Behaviour>,
     seen: Mutex<Vec<Seen>>,
+    /// `GUMSTACK_SERVER_TOKEN` of each deployment started, by `GUMSTACK_SERVER_ID`, latest last.
+    tokens: Mutex<Vec<(String, String)>>,
+    /// Open: [`WAIT`] and [`STREAM`] answer.
+    gate: watch::Sender<bool>,
+    /// How many `tools/call`s have arrived.
+    arrived: watch::Sender<usize>,
 }
 
 /// The runtime the harness gives the platform.
@@ -54,6 +72,36 @@ impl FakeRuntime {
     /// Every request the fake servers received, oldest first.
     pub fn seen(&self) -> Vec<Seen> {
         self.shared.seen.lock().unwrap().clone()
+    }
+
+    /// The server token of the latest deployment of `server_id`.
+    pub fn server_token(&self, server_id: &str) -> String {
+        self.shared
+            .tokens
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|(server, _)| server == server_id)
+            .map(|(_, token)| token.clone())
+            .unwrap_or_else(|| panic!("no deployment of {server_id} started"))
+    }
+
+    /// Lets the waiting calls answer (and every later one at once).
+    pub fn open_gate(&self) {
+        self.shared.gate.send_replace(true);
+    }
+
+    /// Waits until `count` `tools/call`s have reached the servers.
+    pub async fn arrived(&self, count: usize) {
+        let mut arrived = self.shared.arrived.subscribe();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            arrived.wait_for(|n| *n >= count),
+        )
+        .await
+        .expect("the calls reached the server")
+        .unwrap();
     }
 }
 
@@ -80,6 +128,17 @@ impl Runtime for FakeRuntime {
             }
         }
         logs.push("listening".to_owned());
+        let env = |name: &str| {
+            spec.env
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, value)| value.expose_secret().to_owned())
+        };
+        if let (Some(server), Some(token)) =
+            (env("GUMSTACK_SERVER_ID"), env("GUMSTACK_SERVER_TOKEN"))
+        {
+            self.shared.tokens.lock().unwrap().push((server, token));
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(StartError::Port)?;
@@ -197,10 +256,20 @@ async fn mcp(
             )
                 .into_response();
         }
-        "tools/call" => json!({
+        "tools/call" => {
+            shared.arrived.send_modify(|n| *n += 1);
+            let tool = body["params"]["name"].as_str().unwrap_or_default();
+            if tool == STREAM {
+                return streamed(&shared, id);
+            }
+            if tool == WAIT {
+                gate_opened(&shared).await;
+            }
+            json!({
             "content": [{ "type": "text", "text": format!("called {}", body["params"]["name"].as_str().unwrap_or_default()) }],
             "isError": false,
-        }),
+            })
+        }
         _ => {
             return Json(json!({
                 "jsonrpc": "2.0", "id": id,
@@ -210,4 +279,44 @@ async fn mcp(
         }
     };
     Json(json!({ "jsonrpc": "2.0", "id": id, "result": result })).into_response()
+}
+
+/// Resolves once the gate is open.
+async fn gate_opened(shared: &Shared) {
+    let mut gate = shared.gate.subscribe();
+    let _ = gate.wait_for(|open| *open).await;
+}
+
+/// The answer to [`STREAM`]: an event stream with a progress notification at once and the
+/// result once the gate opens.
+fn streamed(shared: &Arc<Shared>, id: Value) -> Response {
+    let progress = json!({
+        "jsonrpc": "2.0",
+        "method": "notifications/progress",
+        "params": { "progressToken": 1, "progress": 1 },
+    });
+    let result = json!({
+        "jsonrpc": "2.0", "id": id,
+        "result": { "content": [{ "type": "text", "text": "streamed" }], "isError": false },
+    });
+    let events = futures_util::stream::unfold((0, Arc::clone(shared)), move |(step, shared)| {
+        let (progress, result) = (progress.clone(), result.clone());
+        async move {
+            let event = match step {
+                0 => progress,
+                1 => {
+                    gate_opened(&shared).await;
+                    result
+                }
+                _ => return None,
+            };
+            let chunk = format!("event: message\ndata: {event}\n\n");
+            Some((Ok::<_, std::convert::Infallible>(chunk), (step + 1, shared)))
+        }
+    });
+    (
+        [(header::CONTENT_TYPE, "text/event-stream")],
+        axum::body::Body::from_stream(events),
+    )
+        .into_response()
 }

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod calls;
 pub mod dashboard;
 pub mod fake_server;
 pub mod oauth;

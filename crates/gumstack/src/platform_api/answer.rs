@@ -75,8 +75,9 @@ pub(super) fn error_answer(status: StatusCode, body: &[u8]) -> GumstackError {
         StatusCode::UNAUTHORIZED if code == Some(ErrorCode::InvalidIdentity) => {
             GumstackError::misconfigured(
                 "the platform refused the identity of this call (Gumstack-Identity) when \
-                 fetching the user's credentials: it is accepted only for this server and \
-                 until it expires",
+                 fetching the user's credentials: it is accepted only for this server, while \
+                 its call is in flight (fetch while serving the call, not after answering it), \
+                 and not once the user revoked the MCP client or was disabled",
             )
         }
         StatusCode::UNAUTHORIZED => GumstackError::misconfigured(format!(

@@ -1,0 +1,91 @@
+//! Call-scoped credentials end to end with the real binaries: `gumstackd serve` hosts a
+//! server process (`fixtures/identity_keeper.py`) that keeps the identity of every call it
+//! serves. During a call, its identity is accepted by the credentials route; replayed in the
+//! next call, once its own call has ended, the same unexpired identity is refused.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Api, OAuthMcp, Running, repo_root, text_of};
+use serde_json::{Value, json};
+
+const CONFIG: &str = "name: Identity Keeper\nauth:\n  type: cred\n  credentials:\n    - name: api_key\n      label: API key\n      secret: true\n";
+
+fn api_token(data_dir: &std::path::Path) -> String {
+    let out = Command::new(common::gumstackd())
+        .args(["token", "create", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+async fn wait_live(api: &Api, slug: &str, generation: i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, server) = api
+            .send(reqwest::Method::GET, &format!("/api/servers/{slug}"), None)
+            .await;
+        if server["live"]["generation"].as_i64() == Some(generation) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never live: {server}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What the tool reported the platform answered it.
+fn outcome(result: &Value) -> Value {
+    serde_json::from_str(&text_of(result)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_identity_kept_by_a_server_fetches_nothing_after_its_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let data = data_dir.to_str().unwrap();
+    let mut platform = Running::start(
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", data],
+        &[],
+    );
+    let base = platform.read_until("dashboard: ");
+    let login = platform.read_until("login: ");
+    let (email, password) = login.split_once(" / ").unwrap();
+    let api = Api::new(&base, api_token(&data_dir));
+    let script = repo_root().join("crates/gumstackd/tests/fixtures/identity_keeper.py");
+    let (status, server) = api
+        .send(
+            reqwest::Method::POST,
+            "/api/servers",
+            Some(json!({
+                "config_yaml": CONFIG,
+                "slug": "keeper",
+                "runtime": { "command": "/usr/bin/python3", "args": [script.to_str().unwrap()] }
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{server}");
+    wait_live(&api, "keeper", 1).await;
+    let mcp_url = server["mcp_url"].as_str().unwrap().to_owned();
+    let mcp = OAuthMcp::connect(&base, &mcp_url, email, password).await;
+
+    // During its call, the identity is accepted: the user has saved nothing yet, so the
+    // platform sends them to the form (an identity it refused would get 401).
+    let during = outcome(&mcp.call("fetch", json!({})).await);
+    assert_eq!(during["status"], 409, "{during}");
+    assert_eq!(during["body"]["error"]["code"], "credentials_required");
+
+    // The identity of that call, replayed by the server during the next call: refused.
+    let replayed = outcome(&mcp.call("replay", json!({})).await);
+    assert_eq!(replayed["status"], 401, "{replayed}");
+    assert_eq!(replayed["body"]["error"]["code"], "invalid_identity");
+    let message = replayed["body"]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("is over"), "{message}");
+    // The replaying call's own identity still works for the call it came with.
+    let again = outcome(&mcp.call("fetch", json!({})).await);
+    assert_eq!(again["status"], 409, "{again}");
+    drop(platform);
+}
