@@ -124,3 +124,17 @@ pub use host::GumstackHost;
 /// The rmcp version this SDK is built on, so servers can depend on the same one.
 pub use rmcp;
 pub use scope::spawn;
+
+/// The log filter a server should start with when `RUST_LOG` is unset (a `tracing-subscriber`
+/// `EnvFilter` directive): `info`, except rmcp's lines about each request (three per stateless
+/// MCP request: initialized, input ended, finished), which show only at `debug`:
+///
+/// ```ignore
+/// tracing_subscriber::fmt()
+///     .with_env_filter(
+///         EnvFilter::try_from_default_env()
+///             .unwrap_or_else(|_| EnvFilter::new(gumstack::DEFAULT_LOG_FILTER)),
+///     )
+///     .init();
+/// ```
+pub const DEFAULT_LOG_FILTER: &str = "info,rmcp::service=warn";
