@@ -194,8 +194,33 @@ fn validate_runtime(runtime: &RuntimeSpec) -> Result<(), ServerError> {
             "runtime command and args must not contain NUL bytes",
         ));
     }
+    let limits = runtime.limits;
+    for (name, value, range) in [
+        ("memory_mib", limits.memory_mib, LIMIT_MEMORY_MIB),
+        ("open_files", limits.open_files, LIMIT_OPEN_FILES),
+        ("processes", limits.processes, LIMIT_PROCESSES),
+    ] {
+        if let Some(value) = value
+            && !range.contains(&value)
+        {
+            return Err(ServerError::invalid(
+                "invalid_runtime",
+                format!(
+                    "runtime.limits.{name} must be between {} and {} (or left out for the platform's default), not {value}",
+                    range.start(),
+                    range.end()
+                ),
+            ));
+        }
+    }
     Ok(())
 }
+
+/// The bounds of a server's own limits: below them a server can't start; above them a limit
+/// stops meaning anything.
+const LIMIT_MEMORY_MIB: std::ops::RangeInclusive<u64> = 64..=1 << 20;
+const LIMIT_OPEN_FILES: std::ops::RangeInclusive<u64> = 64..=1 << 20;
+const LIMIT_PROCESSES: std::ops::RangeInclusive<u64> = 16..=1 << 16;
 
 fn parse_config(yaml: &str) -> Result<Config, ServerError> {
     Config::parse(yaml).map_err(|e| ServerError::invalid("invalid_config", e.to_string()))

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gumstack_runtime::{Deployment as RunningDeployment, LaunchSpec, Runtime};
+use gumstack_runtime::{Deployment as RunningDeployment, LaunchSpec, LimitOverrides, Runtime};
 use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -262,6 +262,11 @@ impl Supervisor {
                     env,
                     health_path: "/health_check".to_owned(),
                     startup_timeout: self.settings.startup_timeout,
+                    limits: LimitOverrides {
+                        memory_bytes: runtime.limits.memory_mib.map(|mib| mib << 20),
+                        open_files: runtime.limits.open_files,
+                        processes: runtime.limits.processes,
+                    },
                 };
                 self.runtime.start(spec).await.map_err(|e| {
                     // The runtime's message leaves the output out; it is added here redacted.

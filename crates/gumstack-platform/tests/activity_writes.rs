@@ -166,6 +166,7 @@ impl Running {
                     command: "echo-server".into(),
                     args: Vec::new(),
                     working_dir: None,
+                    limits: Default::default(),
                 }),
                 slug: Some("echo".into()),
                 ..NewServer::default()

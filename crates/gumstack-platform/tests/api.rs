@@ -445,3 +445,69 @@ async fn admins_add_users_and_bad_input_changes_nothing() {
     bad_email.assert_error(StatusCode::BAD_REQUEST, "invalid_email", "name@example.com");
     assert_eq!(h.count("SELECT COUNT(*) FROM users").await, 2);
 }
+
+#[tokio::test]
+async fn a_servers_own_limits_are_kept_and_bad_ones_refused() {
+    let h = Harness::new().await;
+    h.create_server(NONE_CONFIG, "greeter").await;
+    let runtime =
+        json!({ "command": "/srv/greeter", "limits": { "memory_mib": 512, "open_files": 256 } });
+    let reply = h
+        .admin_api(
+            Method::PATCH,
+            "/api/servers/greeter",
+            Some(json!({ "runtime": runtime })),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.json());
+    let before = h
+        .admin_api(Method::GET, "/api/servers/greeter", None)
+        .await
+        .json();
+    assert_eq!(
+        before["runtime"]["limits"],
+        json!({ "memory_mib": 512, "open_files": 256 })
+    );
+
+    for (limits, message) in [
+        (
+            json!({ "memory_mib": 1 }),
+            "runtime.limits.memory_mib must be between 64",
+        ),
+        (
+            json!({ "open_files": 0 }),
+            "runtime.limits.open_files must be between 64",
+        ),
+        (
+            json!({ "processes": 1_000_000 }),
+            "runtime.limits.processes must be between 16",
+        ),
+    ] {
+        let reply = h
+            .admin_api(
+                Method::PATCH,
+                "/api/servers/greeter",
+                Some(json!({ "runtime": { "command": "/srv/other", "limits": limits } })),
+            )
+            .await;
+        reply.assert_error(StatusCode::BAD_REQUEST, "invalid_runtime", message);
+    }
+    let unknown = h
+        .admin_api(
+            Method::PATCH,
+            "/api/servers/greeter",
+            Some(json!({ "runtime": { "command": "/srv/other", "limits": { "cpu": 2 } } })),
+        )
+        .await;
+    unknown.assert_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_json",
+        "unknown field `cpu`",
+    );
+    // Nothing of the refused changes was kept.
+    let after = h
+        .admin_api(Method::GET, "/api/servers/greeter", None)
+        .await
+        .json();
+    assert_eq!(before, after);
+}

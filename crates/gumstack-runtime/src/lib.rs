@@ -59,7 +59,7 @@ pub use isolation::{
     Containment, DEFAULT_UID_RANGE, Isolation, IsolationSupport, ResourceLimits, SYSTEM_READ_ONLY,
 };
 pub use process_runtime::ProcessRuntime;
-pub use spec::LaunchSpec;
+pub use spec::{LaunchSpec, LimitOverrides};
 
 /// Where a deployment is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]

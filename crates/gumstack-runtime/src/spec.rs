@@ -27,4 +27,18 @@ pub struct LaunchSpec {
     pub health_path: String,
     /// How long the process has to answer its health check before the start fails.
     pub startup_timeout: Duration,
+    /// This server's own resource limits, each replacing the runtime's default when set.
+    pub limits: LimitOverrides,
+}
+
+/// A server's own resource limits ([`crate::ResourceLimits`]), each replacing the runtime's
+/// default when set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitOverrides {
+    /// Address space in bytes.
+    pub memory_bytes: Option<u64>,
+    /// Open file descriptors.
+    pub open_files: Option<u64>,
+    /// Processes and threads of the server's own uid.
+    pub processes: Option<u64>,
 }

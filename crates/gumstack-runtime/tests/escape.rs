@@ -12,7 +12,9 @@ use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gumstack_runtime::{Isolation, IsolationSupport, LaunchSpec, ProcessRuntime, Runtime};
+use gumstack_runtime::{
+    Isolation, IsolationSupport, LaunchSpec, LimitOverrides, ProcessRuntime, Runtime,
+};
 use secrecy::SecretString;
 
 const HOSTILE_SERVER: &str = include_str!("fixtures/hostile_server.py");
@@ -48,6 +50,7 @@ fn spec(name: &str, source: &str, env: &[(&str, String)]) -> LaunchSpec {
             .collect(),
         health_path: "/health_check".to_owned(),
         startup_timeout: Duration::from_secs(30),
+        limits: LimitOverrides::default(),
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use gumstack_runtime::{
-    Deployment, DeploymentStatus, LaunchSpec, ProcessRuntime, Runtime, StartError,
+    Deployment, DeploymentStatus, LaunchSpec, LimitOverrides, ProcessRuntime, Runtime, StartError,
 };
 use rustix::process::{Pid, Signal};
 use secrecy::SecretString;
@@ -82,6 +82,7 @@ fn spec(program: impl Into<PathBuf>, args: &[&str], env: &[(&str, &str)]) -> Lau
             .collect(),
         health_path: "/health_check".to_owned(),
         startup_timeout: PATIENCE,
+        limits: LimitOverrides::default(),
     }
 }
 
@@ -508,4 +509,37 @@ async fn platform_process() {
         .expect("live");
     println!("server-pid={}", deployment.pid().expect("a pid"));
     std::future::pending::<()>().await;
+}
+
+/// The soft and hard limit `name` (as /proc/<pid>/limits words it) of `pid`.
+fn process_limit(pid: u32, name: &str) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("read limits");
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name} in {limits}"));
+    let mut values = line[name.len()..].split_whitespace();
+    (
+        values.next().expect("soft").to_owned(),
+        values.next().expect("hard").to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_servers_own_limits_replace_the_defaults() {
+    let mut spec = health_server_spec(&[]);
+    spec.limits.open_files = Some(200);
+    let deployment = runtime().start(spec).await.expect("live");
+    let pid = deployment.pid().expect("a pid");
+    // Its own open-files limit, and the runtime's default address space (4 GiB).
+    assert_eq!(
+        process_limit(pid, "Max open files"),
+        ("200".to_owned(), "200".to_owned())
+    );
+    let four_gib = (4u64 << 30).to_string();
+    assert_eq!(
+        process_limit(pid, "Max address space"),
+        (four_gib.clone(), four_gib)
+    );
+    deployment.stop().await;
 }

@@ -130,6 +130,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         command,
                         args,
                         working_dir: Some(working_dir.display().to_string()),
+                        limits: Default::default(),
                     }),
                     slug,
                     ..NewServer::default()

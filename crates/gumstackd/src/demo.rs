@@ -150,6 +150,7 @@ async fn register(
         command: binary.display().to_string(),
         args: Vec::new(),
         working_dir: None,
+        limits: Default::default(),
     };
     let server = match servers.resolve(example.slug).await {
         Ok(existing) => {

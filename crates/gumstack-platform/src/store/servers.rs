@@ -18,6 +18,25 @@ pub struct RuntimeSpec {
     pub args: Vec<String>,
     #[serde(default)]
     pub working_dir: Option<String>,
+    /// Resource limits of its processes; each one unset is the platform's default.
+    #[serde(default)]
+    pub limits: ServerLimits,
+}
+
+/// A server's own resource limits (`setrlimit` of its processes), each overriding the
+/// platform's default (`--server-memory-mib`, `--server-open-files`, `--server-processes`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerLimits {
+    /// Address space in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u64>,
+    /// Open file descriptors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_files: Option<u64>,
+    /// Processes and threads of the server's own uid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processes: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use crate::audit::{Audit, AuditAction, AuditEvent, Target};
 use crate::auth::SessionUser;
 use crate::servers::NewServer;
 use crate::state::AppState;
-use crate::store::{RuntimeSpec, Server};
+use crate::store::{RuntimeSpec, Server, ServerLimits};
 
 /// How a server runs right now, in a word or two.
 pub(super) fn run_status(state: &AppState, server: &Server) -> &'static str {
@@ -239,6 +239,7 @@ pub(super) async fn create(
                 .map(str::to_owned)
                 .collect(),
             working_dir: non_empty(&form.working_dir),
+            limits: ServerLimits::default(),
         }),
         slug: non_empty(&form.slug),
         owner_id: Some(session.user.id),

@@ -134,6 +134,17 @@ pub struct ResourceLimits {
     pub processes: Option<u64>,
 }
 
+impl ResourceLimits {
+    /// These limits with a server's own in place of the defaults it sets.
+    pub fn overridden_by(self, overrides: crate::spec::LimitOverrides) -> Self {
+        Self {
+            memory_bytes: overrides.memory_bytes.or(self.memory_bytes),
+            open_files: overrides.open_files.or(self.open_files),
+            processes: overrides.processes.or(self.processes),
+        }
+    }
+}
+
 impl Default for ResourceLimits {
     fn default() -> Self {
         Self {
@@ -370,7 +381,7 @@ impl Confinement {
             ruleset_fd: ruleset.as_ref().map(AsRawFd::as_raw_fd),
             filters,
             ids,
-            limits: isolation.limits,
+            limits: isolation.limits.overridden_by(spec.limits),
             drop_privileges: true,
         };
         Ok(Self {

@@ -17,6 +17,7 @@ fn server_from_row(row: &SqliteRow) -> Result<Server, StoreError> {
     let auth_type: String = row.try_get("auth_type")?;
     let command: Option<String> = row.try_get("command")?;
     let args_json: String = row.try_get("args_json")?;
+    let limits_json: String = row.try_get("limits_json")?;
     let runtime = command
         .map(|command| -> Result<RuntimeSpec, StoreError> {
             Ok(RuntimeSpec {
@@ -24,6 +25,8 @@ fn server_from_row(row: &SqliteRow) -> Result<Server, StoreError> {
                 args: serde_json::from_str(&args_json)
                     .map_err(|e| StoreError::Corrupt(format!("args_json: {e}")))?,
                 working_dir: row.try_get("working_dir")?,
+                limits: serde_json::from_str(&limits_json)
+                    .map_err(|e| StoreError::Corrupt(format!("limits_json: {e}")))?,
             })
         })
         .transpose()?;
@@ -46,6 +49,13 @@ fn server_from_row(row: &SqliteRow) -> Result<Server, StoreError> {
     })
 }
 
+fn limits_json(runtime: Option<&RuntimeSpec>) -> String {
+    runtime.map_or_else(
+        || "{}".to_owned(),
+        |r| serde_json::to_string(&r.limits).expect("limits serialise"),
+    )
+}
+
 fn args_json(runtime: Option<&RuntimeSpec>) -> String {
     runtime.map_or_else(
         || "[]".to_owned(),
@@ -58,9 +68,9 @@ impl ServerStore for SqliteStore {
     async fn insert_server(&self, server: &Server) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO servers (id, slug, name, description, icon, auth_type, config_yaml, command,
-                                  args_json, working_dir, enabled, owner_id, deploy_generation,
-                                  created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                  args_json, working_dir, limits_json, enabled, owner_id,
+                                  deploy_generation, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(server.id.to_string())
         .bind(&server.slug)
@@ -72,6 +82,7 @@ impl ServerStore for SqliteStore {
         .bind(server.runtime.as_ref().map(|r| r.command.clone()))
         .bind(args_json(server.runtime.as_ref()))
         .bind(server.runtime.as_ref().and_then(|r| r.working_dir.clone()))
+        .bind(limits_json(server.runtime.as_ref()))
         .bind(server.enabled)
         .bind(server.owner_id.map(|id| id.to_string()))
         .bind(server.deploy_generation)
@@ -133,7 +144,8 @@ impl ServerStore for SqliteStore {
         server.updated_at = now();
         sqlx::query(
             "UPDATE servers SET name = ?, description = ?, icon = ?, config_yaml = ?, command = ?,
-                                args_json = ?, working_dir = ?, enabled = ?, updated_at = ?
+                                args_json = ?, working_dir = ?, limits_json = ?, enabled = ?,
+                                updated_at = ?
              WHERE id = ?",
         )
         .bind(&server.name)
@@ -143,6 +155,7 @@ impl ServerStore for SqliteStore {
         .bind(server.runtime.as_ref().map(|r| r.command.clone()))
         .bind(args_json(server.runtime.as_ref()))
         .bind(server.runtime.as_ref().and_then(|r| r.working_dir.clone()))
+        .bind(limits_json(server.runtime.as_ref()))
         .bind(server.enabled)
         .bind(server.updated_at)
         .bind(id.to_string())
