@@ -110,28 +110,18 @@ fn push_conditions(
     }
 }
 
-/// The latencies at two 0-based ranks of the calls that reached the server (denied calls
-/// have none), in order of latency: one sort of the matching rows serves both.
-async fn latencies_at_ranks(
+/// The latency at `rank` (from 0) of the non-denied calls matching `filter`, by latency.
+async fn latency_at_rank(
     tx: &mut sqlx::Transaction<'_, Sqlite>,
     filter: &ActivityFilter,
-    ranks: [i64; 2],
-) -> Result<[Option<i64>; 2], StoreError> {
-    let mut query = QueryBuilder::new(
-        "SELECT rank, duration_us FROM (SELECT a.duration_us,
-                ROW_NUMBER() OVER (ORDER BY a.duration_us) - 1 AS rank
-             FROM activity a",
-    );
+    rank: i64,
+) -> Result<i64, StoreError> {
+    let mut query = QueryBuilder::new("SELECT a.duration_us FROM activity a");
     push_conditions(&mut query, filter, None);
-    query.push(" AND a.status <> 'denied') WHERE rank IN (");
     query
-        .push_bind(ranks[0])
-        .push(", ")
-        .push_bind(ranks[1])
-        .push(")");
-    let rows: Vec<(i64, i64)> = query.build_query_as().fetch_all(&mut **tx).await?;
-    let at = |rank: i64| rows.iter().find(|(r, _)| *r == rank).map(|(_, d)| *d);
-    Ok([at(ranks[0]), at(ranks[1])])
+        .push(" AND a.status <> 'denied' ORDER BY a.duration_us LIMIT 1 OFFSET ")
+        .push_bind(rank);
+    Ok(query.build_query_scalar().fetch_one(&mut **tx).await?)
 }
 
 #[async_trait]
@@ -199,8 +189,8 @@ impl ActivityReads for SqliteStore {
         let timed = stats.calls - stats.denied;
         if timed > 0 {
             // Nearest-rank percentiles of the latencies of the calls that reached the server.
-            let ranks = [(timed - 1) / 2, (timed - 1) * 95 / 100];
-            [stats.p50_us, stats.p95_us] = latencies_at_ranks(&mut tx, filter, ranks).await?;
+            stats.p50_us = Some(latency_at_rank(&mut tx, filter, (timed - 1) / 2).await?);
+            stats.p95_us = Some(latency_at_rank(&mut tx, filter, (timed - 1) * 95 / 100).await?);
         }
         tx.commit().await?;
         Ok(stats)
