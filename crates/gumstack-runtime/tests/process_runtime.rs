@@ -543,3 +543,33 @@ async fn a_servers_own_limits_replace_the_defaults() {
     );
     deployment.stop().await;
 }
+
+/// As root, a server whose script its own uid can't read runs under the platform's uid, and
+/// its deployment says why (instead of failing with "permission denied").
+#[tokio::test]
+async fn a_script_its_uid_cannot_reach_is_reported_not_failed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("chmod");
+    let script = dir.path().join("server.py");
+    std::fs::write(&script, HEALTH_SERVER).expect("write the script");
+    let deployment = runtime()
+        .start(spec(python(), &[script.to_str().expect("utf-8")], &[]))
+        .await
+        .expect("live");
+    let containment = deployment.containment();
+    assert_eq!(containment.uid, None, "{containment}");
+    if rustix::process::geteuid().is_root() {
+        assert!(
+            containment.missing.iter().any(|m| m
+                .starts_with("the server runs under the platform's uid")
+                && m.contains(&format!("can't enter {}", dir.path().display()))),
+            "{containment}"
+        );
+    }
+    assert!(answers_health_check(&*deployment).await);
+    deployment.stop().await;
+}

@@ -27,8 +27,6 @@ pub(super) struct ChildSide {
     /// The server's own uid and gid, when the platform runs as root.
     pub(super) ids: Option<(u32, u32)>,
     pub(super) limits: ResourceLimits,
-    /// Whether to drop capabilities and set `no_new_privs` (off only with isolation off).
-    pub(super) drop_privileges: bool,
 }
 
 /// Makes `command` apply `side` between fork and exec.
@@ -46,9 +44,6 @@ pub(super) fn install(command: &mut Command, side: Arc<ChildSide>) {
 
 impl ChildSide {
     fn apply(&self) -> io::Result<()> {
-        if !self.drop_privileges {
-            return Ok(());
-        }
         // Limits first: raising a hard limit above the platform's needs root.
         limit(Resource::As, self.limits.memory_bytes)?;
         limit(Resource::Nofile, self.limits.open_files)?;

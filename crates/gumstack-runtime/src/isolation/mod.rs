@@ -296,16 +296,21 @@ impl Confinement {
             None
         };
         let program = resolve_program(spec);
+        let named = named_paths(spec);
         // A uid of its own is worth nothing if the process can't run under it: say so instead
         // of failing later with "permission denied".
         let ids = match (ids, &program) {
             (Some(ids), Some(program)) => {
-                let reachable = uids::reachable(program, ids, uids::Need::Execute).and_then(|()| {
-                    match &spec.working_dir {
+                let reachable = uids::reachable(program, ids, uids::Need::Execute)
+                    .and_then(|()| match &spec.working_dir {
                         Some(dir) => uids::reachable(dir, ids, uids::Need::Enter),
                         None => Ok(()),
-                    }
-                });
+                    })
+                    .and_then(|()| {
+                        named
+                            .iter()
+                            .try_for_each(|path| uids::reachable(path, ids, uids::Need::Read))
+                    });
                 match reachable {
                     Ok(()) => Some(ids),
                     Err(reason) => {
@@ -321,15 +326,8 @@ impl Confinement {
             (ids, None) => ids,
             (None, _) => None,
         };
-        if isolation.strict && !missing.is_empty() {
-            return Err(refuse(format!(
-                "strict isolation is on and a layer is missing: {}",
-                missing.join("; ")
-            )));
-        }
 
         let private = private::resolve(&isolation.private_paths);
-        let named = named_paths(spec);
         for path in spec.working_dir.iter().chain(&program).chain(&named) {
             if let Some(private) = private::inside(path, &private) {
                 return Err(refuse(format!(
@@ -377,12 +375,17 @@ impl Confinement {
         } else {
             Vec::new()
         };
+        if isolation.strict && !missing.is_empty() {
+            return Err(refuse(format!(
+                "strict isolation is on and a layer is missing: {}",
+                missing.join("; ")
+            )));
+        }
         let child = child::ChildSide {
             ruleset_fd: ruleset.as_ref().map(AsRawFd::as_raw_fd),
             filters,
             ids,
             limits: isolation.limits.overridden_by(spec.limits),
-            drop_privileges: true,
         };
         Ok(Self {
             ruleset,

@@ -48,6 +48,8 @@ pub(super) enum Need {
     Execute,
     /// Enter the directory.
     Enter,
+    /// Read the file, or list and enter the directory.
+    Read,
 }
 
 /// Whether a process with `ids` and no capabilities can reach `path` for `need`: every
@@ -65,6 +67,8 @@ pub(super) fn reachable(path: &Path, ids: (u32, u32), need: Need) -> Result<(), 
     match need {
         Need::Execute => check(&path, ids, 0o1, "run"),
         Need::Enter => check(&path, ids, 0o1, "enter"),
+        Need::Read if path.is_dir() => check(&path, ids, 0o5, "read"),
+        Need::Read => check(&path, ids, 0o4, "read"),
     }
 }
 
