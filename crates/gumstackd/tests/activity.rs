@@ -34,30 +34,6 @@ fn serve_logged(data_dir: &Path, log: &Path) -> Running {
     }
 }
 
-fn api_token(data_dir: &Path) -> String {
-    let out = Command::new(common::gumstackd())
-        .args(["token", "create", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-async fn wait_live(api: &Api, slug: &str, generation: i64) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, server) = api
-            .send(reqwest::Method::GET, &format!("/api/servers/{slug}"), None)
-            .await;
-        if server["live"]["generation"].as_i64() == Some(generation) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "never live: {server}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The forms of `secret` that must appear nowhere.
 fn forms(secret: &str) -> Vec<String> {
     let mut forms = vec![
@@ -86,7 +62,7 @@ async fn a_callers_key_and_an_echoed_env_value_are_stored_nowhere() {
     let base = platform.read_until("dashboard: ");
     let login = platform.read_until("login: ");
     let (email, password) = login.split_once(" / ").unwrap();
-    let key = api_token(&data_dir);
+    let key = common::api_token(&data_dir);
     let api = Api {
         base: base.clone(),
         token: key.clone(),
@@ -121,12 +97,8 @@ async fn a_callers_key_and_an_echoed_env_value_are_stored_nowhere() {
     let (_, redeployed) = api
         .send(reqwest::Method::POST, "/api/servers/greeter/redeploy", None)
         .await;
-    wait_live(
-        &api,
-        "greeter",
-        redeployed["deploy_generation"].as_i64().unwrap(),
-    )
-    .await;
+    api.wait_live("greeter", redeployed["deploy_generation"].as_i64().unwrap())
+        .await;
 
     let mcp = OAuthMcp::connect(&base, &mcp_url, email, password).await;
     let access = mcp.access_token().await;

@@ -5,37 +5,10 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
-
 use common::{Api, OAuthMcp, Running, repo_root, text_of};
 use serde_json::{Value, json};
 
 const CONFIG: &str = "name: Identity Keeper\nauth:\n  type: cred\n  credentials:\n    - name: api_key\n      label: API key\n      secret: true\n";
-
-fn api_token(data_dir: &std::path::Path) -> String {
-    let out = Command::new(common::gumstackd())
-        .args(["token", "create", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-async fn wait_live(api: &Api, slug: &str, generation: i64) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, server) = api
-            .send(reqwest::Method::GET, &format!("/api/servers/{slug}"), None)
-            .await;
-        if server["live"]["generation"].as_i64() == Some(generation) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "never live: {server}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// What the tool reported the platform answered it.
 fn outcome(result: &Value) -> Value {
@@ -54,7 +27,7 @@ async fn an_identity_kept_by_a_server_fetches_nothing_after_its_call() {
     let base = platform.read_until("dashboard: ");
     let login = platform.read_until("login: ");
     let (email, password) = login.split_once(" / ").unwrap();
-    let api = Api::new(&base, api_token(&data_dir));
+    let api = Api::new(&base, common::api_token(&data_dir));
     let script = repo_root().join("crates/gumstackd/tests/fixtures/identity_keeper.py");
     let (status, server) = api
         .send(
@@ -68,7 +41,7 @@ async fn an_identity_kept_by_a_server_fetches_nothing_after_its_call() {
         )
         .await;
     assert_eq!(status, 201, "{server}");
-    wait_live(&api, "keeper", 1).await;
+    api.wait_live("keeper", 1).await;
     let mcp_url = server["mcp_url"].as_str().unwrap().to_owned();
     let mcp = OAuthMcp::connect(&base, &mcp_url, email, password).await;
 

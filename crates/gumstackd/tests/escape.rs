@@ -7,38 +7,10 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
-
 use common::{Api, Running, repo_root};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const CONFIG: &str = "name: Hostile\nauth:\n  type: none\n";
-
-fn api_token(data_dir: &std::path::Path) -> String {
-    let out = Command::new(common::gumstackd())
-        .args(["token", "create", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-/// The server once its deployment `generation` is live.
-async fn live_server(api: &Api, slug: &str, generation: i64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, server) = api
-            .send(reqwest::Method::GET, &format!("/api/servers/{slug}"), None)
-            .await;
-        if server["live"]["generation"].as_i64() == Some(generation) {
-            return server;
-        }
-        assert!(Instant::now() < deadline, "never live: {server}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 fn entries(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -66,7 +38,7 @@ async fn a_hosted_server_reaches_nothing_of_the_platform() {
         .unwrap()
         .parse()
         .unwrap();
-    let api = Api::new(&base, api_token(&data_dir));
+    let api = Api::new(&base, common::api_token(&data_dir));
     assert!(data_dir.join("master.key").exists());
 
     let script = repo_root().join("crates/gumstack-runtime/tests/fixtures/hostile_server.py");
@@ -101,7 +73,7 @@ async fn a_hosted_server_reaches_nothing_of_the_platform() {
         .await;
     assert_eq!(status, 202, "{body}");
     let generation = body["deploy_generation"].as_i64().unwrap();
-    let server = live_server(&api, "hostile", generation).await;
+    let server = api.wait_live("hostile", generation).await;
     // Every layer is there; only its own uid may be missing, when the checkout is where no
     // other uid can reach (e.g. under /root, mode 0700).
     let isolation = &server["live"]["isolation"];

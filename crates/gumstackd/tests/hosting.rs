@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::{
     Api, OAuthMcp, Running, assert_all_exit, descendants, repo_root, sibling_binary, text_of,
 };
@@ -33,47 +31,11 @@ impl Api {
             .await;
         assert_eq!(status, 202, "{body}");
         let generation = body["deploy_generation"].as_i64().unwrap();
-        self.wait_live(slug, generation).await
+        self.wait_live(slug, generation).await["live"]["direct_url"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
-
-    async fn wait_live(&self, slug: &str, generation: i64) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let (_, server) = self
-                .send(reqwest::Method::GET, &format!("/api/servers/{slug}"), None)
-                .await;
-            if server["live"]["generation"].as_i64() == Some(generation) {
-                return server["live"]["direct_url"].as_str().unwrap().to_owned();
-            }
-            if Instant::now() > deadline {
-                let (_, deployments) = self
-                    .send(
-                        reqwest::Method::GET,
-                        &format!("/api/servers/{slug}/deployments"),
-                        None,
-                    )
-                    .await;
-                panic!("generation {generation} never went live: {server}\n{deployments}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-fn token_for(data_dir: &std::path::Path) -> String {
-    let out = std::process::Command::new(common::gumstackd())
-        .args(["token", "create", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    assert!(token.starts_with("gsk_"), "{token}");
-    token
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -97,7 +59,7 @@ async fn a_hosted_none_server_gets_its_developers_env_vars_and_nothing_else() {
     assert_eq!(email, "admin@gumstack.local");
     let api = Api {
         base: base.clone(),
-        token: token_for(&data_dir),
+        token: common::api_token(&data_dir),
         http: reqwest::Client::new(),
     };
 

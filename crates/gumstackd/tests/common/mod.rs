@@ -404,7 +404,48 @@ pub struct Api {
     pub http: reqwest::Client,
 }
 
+/// A new admin API token for the data directory, from `gumstackd token create`.
+pub fn api_token(data_dir: &Path) -> String {
+    let out = Command::new(gumstackd())
+        .args(["token", "create", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("gsk_"), "{token}");
+    token
+}
+
 impl Api {
+    /// The server `slug` once its deployment `generation` is live (at most a minute).
+    pub async fn wait_live(&self, slug: &str, generation: i64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, server) = self
+                .send(reqwest::Method::GET, &format!("/api/servers/{slug}"), None)
+                .await;
+            if server["live"]["generation"].as_i64() == Some(generation) {
+                return server;
+            }
+            if Instant::now() > deadline {
+                let (_, deployments) = self
+                    .send(
+                        reqwest::Method::GET,
+                        &format!("/api/servers/{slug}/deployments"),
+                        None,
+                    )
+                    .await;
+                panic!("generation {generation} never went live: {server}\n{deployments}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// A new group "Interns" whose access to the demo's `greeter` denies `greet`, and a new
     /// member of it (`email`, `password`); the route of that access, to change it.
     pub async fn intern_denied_greet(&self, email: &str, password: &str) -> String {
