@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Api, OAuthMcp, Running, repo_root, text_of};
+use common::{Api, OAuthMcp, Running, text_of};
 use serde_json::{Value, json};
 
 const CONFIG: &str = "name: Identity Keeper\nauth:\n  type: cred\n  credentials:\n    - name: api_key\n      label: API key\n      secret: true\n";
@@ -28,19 +28,13 @@ async fn an_identity_kept_by_a_server_fetches_nothing_after_its_call() {
     let login = platform.read_until("login: ");
     let (email, password) = login.split_once(" / ").unwrap();
     let api = Api::new(&base, common::api_token(&data_dir));
-    let script = repo_root().join("crates/gumstackd/tests/fixtures/identity_keeper.py");
-    let (status, server) = api
-        .send(
-            reqwest::Method::POST,
-            "/api/servers",
-            Some(json!({
-                "config_yaml": CONFIG,
-                "slug": "keeper",
-                "runtime": { "command": "/usr/bin/python3", "args": [script.to_str().unwrap()] }
-            })),
+    let server = api
+        .create_python_server(
+            "keeper",
+            CONFIG,
+            "crates/gumstackd/tests/fixtures/identity_keeper.py",
         )
         .await;
-    assert_eq!(status, 201, "{server}");
     api.wait_live("keeper", 1).await;
     let mcp_url = server["mcp_url"].as_str().unwrap().to_owned();
     let mcp = OAuthMcp::connect(&base, &mcp_url, email, password).await;

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Api, Running, repo_root};
+use common::{Api, Running};
 use serde_json::json;
 
 const CONFIG: &str = "name: Hostile\nauth:\n  type: none\n";
@@ -41,19 +41,12 @@ async fn a_hosted_server_reaches_nothing_of_the_platform() {
     let api = Api::new(&base, common::api_token(&data_dir));
     assert!(data_dir.join("master.key").exists());
 
-    let script = repo_root().join("crates/gumstack-runtime/tests/fixtures/hostile_server.py");
-    let (status, created) = api
-        .send(
-            reqwest::Method::POST,
-            "/api/servers",
-            Some(json!({
-                "config_yaml": CONFIG,
-                "slug": "hostile",
-                "runtime": { "command": "/usr/bin/python3", "args": [script.to_str().unwrap()] }
-            })),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
+    api.create_python_server(
+        "hostile",
+        CONFIG,
+        "crates/gumstack-runtime/tests/fixtures/hostile_server.py",
+    )
+    .await;
     for (name, value) in [
         ("HOSTILE_DATA_DIR", data.to_owned()),
         ("HOSTILE_PLATFORM_PORT", port.to_string()),

@@ -446,6 +446,25 @@ impl Api {
         }
     }
 
+    /// Creates the server `slug` run by the system's python with `script` (a path in the
+    /// repository); the server as created.
+    pub async fn create_python_server(&self, slug: &str, config_yaml: &str, script: &str) -> Value {
+        let script = repo_root().join(script);
+        let (status, server) = self
+            .send(
+                reqwest::Method::POST,
+                "/api/servers",
+                Some(serde_json::json!({
+                    "config_yaml": config_yaml,
+                    "slug": slug,
+                    "runtime": { "command": "/usr/bin/python3", "args": [script.to_str().unwrap()] }
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{server}");
+        server
+    }
+
     /// A new group "Interns" whose access to the demo's `greeter` denies `greet`, and a new
     /// member of it (`email`, `password`); the route of that access, to change it.
     pub async fn intern_denied_greet(&self, email: &str, password: &str) -> String {
