@@ -77,8 +77,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let data_dir = match args.data_dir {
         Some(dir) => dir,
         None => {
+            // Private from the start, as the platform wants its data directory.
             temp = tempfile::Builder::new()
                 .prefix("gumstack-demo-")
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
                 .tempdir()?;
             temp.path().to_path_buf()
         }

@@ -7,6 +7,8 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt as _;
+
 use common::{Api, Running};
 use serde_json::json;
 
@@ -25,6 +27,9 @@ fn entries(dir: &std::path::Path) -> Vec<String> {
 async fn a_hosted_server_reaches_nothing_of_the_platform() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
+    // Made by hand, open to others: the platform narrows it.
+    std::fs::create_dir(&data_dir).unwrap();
+    std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let data = data_dir.to_str().unwrap();
     let mut platform = Running::start(
         &["serve", "--listen", "127.0.0.1:0", "--data-dir", data],
@@ -39,7 +44,11 @@ async fn a_hosted_server_reaches_nothing_of_the_platform() {
         .parse()
         .unwrap();
     let api = Api::new(&base, common::api_token(&data_dir));
-    assert!(data_dir.join("master.key").exists());
+    // Only the platform's user may enter the data directory or read its key and database.
+    let mode = |path: std::path::PathBuf| path.metadata().unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(data_dir.clone()), 0o700);
+    assert_eq!(mode(data_dir.join("master.key")), 0o600);
+    assert_eq!(mode(data_dir.join("gumstack.db")), 0o600);
 
     api.create_python_server(
         "hostile",
