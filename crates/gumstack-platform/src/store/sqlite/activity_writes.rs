@@ -12,7 +12,7 @@ const ROWS_PER_STATEMENT: usize = 128;
 #[async_trait]
 impl ActivityWrites for SqliteStore {
     async fn insert_activity(&self, rows: &[NewActivity]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         // Several rows per statement: each statement is a round trip to SQLite's thread.
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Sqlite>::new(

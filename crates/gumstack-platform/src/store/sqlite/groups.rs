@@ -77,7 +77,7 @@ impl GroupStore for SqliteStore {
     }
 
     async fn delete_group(&self, id: Uuid) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let is_default: bool = sqlx::query_scalar("SELECT is_default FROM groups WHERE id = ?")
             .bind(id.to_string())
             .fetch_one(&mut *tx)
@@ -129,7 +129,7 @@ impl GroupStore for SqliteStore {
         let (group_id, server_id) = (group_id.to_string(), server_id.to_string());
         // One snapshot for both tables: a change committed between two reads would mix the
         // old default with the new exceptions.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query(
             "SELECT enabled, default_allow FROM group_servers WHERE group_id = ? AND server_id = ?",
         )
@@ -165,7 +165,7 @@ impl GroupStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let (group_id, server_id) = (group_id.to_string(), server_id.to_string());
         let at = now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO group_servers (group_id, server_id, enabled, default_allow, updated_at)
              VALUES (?, ?, ?, ?, ?)

@@ -117,7 +117,7 @@ impl ServerStore for SqliteStore {
     }
 
     async fn update_server(&self, id: Uuid, update: &ServerUpdate) -> Result<Server, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query("SELECT * FROM servers WHERE id = ?")
             .bind(id.to_string())
             .fetch_one(&mut *tx)

@@ -20,7 +20,7 @@ impl ToolStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let server = server_id.to_string();
         let deployment = deployment_id.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("DELETE FROM server_tools WHERE server_id = ?")
             .bind(&server)
             .execute(&mut *tx)

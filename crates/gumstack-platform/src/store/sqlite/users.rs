@@ -52,7 +52,7 @@ async fn end_access(
 #[async_trait]
 impl UserStore for SqliteStore {
     async fn default_org(&self) -> Result<(Org, Group), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let existing = sqlx::query(
             "SELECT o.id AS org_id, o.name AS org_name, g.id AS group_id, g.name AS group_name
              FROM orgs o JOIN groups g ON g.org_id = o.id AND g.is_default = 1
@@ -160,7 +160,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn set_password_hash(&self, user_id: Uuid, hash: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let t = now();
         let done = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
             .bind(hash)
@@ -180,7 +180,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn set_user_role(&self, user_id: Uuid, role: Role) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query(&format!(
             "UPDATE users SET role = ?, updated_at = ?
              WHERE id = ? AND (? = 'admin' OR {NOT_LAST_ADMIN})"
@@ -210,7 +210,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn disable_user(&self, user_id: Uuid, at: Timestamp) -> Result<Ended, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query(&format!(
             "UPDATE users SET disabled_at = COALESCE(disabled_at, ?), updated_at = ?
              WHERE id = ? AND ({NOT_LAST_ADMIN})"
@@ -248,7 +248,7 @@ impl UserStore for SqliteStore {
 
     async fn delete_user(&self, user_id: Uuid, heir: Uuid) -> Result<Removed, StoreError> {
         let id = user_id.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let credentials: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM credentials WHERE user_id = ?")
                 .bind(&id)

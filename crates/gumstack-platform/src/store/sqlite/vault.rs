@@ -59,7 +59,7 @@ impl VaultStore for SqliteStore {
         let (key, _, _) = shape(column);
         let (table, col) = (column.table(), column.column());
         let sql = format!("UPDATE {table} SET {col} = ? WHERE {key} = ? AND {col} = ?");
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut written = 0;
         for value in batch {
             written += sqlx::query(&sql)
