@@ -5,7 +5,7 @@
 //! numbers). Nothing allocates, takes a lock or touches shared state.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::sync::Arc;
 
 use rustix::io::Errno;
@@ -20,8 +20,8 @@ use super::ResourceLimits;
 /// remaining capabilities, `no_new_privs`, Landlock, seccomp.
 #[derive(Debug, Default)]
 pub(super) struct ChildSide {
-    /// The Landlock ruleset to restrict to (the parent keeps it open across the spawn).
-    pub(super) ruleset_fd: Option<RawFd>,
+    /// The Landlock ruleset to restrict to, open for as long as the deployment may restart.
+    pub(super) ruleset: Option<OwnedFd>,
     /// The seccomp filters to install, last.
     pub(super) filters: Vec<BpfProgram>,
     /// The server's own uid and gid, when the platform runs as root.
@@ -79,11 +79,13 @@ impl ChildSide {
             },
         )?;
         rustix::thread::set_no_new_privs(true)?;
-        if let Some(fd) = self.ruleset_fd {
+        if let Some(ruleset) = &self.ruleset {
             // SAFETY: landlock_restrict_self(2) takes a descriptor and flags and reads no
-            // memory; the parent keeps `fd` open until the spawn returns.
+            // memory; the parent holds the descriptor open (in `self`) across the spawn.
             #[allow(unsafe_code)]
-            let restricted = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) };
+            let restricted = unsafe {
+                libc::syscall(libc::SYS_landlock_restrict_self, ruleset.as_raw_fd(), 0u32)
+            };
             if restricted != 0 {
                 return Err(io::Error::last_os_error());
             }

@@ -32,7 +32,6 @@ mod uids;
 
 use std::ffi::OsStr;
 use std::fmt;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -238,14 +237,11 @@ impl fmt::Display for Containment {
 /// Everything prepared for starting one deployment's process contained, kept for its restarts:
 /// the Landlock ruleset, the seccomp filter, the uid, the limits and the scratch directory.
 pub(crate) struct Confinement {
-    /// The Landlock ruleset; its descriptor must stay open until each spawn has happened.
-    ruleset: Option<OwnedFd>,
     child: Arc<child::ChildSide>,
     /// The process's private directory: its working directory when the spec names none, and
-    /// its `TMPDIR`. Removed with the deployment.
+    /// its `TMPDIR`. Removed with the deployment. `None` with isolation off.
     scratch: Option<TempDir>,
     containment: Containment,
-    enabled: bool,
 }
 
 impl fmt::Debug for Confinement {
@@ -267,14 +263,12 @@ impl Confinement {
     ) -> Result<Self, StartError> {
         if !isolation.enabled {
             return Ok(Self {
-                ruleset: None,
                 child: Arc::new(child::ChildSide::default()),
                 scratch: None,
                 containment: Containment {
                     uid: None,
                     missing: isolation.missing_layers(),
                 },
-                enabled: false,
             });
         }
         let support = IsolationSupport::current();
@@ -382,20 +376,18 @@ impl Confinement {
             )));
         }
         let child = child::ChildSide {
-            ruleset_fd: ruleset.as_ref().map(AsRawFd::as_raw_fd),
+            ruleset,
             filters,
             ids,
             limits: isolation.limits.overridden_by(spec.limits),
         };
         Ok(Self {
-            ruleset,
             child: Arc::new(child),
             scratch: Some(scratch),
             containment: Containment {
                 uid: ids.map(|(uid, _)| uid),
                 missing,
             },
-            enabled: true,
         })
     }
 
@@ -408,17 +400,15 @@ impl Confinement {
     /// working directory, with `TMPDIR` there unless the spec sets one, and confined between
     /// fork and exec.
     pub(crate) fn apply(&self, spec: &LaunchSpec, command: &mut Command) {
-        if !self.enabled {
+        // Only a contained process has a private directory.
+        let Some(scratch) = &self.scratch else {
             return;
+        };
+        if spec.working_dir.is_none() {
+            command.current_dir(scratch.path());
         }
-        debug_assert!(self.ruleset.is_some() == self.child.ruleset_fd.is_some());
-        if let Some(scratch) = &self.scratch {
-            if spec.working_dir.is_none() {
-                command.current_dir(scratch.path());
-            }
-            if !spec.env.iter().any(|(name, _)| name == "TMPDIR") {
-                command.env("TMPDIR", scratch.path());
-            }
+        if !spec.env.iter().any(|(name, _)| name == "TMPDIR") {
+            command.env("TMPDIR", scratch.path());
         }
         child::install(command, Arc::clone(&self.child));
     }
