@@ -351,17 +351,7 @@ async fn the_platforms_identity_gets_no_credentials() {
 
 /// Calls `tool` through the gateway; the JSON-RPC answer.
 async fn call_tool(h: &Harness, slug: &str, token: &str, tool: &str) -> Value {
-    let req = Request::post(format!("/mcp/{slug}"))
-        .header(header::HOST, "127.0.0.1:8080")
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::ACCEPT, "application/json, text/event-stream")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(Body::from(
-            json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": tool, "arguments": {}}})
-                .to_string(),
-        ))
-        .unwrap();
-    let reply = h.request(req).await;
+    let reply = h.request(common::calls::tool_call(slug, token, tool)).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     reply.json()
 }

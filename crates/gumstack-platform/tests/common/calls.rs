@@ -15,6 +15,20 @@ use tower::ServiceExt as _;
 use super::fake_server::FakeRuntime;
 use super::{Harness, Reply};
 
+/// The MCP request calling `tool` (no arguments) of `slug` through the gateway with `token`.
+pub fn tool_call(slug: &str, token: &str, tool: &str) -> Request<Body> {
+    Request::post(format!("/mcp/{slug}"))
+        .header(header::HOST, "127.0.0.1:8080")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "application/json, text/event-stream")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::from(
+            json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": tool, "arguments": {}}})
+                .to_string(),
+        ))
+        .unwrap()
+}
+
 impl Harness {
     /// Deploys every server due (as the supervisor does) and waits until `slug` runs
     /// `generation`.
@@ -108,16 +122,7 @@ impl LongCall {
                 .collect::<Vec<_>>()
         };
         let before = calls().len();
-        let req = Request::post(format!("/mcp/{slug}"))
-            .header(header::HOST, "127.0.0.1:8080")
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::ACCEPT, "application/json, text/event-stream")
-            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .body(Body::from(
-                json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": tool, "arguments": {}}})
-                    .to_string(),
-            ))
-            .unwrap();
+        let req = tool_call(slug, token, tool);
         let router = h.router.clone();
         let response = tokio::spawn(async move { router.oneshot(req).await.unwrap() });
         fake.arrived(before + 1).await;
