@@ -35,7 +35,7 @@ pub struct LaunchSpec {
 /// default when set.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LimitOverrides {
-    /// Address space in bytes.
+    /// Memory in bytes (`RLIMIT_DATA`: the heap and private writable mappings).
     pub memory_bytes: Option<u64>,
     /// Open file descriptors.
     pub open_files: Option<u64>,

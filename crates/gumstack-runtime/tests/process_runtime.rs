@@ -531,16 +531,68 @@ async fn a_servers_own_limits_replace_the_defaults() {
     spec.limits.open_files = Some(200);
     let deployment = runtime().start(spec).await.expect("live");
     let pid = deployment.pid().expect("a pid");
-    // Its own open-files limit, and the runtime's default address space (4 GiB).
+    // Its own open-files limit, and the runtime's default memory (4 GiB).
     assert_eq!(
         process_limit(pid, "Max open files"),
         ("200".to_owned(), "200".to_owned())
     );
     let four_gib = (4u64 << 30).to_string();
     assert_eq!(
-        process_limit(pid, "Max address space"),
+        process_limit(pid, "Max data size"),
         (four_gib.clone(), four_gib)
     );
+    deployment.stop().await;
+}
+
+/// Before serving, tries allocations against a 256 MiB memory limit and prints one line each:
+/// `<name> ok` or `<name> refused <error>`.
+const ALLOCATING_SERVER: &str = r#"
+import http.server, mmap, os
+def attempt(name, allocate):
+    try:
+        allocate()
+        print(f"{name} ok", flush=True)
+    except (MemoryError, OSError) as e:
+        print(f"{name} refused {type(e).__name__}", flush=True)
+# What V8 does at start: reserve address space no one may touch (PROT_NONE), here 8 GiB.
+attempt("reserve-8g", lambda: mmap.mmap(-1, 8 << 30, flags=mmap.MAP_PRIVATE, prot=0))
+# Within the limit, filled (bytearray writes every byte).
+attempt("fill-64m", lambda: bytearray(64 << 20))
+# Over it: a filled heap allocation, and a private writable mapping.
+attempt("fill-512m", lambda: bytearray(512 << 20))
+attempt("map-512m", lambda: mmap.mmap(-1, 512 << 20, flags=mmap.MAP_PRIVATE))
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/health_check" else 404)
+        self.end_headers()
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Health).serve_forever()
+"#;
+
+/// The memory limit is `RLIMIT_DATA`: what a process can fill (its heap and private writable
+/// mappings) is capped, while address space it only reserves is not, so a V8-based server,
+/// which reserves GiBs at start, still starts under a small limit (under `RLIMIT_AS` it
+/// would not).
+#[tokio::test]
+async fn memory_is_limited_not_address_space() {
+    let mut spec = spec(python(), &["-c", ALLOCATING_SERVER], &[]);
+    spec.limits.memory_bytes = Some(256 << 20);
+    let deployment = runtime().start(spec).await.expect("live");
+    let pid = deployment.pid().expect("a pid");
+    let limit = (256u64 << 20).to_string();
+    assert_eq!(process_limit(pid, "Max data size"), (limit.clone(), limit));
+    let logs = deployment.logs();
+    for expected in [
+        "reserve-8g ok",
+        "fill-64m ok",
+        "fill-512m refused MemoryError",
+        "map-512m refused OSError",
+    ] {
+        assert!(
+            logs.iter().any(|line| line == expected),
+            "no `{expected}` in {logs:#?}"
+        );
+    }
+    assert!(answers_health_check(&*deployment).await);
     deployment.stop().await;
 }
 

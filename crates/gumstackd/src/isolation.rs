@@ -25,7 +25,8 @@ pub struct IsolationArgs {
     /// `/etc`, …), e.g. a language runtime installed elsewhere; repeat for several.
     #[arg(long = "server-read-path", value_name = "PATH")]
     pub server_read_paths: Vec<PathBuf>,
-    /// Address space of each server process, in MiB (0: no limit).
+    /// Memory of each server process, in MiB (`RLIMIT_DATA`: its heap and private writable
+    /// mappings; 0: no limit).
     #[arg(long, default_value_t = 4096)]
     pub server_memory_mib: u64,
     /// Open files of each server process (0: no limit).

@@ -28,7 +28,7 @@ pub struct RuntimeSpec {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerLimits {
-    /// Address space in MiB.
+    /// Memory in MiB (`RLIMIT_DATA`: the heap and private writable mappings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_mib: Option<u64>,
     /// Open file descriptors.

@@ -45,7 +45,7 @@ pub(super) fn install(command: &mut Command, side: Arc<ChildSide>) {
 impl ChildSide {
     fn apply(&self) -> io::Result<()> {
         // Limits first: raising a hard limit above the platform's needs root.
-        limit(Resource::As, self.limits.memory_bytes)?;
+        limit(Resource::Data, self.limits.memory_bytes)?;
         limit(Resource::Nofile, self.limits.open_files)?;
         if self.ids.is_some() {
             limit(Resource::Nproc, self.limits.processes)?;

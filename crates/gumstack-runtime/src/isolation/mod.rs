@@ -17,7 +17,7 @@
 //!   which covers reading its `/proc/<pid>/{environ,mem}`.
 //! - **seccomp**: a filter refusing the system calls an HTTP server never needs and an escape
 //!   would ([`seccomp`]).
-//! - **resource limits**: address space, open files and, with its own uid, processes
+//! - **resource limits**: writable memory, open files and, with its own uid, processes
 //!   ([`ResourceLimits`]).
 //!
 //! What the kernel can't give is found once ([`IsolationSupport::current`]), logged at start
@@ -123,7 +123,11 @@ impl Isolation {
 /// platform's own limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResourceLimits {
-    /// Address space in bytes (`RLIMIT_AS`). Default 4 GiB.
+    /// Memory in bytes (`RLIMIT_DATA`): what the kernel counts since Linux 4.7, the heap
+    /// (`brk`) and every private writable mapping, i.e. what the process can actually fill
+    /// (thread stacks included). Default 4 GiB. Not the address space (`RLIMIT_AS`): V8-based
+    /// servers (Node.js) reserve many GiB of `PROT_NONE` address space at start and fail
+    /// under any address-space limit a server's memory would need.
     pub memory_bytes: Option<u64>,
     /// Open file descriptors (`RLIMIT_NOFILE`). Default 4096.
     pub open_files: Option<u64>,
