@@ -319,6 +319,7 @@ impl Servers {
             enabled: true,
             owner_id: new.owner_id,
             deploy_generation: 1,
+            uid: None,
             created_at: t,
             updated_at: t,
         };

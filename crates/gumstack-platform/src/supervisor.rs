@@ -12,7 +12,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gumstack_runtime::{Deployment as RunningDeployment, LaunchSpec, LimitOverrides, Runtime};
+use gumstack_runtime::{
+    Deployment as RunningDeployment, LaunchSpec, LimitOverrides, Runtime, ServerUid,
+};
 use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -22,7 +24,9 @@ use crate::deployment_log::{redact, redacted_output};
 use crate::redact::SecretValues;
 use crate::server_tools::{ToolDiscovery, discover_and_record};
 use crate::servers::{env_name_problem, env_var_aad};
-use crate::store::{Deployment, DeploymentRecord, DeploymentStatus, Server, Store, now};
+use crate::store::{
+    Deployment, DeploymentRecord, DeploymentStatus, Server, Store, UidAssignment, now,
+};
 use crate::urls::PublicUrls;
 use crate::vault::Vault;
 
@@ -247,8 +251,15 @@ impl Supervisor {
         }
         tracing::info!(server = %server.slug, generation = record.generation, "deploying");
         let mut secrets = Arc::new(SecretValues::default());
-        let result = match self.environment(&server, record.id, &server_token).await {
-            Ok(env) => {
+        let prepared = match self.server_uid(&server).await {
+            Ok(uid) => self
+                .environment(&server, record.id, &server_token)
+                .await
+                .map(|env| (uid, env)),
+            Err(message) => Err(message),
+        };
+        let result = match prepared {
+            Ok((uid, env)) => {
                 secrets = Arc::new(SecretValues::new(
                     env.iter()
                         .filter(|(name, value)| is_secret_env(name, value))
@@ -267,6 +278,7 @@ impl Supervisor {
                         open_files: runtime.limits.open_files,
                         processes: runtime.limits.processes,
                     },
+                    uid,
                 };
                 self.runtime.start(spec).await.map_err(|e| {
                     // The runtime's message leaves the output out; it is added here redacted.
@@ -369,6 +381,57 @@ impl Supervisor {
         for live in all {
             self.retire(live).await;
         }
+    }
+
+    /// The uid the server's processes run under, when the runtime gives servers uids of their
+    /// own: the one stored with the server, or (at its first launch, or when the range changed)
+    /// the lowest free one of the range, stored.
+    async fn server_uid(&self, server: &Server) -> Result<ServerUid, String> {
+        let Some(range) = self.runtime.server_uid_range() else {
+            // Not root (or isolation off): no server gets a uid of its own.
+            return Ok(ServerUid::Platform(
+                "the runtime gives no server a uid of its own".to_owned(),
+            ));
+        };
+        let assignment = self
+            .store
+            .assign_server_uid(server.id, range.clone())
+            .await
+            .map_err(|e| format!("could not assign the server its uid: {e}"))?;
+        Ok(match assignment {
+            UidAssignment::Kept(uid) => ServerUid::Own(uid),
+            UidAssignment::Assigned {
+                uid,
+                replaced: None,
+            } => {
+                tracing::info!(server = %server.slug, uid, "the server has its own uid");
+                ServerUid::Own(uid)
+            }
+            UidAssignment::Assigned {
+                uid,
+                replaced: Some(old),
+            } => {
+                tracing::warn!(
+                    server = %server.slug,
+                    old_uid = old,
+                    uid,
+                    "the server's uid lies outside --server-uid-range {}-{}: it gets a new one; \
+                     files its old uid owns (in its working directory, say) are not its own any more",
+                    range.start(),
+                    range.end()
+                );
+                ServerUid::Own(uid)
+            }
+            UidAssignment::Exhausted => {
+                let reason = format!(
+                    "every uid of the server range {}-{} is taken by another server",
+                    range.start(),
+                    range.end()
+                );
+                tracing::warn!(server = %server.slug, "{reason}");
+                ServerUid::Platform(reason)
+            }
+        })
     }
 
     /// The process environment, built from scratch: the developer's env vars (reserved names

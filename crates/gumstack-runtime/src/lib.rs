@@ -59,7 +59,7 @@ pub use isolation::{
     Containment, DEFAULT_UID_RANGE, Isolation, IsolationSupport, ResourceLimits, SYSTEM_READ_ONLY,
 };
 pub use process_runtime::ProcessRuntime;
-pub use spec::{LaunchSpec, LimitOverrides};
+pub use spec::{LaunchSpec, LimitOverrides, ServerUid};
 
 /// Where a deployment is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +89,14 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// the last lines of the process's output. Dropping the returned future also kills the
     /// process.
     async fn start(&self, spec: LaunchSpec) -> Result<Box<dyn Deployment>, StartError>;
+
+    /// The uids this runtime runs servers under, one each ([`ServerUid::Own`]), or `None` when
+    /// it gives no server a uid of its own (the platform is not root, isolation is off, or the
+    /// runtime runs no processes): then [`LaunchSpec::uid`] is ignored and the caller need
+    /// not pick one.
+    fn server_uid_range(&self) -> Option<std::ops::RangeInclusive<u32>> {
+        None
+    }
 }
 
 /// A started server: one supervised process (or, later, one pod).

@@ -16,7 +16,9 @@ use crate::log_buffer::LogBuffer;
 use crate::process_group::signal_group;
 use crate::shared::Shared;
 use crate::supervisor::{Policy, supervise};
-use crate::{Containment, Deployment, DeploymentStatus, LaunchSpec, Runtime, StartError};
+use crate::{
+    Containment, Deployment, DeploymentStatus, IsolationSupport, LaunchSpec, Runtime, StartError,
+};
 
 /// Runs each deployment as a supervised child process listening on a loopback port.
 ///
@@ -102,6 +104,11 @@ impl Runtime for ProcessRuntime {
             stop,
             supervisor: tokio::sync::Mutex::new(Some(supervisor)),
         }))
+    }
+
+    fn server_uid_range(&self) -> Option<std::ops::RangeInclusive<u32>> {
+        (self.isolation.enabled && IsolationSupport::current().root)
+            .then(|| self.isolation.uid_range.clone())
     }
 }
 

@@ -29,6 +29,22 @@ pub struct LaunchSpec {
     pub startup_timeout: Duration,
     /// This server's own resource limits, each replacing the runtime's default when set.
     pub limits: LimitOverrides,
+    /// The uid its process runs under when the platform runs as root; ignored otherwise.
+    pub uid: ServerUid,
+}
+
+/// The uid a server's process runs under when the platform runs as root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerUid {
+    /// Its own uid (and gid of the same number), from
+    /// [`Isolation::uid_range`](crate::Isolation::uid_range). The caller keeps one per server
+    /// (the platform stores it with the server), so a server gets the same uid at every launch
+    /// and never another server's. A uid outside the range, or 0, is refused.
+    Own(u32),
+    /// None of its own, for this reason (e.g. "every uid of the server range 2000000-2000999
+    /// is taken"): the process runs under the platform's uid, a layer missing from its
+    /// containment (refused with [`Isolation::strict`](crate::Isolation::strict)).
+    Platform(String),
 }
 
 /// A server's own resource limits ([`crate::ResourceLimits`]), each replacing the runtime's

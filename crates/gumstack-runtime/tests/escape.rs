@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gumstack_runtime::{
-    Isolation, IsolationSupport, LaunchSpec, LimitOverrides, ProcessRuntime, Runtime,
+    DEFAULT_UID_RANGE, Isolation, IsolationSupport, LaunchSpec, LimitOverrides, ProcessRuntime,
+    Runtime, ServerUid,
 };
 use secrecy::SecretString;
 
@@ -37,7 +38,9 @@ const UNPRIVILEGED_CHILD: &str = "GUMSTACK_ESCAPE_UNPRIVILEGED_CHILD";
 /// The system's python: a server's own uid can run it.
 const PYTHON: &str = "/usr/bin/python3";
 
-fn spec(name: &str, source: &str, env: &[(&str, String)]) -> LaunchSpec {
+/// A server `name` run by python with `source`, under `uid` (as the platform gives it, one per
+/// server) when the platform is root.
+fn spec(name: &str, uid: u32, source: &str, env: &[(&str, String)]) -> LaunchSpec {
     LaunchSpec {
         name: name.to_owned(),
         program: PathBuf::from(PYTHON),
@@ -51,8 +54,13 @@ fn spec(name: &str, source: &str, env: &[(&str, String)]) -> LaunchSpec {
         health_path: "/health_check".to_owned(),
         startup_timeout: Duration::from_secs(30),
         limits: LimitOverrides::default(),
+        uid: ServerUid::Own(uid),
     }
 }
+
+/// The uids of the servers of these tests.
+const OTHER_UID: u32 = *DEFAULT_UID_RANGE.start() + 10;
+const HOSTILE_UID: u32 = OTHER_UID + 1;
 
 /// A variable of the environment of `pid`, as the platform (root or the same uid) reads it.
 fn environ_var(pid: u32, name: &str) -> Option<String> {
@@ -103,7 +111,7 @@ async fn run_suite() {
     let platform_port = std::net::TcpListener::bind("127.0.0.1:0").expect("a platform port");
 
     let other = runtime
-        .start(spec("other", MARKED_SERVER, &[]))
+        .start(spec("other", OTHER_UID, MARKED_SERVER, &[]))
         .await
         .expect("the other server is live");
     let other_pid = other.pid().expect("a pid");
@@ -115,6 +123,7 @@ async fn run_suite() {
     let hostile = runtime
         .start(spec(
             "hostile",
+            HOSTILE_UID,
             HOSTILE_SERVER,
             &[
                 ("HOSTILE_DATA_DIR", data.path().display().to_string()),
@@ -136,8 +145,9 @@ async fn run_suite() {
         support.root,
         "a root platform gives each server its own uid: {containment}"
     );
-    if let (Some(hostile_uid), Some(other_uid)) = (containment.uid, other.containment().uid) {
-        assert_ne!(hostile_uid, other_uid, "two servers share a uid");
+    if support.root {
+        assert_eq!(containment.uid, Some(HOSTILE_UID), "{containment}");
+        assert_eq!(other.containment().uid, Some(OTHER_UID));
     }
 
     let logs = hostile.logs();
@@ -206,9 +216,9 @@ async fn a_server_naming_a_private_path_is_refused() {
         ..ProcessRuntime::default()
     };
     let key = data.path().join("master.key");
-    let mut by_argument = spec("by-argument", MARKED_SERVER, &[]);
+    let mut by_argument = spec("by-argument", OTHER_UID, MARKED_SERVER, &[]);
     by_argument.args.push(key.display().to_string());
-    let mut by_working_dir = spec("by-working-dir", MARKED_SERVER, &[]);
+    let mut by_working_dir = spec("by-working-dir", OTHER_UID, MARKED_SERVER, &[]);
     by_working_dir.working_dir = Some(data.path().to_owned());
     for spec in [by_argument, by_working_dir] {
         let name = spec.name.clone();

@@ -7,7 +7,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use gumstack_runtime::{
-    Deployment, DeploymentStatus, LaunchSpec, LimitOverrides, ProcessRuntime, Runtime, StartError,
+    DEFAULT_UID_RANGE, Deployment, DeploymentStatus, LaunchSpec, LimitOverrides, ProcessRuntime,
+    Runtime, ServerUid, StartError,
 };
 use rustix::process::{Pid, Signal};
 use secrecy::SecretString;
@@ -83,7 +84,15 @@ fn spec(program: impl Into<PathBuf>, args: &[&str], env: &[(&str, &str)]) -> Lau
         health_path: "/health_check".to_owned(),
         startup_timeout: PATIENCE,
         limits: LimitOverrides::default(),
+        uid: ServerUid::Own(SERVER_UID),
     }
+}
+
+/// The uid the test servers run under when the tests run as root.
+const SERVER_UID: u32 = *DEFAULT_UID_RANGE.start() + 20;
+
+fn root() -> bool {
+    rustix::process::geteuid().is_root()
 }
 
 /// `sh -c script` with `$1` the python interpreter and `$2` the health server's source.
@@ -624,4 +633,79 @@ async fn a_script_its_uid_cannot_reach_is_reported_not_failed() {
     }
     assert!(answers_health_check(&*deployment).await);
     deployment.stop().await;
+}
+
+/// As root, a server's uid must lie in the server range and not be 0: another is refused
+/// before anything starts, strict isolation or not.
+#[tokio::test]
+async fn a_uid_outside_the_server_range_is_refused() {
+    if !root() {
+        println!("NOTE: not root; servers get no uid of their own to check");
+        return;
+    }
+    for (uid, reason) in [
+        (0, "it was given uid 0, root's".to_owned()),
+        (
+            1000,
+            format!(
+                "its uid 1000 lies outside the server range {}-{}",
+                DEFAULT_UID_RANGE.start(),
+                DEFAULT_UID_RANGE.end()
+            ),
+        ),
+    ] {
+        let mut spec = health_server_spec(&[]);
+        spec.uid = ServerUid::Own(uid);
+        let error = match runtime().start(spec).await {
+            Ok(deployment) => panic!("started under uid {uid}: {:?}", deployment.containment()),
+            Err(error) => error,
+        };
+        assert_eq!(
+            error.to_string(),
+            format!("the server `test-server` was not started: {reason}")
+        );
+    }
+}
+
+/// As root, a server given no uid of its own runs under the platform's and its deployment
+/// says why; strict isolation refuses to start it.
+#[tokio::test]
+async fn a_server_without_a_uid_of_its_own_is_reported_and_refused_when_strict() {
+    if !root() {
+        println!("NOTE: not root; servers get no uid of their own to miss");
+        return;
+    }
+    let reason = "every uid of the server range 2000000-2000000 is taken";
+    let mut spec = health_server_spec(&[]);
+    spec.uid = ServerUid::Platform(reason.to_owned());
+    let deployment = runtime().start(spec.clone()).await.expect("live");
+    let containment = deployment.containment();
+    assert_eq!(containment.uid, None, "{containment}");
+    assert_eq!(
+        containment.missing,
+        [format!(
+            "the server runs under the platform's uid: {reason}"
+        )]
+    );
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", deployment.pid().expect("a pid")))
+            .expect("read status");
+    assert!(
+        status.lines().any(|line| line.starts_with("Uid:\t0\t")),
+        "{status}"
+    );
+    deployment.stop().await;
+
+    let mut strict = runtime();
+    strict.isolation.strict = true;
+    let error = match strict.start(spec).await {
+        Ok(deployment) => panic!("started: {:?}", deployment.containment()),
+        Err(error) => error,
+    };
+    assert!(
+        error.to_string().ends_with(&format!(
+            "strict isolation is on and a layer is missing: the server runs under the platform's uid: {reason}"
+        )),
+        "{error}"
+    );
 }

@@ -16,8 +16,8 @@ pub struct IsolationArgs {
     /// platform's own rights (debugging only).
     #[arg(long, value_enum, default_value_t = Mode::Contained)]
     pub isolation: Mode,
-    /// The uids (and gids) servers run under when the platform runs as root, one per server,
-    /// as `FIRST-LAST`.
+    /// The uids (and gids) servers run under when the platform runs as root, one per server
+    /// (stored with it at its first launch, so it keeps it across restarts), as `FIRST-LAST`.
     #[arg(long, value_name = "FIRST-LAST", value_parser = parse_range,
           default_value = DEFAULT_RANGE)]
     pub server_uid_range: RangeInclusive<u32>,

@@ -71,7 +71,7 @@ pub use oauth::{
 };
 pub use servers::{
     AUTH_TYPE_IMMUTABLE, Deployment, DeploymentStatus, DeploymentStore, EnvVarMeta, RuntimeSpec,
-    SealedEnvVar, Server, ServerLimits, ServerStore, ServerUpdate,
+    SealedEnvVar, Server, ServerLimits, ServerStore, ServerUpdate, UidAssignment,
 };
 pub use tools::{DeploymentRecord, DiscoveredTool, Discovery, ToolStore};
 pub use users::{Ended, Group, Org, Removed, Role, User, UserStore};

@@ -1,5 +1,7 @@
 //! Servers, their env vars and their deployments.
 
+use std::ops::RangeInclusive;
+
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -54,8 +56,24 @@ pub struct Server {
     /// Bumped by every change that needs a new deployment (redeploy, runtime or env changes
     /// applied by a redeploy). The supervisor deploys whenever it differs from what runs.
     pub deploy_generation: i64,
+    /// The uid its processes run under when the platform runs as root: given at its first
+    /// launch as root ([`ServerStore::assign_server_uid`]) and kept; `None` until then. No
+    /// update writes it.
+    pub uid: Option<u32>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// What [`ServerStore::assign_server_uid`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UidAssignment {
+    /// The server keeps the uid it had.
+    Kept(u32),
+    /// The server has a new uid, stored. `replaced` is the one it had, outside the range asked
+    /// for (a range configured since).
+    Assigned { uid: u32, replaced: Option<u32> },
+    /// Every uid of the range belongs to another server; nothing was stored.
+    Exhausted,
 }
 
 /// The fields of a server an update may change. `None` leaves a field as it is.
@@ -135,6 +153,15 @@ pub trait ServerStore: Send + Sync {
     async fn bump_deploy_generation(&self, id: Uuid) -> Result<i64, StoreError>;
     /// Deletes the server and, by cascade, everything that belongs to it.
     async fn delete_server(&self, id: Uuid) -> Result<(), StoreError>;
+    /// The uid the server's processes run under: the one stored with it when it lies in
+    /// `range`, else the lowest uid of `range` (never 0) no other server has, stored. One
+    /// transaction, so two servers launched at once never get the same uid (the column is
+    /// unique as well).
+    async fn assign_server_uid(
+        &self,
+        id: Uuid,
+        range: RangeInclusive<u32>,
+    ) -> Result<UidAssignment, StoreError>;
 
     // Env vars.
     /// The id of an existing env var, so a new value can be sealed to it before it is written.

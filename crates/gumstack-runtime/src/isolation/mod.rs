@@ -5,8 +5,10 @@
 //!
 //! - **its own uid**: when the platform runs as root, each server runs under an unprivileged
 //!   uid (and a gid of the same number) of its own from [`Isolation::uid_range`], with no
-//!   supplementary groups. File modes then keep it out of the platform's data directory and
-//!   out of other servers' files, and it can signal or trace no other process.
+//!   supplementary groups. The caller picks and keeps it ([`LaunchSpec::uid`]: the platform
+//!   stores it with the server), so it is the same at every launch and never another's. File
+//!   modes then keep it out of the platform's data directory and out of other servers' files,
+//!   and it can signal or trace no other process.
 //! - **no privileges**: every capability dropped (the bounding and ambient sets too) and
 //!   `no_new_privs`, so no set-uid program or file capability hands any back.
 //! - **Landlock**: read and execute only the system directories ([`SYSTEM_READ_ONLY`]), its
@@ -41,7 +43,7 @@ use tempfile::TempDir;
 use tokio::process::Command;
 
 use crate::error::StartError;
-use crate::spec::LaunchSpec;
+use crate::spec::{LaunchSpec, ServerUid};
 
 pub use uids::DEFAULT_UID_RANGE;
 
@@ -71,7 +73,8 @@ pub struct Isolation {
     /// missing layers are warned about and reported with the deployment.
     pub strict: bool,
     /// The uids (and gids of the same numbers) servers get when the platform runs as root,
-    /// one per server name. Default [`DEFAULT_UID_RANGE`].
+    /// one per server: the caller picks each server's ([`LaunchSpec::uid`]) from this range
+    /// and keeps it; the runtime refuses one outside it. Default [`DEFAULT_UID_RANGE`].
     pub uid_range: std::ops::RangeInclusive<u32>,
     /// Directories (or files) every server may read and execute from besides
     /// [`SYSTEM_READ_ONLY`], e.g. a language runtime installed under `/home`.
@@ -282,16 +285,17 @@ impl Confinement {
             reason,
         };
 
-        let ids = if support.root {
-            match uids::server_ids(&spec.name, &isolation.uid_range) {
-                Ok(ids) => Some(ids),
-                Err(reason) => {
-                    missing.push(reason);
-                    None
-                }
+        let ids = match &spec.uid {
+            _ if !support.root => None,
+            ServerUid::Own(uid) => {
+                Some(uids::server_ids(*uid, &isolation.uid_range).map_err(refuse)?)
             }
-        } else {
-            None
+            ServerUid::Platform(reason) => {
+                missing.push(format!(
+                    "the server runs under the platform's uid: {reason}"
+                ));
+                None
+            }
         };
         let program = resolve_program(spec);
         let named = named_paths(spec);

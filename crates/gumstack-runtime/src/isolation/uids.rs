@@ -1,43 +1,30 @@
-//! The uids servers run under when the platform runs as root, and whether such a uid can reach
-//! a server's program and working directory.
+//! The uids servers run under when the platform runs as root: checking the one a server is
+//! given, and whether it can reach the server's program and working directory.
 
-use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// The default uids (and gids) for servers: above the ranges distributions hand to people
 /// (1000–59999), system services (100–999), systemd's dynamic users (61184–65519) and the
 /// first subordinate-id blocks of container tools (100000–165535 for the first person).
 pub const DEFAULT_UID_RANGE: RangeInclusive<u32> = 2_000_000..=2_000_999;
 
-/// The uid and gid (the same number) of the server `name`: the one it had before in this
-/// process, else the lowest of `range` no other server has. A redeployment keeps its uid, so
-/// files it wrote stay its own.
-pub(super) fn server_ids(name: &str, range: &RangeInclusive<u32>) -> Result<(u32, u32), String> {
-    static GIVEN: OnceLock<Mutex<HashMap<String, u32>>> = OnceLock::new();
-    let mut given = GIVEN
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    if let Some(&uid) = given.get(name)
-        && range.contains(&uid)
-    {
-        return Ok((uid, uid));
+/// The uid and gid (the same number) of a server given `uid`: it must lie in `range` and not
+/// be root's. Which uid each server has is its caller's to keep (the platform stores it with
+/// the server): a map kept here would hand out uids by start order, different after every
+/// restart of the platform, and one server would get files another's uid left.
+pub(super) fn server_ids(uid: u32, range: &RangeInclusive<u32>) -> Result<(u32, u32), String> {
+    if uid == 0 {
+        return Err("it was given uid 0, root's".to_owned());
     }
-    let taken: std::collections::HashSet<u32> = given.values().copied().collect();
-    let uid = range
-        .clone()
-        .find(|uid| *uid != 0 && !taken.contains(uid))
-        .ok_or_else(|| {
-            format!(
-                "every uid of the server range {}-{} is taken",
-                range.start(),
-                range.end()
-            )
-        })?;
-    given.insert(name.to_owned(), uid);
+    if !range.contains(&uid) {
+        return Err(format!(
+            "its uid {uid} lies outside the server range {}-{}",
+            range.start(),
+            range.end()
+        ));
+    }
     Ok((uid, uid))
 }
 

@@ -1,5 +1,8 @@
 //! [`ServerStore`] on SQLite: servers and their env vars.
 
+use std::cmp::Ordering;
+use std::ops::RangeInclusive;
+
 use async_trait::async_trait;
 use sqlx::Row as _;
 use uuid::Uuid;
@@ -10,7 +13,7 @@ use super::SqliteStore;
 use super::rows::{opt_uuid_col, uuid_col};
 use crate::store::{
     AuthType, EnvVarMeta, RuntimeSpec, SealedEnvVar, Server, ServerStore, ServerUpdate, StoreError,
-    now,
+    UidAssignment, now,
 };
 
 fn server_from_row(row: &SqliteRow) -> Result<Server, StoreError> {
@@ -44,9 +47,32 @@ fn server_from_row(row: &SqliteRow) -> Result<Server, StoreError> {
         enabled: row.try_get("enabled")?,
         owner_id: opt_uuid_col(row, "owner_id")?,
         deploy_generation: row.try_get("deploy_generation")?,
+        uid: uid_col(row)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
+}
+
+fn uid_col(row: &SqliteRow) -> Result<Option<u32>, StoreError> {
+    let uid: Option<i64> = row.try_get("uid")?;
+    uid.map(|uid| {
+        u32::try_from(uid)
+            .map_err(|_| StoreError::Corrupt(format!("servers.uid {uid} is not a uid")))
+    })
+    .transpose()
+}
+
+/// The lowest uid of `range`, never 0, that is not in `taken` (ascending).
+fn lowest_free(range: &RangeInclusive<u32>, taken: &[u32]) -> Option<u32> {
+    let mut candidate = (*range.start()).max(1);
+    for &uid in taken {
+        match uid.cmp(&candidate) {
+            Ordering::Less => {}
+            Ordering::Equal => candidate = candidate.checked_add(1)?,
+            Ordering::Greater => break,
+        }
+    }
+    range.contains(&candidate).then_some(candidate)
 }
 
 fn limits_json(runtime: Option<&RuntimeSpec>) -> String {
@@ -188,6 +214,48 @@ impl ServerStore for SqliteStore {
         Ok(())
     }
 
+    async fn assign_server_uid(
+        &self,
+        id: Uuid,
+        range: RangeInclusive<u32>,
+    ) -> Result<UidAssignment, StoreError> {
+        // IMMEDIATE: the write lock first, so no other launch picks between read and write.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query("SELECT uid FROM servers WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        let current = uid_col(&row)?;
+        if let Some(uid) = current
+            && range.contains(&uid)
+        {
+            return Ok(UidAssignment::Kept(uid));
+        }
+        let taken: Vec<i64> =
+            sqlx::query_scalar("SELECT uid FROM servers WHERE uid BETWEEN ? AND ? ORDER BY uid")
+                .bind(i64::from(*range.start()))
+                .bind(i64::from(*range.end()))
+                .fetch_all(&mut *tx)
+                .await?;
+        let taken: Vec<u32> = taken
+            .into_iter()
+            .filter_map(|uid| u32::try_from(uid).ok())
+            .collect();
+        let Some(uid) = lowest_free(&range, &taken) else {
+            return Ok(UidAssignment::Exhausted);
+        };
+        sqlx::query("UPDATE servers SET uid = ? WHERE id = ?")
+            .bind(i64::from(uid))
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(UidAssignment::Assigned {
+            uid,
+            replaced: current,
+        })
+    }
+
     async fn env_var_id(&self, server_id: Uuid, name: &str) -> Result<Option<Uuid>, StoreError> {
         let row = sqlx::query("SELECT id FROM env_vars WHERE server_id = ? AND name = ?")
             .bind(server_id.to_string())
@@ -272,5 +340,21 @@ impl ServerStore for SqliteStore {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lowest_free;
+
+    #[test]
+    fn the_lowest_free_uid_fills_gaps_and_is_never_zero() {
+        assert_eq!(lowest_free(&(10..=12), &[]), Some(10));
+        assert_eq!(lowest_free(&(10..=12), &[10, 12]), Some(11));
+        assert_eq!(lowest_free(&(10..=12), &[10, 11]), Some(12));
+        assert_eq!(lowest_free(&(10..=12), &[10, 11, 12]), None);
+        assert_eq!(lowest_free(&(0..=1), &[]), Some(1));
+        assert_eq!(lowest_free(&(0..=0), &[]), None);
+        assert_eq!(lowest_free(&(u32::MAX..=u32::MAX), &[u32::MAX]), None);
     }
 }
