@@ -251,10 +251,40 @@ async fn a_uid_outside_a_range_configured_later_is_replaced() {
     first.state.supervisor.stop_all().await;
     drop(first);
 
+    // The log says so (the deployments run on this test's thread, where the capture is).
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
     let second = platform(dir.path(), &vault, uids(2_100_300..=2_100_309)).await;
     assert_eq!(live_uid(&second, server).await.0, Some(2_100_300));
     assert_eq!(stored_uid(&second, server).await, Some(2_100_300));
     second.state.supervisor.stop_all().await;
+    let logs = String::from_utf8(captured.0.lock().expect("the log").clone()).expect("utf-8");
+    assert!(
+        logs.lines().any(|line| line.contains("WARN")
+            && line.contains("the server's uid lies outside --server-uid-range 2100300-2100309: it gets a new one")
+            && line.contains("server=delta old_uid=2100200 uid=2100300")),
+        "{logs}"
+    );
+}
+
+/// Collects what the log subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("the log").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[tokio::test]
