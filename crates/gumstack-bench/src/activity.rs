@@ -49,6 +49,7 @@ impl Side {
             client: std::process::id(),
             gumstackd: platform.pid(),
             server: cpu::only_child(platform.pid())?,
+            nginx: None,
         };
         Ok(Self {
             name,

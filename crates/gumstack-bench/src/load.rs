@@ -27,6 +27,9 @@ pub enum Target {
     Direct,
     /// `/mcp/greeter` on the platform, with `Authorization: Bearer <access token>`.
     Gateway,
+    /// nginx relaying to the server process's `/mcp`, with the same `Gumstack-Identity` as a
+    /// direct call (`--mode proxy-cost`).
+    Nginx,
 }
 
 impl Target {
@@ -34,6 +37,7 @@ impl Target {
         match self {
             Self::Direct => "direct",
             Self::Gateway => "gateway",
+            Self::Nginx => "nginx",
         }
     }
 }
@@ -50,7 +54,7 @@ impl Endpoint {
     pub fn new(target: Target, url: &str, credential: &str) -> anyhow::Result<Self> {
         let uri: Uri = url.parse().with_context(|| format!("URL {url}"))?;
         let name = match target {
-            Target::Direct => HeaderName::from_static("gumstack-identity"),
+            Target::Direct | Target::Nginx => HeaderName::from_static("gumstack-identity"),
             Target::Gateway => AUTHORIZATION,
         };
         Ok(Self {

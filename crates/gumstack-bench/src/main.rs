@@ -8,6 +8,10 @@
 //! and the verdict against the targets as Markdown (docs/BENCHMARKS.md). When a target is
 //! missed it profiles what bounds the gateway. Loopback only; about a minute.
 //!
+//! `--mode proxy-cost` adds a third way in, nginx relaying to the same server process, and
+//! compares the CPU per call of the gateway with nginx's; `--mode activity` compares the
+//! gateway with its activity log on and off.
+//!
 //! Build and run (the harness runs the binaries built next to it):
 //!
 //! ```text
@@ -22,14 +26,20 @@
 //! - `cpu`: CPU time per process from `/proc`, per phase.
 //! - `report`: pooling phases into the table; the verdict against the targets.
 //! - `profile`: `perf` of `gumstackd` and the cost of each step of the platform's decision.
+//! - `nginx`: the reverse-proxy baseline, Debian's nginx as a child (`--mode proxy-cost`).
+//! - `proxy_cost`: that mode's table and its verdict (gateway CPU per call vs. nginx's).
+//! - `activity`: `--mode activity`.
 
 mod activity;
 mod cpu;
 mod load;
+mod nginx;
 mod platform;
 mod profile;
+mod proxy_cost;
 mod report;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -37,7 +47,8 @@ use clap::{Parser, ValueEnum};
 
 use crate::cpu::Processes;
 use crate::load::{Endpoint, Target};
-use crate::platform::{Credentials, Platform, host_greeter, sibling_binary};
+use crate::nginx::Nginx;
+use crate::platform::{Credentials, Hosted, Platform, host_greeter, sibling_binary};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -54,10 +65,11 @@ struct Args {
     /// Concurrent clients, one level after the other.
     #[arg(long, value_delimiter = ',', default_value = "1,32")]
     clients: Vec<usize>,
-    /// Direct/gateway pairs per concurrency, alternating to spread the noise.
+    /// Direct/gateway pairs (direct/gateway/nginx in proxy-cost mode) per concurrency,
+    /// alternating to spread the noise.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
-    /// When to profile the gateway.
+    /// When to profile the gateway (overhead mode).
     #[arg(long, value_enum, default_value_t = ProfileWhen::Missed)]
     profile: ProfileWhen,
     /// What to compare.
@@ -69,6 +81,9 @@ struct Args {
 enum Mode {
     /// Tool calls through the gateway vs. the server process called directly.
     Overhead,
+    /// Direct, gateway and nginx (`proxy_pass` with keep-alive to the same server process)
+    /// phases; the gateway's CPU per call against nginx's, target ≤ 2×.
+    ProxyCost,
     /// The gateway with the activity log on vs. off (`gumstackd serve --activity off`), at
     /// the highest `--clients`; target ≥ 0.95×.
     Activity,
@@ -100,11 +115,21 @@ async fn main() -> anyhow::Result<()> {
         )
         .await;
     }
+    // Before anything starts: a missing nginx says how to install it.
+    let nginx = match args.mode {
+        Mode::ProxyCost => Some(nginx::binary()?),
+        Mode::Overhead | Mode::Activity => None,
+    };
     // Declared first so it is removed last, after gumstackd has stopped.
     let work = tempfile::tempdir()?;
 
     let platform = Platform::start(&gumstackd, work.path())?;
-    let result = bench(&args, window, &platform, &gumstackd, &example, work.path()).await;
+    let binaries = Binaries {
+        gumstackd,
+        example,
+        nginx,
+    };
+    let result = bench(&args, window, &platform, &binaries, work.path()).await;
     if result.is_err() {
         eprintln!(
             "gumstackd log: {}",
@@ -115,37 +140,92 @@ async fn main() -> anyhow::Result<()> {
     result
 }
 
+/// The programs the harness runs.
+struct Binaries {
+    gumstackd: PathBuf,
+    example: PathBuf,
+    /// Only in proxy-cost mode.
+    nginx: Option<PathBuf>,
+}
+
 async fn bench(
     args: &Args,
     window: Duration,
     platform: &Platform,
-    gumstackd: &std::path::Path,
-    example: &std::path::Path,
-    work: &std::path::Path,
+    binaries: &Binaries,
+    work: &Path,
 ) -> anyhow::Result<()> {
-    let api_token = platform.api_token(gumstackd)?;
-    let hosted = host_greeter(&platform.base, &api_token, example).await?;
+    let api_token = platform.api_token(&binaries.gumstackd)?;
+    let hosted = host_greeter(&platform.base, &api_token, &binaries.example).await?;
     let creds = Credentials::create(&platform.data_dir, &platform.base, &hosted.mcp_url).await?;
+    let nginx = match &binaries.nginx {
+        Some(binary) => Some(Nginx::start(
+            binary,
+            &work.join("nginx"),
+            &hosted.direct_url,
+        )?),
+        None => None,
+    };
+    let result = measure(
+        args,
+        window,
+        platform,
+        &hosted,
+        &creds,
+        nginx.as_ref(),
+        work,
+    )
+    .await;
+    if let (Err(_), Some(nginx)) = (&result, &nginx) {
+        eprintln!("nginx error log: {}", nginx.log());
+    }
+    // Stopped on success and on error alike (and dropped with SIGTERM on an early return).
+    let stopped = nginx.map_or(Ok(()), Nginx::stop);
+    result.and(stopped)
+}
+
+async fn measure(
+    args: &Args,
+    window: Duration,
+    platform: &Platform,
+    hosted: &Hosted,
+    creds: &Credentials,
+    nginx: Option<&Nginx>,
+    work: &Path,
+) -> anyhow::Result<()> {
     let processes = Processes {
         client: std::process::id(),
         gumstackd: platform.pid(),
         server: cpu::only_child(platform.pid())?,
+        nginx: nginx.map(Nginx::pid),
     };
     let endpoint = |target: Target| match target {
         Target::Direct => Endpoint::new(target, &hosted.direct_url, &creds.identity()),
         Target::Gateway => Endpoint::new(target, &hosted.mcp_url, &creds.bearer()),
+        Target::Nginx => Endpoint::new(
+            target,
+            &nginx.context("no nginx in this mode")?.url,
+            &creds.identity(),
+        ),
     };
-    for target in [Target::Direct, Target::Gateway] {
+    let targets: &[Target] = match nginx {
+        Some(_) => &[Target::Direct, Target::Gateway, Target::Nginx],
+        None => &[Target::Direct, Target::Gateway],
+    };
+    for &target in targets {
         load::probe(&endpoint(target)?)
             .await
             .with_context(|| format!("{} probe", target.name()))?;
     }
     eprintln!("gateway {}  direct {}", hosted.mcp_url, hosted.direct_url);
+    if let Some(nginx) = nginx {
+        eprintln!("nginx {}", nginx.url);
+    }
 
     let mut phases = Vec::new();
     for &clients in &args.clients {
         for round in 1..=args.rounds {
-            for target in [Target::Direct, Target::Gateway] {
+            for &target in targets {
                 let before = processes.read()?;
                 let phase =
                     load::run(target, &endpoint(target)?, clients, args.warmup, window).await?;
@@ -164,12 +244,15 @@ async fn bench(
 
     let load_average = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let order: Vec<&str> = targets.iter().map(|t| t.name()).collect();
+    let proxy = nginx.map_or_else(String::new, |n| format!("; {} (1 worker)", n.version));
     println!();
     println!(
-        "{cpus} CPUs, loopback; {:.1} s per phase after {} warm-up calls, {} rounds of direct then gateway; load average {}",
+        "{cpus} CPUs, loopback; {:.1} s per phase after {} warm-up calls, {} rounds of {}{proxy}; load average {}",
         args.seconds,
         args.warmup,
         args.rounds,
+        order.join(" then "),
         load_average
             .split_whitespace()
             .take(3)
@@ -178,9 +261,15 @@ async fn bench(
     );
     println!();
     let rows = report::rows(&phases);
-    report::print_table(&rows);
-    println!();
-    let all_met = report::print_verdict(&rows);
+    let all_met = if nginx.is_some() {
+        proxy_cost::print_table(&rows);
+        println!();
+        proxy_cost::print_verdict(&proxy_cost::verdicts(&rows))
+    } else {
+        report::print_table(&rows);
+        println!();
+        report::print_verdict(&rows)
+    };
     if rows.iter().any(|row| row.errors > 0) {
         anyhow::bail!("some calls failed: the figures above are not valid");
     }
@@ -190,11 +279,12 @@ async fn bench(
         ProfileWhen::Never => false,
         ProfileWhen::Missed => !all_met,
     };
-    if profile {
+    // The profile is of the overhead mode's question (what bounds the gateway).
+    if profile && nginx.is_none() {
         println!();
         print_profile(
             platform,
-            &creds,
+            creds,
             &hosted.mcp_url,
             args,
             window,
@@ -214,7 +304,7 @@ async fn print_profile(
     mcp_url: &str,
     args: &Args,
     window: Duration,
-    work: &std::path::Path,
+    work: &Path,
     gateway: &Endpoint,
 ) -> anyhow::Result<()> {
     let clients = args.clients.iter().copied().max().unwrap_or(1);

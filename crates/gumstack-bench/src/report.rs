@@ -74,7 +74,7 @@ fn percentile(sorted: &[u64], q: f64) -> f64 {
     sorted.get(rank - 1).map_or(f64::NAN, |&ns| ns as f64 / 1e6)
 }
 
-fn micros_per_call(cpu: Duration, calls: usize) -> f64 {
+pub fn micros_per_call(cpu: Duration, calls: usize) -> f64 {
     cpu.as_secs_f64() * 1e6 / calls.max(1) as f64
 }
 
