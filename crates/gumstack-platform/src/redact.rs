@@ -159,11 +159,63 @@ macro_rules! shapes {
 /// platform only knows by its hash, sent base64-encoded).
 static SHAPES: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(shapes!(r"|(?P<b64>[A-Za-z0-9+/_-]{24,}={0,2})")).expect("the secret shapes compile")
+    // The `24` is BASE64_RUN (a literal: `concat!` takes no constant).
 });
 
 /// The shapes alone, looked for inside decoded base64.
 static INNER_SHAPES: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(shapes!()).expect("the secret shapes compile"));
+
+/// What every match of [`SHAPES`] holds, but for its base64 runs: a header name, a scheme, a
+/// JWT's start, a key's prefix, an email's `@` (matched without case: a superset of the
+/// shapes' own case rules). See [`may_hold_a_shape`].
+static ANCHORS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build([
+            "authorization",
+            "bearer",
+            "basic",
+            "eyj",
+            "sk-",
+            "sk_",
+            "pk-",
+            "pk_",
+            "api-",
+            "api_",
+            "key-",
+            "key_",
+            "gst-",
+            "gst_",
+            "@",
+        ])
+        .expect("the anchors of the secret shapes build")
+});
+
+/// The shortest run of base64 [`SHAPES`] looks into.
+const BASE64_RUN: usize = 24;
+
+/// Whether `text` may match [`SHAPES`]: false only when it cannot, so that most texts (which
+/// hold no secret) skip the regex. Text that is not ASCII always goes to the regex: its
+/// case-insensitive matching also takes a few non-ASCII letters (the Kelvin sign for `k`, the
+/// long `ſ` for `s`).
+fn may_hold_a_shape(text: &str) -> bool {
+    if !text.is_ascii() || ANCHORS.is_match(text) {
+        return true;
+    }
+    let mut run = 0;
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'_' | b'-') {
+            run += 1;
+            if run >= BASE64_RUN {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    false
+}
 
 /// Whether a run of base64 decodes to text holding a secret shape.
 fn hides_a_shape(run: &str) -> bool {
@@ -229,6 +281,9 @@ pub(crate) fn redact<'t>(text: &'t str, values: &[&SecretValues]) -> Cow<'t, str
     let mut out = Cow::Borrowed(text);
     for set in values {
         out = set.replace(out);
+    }
+    if !may_hold_a_shape(&out) {
+        return out;
     }
     match SHAPES.replace_all(out.as_ref(), replace_shape) {
         Cow::Borrowed(_) => out,
@@ -379,6 +434,44 @@ mod tests {
             "skip this task-management thing",
             "no secrets here: 42",
         ] {
+            assert_eq!(clean(text), text);
+        }
+    }
+
+    #[test]
+    fn the_pre_check_lets_every_shape_through() {
+        let shaped = [
+            "Authorization: x",
+            "PROXY-AUTHORIZATION=abc",
+            "bEaReR abcdef123456",
+            "Basic dXNlcjpwYXNzd29yZA==",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig",
+            "SK-proj-AbC123dEf456",
+            "pk_live_51Habcdefgh",
+            "Api-9f8e7d6c5b4a",
+            "key_0123456789abcdef",
+            "GST_abcdefghij",
+            "a@b.io",
+            // Base64 of an email address: no anchor, a long run.
+            "c29tZW9uZS5lbHNlQGV4YW1wbGUuY29t",
+            // Non-ASCII letters that case-insensitive `k` and `s` also match.
+            "\u{212A}ey-0123456789ab",
+            "\u{17F}k-0123456789abcdef",
+        ];
+        for text in shaped {
+            assert!(may_hold_a_shape(text), "{text}");
+            assert!(SHAPES.is_match(text), "{text} is a shape");
+            assert!(clean(text).contains(REDACTED), "{text}");
+        }
+        let plain = [
+            "",
+            r#"{"name":"Ada"}"#,
+            r#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"Hello, Ada!"}]}}"#,
+            "a key value store, skipping the api: 12345678901234567890123",
+        ];
+        for text in plain {
+            assert!(!may_hold_a_shape(text), "{text}");
+            assert!(!SHAPES.is_match(text), "{text}");
             assert_eq!(clean(text), text);
         }
     }

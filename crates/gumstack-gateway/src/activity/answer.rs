@@ -6,6 +6,9 @@ use serde_json::Value;
 
 use super::{CallStatus, Captured};
 
+mod outline;
+use outline::{Outline, ResultOutline};
+
 /// The tail kept of a long message, to see its `isError`.
 const TAIL: usize = 128;
 
@@ -61,23 +64,19 @@ impl Message {
     pub(super) fn answer(&self) -> Option<Answer> {
         let output = Captured::of_head(&self.head, self.truncated());
         if !self.truncated() {
-            let value: Value = serde_json::from_slice(&self.head).ok()?;
-            let object = value.as_object()?;
-            if object.contains_key("method") {
+            // Invalid UTF-8 is not JSON, even inside a string the outline skips.
+            let text = std::str::from_utf8(&self.head).ok()?;
+            let outline: Outline = serde_json::from_str(text).ok()?;
+            if outline.method {
                 return None;
             }
-            if let Some(error) = object.get("error") {
-                let message = error
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .map_or_else(|| error.to_string(), str::to_owned);
-                return Some(Answer::error(output, message));
+            if outline.error {
+                return Some(Answer::error(output, error_message(text)));
             }
-            let result = object.get("result")?;
-            if result.get("isError").and_then(Value::as_bool) == Some(true) {
-                return Some(Answer::error(output, result_text(result)));
-            }
-            return Some(Answer::success(output));
+            return match outline.result? {
+                ResultOutline::IsError => Some(Answer::error(output, result_text(text))),
+                ResultOutline::Other => Some(Answer::success(output)),
+            };
         }
         match first_kind(&self.head)? {
             Kind::Error => Some(Answer::error(
@@ -110,10 +109,24 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|window| window == needle)
 }
 
-/// The text content of a tool result (its `text` parts, one per line).
-fn result_text(result: &Value) -> String {
-    let parts: Vec<&str> = result
-        .get("content")
+/// The message of the JSON-RPC error in `text` (a response the outline found an `error` in):
+/// its `message`, or the whole error as JSON. Parsed whole: errors are the rare path.
+fn error_message(text: &str) -> String {
+    let value: Value = serde_json::from_str(text).unwrap_or_default();
+    let error = value.get("error").unwrap_or(&Value::Null);
+    error
+        .get("message")
+        .and_then(Value::as_str)
+        .map_or_else(|| error.to_string(), str::to_owned)
+}
+
+/// The text content of the tool result in `text` (a response whose `result` has
+/// `isError: true`): its `text` parts, one per line.
+fn result_text(text: &str) -> String {
+    let value: Value = serde_json::from_str(text).unwrap_or_default();
+    let parts: Vec<&str> = value
+        .get("result")
+        .and_then(|result| result.get("content"))
         .and_then(Value::as_array)
         .map(|content| {
             content
@@ -372,6 +385,67 @@ mod tests {
             )
             .answer()
             .is_none()
+        );
+    }
+
+    #[test]
+    fn error_texts_come_from_the_error_or_the_result() {
+        let answer = |text: &str| message(text, 1024).answer().unwrap();
+        let no_message = answer(r#"{"id":1,"error":{"code":-32000, "data":[1]}}"#);
+        assert_eq!(no_message.status, CallStatus::Error);
+        assert_eq!(
+            no_message.error.as_deref(),
+            Some(r#"{"code":-32000,"data":[1]}"#)
+        );
+        let two_parts = answer(
+            r#"{"id":1,"result":{"isError":true,"content":[{"type":"text","text":"a"},{"type":"image","data":"x"},{"type":"text","text":"b"}]}}"#,
+        );
+        assert_eq!(two_parts.error.as_deref(), Some("a\nb"));
+        let no_text = answer(r#"{"id":1,"result":{"isError":true}}"#);
+        assert_eq!(no_text.error.as_deref(), Some("the tool reported an error"));
+        let not_an_error = answer(
+            r#"{"id":1,"result":{"isError":false,"content":[{"type":"text","text":"fine"}]}}"#,
+        );
+        assert_eq!(not_an_error.status, CallStatus::Success);
+        assert_eq!(not_an_error.error, None);
+        assert_eq!(
+            not_an_error.output.text,
+            r#"{"id":1,"result":{"isError":false,"content":[{"type":"text","text":"fine"}]}}"#
+        );
+    }
+
+    #[test]
+    fn what_is_not_a_response_has_no_answer() {
+        for text in [
+            "",
+            "Internal Server Error",
+            "<html>502</html>",
+            "[]",
+            r#"{"jsonrpc":"2.0","id":1}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"sampling/createMessage","params":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"result":{}"#,
+            r#"{"jsonrpc":"2.0","id":1,"result":{}}{"id":2}"#,
+        ] {
+            assert!(message(text, 1024).answer().is_none(), "{text}");
+        }
+        let mut invalid = Message::new(1024);
+        invalid.push(b"{\"id\":1,\"result\":{\"content\":\"\xff\"}}");
+        assert!(invalid.answer().is_none(), "invalid UTF-8 is not JSON");
+    }
+
+    #[test]
+    fn an_sse_answer_with_is_error_is_an_error() {
+        let mut scan = SseScan::new(1024);
+        let answer = scan
+            .push(b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"boom\"}],\"isError\":true}}\n\n")
+            .unwrap();
+        assert_eq!(answer.status, CallStatus::Error);
+        assert_eq!(answer.error.as_deref(), Some("boom"));
+        let mut notification_only = SseScan::new(1024);
+        assert!(
+            notification_only
+                .push(b"data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\n")
+                .is_none()
         );
     }
 

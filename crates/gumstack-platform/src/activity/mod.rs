@@ -214,16 +214,42 @@ impl ActivityLog {
     }
 }
 
-#[async_trait]
-impl CallLog for ActivityLog {
-    async fn begin(&self, call: &CallStart) -> Box<dyn CallEnd> {
+impl ActivityLog {
+    /// The call's entry "In Progress" and the deployment's secret values, before its slot.
+    fn ticket(&self, call: &CallStart) -> Ticket {
         let inner = &self.inner;
         inner.in_flight.insert(call);
         let deployment = Uuid::parse_str(&call.server_id)
             .ok()
             .and_then(|id| inner.supervisor.live(id))
             .map(|live| live.secrets);
-        let permit = match inner.sender.clone().try_reserve_owned() {
+        Ticket {
+            inner: Arc::clone(inner),
+            call_id: call.call_id.clone(),
+            permit: None,
+            deployment,
+        }
+    }
+}
+
+#[async_trait]
+impl CallLog for ActivityLog {
+    fn try_begin(&self, call: &CallStart) -> Option<Box<dyn CallEnd>> {
+        // A full queue goes to `begin`, which waits; a closed one has no slot to wait for.
+        let permit = match self.inner.sender.clone().try_reserve_owned() {
+            Ok(permit) => Some(permit),
+            Err(mpsc::error::TrySendError::Full(_)) => return None,
+            Err(mpsc::error::TrySendError::Closed(_)) => None,
+        };
+        let mut ticket = self.ticket(call);
+        ticket.permit = permit;
+        Some(Box::new(ticket))
+    }
+
+    async fn begin(&self, call: &CallStart) -> Box<dyn CallEnd> {
+        let mut ticket = self.ticket(call);
+        let inner = &self.inner;
+        ticket.permit = match inner.sender.clone().try_reserve_owned() {
             Ok(permit) => Some(permit),
             Err(mpsc::error::TrySendError::Full(sender)) => {
                 tokio::time::timeout(inner.settings.queue_wait, sender.reserve_owned())
@@ -233,12 +259,7 @@ impl CallLog for ActivityLog {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => None,
         };
-        Box::new(Ticket {
-            inner: Arc::clone(inner),
-            call_id: call.call_id.clone(),
-            permit,
-            deployment,
-        })
+        Box::new(ticket)
     }
 }
 
