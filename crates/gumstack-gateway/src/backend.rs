@@ -26,8 +26,10 @@ pub struct Grant {
     pub user_id: String,
     /// The OAuth client (MCP client) the token was issued to; reported with each call.
     pub client_id: String,
-    /// An id the platform gave this request (the forwarded identity's `jti`), reported with
-    /// its `tools/call`: the platform files what it hands the server during the call under it.
+    /// An id the platform gave this request, fresh and unguessable: a forwarded `POST` carries
+    /// it to the server as `Gumstack-Call` (docs/PROTOCOL.md §2), and the server names the call
+    /// with it when it fetches the caller's credentials. Reported with the call's `tools/call`:
+    /// the platform files what it hands the server during the call under it.
     pub call_id: String,
     /// Keeps the call `call_id` live on the platform. For a `POST` the gateway forwards, it is
     /// held until the response has streamed whole (an event stream: until it ends) or the
@@ -37,7 +39,8 @@ pub struct Grant {
     /// The live server process, e.g. `127.0.0.1:41234` (the path is always `/mcp`).
     pub upstream: SocketAddr,
     /// The platform-signed identity sent as `Gumstack-Identity` (docs/PROTOCOL.md §2); it
-    /// replaces anything the client sent under that name.
+    /// replaces anything the client sent under that name. The platform may give the same
+    /// identity to many requests of the same user, MCP client and server.
     pub identity: http::HeaderValue,
     /// Which tools the caller may call: a denied `tools/call` is answered by the gateway with
     /// a JSON-RPC error, and `tools/list` answers leave the denied tools out.

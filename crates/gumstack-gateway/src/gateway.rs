@@ -20,7 +20,7 @@ use crate::{
     backend::{Backend, Grant, Refusal},
     challenge::bearer_challenge,
     error::GatewayError,
-    headers::{self, GUMSTACK_IDENTITY, MCP_SESSION_ID},
+    headers::{self, GUMSTACK_CALL, GUMSTACK_IDENTITY, MCP_SESSION_ID},
     jsonrpc,
     live::HeldBody,
     rebinding::{RebindingGuard, Rejection},
@@ -189,13 +189,15 @@ impl GatewayState {
             identity,
             tools,
             call,
+            call_id,
             ..
         } = grant;
         // Only a POST is a call of the user; a GET stream (the server's own messages) or a
         // DELETE never keeps one live.
         let call = (method == Method::POST).then_some(call);
+        let call_header = call.as_ref().map(|_| call_id.as_str());
         let response = self
-            .forward(parts, body, upstream, identity)
+            .forward(parts, body, upstream, identity, call_header)
             .await
             .map_err(|error| {
                 let error = self.upstream_failed(&server_id, upstream, error);
@@ -346,15 +348,20 @@ impl GatewayState {
     }
 
     /// Rewrites the client's request for the server process and sends it, body streaming.
+    /// `call_id`: the id of the live call this request is (a `POST`), sent as `Gumstack-Call`.
     async fn forward(
         &self,
         mut parts: Parts,
         body: Body,
         upstream: SocketAddr,
         identity: HeaderValue,
+        call_id: Option<&str>,
     ) -> Result<Response<Incoming>, UpstreamError> {
         headers::scrub_request(&mut parts.headers);
         parts.headers.insert(&GUMSTACK_IDENTITY, identity);
+        if let Some(call_id) = call_id.and_then(|id| HeaderValue::from_str(id).ok()) {
+            parts.headers.insert(&GUMSTACK_CALL, call_id);
+        }
         parts.uri = mcp_uri(upstream, parts.uri.query()).map_err(UpstreamError::Uri)?;
         parts.version = Version::HTTP_11;
         parts.extensions = http::Extensions::new();

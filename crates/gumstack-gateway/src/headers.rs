@@ -2,7 +2,8 @@
 //!
 //! Requests lose hop-by-hop headers, the client's credentials (`Authorization`, `Cookie`), its
 //! claims about the path it came by (`Forwarded`, `X-Forwarded-*`) and anything in the
-//! platform's `Gumstack-*` namespace (the gateway sets `Gumstack-Identity` itself). Responses
+//! platform's `Gumstack-*` namespace (the gateway sets `Gumstack-Identity` and, on a `POST`,
+//! `Gumstack-Call` itself). Responses
 //! lose hop-by-hop headers and `Set-Cookie`. Everything else (`Content-Type`, `Accept`,
 //! `Mcp-Session-Id`, `Mcp-Protocol-Version`, `Last-Event-ID`, `Mcp-Method`, …) passes.
 //!
@@ -13,6 +14,8 @@ use http::{HeaderMap, HeaderName, header};
 
 /// The bearer token of `Authorization: Bearer …` (scheme case-insensitive), if any.
 pub(crate) use gumstack_protocol::bearer::bearer_token;
+/// The header carrying the id of a forwarded call to the server process.
+pub(crate) use gumstack_protocol::headers::CALL_NAME as GUMSTACK_CALL;
 /// The header carrying the platform-signed identity to the server process.
 pub(crate) use gumstack_protocol::headers::IDENTITY_NAME as GUMSTACK_IDENTITY;
 /// The MCP session header (Streamable HTTP).

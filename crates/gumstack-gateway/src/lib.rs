@@ -22,9 +22,10 @@
 //! 5. **Forwarding** to `http://{upstream}/mcp` over pooled HTTP/1.1 connections, with the
 //!    client's credentials and hop-by-hop headers removed and the platform-signed
 //!    `Gumstack-Identity` added; responses stream, so SSE events reach the client as the
-//!    server sends them. A forwarded `POST` holds the grant's [`CallHold`] until its
-//!    response has streamed whole or the client went away: while it is held, the platform
-//!    counts the call as live and releases the caller's credentials to the server. Every protocol version (2025-06-18, 2025-11-25, the stateless
+//!    server sends them. A forwarded `POST` carries its call's id ([`Grant::call_id`]) as
+//!    `Gumstack-Call` and holds the grant's [`CallHold`] until its response has streamed
+//!    whole or the client went away: while it is held, the platform counts the call as live
+//!    and releases the caller's credentials to the server for that id. Every protocol version (2025-06-18, 2025-11-25, the stateless
 //!    2026-07-28) passes through unchanged, except that a `tools/list` answer leaves out the
 //!    tools the caller may not call (read whole, bounded, only when something is denied).
 //! 6. **Reporting**, when a [`CallLog`] is given ([`Gateway::with_activity`]): each

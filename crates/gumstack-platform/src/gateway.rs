@@ -1,10 +1,17 @@
 //! The platform's decisions for the MCP gateway ([`gumstack_gateway`]): validate the access
 //! token (signature, expiry, audience = this server, grant not revoked), find the live
-//! deployment, mint the identity forwarded to it (docs/PROTOCOL.md §2), and make the call
-//! live for as long as the gateway holds it (what `/internal` releases credentials for, §3).
+//! deployment, give the identity forwarded to it (docs/PROTOCOL.md §2), and make the call
+//! live, under an id of its own, for as long as the gateway holds it (what `/internal`
+//! releases credentials for, §3).
+//!
+//! None of it costs a store read or a signature per call: verified tokens, grants and the
+//! identities signed for them are kept in memory (`grants`; docs/ARCHITECTURE.md, "The
+//! gateway's caches").
+
+mod grants;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use gumstack_gateway::{Backend, CallHold, Grant, Refusal};
@@ -12,7 +19,7 @@ use http::HeaderValue;
 use uuid::Uuid;
 
 use crate::activity::CallScope;
-use crate::oauth::tokens::{AccessClaims, mint_identity_for_call, verify_access_token};
+use crate::oauth::tokens::{AccessClaims, mint_identity, verify_access_token};
 use crate::permissions::CallAccess;
 use crate::state::AppState;
 use crate::store::{StoreError, Timestamp};
@@ -26,8 +33,10 @@ pub(crate) struct PlatformGateway {
     state: AppState,
     /// Claims of access tokens whose signature already verified, by the token's SHA-256:
     /// an Ed25519 verification per call was a fifth of the gateway's CPU. Expiry is checked on
-    /// every use and the grant is read on every call, so revocation stays immediate.
+    /// every use and the grant at every call (`grants`), so revocation stays immediate.
     verified: Mutex<HashMap<[u8; 32], AccessClaims>>,
+    /// Grants with their users, and the identities signed for them.
+    grants: grants::Grants,
 }
 
 impl PlatformGateway {
@@ -35,6 +44,30 @@ impl PlatformGateway {
         Self {
             state,
             verified: Mutex::new(HashMap::new()),
+            grants: grants::Grants::default(),
+        }
+    }
+
+    /// The grant `grant_id` with its user: kept, or read and kept.
+    async fn grant(&self, grant_id: Uuid) -> Result<Arc<grants::GrantEntry>, Refusal> {
+        let store = &self.state.store;
+        // Taken before the read: a write that lands meanwhile makes the entry stale at once.
+        let version = store.access_version();
+        if let Some(entry) = self.grants.get(grant_id, version) {
+            return Ok(entry);
+        }
+        match store.grant_with_user(grant_id).await {
+            Ok((grant, user)) => Ok(self.grants.insert(grant, user, version)),
+            Err(StoreError::NotFound) => {
+                self.grants.remove(grant_id);
+                Err(invalid("the authorization no longer exists"))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "gateway could not read a grant");
+                Err(Refusal::Unavailable {
+                    reason: "the platform could not check the token; try again".into(),
+                })
+            }
         }
     }
 
@@ -103,22 +136,13 @@ impl Backend for PlatformGateway {
             invalid_token: None,
         })?;
         let state = &self.state;
-        let issuer = state.urls.base();
         let resource = state.urls.mcp_url(slug);
         let now = state.clock.now();
         let claims = self.verify(&resource, token, now)?;
         let grant_id =
             Uuid::parse_str(&claims.gid).map_err(|_| invalid("the token is malformed"))?;
-        let (grant, user) = match state.store.grant_with_user(grant_id).await {
-            Ok(found) => found,
-            Err(StoreError::NotFound) => return Err(invalid("the authorization no longer exists")),
-            Err(e) => {
-                tracing::error!(error = %e, "gateway could not read a grant");
-                return Err(Refusal::Unavailable {
-                    reason: "the platform could not check the token; try again".into(),
-                });
-            }
-        };
+        let entry = self.grant(grant_id).await?;
+        let (grant, user) = (&entry.grant, &entry.user);
         // Disabling an account revokes its grants; its state is checked too, in the same read.
         if grant.revoked_at.is_some() || user.is_disabled() {
             return Err(invalid("the authorization was revoked"));
@@ -151,18 +175,20 @@ impl Backend for PlatformGateway {
         let Some(live) = state.supervisor.live(grant.server_id) else {
             return Err(self.why_not_running(slug).await);
         };
+        let identity = entry
+            .identity(live.deployment_id, now, || {
+                let signed = mint_identity(
+                    &state.keys,
+                    &state.urls.base(),
+                    grant.server_id,
+                    user,
+                    &grant.client_id,
+                    now,
+                );
+                HeaderValue::from_str(&signed).ok()
+            })
+            .ok_or_else(|| invalid("the identity could not be encoded"))?;
         let call_id = Uuid::new_v4().to_string();
-        let identity = mint_identity_for_call(
-            &state.keys,
-            &issuer,
-            grant.server_id,
-            &user,
-            &grant.client_id,
-            &call_id,
-            now,
-        );
-        let identity = HeaderValue::from_str(&identity)
-            .map_err(|_| invalid("the identity could not be encoded"))?;
         let call = state.activity.open_call(
             &call_id,
             CallScope {
@@ -176,7 +202,7 @@ impl Backend for PlatformGateway {
         Ok(Grant {
             server_id: grant.server_id.to_string(),
             user_id: user.id.to_string(),
-            client_id: grant.client_id,
+            client_id: grant.client_id.clone(),
             call_id,
             call: CallHold::new(call),
             upstream: live.addr(),

@@ -1,12 +1,13 @@
 //! Routes for server processes (docs/PROTOCOL.md §3): a running deployment fetches the
 //! credentials of the user whose call it is serving (form values of `cred` servers, a fresh
 //! access token of `oauth` servers) and reports tokens a provider rejected, proving both with
-//! its server token and the call's signed identity.
+//! its server token, the call's signed identity and the call's id (`Gumstack-Call`).
 //!
-//! An identity is honoured only while the call it names (its `jti`) is live — forwarded by
-//! the gateway and not yet answered in full — and only for that call's user, server and
-//! deployment; its grant must still stand, its user be enabled and its server enabled, all
-//! read at every request, so a revocation refuses the next request at once.
+//! A request is honoured only while the call it names is live — forwarded by the gateway and
+//! not yet answered in full — and only for that call's user, MCP client, server and
+//! deployment, which the identity must name too; its grant must still stand, its user be
+//! enabled and its server enabled, all read at every request, so a revocation refuses the
+//! next request at once.
 
 use axum::Json;
 use axum::Router;
@@ -19,7 +20,7 @@ use gumstack_protocol::credentials::{
     CREDENTIALS_PATH, CredentialsReply, ErrorBody, ErrorCode, INVALID_TOKEN_PATH,
     InvalidTokenReport,
 };
-use gumstack_protocol::headers::IDENTITY;
+use gumstack_protocol::headers::{CALL, IDENTITY};
 use secrecy::SecretString;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -80,7 +81,8 @@ struct CredentialQuery {
 struct ServerCall {
     server: crate::store::Server,
     user_id: Uuid,
-    claims: IdentityClaims,
+    /// The live call the request was made for (its `Gumstack-Call`).
+    call_id: String,
 }
 
 impl FromRequestParts<AppState> for ServerCall {
@@ -159,7 +161,13 @@ async fn authenticate(state: &AppState, parts: &Parts) -> Result<ServerCall, Res
             "the identity names no user",
         ));
     };
-    live_call(state, &claims.jti, user_id, &deployment, &claims.cid).await?;
+    let Some(call_id) = headers.get(CALL).and_then(|v| v.to_str().ok()) else {
+        return Err(refuse(
+            ErrorCode::InvalidIdentity,
+            "send the Gumstack-Call header of the call being served with its identity",
+        ));
+    };
+    live_call(state, call_id, user_id, &deployment, &claims.cid).await?;
     let server = match state.store.server_by_id(deployment.server_id).await {
         Ok(server) if server.enabled => server,
         Ok(_) => {
@@ -178,14 +186,13 @@ async fn authenticate(state: &AppState, parts: &Parts) -> Result<ServerCall, Res
     Ok(ServerCall {
         server,
         user_id,
-        claims,
+        call_id: call_id.to_owned(),
     })
 }
 
 /// The call `call_id` a server's request names, checked: in flight through the gateway, the
 /// call of `user_id` through the MCP client `client_id` to this very `deployment`, its grant
-/// not revoked and its user not disabled. The call id is the identity's `jti` today; the
-/// check is the same wherever the id comes from.
+/// not revoked and its user not disabled.
 async fn live_call(
     state: &AppState,
     call_id: &str,
@@ -196,8 +203,8 @@ async fn live_call(
     let Some(call) = state.activity.live_call(call_id) else {
         return Err(refuse(
             ErrorCode::InvalidIdentity,
-            "the call this identity was forwarded with is over: an identity fetches \
-             credentials only while its call is in flight",
+            "the call this request names (Gumstack-Call) is over or was never forwarded: \
+             credentials are released only while their call is in flight",
         ));
     };
     if call.user_id != user_id
@@ -213,7 +220,7 @@ async fn live_call(
         );
         return Err(refuse(
             ErrorCode::InvalidIdentity,
-            "the call this identity names is not this user's call to this deployment",
+            "the call this request names is not this identity's user's call to this deployment",
         ));
     }
     // Revoking the MCP client's grant, or disabling or deleting the user, ends every release
@@ -256,7 +263,7 @@ async fn credentials(
     ServerCall {
         server,
         user_id,
-        claims,
+        call_id,
     }: ServerCall,
     Query(query): Query<CredentialQuery>,
 ) -> Response {
@@ -268,7 +275,7 @@ async fn credentials(
             );
         }
         AuthType::Oauth => {
-            return oauth_credentials(&state, &server, user_id, &claims, query.provider).await;
+            return oauth_credentials(&state, &server, user_id, &call_id, query.provider).await;
         }
         AuthType::Cred => {}
     }
@@ -303,11 +310,9 @@ async fn credentials(
         ));
     }
     // The activity log redacts what was released during this call from its record.
-    state
-        .activity
-        .released(&claims.jti, values.values().cloned());
+    state.activity.released(&call_id, values.values().cloned());
     let out = CredentialsReply::new(values.iter().map(|(k, v)| (k.clone(), v.clone())));
-    tracing::info!(server = %server.slug, user = %user_id, call = %claims.jti, "credentials fetched");
+    tracing::info!(server = %server.slug, user = %user_id, call = %call_id, "credentials fetched");
     reply(StatusCode::OK, &out)
 }
 
@@ -372,7 +377,7 @@ async fn oauth_credentials(
     state: &AppState,
     server: &Server,
     user_id: Uuid,
-    claims: &IdentityClaims,
+    call_id: &str,
     provider: Option<String>,
 ) -> Response {
     let provider = match provider_of(server, provider) {
@@ -385,8 +390,8 @@ async fn oauth_credentials(
         .await
     {
         Ok(token) => {
-            state.activity.released(&claims.jti, [token.clone()]);
-            tracing::info!(server = %server.slug, user = %user_id, call = %claims.jti, %provider, "access token fetched");
+            state.activity.released(call_id, [token.clone()]);
+            tracing::info!(server = %server.slug, user = %user_id, call = %call_id, %provider, "access token fetched");
             reply(StatusCode::OK, &CredentialsReply::access_token(token))
         }
         Err(error) => token_refusal(state, server, &provider, error),

@@ -11,13 +11,15 @@ use std::sync::Arc;
 
 use axum::http::{Method, StatusCode};
 use base64::Engine as _;
-use common::calls::LongCall;
+use common::calls::{CallProof, LongCall, tool_call};
 use common::fake_server::{FakeRuntime, STREAM, WAIT};
 use common::{CRED_CONFIG, Harness, Reply};
 use gumstack_platform::PlatformOptions;
-use gumstack_platform::oauth::tokens::{mint_identity, mint_identity_for_call};
+use gumstack_platform::clock::{Clock as _, ManualClock};
+use gumstack_platform::oauth::tokens::mint_identity;
 use gumstack_platform::store::{Role, User};
-use serde_json::Value;
+use gumstack_protocol::claims::{IDENTITY_REUSE_SECONDS, IDENTITY_SECONDS};
+use serde_json::{Value, json};
 
 const VAULT_CONFIG: &str = "name: Vault\nauth:\n  type: cred\n  credentials:\n    - name: api_key\n      label: API key\n      secret: true\n";
 
@@ -89,7 +91,7 @@ async fn an_identity_fetches_only_while_its_call_is_in_flight_with_the_log_on_or
         let server_token = server_token(&h, &fake, "keys").await;
 
         let call = LongCall::start(&h, &fake, "keys", &token, WAIT).await;
-        let identity = call.identity.clone();
+        let identity = call.proof.clone();
         let during = h.fetch_credentials(&server_token, &identity).await;
         assert_released(&during, ALICE);
         // Fetched again during the same call: still the call's.
@@ -119,10 +121,10 @@ async fn a_streamed_call_fetches_until_its_stream_ends() {
     assert!(first.contains("notifications/progress"), "{first}");
     // The stream is open, the answer not sent yet: the call is in flight.
     assert_released(
-        &h.fetch_credentials(&server_token, &call.identity).await,
+        &h.fetch_credentials(&server_token, &call.proof).await,
         ALICE,
     );
-    let identity = call.identity.clone();
+    let identity = call.proof.clone();
     fake.open_gate();
     let rest = call.finish().await;
     assert!(rest.contains("streamed"), "{rest}");
@@ -145,49 +147,44 @@ async fn one_users_identity_never_fetches_anothers_credentials() {
     let alices = LongCall::start(&h, &fake, "keys", &alice_token, WAIT).await;
     let bobs = LongCall::start(&h, &fake, "keys", &bob_token, WAIT).await;
     assert_released(
-        &h.fetch_credentials(&server_token, &alices.identity).await,
+        &h.fetch_credentials(&server_token, &alices.proof).await,
         ALICE,
     );
-    assert_released(
-        &h.fetch_credentials(&server_token, &bobs.identity).await,
-        BOB,
-    );
+    assert_released(&h.fetch_credentials(&server_token, &bobs.proof).await, BOB);
 
-    // An identity of Alice naming Bob's call (as a server that mixed up, or forged, the
-    // call's id would send), or naming her own call through another MCP client: refused.
+    // Alice's identity naming Bob's call (as a server that mixed up, or forged, the call's id
+    // would send), or an identity of Alice through another MCP client naming her own call:
+    // refused.
     let state = &h.platform.state;
-    let bobs_call = claims_of(&bobs.identity)["jti"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let alices_call = claims_of(&alices.identity)["jti"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    for (call_id, client) in [
-        (&bobs_call, "test-client"),
-        (&alices_call, "another-client"),
+    let through_another_client = mint_identity(
+        &state.keys,
+        &state.urls.base(),
+        server.id,
+        &alice,
+        "another-client",
+        state.clock.now(),
+    );
+    for crossed in [
+        CallProof {
+            call: bobs.proof.call.clone(),
+            ..alices.proof.clone()
+        },
+        CallProof {
+            identity: through_another_client,
+            ..alices.proof.clone()
+        },
     ] {
-        let crossed = mint_identity_for_call(
-            &state.keys,
-            &state.urls.base(),
-            server.id,
-            &alice,
-            client,
-            call_id,
-            state.clock.now(),
-        );
         let reply = h.fetch_credentials(&server_token, &crossed).await;
         assert_refused(
             &reply,
             "invalid_identity",
-            "not this user's call",
+            "not this identity's user's call",
             &[ALICE, BOB],
         );
     }
 
     // Alice's call ends while Bob's goes on: her identity gets nothing, his still works.
-    let alice_identity = alices.identity.clone();
+    let alice_identity = alices.proof.clone();
     fake.open_gate();
     alices.finish().await;
     assert_refused(
@@ -213,32 +210,31 @@ async fn an_identity_of_one_server_is_refused_with_another_servers_token() {
     let call = LongCall::start(&h, &fake, "keys", &token, WAIT).await;
     // The identity of a call to `keys`, presented by `vault`.
     assert_refused(
-        &h.fetch_credentials(&vault_token, &call.identity).await,
+        &h.fetch_credentials(&vault_token, &call.proof).await,
         "invalid_identity",
         "audience",
         &[ALICE, CAROL],
     );
     // An identity for `vault` naming the live call to `keys`.
     let state = &h.platform.state;
-    let moved = mint_identity_for_call(
-        &state.keys,
-        &state.urls.base(),
-        vault.id,
-        &alice,
-        "test-client",
-        claims_of(&call.identity)["jti"].as_str().unwrap(),
-        state.clock.now(),
-    );
+    let moved = CallProof {
+        identity: mint_identity(
+            &state.keys,
+            &state.urls.base(),
+            vault.id,
+            &alice,
+            "test-client",
+            state.clock.now(),
+        ),
+        ..call.proof.clone()
+    };
     assert_refused(
         &h.fetch_credentials(&vault_token, &moved).await,
         "invalid_identity",
-        "not this user's call to this deployment",
+        "not this identity's user's call to this deployment",
         &[ALICE, CAROL],
     );
-    assert_released(
-        &h.fetch_credentials(&keys_token, &call.identity).await,
-        ALICE,
-    );
+    assert_released(&h.fetch_credentials(&keys_token, &call.proof).await, ALICE);
     fake.open_gate();
     call.finish().await;
 }
@@ -260,12 +256,12 @@ async fn revoking_the_client_or_disabling_the_user_or_the_server_refuses_at_once
     let bobs = LongCall::start(&h, &fake, "keys", &bob_token, WAIT).await;
     let carols = LongCall::start(&h, &fake, "vault", &carol_token, WAIT).await;
     assert_released(
-        &h.fetch_credentials(&keys_token, &alices.identity).await,
+        &h.fetch_credentials(&keys_token, &alices.proof).await,
         ALICE,
     );
-    assert_released(&h.fetch_credentials(&keys_token, &bobs.identity).await, BOB);
+    assert_released(&h.fetch_credentials(&keys_token, &bobs.proof).await, BOB);
     assert_released(
-        &h.fetch_credentials(&vault_token, &carols.identity).await,
+        &h.fetch_credentials(&vault_token, &carols.proof).await,
         CAROL,
     );
 
@@ -281,13 +277,13 @@ async fn revoking_the_client_or_disabling_the_user_or_the_server_refuses_at_once
         .await;
     assert_eq!(revoked.status, StatusCode::SEE_OTHER, "{}", revoked.text);
     assert_refused(
-        &h.fetch_credentials(&keys_token, &alices.identity).await,
+        &h.fetch_credentials(&keys_token, &alices.proof).await,
         "invalid_identity",
         "MCP client of this call was revoked",
         &[ALICE],
     );
     // The other calls are untouched.
-    assert_released(&h.fetch_credentials(&keys_token, &bobs.identity).await, BOB);
+    assert_released(&h.fetch_credentials(&keys_token, &bobs.proof).await, BOB);
 
     // An admin disables Bob.
     let disabled = h
@@ -299,7 +295,7 @@ async fn revoking_the_client_or_disabling_the_user_or_the_server_refuses_at_once
         .await;
     assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.text);
     assert_refused(
-        &h.fetch_credentials(&keys_token, &bobs.identity).await,
+        &h.fetch_credentials(&keys_token, &bobs.proof).await,
         "invalid_identity",
         "the user of this call is disabled",
         &[BOB],
@@ -311,14 +307,14 @@ async fn revoking_the_client_or_disabling_the_user_or_the_server_refuses_at_once
         .await;
     assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.text);
     assert_refused(
-        &h.fetch_credentials(&vault_token, &carols.identity).await,
+        &h.fetch_credentials(&vault_token, &carols.proof).await,
         "invalid_server_token",
         "the server is disabled",
         &[CAROL],
     );
     // The invalid-token report is refused the same way.
     assert_refused(
-        &h.report_invalid(&vault_token, &carols.identity).await,
+        &h.report_invalid(&vault_token, &carols.proof).await,
         "invalid_server_token",
         "the server is disabled",
         &[CAROL],
@@ -339,8 +335,9 @@ async fn bad_identities_get_a_clear_error_and_change_nothing() {
     let call = LongCall::start(&h, &fake, "keys", &token, WAIT).await;
     let state = &h.platform.state;
 
-    // Signed by the platform but never forwarded: no call of that id was ever in flight.
-    let never = mint_identity(
+    // Alice's own identity, signed by the platform, naming a call that was never forwarded,
+    // or naming no call at all.
+    let identity = mint_identity(
         &state.keys,
         &state.urls.base(),
         server.id,
@@ -349,26 +346,41 @@ async fn bad_identities_get_a_clear_error_and_change_nothing() {
         state.clock.now(),
     );
     assert_refused(
-        &h.fetch_credentials(&server_token, &never).await,
+        &h.fetch_credentials(&server_token, &CallProof::new(&identity, "made-up"))
+            .await,
         "invalid_identity",
-        "is over",
+        "is over or was never forwarded",
         &[ALICE],
     );
+    let no_call = CallProof {
+        identity,
+        call: None,
+    };
     assert_refused(
-        &h.fetch_credentials(&server_token, "not-a-jwt").await,
+        &h.fetch_credentials(&server_token, &no_call).await,
+        "invalid_identity",
+        "send the Gumstack-Call header",
+        &[ALICE],
+    );
+    let not_a_jwt = CallProof {
+        identity: "not-a-jwt".to_owned(),
+        ..call.proof.clone()
+    };
+    assert_refused(
+        &h.fetch_credentials(&server_token, &not_a_jwt).await,
         "invalid_identity",
         "was refused",
         &[ALICE],
     );
     assert_refused(
-        &h.fetch_credentials("gst_forged", &call.identity).await,
+        &h.fetch_credentials("gst_forged", &call.proof).await,
         "invalid_server_token",
         "running deployment",
         &[ALICE],
     );
     // None of it disturbed the call in flight.
     assert_released(
-        &h.fetch_credentials(&server_token, &call.identity).await,
+        &h.fetch_credentials(&server_token, &call.proof).await,
         ALICE,
     );
     fake.open_gate();
@@ -382,10 +394,7 @@ async fn a_call_to_one_deployment_is_refused_with_the_next_deployments_token() {
     let (_, token) = member(&h, "alice@example.com", "keys", ALICE).await;
     let first_token = server_token(&h, &fake, "keys").await;
     let call = LongCall::start(&h, &fake, "keys", &token, WAIT).await;
-    assert_released(
-        &h.fetch_credentials(&first_token, &call.identity).await,
-        ALICE,
-    );
+    assert_released(&h.fetch_credentials(&first_token, &call.proof).await, ALICE);
 
     // A redeploy goes live while the call is still served by the first process.
     let redeployed = h
@@ -401,11 +410,134 @@ async fn a_call_to_one_deployment_is_refused_with_the_next_deployments_token() {
     let second_token = server_token(&h, &fake, "keys").await;
     assert_ne!(first_token, second_token);
     assert_refused(
-        &h.fetch_credentials(&second_token, &call.identity).await,
+        &h.fetch_credentials(&second_token, &call.proof).await,
         "invalid_identity",
-        "not this user's call to this deployment",
+        "not this identity's user's call to this deployment",
         &[ALICE],
     );
     fake.open_gate();
     call.finish().await;
+}
+
+#[tokio::test]
+async fn calls_of_one_user_share_an_identity_and_each_has_its_own_id() {
+    let clock = Arc::new(ManualClock::starting_now());
+    let (h, fake) = setup(|options| options.clock = clock.clone()).await;
+    let (alice, token) = member(&h, "alice@example.com", "keys", ALICE).await;
+    let server_token = server_token(&h, &fake, "keys").await;
+
+    let first = LongCall::start(&h, &fake, "keys", &token, WAIT).await;
+    let second = LongCall::start(&h, &fake, "keys", &token, WAIT).await;
+    assert_eq!(
+        first.proof.identity, second.proof.identity,
+        "one signature serves both calls"
+    );
+    assert_ne!(first.proof.call, second.proof.call);
+    assert_released(
+        &h.fetch_credentials(&server_token, &first.proof).await,
+        ALICE,
+    );
+    assert_released(
+        &h.fetch_credentials(&server_token, &second.proof).await,
+        ALICE,
+    );
+    let claims = claims_of(&first.proof.identity);
+    assert_eq!(claims["sub"], alice.id.to_string());
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        IDENTITY_SECONDS
+    );
+    fake.open_gate();
+    let (first_proof, second_proof) = (first.proof.clone(), second.proof.clone());
+    first.finish().await;
+    second.finish().await;
+    // The identity is still valid and still forwarded, but the calls it came with are over.
+    for proof in [&first_proof, &second_proof] {
+        assert_refused(
+            &h.fetch_credentials(&server_token, proof).await,
+            "invalid_identity",
+            "is over",
+            &[ALICE],
+        );
+    }
+
+    // The identity is forwarded with new calls for IDENTITY_REUSE_SECONDS, then signed anew,
+    // so a call always gets one valid for at least IDENTITY_SECONDS - IDENTITY_REUSE_SECONDS.
+    fake.close_gate();
+    clock.advance(IDENTITY_REUSE_SECONDS - 1);
+    let later = LongCall::start(&h, &fake, "keys", &token, WAIT).await;
+    assert_eq!(later.proof.identity, first_proof.identity);
+    clock.advance(1);
+    let renewed = LongCall::start(&h, &fake, "keys", &token, WAIT).await;
+    assert_ne!(renewed.proof.identity, first_proof.identity);
+    let renewed_claims = claims_of(&renewed.proof.identity);
+    assert_eq!(renewed_claims["iat"], clock.now());
+    assert_ne!(renewed_claims["jti"], claims["jti"]);
+    // The older identity still works for the call it came with.
+    assert_released(
+        &h.fetch_credentials(&server_token, &later.proof).await,
+        ALICE,
+    );
+    assert_released(
+        &h.fetch_credentials(&server_token, &renewed.proof).await,
+        ALICE,
+    );
+    fake.open_gate();
+    later.finish().await;
+    renewed.finish().await;
+}
+
+#[tokio::test]
+async fn a_new_group_revocation_or_disabled_user_applies_to_the_next_call_at_once() {
+    let (h, fake) = setup(|_| {}).await;
+    let (alice, alice_token) = member(&h, "alice@example.com", "keys", ALICE).await;
+    let (bob, bob_token) = member(&h, "bob@example.com", "keys", BOB).await;
+
+    let before = LongCall::start(&h, &fake, "keys", &alice_token, WAIT).await;
+    assert_eq!(
+        claims_of(&before.proof.identity)["grp"],
+        alice.group_id.to_string()
+    );
+    fake.open_gate();
+    before.finish().await;
+
+    // Alice moves to another group (which may use the server): her next call's identity
+    // names it, with no wait for the identity she was given to age.
+    let group = h
+        .admin_api(
+            Method::POST,
+            "/api/groups",
+            Some(json!({ "name": "Support" })),
+        )
+        .await;
+    assert_eq!(group.status, StatusCode::CREATED, "{}", group.text);
+    let group = group.json()["group"]["id"].as_str().unwrap().to_owned();
+    let access = json!({ "enabled": true, "default": "allow", "tools": {} });
+    for (uri, body) in [
+        (format!("/api/groups/{group}/servers/keys"), Some(access)),
+        (format!("/api/groups/{group}/members/{}", alice.id), None),
+    ] {
+        let put = h.admin_api(Method::PUT, &uri, body).await;
+        assert!(put.status.is_success(), "{} {}", put.status, put.text);
+    }
+    fake.close_gate();
+    let after = LongCall::start(&h, &fake, "keys", &alice_token, WAIT).await;
+    assert_eq!(claims_of(&after.proof.identity)["grp"], group);
+    fake.open_gate();
+    after.finish().await;
+
+    // Bob is disabled: his very next call is refused by the gateway.
+    let ok = h.request(tool_call("keys", &bob_token, "whoami")).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    let disabled = h
+        .admin_api(
+            Method::POST,
+            &format!("/api/users/{}/disable", bob.id),
+            None,
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.text);
+    let refused = h.request(tool_call("keys", &bob_token, "whoami")).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.text);
+    assert!(refused.text.contains("revoked"), "{}", refused.text);
 }

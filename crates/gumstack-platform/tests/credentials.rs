@@ -9,7 +9,7 @@ mod common;
 use std::sync::Arc;
 
 use axum::http::{StatusCode, header};
-use common::calls::LongCall;
+use common::calls::{CallProof, LongCall};
 use common::fake_server::{FakeRuntime, WAIT};
 use common::{Harness, NONE_CONFIG, Reply};
 use gumstack_platform::oauth::tokens::{IDENTITY_TYP, IdentityClaims, server_audience};
@@ -243,7 +243,7 @@ async fn server_processes_fetch_the_callers_credentials_only_with_both_proofs() 
     let alices = LongCall::start(&h, &fake, "keys", &alice_token, WAIT).await;
     let admins = LongCall::start(&h, &fake, "keys", &admin_token, WAIT).await;
     let others = LongCall::start(&h, &fake, "other", &other_token, WAIT).await;
-    let identity = alices.identity.clone();
+    let identity = alices.proof.clone();
 
     // Not entered yet: 409 with the form's URL.
     let missing = h.fetch_credentials(&token, &identity).await;
@@ -262,7 +262,7 @@ async fn server_processes_fetch_the_callers_credentials_only_with_both_proofs() 
     assert_eq!(ok.json()["credentials"]["region"], "eu");
 
     // The admin (another user) calling gets their own (none), never Alice's.
-    let admins_reply = h.fetch_credentials(&token, &admins.identity).await;
+    let admins_reply = h.fetch_credentials(&token, &admins.proof).await;
     assert_eq!(admins_reply.status, StatusCode::CONFLICT);
 
     // A server token that is not a running deployment's.
@@ -272,13 +272,13 @@ async fn server_processes_fetch_the_callers_credentials_only_with_both_proofs() 
     assert!(!forged.text.contains(SECRET));
 
     // An identity minted for another server (e.g. replayed by that server) is refused.
-    let foreign = h.fetch_credentials(&token, &others.identity).await;
+    let foreign = h.fetch_credentials(&token, &others.proof).await;
     assert_eq!(foreign.status, StatusCode::UNAUTHORIZED);
     assert_eq!(foreign.json()["error"]["code"], "invalid_identity");
     // The other server's own token with Alice's identity for it: `none` has no credentials.
     let other_server_token = server_token(&h, &fake, "other").await;
     let none = h
-        .fetch_credentials(&other_server_token, &others.identity)
+        .fetch_credentials(&other_server_token, &others.proof)
         .await;
     assert_eq!(none.status, StatusCode::BAD_REQUEST);
     assert_eq!(none.json()["error"]["code"], "not_supported");
@@ -300,10 +300,19 @@ async fn server_processes_fetch_the_callers_credentials_only_with_both_proofs() 
             exp: now() - 3000,
         },
     );
+    // (With the id of Alice's call, still in flight.)
+    let expired = CallProof {
+        identity: expired,
+        ..identity.clone()
+    };
     let late = h.fetch_credentials(&token, &expired).await;
     assert_eq!(late.status, StatusCode::UNAUTHORIZED);
     assert!(!late.text.contains(SECRET));
-    let none_at_all = h.fetch_credentials(&token, "").await;
+    let nothing = CallProof {
+        identity: String::new(),
+        call: None,
+    };
+    let none_at_all = h.fetch_credentials(&token, &nothing).await;
     assert_eq!(none_at_all.status, StatusCode::UNAUTHORIZED);
 
     fake.open_gate();

@@ -8,8 +8,13 @@ use serde::{Deserialize, Serialize};
 use crate::hash::body_hash;
 use crate::headers::server_audience;
 
-/// How long an identity is valid: it outlives the longest call the gateway forwards.
-pub const IDENTITY_SECONDS: i64 = 600;
+/// How long an identity is valid. The gateway signs one per user × MCP client × server ×
+/// deployment and reuses it for [`IDENTITY_REUSE_SECONDS`], so every call is forwarded with an
+/// identity that stays valid for at least `IDENTITY_SECONDS - IDENTITY_REUSE_SECONDS` (600 s):
+/// it outlives the longest call the gateway forwards.
+pub const IDENTITY_SECONDS: i64 = 900;
+/// How long after signing an identity the gateway goes on forwarding it with new calls.
+pub const IDENTITY_REUSE_SECONDS: i64 = 300;
 /// How long a platform call is valid.
 pub const PLATFORM_CALL_SECONDS: i64 = 60;
 /// How long the platform's own identity (tool discovery, §2.1) is valid.
@@ -38,7 +43,8 @@ pub struct IdentityClaims {
     pub grp: String,
     /// The MCP client's `client_id`.
     pub cid: String,
-    /// Names this call.
+    /// Names this identity (one identity serves many calls; the call is named by the
+    /// `Gumstack-Call` header).
     pub jti: String,
     pub iat: i64,
     pub exp: i64,

@@ -30,6 +30,7 @@ use crate::{
     caller::GumstackContext,
     env::Mode,
     error::GumstackError,
+    identity::Presented,
     platform_api::{NO_USER, PlatformApi},
     scope::{HostState, RequestScope},
 };
@@ -333,17 +334,17 @@ async fn from_platform(
     Ok(Credentials { values, unset })
 }
 
-/// Production: the client of the platform, and the identity of the call being served.
+/// Production: the client of the platform, and what the call being served presented.
 fn platform_and_identity(
     scope: &RequestScope,
-) -> Result<(&PlatformApi, &SecretString), GumstackError> {
+) -> Result<(&PlatformApi, &Presented), GumstackError> {
     let platform = scope.host().platform.as_ref().ok_or_else(|| {
         GumstackError::misconfigured("this host has no client of the Gumstack platform")
     })?;
     if scope.caller().is_some_and(GumstackContext::is_platform) {
         return Err(GumstackError::no_auth_context(NO_USER));
     }
-    let identity = scope.presented_identity().ok_or_else(|| {
+    let identity = scope.presented().ok_or_else(|| {
         GumstackError::no_auth_context(
             "no authentication context: this request carries no platform identity to fetch the \
              caller's credentials with",

@@ -36,6 +36,7 @@ use secrecy::{ExposeSecret, SecretString};
 pub(crate) use self::answer::NO_USER;
 use self::answer::{credentials_answer, error_answer, retry_later};
 use crate::error::{GumstackError, HostError};
+use crate::identity::Presented;
 
 /// What each answer of the platform means for the tool (the table above).
 mod answer;
@@ -120,11 +121,12 @@ impl PlatformApi {
         })
     }
 
-    /// The credentials of the user whose call carried `identity` (its `Gumstack-Identity`
-    /// header, unchanged), for `provider` when given: name → value, values that are set only.
+    /// The credentials of the user whose call presented `identity` (its `Gumstack-Identity`
+    /// and `Gumstack-Call`, unchanged), for `provider` when given: name → value, values that
+    /// are set only.
     pub(crate) async fn credentials(
         &self,
-        identity: &SecretString,
+        identity: &Presented,
         provider: Option<&str>,
     ) -> Result<BTreeMap<String, SecretString>, GumstackError> {
         let server_token = self.server_token()?;
@@ -132,27 +134,28 @@ impl PlatformApi {
         if let Some(provider) = provider {
             url.query_pairs_mut().append_pair(PROVIDER_QUERY, provider);
         }
-        let response = self
-            .http
-            .get(url)
-            .timeout(CREDENTIALS_TIMEOUT)
-            .header(header::ACCEPT, "application/json")
-            .bearer_auth(server_token.expose_secret())
-            .header(crate::identity::IDENTITY_HEADER, identity_header(identity)?)
-            .send()
-            .await
-            .map_err(transport_failure)?;
+        let response = with_call(
+            self.http
+                .get(url)
+                .timeout(CREDENTIALS_TIMEOUT)
+                .header(header::ACCEPT, "application/json")
+                .bearer_auth(server_token.expose_secret()),
+            identity,
+        )?
+        .send()
+        .await
+        .map_err(transport_failure)?;
         let status = response.status();
         let body = read_body(response).await?;
         credentials_answer(status, &body)
     }
 
     /// Tells the platform that the provider rejected `access_token`, which it handed out for
-    /// the call that carried `identity` (for `provider` when given), so that it refreshes the
+    /// the call that presented `identity` (for `provider` when given), so that it refreshes the
     /// connection before the next fetch.
     pub(crate) async fn report_invalid_token(
         &self,
-        identity: &SecretString,
+        identity: &Presented,
         provider: Option<&str>,
         access_token: &SecretString,
     ) -> Result<(), GumstackError> {
@@ -163,18 +166,19 @@ impl PlatformApi {
         };
         // Holds the token: sent as the body, never logged.
         let body = serde_json::to_vec(&report).expect("a report serialises to JSON");
-        let response = self
-            .http
-            .post(self.invalid_token_url.clone())
-            .timeout(CREDENTIALS_TIMEOUT)
-            .header(header::ACCEPT, "application/json")
-            .header(header::CONTENT_TYPE, "application/json")
-            .bearer_auth(server_token.expose_secret())
-            .header(crate::identity::IDENTITY_HEADER, identity_header(identity)?)
-            .body(body)
-            .send()
-            .await
-            .map_err(transport_failure)?;
+        let response = with_call(
+            self.http
+                .post(self.invalid_token_url.clone())
+                .timeout(CREDENTIALS_TIMEOUT)
+                .header(header::ACCEPT, "application/json")
+                .header(header::CONTENT_TYPE, "application/json")
+                .bearer_auth(server_token.expose_secret()),
+            identity,
+        )?
+        .body(body)
+        .send()
+        .await
+        .map_err(transport_failure)?;
         let status = response.status();
         let body = read_body(response).await?;
         if status.is_success() {
@@ -184,8 +188,24 @@ impl PlatformApi {
     }
 }
 
-/// The identity as a header value, marked sensitive so no HTTP layer logs it.
-fn identity_header(identity: &SecretString) -> Result<header::HeaderValue, GumstackError> {
+/// `request` with the call's identity and id, as headers marked sensitive so no HTTP layer
+/// logs them.
+fn with_call(
+    request: reqwest::RequestBuilder,
+    presented: &Presented,
+) -> Result<reqwest::RequestBuilder, GumstackError> {
+    let request = request.header(
+        crate::identity::IDENTITY_HEADER,
+        sensitive_header(&presented.identity)?,
+    );
+    Ok(match &presented.call {
+        Some(call) => request.header(crate::identity::CALL_HEADER, sensitive_header(call)?),
+        None => request,
+    })
+}
+
+/// A value the host received and verified as a header, marked sensitive.
+fn sensitive_header(identity: &SecretString) -> Result<header::HeaderValue, GumstackError> {
     let mut value = header::HeaderValue::from_str(identity.expose_secret()).map_err(|_| {
         // Unreachable in practice: the host received and verified this very header value.
         GumstackError::no_auth_context(
@@ -249,8 +269,11 @@ mod tests {
         PlatformApi::new(http_client().unwrap(), backend_url, Some(token)).unwrap()
     }
 
-    fn identity() -> SecretString {
-        SecretString::from("header.claims.signature")
+    fn identity() -> Presented {
+        Presented {
+            identity: SecretString::from("header.claims.signature"),
+            call: Some(SecretString::from("call-7")),
+        }
     }
 
     fn retry_message(error: GumstackError) -> String {
@@ -272,6 +295,7 @@ mod tests {
         let request = &platform.credentials_requests()[0];
         assert_eq!(request.query.as_deref(), Some("provider=a+b%26c"));
         assert_eq!(request.identity.as_deref(), Some("header.claims.signature"));
+        assert_eq!(request.call.as_deref(), Some("call-7"));
     }
 
     #[tokio::test]

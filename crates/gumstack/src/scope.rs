@@ -7,11 +7,13 @@ use std::{
 };
 
 use gumstack_config::Config;
-use secrecy::SecretString;
 use tokio::task::JoinHandle;
 
 use crate::{
-    caller::GumstackContext, env::HostEnv, identity::CallerIdentity, platform_api::PlatformApi,
+    caller::GumstackContext,
+    env::HostEnv,
+    identity::{CallerIdentity, Presented},
+    platform_api::PlatformApi,
 };
 
 /// What a host knows for its whole life: the server's config.yaml, its environment and, in
@@ -95,9 +97,9 @@ impl RequestScope {
         self.caller.as_ref().map(|identity| &identity.caller)
     }
 
-    /// The `Gumstack-Identity` header of this request as received (production only): the
-    /// capability to fetch the caller's credentials from the platform. Never log it.
-    pub(crate) fn presented_identity(&self) -> Option<&SecretString> {
+    /// The `Gumstack-Identity` and `Gumstack-Call` of this request as received (production
+    /// only): what the platform releases the caller's credentials for. Never log them.
+    pub(crate) fn presented(&self) -> Option<&Presented> {
         self.caller.as_ref()?.presented.as_deref()
     }
 

@@ -71,6 +71,11 @@ pub use provider::{
 /// case-insensitive).
 pub const IDENTITY_HEADER: &str = crate::identity::IDENTITY_HEADER;
 
+/// The header that names the call being served (`Gumstack-Call`, lower case): the gateway
+/// sends it with each call, and the server forwards it with the identity when it fetches the
+/// caller's credentials.
+pub const CALL_HEADER: &str = crate::identity::CALL_HEADER;
+
 /// The JWS `typ` of an identity.
 pub const IDENTITY_TYPE: &str = crate::identity::IDENTITY_TYPE;
 

@@ -68,6 +68,7 @@ async fn cred_values_come_from_the_platform_for_the_call_being_served() {
         vec![CredentialsRequest {
             authorization: Some(format!("Bearer {}", platform.server_token())),
             identity: Some(identity.clone()),
+            call: Some(common::TEST_CALL.to_owned()),
             query: None,
         }]
     );

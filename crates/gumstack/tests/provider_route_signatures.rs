@@ -209,7 +209,8 @@ async fn a_replayed_call_is_refused() {
         StatusCode::OK
     );
     let mut again = claims.clone();
-    again["iat"] = json!(now() - 1);
+    // A second earlier than the first signature's, whenever the clock ticked in between.
+    again["iat"] = json!(claims["iat"].as_i64().unwrap() - 1);
     let again = platform.key().sign_platform_call(&again);
     assert_ne!(again, first);
     refused(&server, &recorder, EXCHANGE, Some(&again), EXCHANGE_BODY).await;

@@ -43,6 +43,7 @@ async fn the_rejected_token_is_reported_with_the_calls_identity() {
         [InvalidTokenReport {
             authorization: Some(format!("Bearer {}", platform.server_token())),
             identity: Some(identity),
+            call: Some(common::TEST_CALL.to_owned()),
             // One provider: it need not be named.
             body: json!({ "access_token": "at-rejected" }),
         }]

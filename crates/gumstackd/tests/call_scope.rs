@@ -1,7 +1,8 @@
 //! Call-scoped credentials end to end with the real binaries: `gumstackd serve` hosts a
-//! server process (`fixtures/identity_keeper.py`) that keeps the identity of every call it
-//! serves. During a call, its identity is accepted by the credentials route; replayed in the
-//! next call, once its own call has ended, the same unexpired identity is refused.
+//! server process (`fixtures/identity_keeper.py`) that keeps the identity and id of every call
+//! it serves. During a call, they are accepted by the credentials route; replayed in the next
+//! call, once their own call has ended, the same unexpired identity with the old call's id is
+//! refused.
 
 mod common;
 
@@ -45,13 +46,13 @@ async fn an_identity_kept_by_a_server_fetches_nothing_after_its_call() {
     assert_eq!(during["status"], 409, "{during}");
     assert_eq!(during["body"]["error"]["code"], "credentials_required");
 
-    // The identity of that call, replayed by the server during the next call: refused.
+    // The identity and id of that call, replayed by the server during the next call: refused.
     let replayed = outcome(&mcp.call("replay", json!({})).await);
     assert_eq!(replayed["status"], 401, "{replayed}");
     assert_eq!(replayed["body"]["error"]["code"], "invalid_identity");
     let message = replayed["body"]["error"]["message"].as_str().unwrap();
     assert!(message.contains("is over"), "{message}");
-    // The replaying call's own identity still works for the call it came with.
+    // The replaying call's own identity and id still work for the call they came with.
     let again = outcome(&mcp.call("fetch", json!({})).await);
     assert_eq!(again["status"], 409, "{again}");
     drop(platform);

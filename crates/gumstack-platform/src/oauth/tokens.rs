@@ -67,29 +67,15 @@ pub fn verify_access_token(
     keys.verify(token, ACCESS_TOKEN_TYP, issuer, resource, now)
 }
 
-/// Mints the identity of one call of `user`, through `client_id`, to the server `server_id`,
-/// issued at `iat` (the platform clock's now).
+/// Mints an identity of `user`, through `client_id`, for the server `server_id`, issued at
+/// `iat` (the platform clock's now), with a fresh `jti`. The gateway forwards it with the calls
+/// of the next few minutes (docs/PROTOCOL.md §2); each call is named by its `Gumstack-Call`.
 pub fn mint_identity(
     keys: &SigningKeys,
     issuer: &str,
     server_id: Uuid,
     user: &User,
     client_id: &str,
-    iat: Timestamp,
-) -> String {
-    let call_id = Uuid::new_v4().to_string();
-    mint_identity_for_call(keys, issuer, server_id, user, client_id, &call_id, iat)
-}
-
-/// [`mint_identity`] whose `jti` is `call_id`, an id the caller keeps (the gateway reports
-/// the call under it, and what the server fetches during the call is filed under it).
-pub fn mint_identity_for_call(
-    keys: &SigningKeys,
-    issuer: &str,
-    server_id: Uuid,
-    user: &User,
-    client_id: &str,
-    call_id: &str,
     iat: Timestamp,
 ) -> String {
     keys.sign(
@@ -102,7 +88,7 @@ pub fn mint_identity_for_call(
             org: user.org_id.to_string(),
             grp: user.group_id.to_string(),
             cid: client_id.to_owned(),
-            jti: call_id.to_owned(),
+            jti: Uuid::new_v4().to_string(),
             iat,
             exp: iat + IDENTITY_SECONDS,
         },

@@ -102,8 +102,15 @@ pub trait OAuthStore: Send + Sync {
     async fn upsert_oauth_client(&self, client: &OAuthClient) -> Result<(), StoreError>;
     async fn oauth_client(&self, client_id: &str) -> Result<OAuthClient, StoreError>;
     async fn insert_grant(&self, grant: &Grant) -> Result<(), StoreError>;
-    /// A grant with its user, in one read (the gateway's per-call check).
+    /// A grant with its user, in one read (the gateway's check; it caches the answer).
     async fn grant_with_user(&self, id: Uuid) -> Result<(Grant, User), StoreError>;
+    /// A number that changes after every write made through this store that can change what
+    /// a grant authorizes: a grant revoked; a user disabled, enabled, deleted, or given another
+    /// role or group; a group deleted; a server deleted. A cache of grants is valid only while
+    /// it stays the same. Writes of another process (the `gumstackd user` commands on the same
+    /// database) are not counted: such a cache also expires by time
+    /// (docs/ARCHITECTURE.md, "The gateway's caches").
+    fn access_version(&self) -> u64;
     /// Revokes a grant; every code and token issued under it stops working.
     async fn revoke_grant(&self, id: Uuid, at: Timestamp) -> Result<(), StoreError>;
     /// A user's unrevoked grants, newest first, with their client's and server's names (the

@@ -1,6 +1,7 @@
 //! Calls through the real gateway to the stand-in servers of [`super::fake_server`]: deploy a
-//! server, give a user a grant and an access token, start a long call and keep its identity,
-//! and fetch credentials the way a server process does (its server token and that identity).
+//! server, give a user a grant and an access token, start a long call and keep its identity and
+//! id, and fetch credentials the way a server process does (its server token, that identity
+//! and that id).
 
 use std::time::Duration;
 
@@ -74,20 +75,20 @@ impl Harness {
     }
 
     /// `GET /internal/v1/credentials` as a server process sends it.
-    pub async fn fetch_credentials(&self, server_token: &str, identity: &str) -> Reply {
-        let req = Request::get("/internal/v1/credentials")
+    pub async fn fetch_credentials(&self, server_token: &str, proof: &CallProof) -> Reply {
+        let req = proof
+            .headers(Request::get("/internal/v1/credentials"))
             .header(header::AUTHORIZATION, format!("Bearer {server_token}"))
-            .header("gumstack-identity", identity)
             .body(Body::empty())
             .unwrap();
         self.request(req).await
     }
 
     /// `POST /internal/v1/credentials/invalid` as a server process sends it.
-    pub async fn report_invalid(&self, server_token: &str, identity: &str) -> Reply {
-        let req = Request::post("/internal/v1/credentials/invalid")
+    pub async fn report_invalid(&self, server_token: &str, proof: &CallProof) -> Reply {
+        let req = proof
+            .headers(Request::post("/internal/v1/credentials/invalid"))
             .header(header::AUTHORIZATION, format!("Bearer {server_token}"))
-            .header("gumstack-identity", identity)
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(json!({ "access_token": "at-1" }).to_string()))
             .unwrap();
@@ -95,10 +96,35 @@ impl Harness {
     }
 }
 
+/// What a server process forwards to the platform for the call it serves: the call's
+/// `Gumstack-Identity` and its `Gumstack-Call`.
+#[derive(Debug, Clone)]
+pub struct CallProof {
+    pub identity: String,
+    pub call: Option<String>,
+}
+
+impl CallProof {
+    pub fn new(identity: &str, call: &str) -> Self {
+        Self {
+            identity: identity.to_owned(),
+            call: Some(call.to_owned()),
+        }
+    }
+
+    fn headers(&self, request: axum::http::request::Builder) -> axum::http::request::Builder {
+        let request = request.header("gumstack-identity", &self.identity);
+        match &self.call {
+            Some(call) => request.header("gumstack-call", call),
+            None => request,
+        }
+    }
+}
+
 /// A `tools/call` through the gateway that the stand-in server holds until its gate opens.
 pub struct LongCall {
-    /// The `Gumstack-Identity` the server received with the call.
-    pub identity: String,
+    /// The `Gumstack-Identity` and `Gumstack-Call` the server received with the call.
+    pub proof: CallProof,
     /// The response, until its headers are read.
     response: Option<tokio::task::JoinHandle<axum::response::Response>>,
     /// The response body as the client reads it, chunk by chunk.
@@ -126,12 +152,13 @@ impl LongCall {
         let router = h.router.clone();
         let response = tokio::spawn(async move { router.oneshot(req).await.unwrap() });
         fake.arrived(before + 1).await;
-        let identity = calls()[before]
-            .identity
-            .clone()
-            .expect("the call carried an identity");
+        let seen = &calls()[before];
+        let proof = CallProof {
+            identity: seen.identity.clone().expect("the call carried an identity"),
+            call: Some(seen.call.clone().expect("the call carried its id")),
+        };
         let mut call = Self {
-            identity,
+            proof,
             response: Some(response),
             body: None,
         };

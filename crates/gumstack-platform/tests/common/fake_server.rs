@@ -44,6 +44,8 @@ pub struct Behaviour {
 pub struct Seen {
     pub method: String,
     pub identity: Option<String>,
+    /// The `Gumstack-Call` of the request.
+    pub call: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -90,6 +92,11 @@ impl FakeRuntime {
     /// Lets the waiting calls answer (and every later one at once).
     pub fn open_gate(&self) {
         self.shared.gate.send_replace(true);
+    }
+
+    /// Makes the next calls wait again.
+    pub fn close_gate(&self) {
+        self.shared.gate.send_replace(false);
     }
 
     /// Waits until `count` `tools/call`s have reached the servers.
@@ -211,6 +218,10 @@ async fn mcp(
         method: method.clone(),
         identity: headers
             .get("gumstack-identity")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        call: headers
+            .get("gumstack-call")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     });

@@ -37,6 +37,8 @@ pub(crate) use self::{
 };
 use crate::caller::GumstackContext;
 
+/// The header naming the call the gateway forwards (`Gumstack-Call`).
+pub(crate) use gumstack_protocol::headers::CALL as CALL_HEADER;
 /// The header the gateway puts the signed identity in (`Gumstack-Identity`).
 pub(crate) use gumstack_protocol::headers::IDENTITY as IDENTITY_HEADER;
 /// The JWS `typ` of a Gumstack identity.
@@ -85,11 +87,18 @@ impl IntoResponse for IdentityRejection {
 #[derive(Debug, Clone)]
 pub(crate) struct CallerIdentity {
     pub(crate) caller: GumstackContext,
-    /// The `Gumstack-Identity` header exactly as it was received and verified (production
-    /// only). It is what the platform hands the caller's credentials out for
-    /// (docs/PROTOCOL.md §3), so it is a secret like a bearer token: redacted in `Debug`, never
-    /// logged.
-    pub(crate) presented: Option<Arc<SecretString>>,
+    /// What the request carried to fetch the caller's credentials with (production only).
+    pub(crate) presented: Option<Arc<Presented>>,
+}
+
+/// What the platform hands the caller's credentials out for (docs/PROTOCOL.md §3): the
+/// `Gumstack-Identity` header exactly as it was received and verified, and the call's
+/// `Gumstack-Call`. Secrets like a bearer token: redacted in `Debug`, never logged.
+#[derive(Debug)]
+pub(crate) struct Presented {
+    pub(crate) identity: SecretString,
+    /// `None` when the request named no call (then the platform releases nothing).
+    pub(crate) call: Option<SecretString>,
 }
 
 impl CallerIdentity {

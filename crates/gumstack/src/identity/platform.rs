@@ -7,27 +7,41 @@
 //! with leeway). On top of that, every claim the caller is made of must be present and not
 //! empty.
 //!
-//! The accepted header is kept, unchanged, next to the caller: the SDK forwards it to the
-//! platform to fetch the caller's credentials (docs/PROTOCOL.md §3).
+//! The accepted header is kept, unchanged, next to the caller, with the call's id
+//! (`Gumstack-Call`): the SDK forwards both to the platform to fetch the caller's credentials
+//! (docs/PROTOCOL.md §3).
+//!
+//! The gateway forwards the same identity with many calls of one user (§2), so an identity
+//! that verified is remembered, by its exact text, until it expires: the next call with it
+//! costs a lookup, not a signature verification. Expiry is checked at every use.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use http::HeaderMap;
 use secrecy::SecretString;
 
 use super::{
-    CallerIdentity, IDENTITY_HEADER, IDENTITY_TYPE, IdentityFuture, IdentityRejection,
-    IdentitySource,
+    CALL_HEADER, CallerIdentity, IDENTITY_HEADER, IDENTITY_TYPE, IdentityFuture, IdentityRejection,
+    IdentitySource, Presented,
     jwks::KeySet,
-    jws::{JwsFailure, PlatformClaims, PlatformJws, token_of},
+    jws::{JwsFailure, LEEWAY, PlatformClaims, PlatformJws, token_of, unix_now},
 };
 use crate::caller::GumstackContext;
+
+/// Identities remembered at most; emptied when full.
+const REMEMBERED: usize = 4096;
+
+/// The longest call id accepted (the platform's are UUIDs).
+const MAX_CALL_ID: usize = 128;
 
 /// Production: only calls the platform signed for this server get through.
 #[derive(Debug)]
 pub(crate) struct PlatformIdentity {
     server_id: String,
     jws: PlatformJws,
+    /// Identities that verified, by their text: the caller and the `exp` claim.
+    verified: Mutex<HashMap<Box<str>, (GumstackContext, i64)>>,
 }
 
 /// The claims of a Gumstack identity; all required (`exp` is checked by `jsonwebtoken`).
@@ -54,28 +68,56 @@ impl PlatformIdentity {
         Self {
             server_id: server_id.to_owned(),
             jws: PlatformJws::new(keys, server_id),
+            verified: Mutex::default(),
         }
     }
 
-    /// The caller, with the header as received.
+    /// The caller, with the identity header as received and the call's id.
     async fn identify_by(&self, headers: &HeaderMap) -> Result<CallerIdentity, IdentityRejection> {
-        let caller = self.verify(headers).await?;
-        // `verify` read exactly one header that is valid text.
-        let presented = headers
+        let token = token_of(headers, IDENTITY_HEADER).map_err(rejection_for)?;
+        let call = call_of(headers)?;
+        let caller = self.verify(token).await?;
+        // `token_of` read exactly one header that is valid text.
+        let identity = headers
             .get(IDENTITY_HEADER)
             .and_then(|value| value.to_str().ok())
-            .map(|value| Arc::new(SecretString::from(value)));
-        Ok(CallerIdentity { caller, presented })
+            .map(SecretString::from)
+            .ok_or(rejection_for(JwsFailure::Unreadable))?;
+        Ok(CallerIdentity {
+            caller,
+            presented: Some(Arc::new(Presented { identity, call })),
+        })
     }
 
-    async fn verify(&self, headers: &HeaderMap) -> Result<GumstackContext, IdentityRejection> {
-        let token = token_of(headers, IDENTITY_HEADER).map_err(rejection_for)?;
+    /// The caller `token` names: remembered, or verified and remembered.
+    async fn verify(&self, token: &str) -> Result<GumstackContext, IdentityRejection> {
+        let now = i64::try_from(unix_now().as_secs()).unwrap_or(i64::MAX);
+        let leeway = i64::try_from(LEEWAY.as_secs()).unwrap_or(0);
+        if let Some((caller, exp)) = self.remembered().get(token)
+            && now <= exp + leeway
+        {
+            return Ok(caller.clone());
+        }
         let claims: IdentityClaims = self
             .jws
             .verify(token, IDENTITY_TYPE)
             .await
             .map_err(rejection_for)?;
-        self.caller(claims)
+        let exp = claims.exp;
+        let caller = self.caller(claims)?;
+        let mut remembered = self.remembered();
+        if remembered.len() >= REMEMBERED {
+            remembered.retain(|_, (_, exp)| now <= *exp + leeway);
+            if remembered.len() >= REMEMBERED {
+                remembered.clear();
+            }
+        }
+        remembered.insert(token.into(), (caller.clone(), exp));
+        Ok(caller)
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, (GumstackContext, i64)>> {
+        self.verified.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The caller named by verified claims.
@@ -102,6 +144,22 @@ impl IdentitySource for PlatformIdentity {
     fn identify<'a>(&'a self, parts: &'a http::request::Parts) -> IdentityFuture<'a> {
         Box::pin(self.identify_by(&parts.headers))
     }
+}
+
+/// The request's `Gumstack-Call`, if any: one header of visible ASCII, at most
+/// [`MAX_CALL_ID`] bytes.
+fn call_of(headers: &HeaderMap) -> Result<Option<SecretString>, IdentityRejection> {
+    const MALFORMED: IdentityRejection =
+        IdentityRejection::new("the Gumstack-Call header must be one short value of visible ASCII");
+    let mut values = headers.get_all(CALL_HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() || value.len() > MAX_CALL_ID || value.is_empty() {
+        return Err(MALFORMED);
+    }
+    let text = value.to_str().map_err(|_| MALFORMED)?;
+    Ok(Some(SecretString::from(text)))
 }
 
 /// What a failed check means for the caller of `/mcp`.

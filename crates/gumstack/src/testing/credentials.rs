@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio_util::io::ReaderStream;
 
-use super::{IDENTITY_HEADER, PlatformState, lock};
+use super::{CALL_HEADER, IDENTITY_HEADER, PlatformState, lock};
 
 /// What the stand-in platform answers to `GET /internal/v1/credentials` once the request is
 /// authenticated (server token and a forwarded identity), per docs/PROTOCOL.md §3.
@@ -122,6 +122,8 @@ pub struct CredentialsRequest {
     pub authorization: Option<String>,
     /// The `Gumstack-Identity` header: it must be the one of the call being served, unchanged.
     pub identity: Option<String>,
+    /// The `Gumstack-Call` header: the id of the call being served, unchanged.
+    pub call: Option<String>,
     /// The query string (`provider=…` for `get_credentials_for`).
     pub query: Option<String>,
 }
@@ -133,6 +135,8 @@ pub struct InvalidTokenReport {
     pub authorization: Option<String>,
     /// The `Gumstack-Identity` header of the call being served.
     pub identity: Option<String>,
+    /// The `Gumstack-Call` header of the call being served.
+    pub call: Option<String>,
     /// The JSON body: `{"provider"?, "access_token"}` (`null` if it is not JSON).
     pub body: Value,
 }
@@ -164,6 +168,7 @@ pub(super) async fn serve_credentials(
     let request = CredentialsRequest {
         authorization: text(header::AUTHORIZATION.as_str()),
         identity: text(IDENTITY_HEADER),
+        call: text(CALL_HEADER),
         query,
     };
     let route = &state.credentials;
@@ -207,6 +212,7 @@ pub(super) async fn serve_report(
     let report = InvalidTokenReport {
         authorization: text(header::AUTHORIZATION.as_str()),
         identity: text(IDENTITY_HEADER),
+        call: text(CALL_HEADER),
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
     };
     let route = &state.credentials;

@@ -17,7 +17,8 @@ use std::{
 
 use gumstack::{
     Config, GumstackContext, GumstackError, GumstackHost, HostEnv, HostError, get_credentials,
-    get_credentials_for, get_credentials_sync, report_invalid_token, testing::IDENTITY_HEADER,
+    get_credentials_for, get_credentials_sync, report_invalid_token,
+    testing::{CALL_HEADER, IDENTITY_HEADER},
 };
 use rmcp::{
     ServerHandler, ServiceExt,
@@ -34,6 +35,9 @@ use serde_json::{Value, json};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 /// A `none` server: `greeting` is required, `farewell` optional.
+/// The `Gumstack-Call` every client of these tests sends with its identity.
+pub const TEST_CALL: &str = "call-of-the-test";
+
 pub const NONE_CONFIG: &str = "\
 name: Test
 auth:
@@ -210,10 +214,16 @@ impl TestServer {
         &self,
         identity: &str,
     ) -> RunningService<RoleClient, ClientConfig> {
-        let headers = HashMap::from([(
-            http::HeaderName::from_bytes(IDENTITY_HEADER.as_bytes()).expect("a header name"),
-            http::HeaderValue::from_str(identity).expect("a token is a valid header value"),
-        )]);
+        let headers = HashMap::from([
+            (
+                http::HeaderName::from_bytes(IDENTITY_HEADER.as_bytes()).expect("a header name"),
+                http::HeaderValue::from_str(identity).expect("a token is a valid header value"),
+            ),
+            (
+                http::HeaderName::from_bytes(CALL_HEADER.as_bytes()).expect("a header name"),
+                http::HeaderValue::from_static(TEST_CALL),
+            ),
+        ]);
         self.connect(headers).await
     }
 

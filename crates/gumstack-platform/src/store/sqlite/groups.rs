@@ -77,48 +77,54 @@ impl GroupStore for SqliteStore {
     }
 
     async fn delete_group(&self, id: Uuid) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let is_default: bool = sqlx::query_scalar("SELECT is_default FROM groups WHERE id = ?")
+        self.changing_access(async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let is_default: bool = sqlx::query_scalar("SELECT is_default FROM groups WHERE id = ?")
+                .bind(id.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+            if is_default {
+                return Err(StoreError::Conflict(Constraint::DefaultGroup));
+            }
+            sqlx::query(
+                "UPDATE users SET group_id = (
+                     SELECT d.id FROM groups d JOIN groups g ON g.org_id = d.org_id
+                     WHERE g.id = ? AND d.is_default = 1)
+                 WHERE group_id = ?",
+            )
             .bind(id.to_string())
-            .fetch_one(&mut *tx)
-            .await?;
-        if is_default {
-            return Err(StoreError::Conflict(Constraint::DefaultGroup));
-        }
-        sqlx::query(
-            "UPDATE users SET group_id = (
-                 SELECT d.id FROM groups d JOIN groups g ON g.org_id = d.org_id
-                 WHERE g.id = ? AND d.is_default = 1)
-             WHERE group_id = ?",
-        )
-        .bind(id.to_string())
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM groups WHERE id = ?")
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(())
+            sqlx::query("DELETE FROM groups WHERE id = ?")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn set_user_group(&self, user_id: Uuid, group_id: Uuid) -> Result<(), StoreError> {
-        // The group must exist (the foreign key says so too, as a less readable error).
-        let done = sqlx::query(
-            "UPDATE users SET group_id = ?, updated_at = ?
-             WHERE id = ? AND EXISTS (SELECT 1 FROM groups WHERE id = ?)",
-        )
-        .bind(group_id.to_string())
-        .bind(now())
-        .bind(user_id.to_string())
-        .bind(group_id.to_string())
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.changing_access(async {
+            // The group must exist (the foreign key says so too, as a less readable error).
+            let done = sqlx::query(
+                "UPDATE users SET group_id = ?, updated_at = ?
+                 WHERE id = ? AND EXISTS (SELECT 1 FROM groups WHERE id = ?)",
+            )
+            .bind(group_id.to_string())
+            .bind(now())
+            .bind(user_id.to_string())
+            .bind(group_id.to_string())
+            .execute(&self.pool)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn server_access(

@@ -21,6 +21,8 @@ mod vault;
 
 use std::path::Path;
 use std::str::FromStr as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
@@ -33,6 +35,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// [`OAuthStore::access_version`](super::OAuthStore::access_version): counts the writes
+    /// that change what a grant authorizes, made through this store.
+    access: Arc<AtomicU64>,
 }
 
 impl SqliteStore {
@@ -63,7 +68,26 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            access: Arc::default(),
+        })
+    }
+
+    /// Runs `write`, which may change what a grant authorizes, then counts it in the access
+    /// version (after the write has committed or failed: a reader that sees the new version
+    /// reads what the write left).
+    async fn changing_access<T>(
+        &self,
+        write: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let result = write.await;
+        self.access.fetch_add(1, Ordering::AcqRel);
+        result
+    }
+
+    fn access_version(&self) -> u64 {
+        self.access.load(Ordering::Acquire)
     }
 
     /// The pool, for tests that must write rows directly (e.g. to prove defence in depth).

@@ -229,13 +229,22 @@ impl OAuthStore for SqliteStore {
         Ok((grant_from_row(&row)?, user_from_row(&row)?))
     }
 
+    fn access_version(&self) -> u64 {
+        SqliteStore::access_version(self)
+    }
+
     async fn revoke_grant(&self, id: Uuid, at: Timestamp) -> Result<(), StoreError> {
-        sqlx::query("UPDATE oauth_grants SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+        self.changing_access(async {
+            sqlx::query(
+                "UPDATE oauth_grants SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+            )
             .bind(at)
             .bind(id.to_string())
             .execute(&self.pool)
             .await?;
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 
     async fn user_grants(&self, user_id: Uuid) -> Result<Vec<UserGrant>, StoreError> {

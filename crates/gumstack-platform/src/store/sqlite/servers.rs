@@ -204,14 +204,17 @@ impl ServerStore for SqliteStore {
     }
 
     async fn delete_server(&self, id: Uuid) -> Result<(), StoreError> {
-        let done = sqlx::query("DELETE FROM servers WHERE id = ?")
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.changing_access(async {
+            let done = sqlx::query("DELETE FROM servers WHERE id = ?")
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn assign_server_uid(

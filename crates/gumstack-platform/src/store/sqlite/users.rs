@@ -180,115 +180,128 @@ impl UserStore for SqliteStore {
     }
 
     async fn set_user_role(&self, user_id: Uuid, role: Role) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let done = sqlx::query(&format!(
-            "UPDATE users SET role = ?, updated_at = ?
-             WHERE id = ? AND (? = 'admin' OR {NOT_LAST_ADMIN})"
-        ))
-        .bind(role)
-        .bind(now())
-        .bind(user_id.to_string())
-        .bind(role)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            drop(tx);
-            self.user_by_id(user_id).await?;
-            return Err(StoreError::Conflict(Constraint::LastAdmin));
-        }
-        // Tokens made under a role the user no longer has end with it.
-        let ended = sqlx::query(
-            "DELETE FROM api_tokens WHERE user_id = ?
-             AND (CASE role WHEN 'admin' THEN 2 WHEN 'developer' THEN 1 ELSE 0 END) > ?",
-        )
-        .bind(user_id.to_string())
-        .bind(role.rank())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(ended.rows_affected())
+        self.changing_access(async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let done = sqlx::query(&format!(
+                "UPDATE users SET role = ?, updated_at = ?
+                 WHERE id = ? AND (? = 'admin' OR {NOT_LAST_ADMIN})"
+            ))
+            .bind(role)
+            .bind(now())
+            .bind(user_id.to_string())
+            .bind(role)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                drop(tx);
+                self.user_by_id(user_id).await?;
+                return Err(StoreError::Conflict(Constraint::LastAdmin));
+            }
+            // Tokens made under a role the user no longer has end with it.
+            let ended = sqlx::query(
+                "DELETE FROM api_tokens WHERE user_id = ?
+                 AND (CASE role WHEN 'admin' THEN 2 WHEN 'developer' THEN 1 ELSE 0 END) > ?",
+            )
+            .bind(user_id.to_string())
+            .bind(role.rank())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(ended.rows_affected())
+        })
+        .await
     }
 
     async fn disable_user(&self, user_id: Uuid, at: Timestamp) -> Result<Ended, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let done = sqlx::query(&format!(
-            "UPDATE users SET disabled_at = COALESCE(disabled_at, ?), updated_at = ?
-             WHERE id = ? AND ({NOT_LAST_ADMIN})"
-        ))
-        .bind(at)
-        .bind(at)
-        .bind(user_id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            drop(tx);
-            self.user_by_id(user_id).await?;
-            return Err(StoreError::Conflict(Constraint::LastAdmin));
-        }
-        let ended = end_access(&mut tx, user_id, at).await?;
-        sqlx::query("DELETE FROM oauth_flows WHERE user_id = ?")
+        self.changing_access(async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let done = sqlx::query(&format!(
+                "UPDATE users SET disabled_at = COALESCE(disabled_at, ?), updated_at = ?
+                 WHERE id = ? AND ({NOT_LAST_ADMIN})"
+            ))
+            .bind(at)
+            .bind(at)
             .bind(user_id.to_string())
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(ended)
+            if done.rows_affected() == 0 {
+                drop(tx);
+                self.user_by_id(user_id).await?;
+                return Err(StoreError::Conflict(Constraint::LastAdmin));
+            }
+            let ended = end_access(&mut tx, user_id, at).await?;
+            sqlx::query("DELETE FROM oauth_flows WHERE user_id = ?")
+                .bind(user_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(ended)
+        })
+        .await
     }
 
     async fn enable_user(&self, user_id: Uuid) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE users SET disabled_at = NULL, updated_at = ? WHERE id = ?")
-            .bind(now())
-            .bind(user_id.to_string())
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.changing_access(async {
+            let done =
+                sqlx::query("UPDATE users SET disabled_at = NULL, updated_at = ? WHERE id = ?")
+                    .bind(now())
+                    .bind(user_id.to_string())
+                    .execute(&self.pool)
+                    .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn delete_user(&self, user_id: Uuid, heir: Uuid) -> Result<Removed, StoreError> {
-        let id = user_id.to_string();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let credentials: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM credentials WHERE user_id = ?")
-                .bind(&id)
-                .fetch_one(&mut *tx)
-                .await?;
-        let connections: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM connections WHERE user_id = ?")
-                .bind(&id)
-                .fetch_one(&mut *tx)
-                .await?;
-        // The servers first: deleting the user would set their owner to NULL.
-        let servers_reassigned: Vec<String> = sqlx::query_scalar(
-            "UPDATE servers SET owner_id = ?, updated_at = ? WHERE owner_id = ? RETURNING slug",
-        )
-        .bind(heir.to_string())
-        .bind(now())
-        .bind(&id)
-        .fetch_all(&mut *tx)
-        .await?;
-        // Sessions, API tokens, grants (with their codes and refresh tokens), credentials,
-        // connect flows and connections go with the account (ON DELETE CASCADE).
-        let done = sqlx::query(&format!(
-            "DELETE FROM users WHERE id = ? AND ({NOT_LAST_ADMIN})"
-        ))
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            drop(tx);
-            self.user_by_id(user_id).await?;
-            return Err(StoreError::Conflict(Constraint::LastAdmin));
-        }
-        tx.commit().await?;
-        let mut servers_reassigned = servers_reassigned;
-        servers_reassigned.sort();
-        Ok(Removed {
-            servers_reassigned,
-            credentials: u64::try_from(credentials).unwrap_or_default(),
-            connections: u64::try_from(connections).unwrap_or_default(),
+        self.changing_access(async {
+            let id = user_id.to_string();
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let credentials: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM credentials WHERE user_id = ?")
+                    .bind(&id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let connections: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM connections WHERE user_id = ?")
+                    .bind(&id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            // The servers first: deleting the user would set their owner to NULL.
+            let servers_reassigned: Vec<String> = sqlx::query_scalar(
+                "UPDATE servers SET owner_id = ?, updated_at = ? WHERE owner_id = ? RETURNING slug",
+            )
+            .bind(heir.to_string())
+            .bind(now())
+            .bind(&id)
+            .fetch_all(&mut *tx)
+            .await?;
+            // Sessions, API tokens, grants (with their codes and refresh tokens), credentials,
+            // connect flows and connections go with the account (ON DELETE CASCADE).
+            let done = sqlx::query(&format!(
+                "DELETE FROM users WHERE id = ? AND ({NOT_LAST_ADMIN})"
+            ))
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                drop(tx);
+                self.user_by_id(user_id).await?;
+                return Err(StoreError::Conflict(Constraint::LastAdmin));
+            }
+            tx.commit().await?;
+            let mut servers_reassigned = servers_reassigned;
+            servers_reassigned.sort();
+            Ok(Removed {
+                servers_reassigned,
+                credentials: u64::try_from(credentials).unwrap_or_default(),
+                connections: u64::try_from(connections).unwrap_or_default(),
+            })
         })
+        .await
     }
 
     async fn insert_session(
