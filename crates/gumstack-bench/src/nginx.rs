@@ -359,11 +359,16 @@ mod tests {
         (addr, connections)
     }
 
-    /// Needs Debian's nginx; without it the test says so and passes (the harness is not part
-    /// of CI, which does not install nginx).
+    /// Needs Debian's nginx (.ci/run installs it). Under `CI=true` a missing nginx fails the
+    /// test; elsewhere the test says so and passes.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn nginx_relays_calls_over_kept_alive_connections_and_stops() {
         let Ok(binary) = binary() else {
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "nginx is not installed ({INSTALL_HINT}); .ci/run installs it"
+            );
             eprintln!("SKIPPED: nginx is not installed ({INSTALL_HINT})");
             return;
         };
