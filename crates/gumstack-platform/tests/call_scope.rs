@@ -67,6 +67,18 @@ fn claims_of(jwt: &str) -> Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
+/// An admin disables `user` through the API.
+async fn disable(h: &Harness, user: &User) {
+    let disabled = h
+        .admin_api(
+            Method::POST,
+            &format!("/api/users/{}/disable", user.id),
+            None,
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.text);
+}
+
 fn assert_released(reply: &Reply, secret: &str) {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(reply.json()["credentials"]["api_key"], secret);
@@ -286,14 +298,7 @@ async fn revoking_the_client_or_disabling_the_user_or_the_server_refuses_at_once
     assert_released(&h.fetch_credentials(&keys_token, &bobs.proof).await, BOB);
 
     // An admin disables Bob.
-    let disabled = h
-        .admin_api(
-            Method::POST,
-            &format!("/api/users/{}/disable", bob.id),
-            None,
-        )
-        .await;
-    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.text);
+    disable(&h, &bob).await;
     assert_refused(
         &h.fetch_credentials(&keys_token, &bobs.proof).await,
         "invalid_identity",
@@ -529,14 +534,7 @@ async fn a_new_group_revocation_or_disabled_user_applies_to_the_next_call_at_onc
     // Bob is disabled: his very next call is refused by the gateway.
     let ok = h.request(tool_call("keys", &bob_token, "whoami")).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
-    let disabled = h
-        .admin_api(
-            Method::POST,
-            &format!("/api/users/{}/disable", bob.id),
-            None,
-        )
-        .await;
-    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.text);
+    disable(&h, &bob).await;
     let refused = h.request(tool_call("keys", &bob_token, "whoami")).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.text);
     assert!(refused.text.contains("revoked"), "{}", refused.text);

@@ -21,7 +21,7 @@ use uuid::Uuid;
 /// A `tools/call` that has started and not ended (status "In Progress").
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct InFlightCall {
-    /// The id the platform gave the call (the forwarded identity's `jti`).
+    /// The id the platform gave the call (its `Gumstack-Call`).
     pub call_id: String,
     pub server_id: String,
     pub user_id: String,

@@ -175,8 +175,8 @@ impl ActivityLog {
         self.inner.in_flight.live(call_id)
     }
 
-    /// Files values the platform handed the server during the call `call_id` (the forwarded
-    /// identity's `jti`), so that its record is redacted of them.
+    /// Files values the platform handed the server during the call `call_id` (its
+    /// `Gumstack-Call`), so that its record is redacted of them.
     pub(crate) fn released(&self, call_id: &str, values: impl IntoIterator<Item = SecretString>) {
         if self.enabled() {
             self.inner.released.add(call_id, values);
