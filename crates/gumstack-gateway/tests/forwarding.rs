@@ -76,6 +76,7 @@ async fn the_upstream_sees_the_grants_identity_and_none_of_the_clients_credentia
         .bearer_auth("token-alice")
         .header("cookie", "session=secret")
         .header("gumstack-identity", "forged")
+        .header("gumstack-call", "forged")
         .header("gumstack-whatever", "forged")
         .header("forwarded", "for=203.0.113.9")
         .header("x-forwarded-for", "203.0.113.9")
@@ -111,6 +112,10 @@ async fn the_upstream_sees_the_grants_identity_and_none_of_the_clients_credentia
         headers["gumstack-identity"],
         json!([FakeBackend::identity("alice", "echo")])
     );
+    // The call's own id, given by the platform, never the client's.
+    let call = headers["gumstack-call"].as_array().unwrap();
+    assert_eq!(call.len(), 1, "{call:?}");
+    assert!(call[0].as_str().unwrap().starts_with("call-"), "{call:?}");
     for absent in [
         "authorization",
         "cookie",
@@ -143,7 +148,7 @@ async fn the_upstream_sees_the_grants_identity_and_none_of_the_clients_credentia
 }
 
 #[tokio::test]
-async fn get_and_delete_are_forwarded_with_their_method() {
+async fn get_and_delete_are_forwarded_with_their_method_and_no_call_id() {
     let gateway = echo_gateway().await;
     let client = reqwest::Client::new();
     for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
@@ -157,6 +162,8 @@ async fn get_and_delete_are_forwarded_with_their_method() {
         let seen: Value = response.json().await.unwrap();
         assert_eq!(seen["method"], method.as_str());
         assert_eq!(seen["body_len"], 0);
+        // Not a call: no id to fetch credentials with.
+        assert!(seen["headers"].get("gumstack-call").is_none(), "{seen}");
     }
 }
 
