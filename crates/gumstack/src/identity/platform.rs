@@ -36,7 +36,6 @@ const REMEMBERED: usize = 4096;
 const MAX_CALL_ID: usize = 128;
 
 /// Production: only calls the platform signed for this server get through.
-#[derive(Debug)]
 pub(crate) struct PlatformIdentity {
     server_id: String,
     jws: PlatformJws,
@@ -61,6 +60,18 @@ const MALFORMED_CLAIMS: IdentityRejection = IdentityRejection::new(
     "the identity's claims are incomplete or malformed (required: iss, aud, sub, email, org, \
      grp, cid, jti, iat, exp)",
 );
+
+/// Without the remembered identities: they are secrets (each one fetches its caller's
+/// credentials during a call).
+impl std::fmt::Debug for PlatformIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlatformIdentity")
+            .field("server_id", &self.server_id)
+            .field("jws", &self.jws)
+            .field("remembered", &self.remembered().len())
+            .finish()
+    }
+}
 
 impl PlatformIdentity {
     /// Verifies identities minted for `server_id` with the platform's `keys`.
@@ -194,4 +205,25 @@ fn rejection_for(failure: JwsFailure) -> IdentityRejection {
         JwsFailure::Claims => return MALFORMED_CLAIMS,
         JwsFailure::Invalid => "the identity is not a valid EdDSA-signed JWS",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_a_remembered_identity() {
+        let keys = Arc::new(KeySet::new(
+            crate::platform_api::http_client().unwrap(),
+            "http://127.0.0.1:9",
+        ));
+        let identity = PlatformIdentity::new("server-1", keys);
+        let caller = GumstackContext::local(Some("server-1"));
+        identity
+            .remembered()
+            .insert("header.claims.signature".into(), (caller, i64::MAX));
+        let shown = format!("{identity:?}");
+        assert!(!shown.contains("header.claims.signature"), "{shown}");
+        assert!(shown.contains("remembered: 1"), "{shown}");
+    }
 }
