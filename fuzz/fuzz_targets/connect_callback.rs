@@ -114,6 +114,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
             enabled: true,
             owner_id: Some(user.id),
             deploy_generation: 0,
+            uid: None,
             created_at: 1_800_000_000,
             updated_at: 1_800_000_000,
         };
