@@ -348,6 +348,22 @@ fuzz_target!(|data: &[u8]| {
         .map(|h| &h[1])
         .collect();
     assert_eq!(identities, [&json!(identity(user))], "identities upstream");
+    // A POST is a call: exactly the grant's call id, never one the client sent; a GET or
+    // DELETE carries none.
+    let calls: Vec<&Value> = echoed["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h[0] == "gumstack-call")
+        .map(|h| &h[1])
+        .collect();
+    let call = json!(format!("call-{user}"));
+    let expected: Vec<&Value> = if method == Method::POST {
+        vec![&call]
+    } else {
+        Vec::new()
+    };
+    assert_eq!(calls, expected, "call ids upstream");
     for name in &names {
         assert!(
             !matches!(
@@ -362,15 +378,16 @@ fuzz_target!(|data: &[u8]| {
                     | "keep-alive"
             ) && !name.starts_with("x-forwarded-")
                 && !name.starts_with("proxy-")
-                && (!name.starts_with("gumstack-") || *name == "gumstack-identity"),
+                && (!name.starts_with("gumstack-")
+                    || matches!(*name, "gumstack-identity" | "gumstack-call")),
             "{name} reached the upstream"
         );
         // `host`, `content-length` and `transfer-encoding` belong to the upstream connection
-        // (hyper's client sets them), `gumstack-identity` is the gateway's own: a client that
-        // lists them in `Connection` removes its copies, not the next hop's.
+        // (hyper's client sets them), `gumstack-identity` and `gumstack-call` are the gateway's
+        // own: a client that lists them in `Connection` removes its copies, not the next hop's.
         if !matches!(
             *name,
-            "host" | "content-length" | "transfer-encoding" | "gumstack-identity"
+            "host" | "content-length" | "transfer-encoding" | "gumstack-identity" | "gumstack-call"
         ) {
             assert!(
                 !parsed.connection_listed.iter().any(|l| l == name),
