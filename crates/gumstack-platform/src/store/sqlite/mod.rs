@@ -86,10 +86,6 @@ impl SqliteStore {
         result
     }
 
-    fn access_version(&self) -> u64 {
-        self.access.load(Ordering::Acquire)
-    }
-
     /// The pool, for tests that must write rows directly (e.g. to prove defence in depth).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool

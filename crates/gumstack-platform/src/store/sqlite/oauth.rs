@@ -230,7 +230,7 @@ impl OAuthStore for SqliteStore {
     }
 
     fn access_version(&self) -> u64 {
-        SqliteStore::access_version(self)
+        self.access.load(std::sync::atomic::Ordering::Acquire)
     }
 
     async fn revoke_grant(&self, id: Uuid, at: Timestamp) -> Result<(), StoreError> {
