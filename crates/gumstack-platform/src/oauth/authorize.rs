@@ -1,6 +1,12 @@
 //! The authorization endpoint: validates the request, sends the user through login, shows the
 //! consent page naming the client and the server, and answers with a code (PKCE S256 required,
 //! RFC 8707 resource bound into the grant, RFC 9207 `iss` on every response).
+//!
+//! **Consent is remembered** per user × MCP client × server: while the user has an unrevoked
+//! grant for that client and server whose scopes cover the request's, the page is not shown
+//! again and the code is issued under that grant. Revoking it on the MCP clients page ends
+//! the consent; a request for another server or for more scopes, or with `prompt=consent`,
+//! asks again.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -30,6 +36,9 @@ pub struct AuthorizeParams {
     pub state: Option<String>,
     pub scope: Option<String>,
     pub resource: Option<String>,
+    /// `consent` asks the user even when the consent is remembered (OpenID Connect's values;
+    /// the others change nothing here).
+    pub prompt: Option<String>,
 }
 
 /// A request that may proceed.
@@ -252,7 +261,78 @@ pub async fn authorize_get(
         );
         return Redirect::to(&target).into_response();
     };
+    let asks_consent = params
+        .prompt
+        .as_deref()
+        .is_some_and(|prompt| prompt.split(' ').any(|value| value == "consent"));
+    if !asks_consent {
+        match remembered_grant(&state, &session, &valid, params.scope.as_deref()).await {
+            Ok(Some(grant)) => {
+                tracing::info!(user = %session.user.id, client = %grant.client_id, server = %valid.server.slug, "authorization granted (consent remembered)");
+                return issue_code(&state, &grant, &valid, params.state.as_deref()).await;
+            }
+            Ok(None) => {}
+            Err(e) => return crate::web::PageError::from(e).into_response(),
+        }
+    }
     consent_page(&session, &valid, &params).into_response()
+}
+
+/// The user's unrevoked grant for this client, server and resource whose scopes include every
+/// scope requested, if any: their consent to this request, given before.
+async fn remembered_grant(
+    state: &AppState,
+    session: &SessionUser,
+    valid: &Valid,
+    scope: Option<&str>,
+) -> Result<Option<Grant>, crate::store::StoreError> {
+    let requested: Vec<&str> = scope.unwrap_or_default().split_whitespace().collect();
+    let grants = state.store.user_grants(session.user.id).await?;
+    Ok(grants
+        .into_iter()
+        .map(|user_grant| user_grant.grant)
+        .find(|grant| {
+            let granted: Vec<&str> = grant
+                .scope
+                .as_deref()
+                .unwrap_or_default()
+                .split_whitespace()
+                .collect();
+            grant.client_id == valid.client.client_id
+                && grant.server_id == valid.server.id
+                && grant.resource == valid.resource
+                && requested.iter().all(|wanted| granted.contains(wanted))
+        }))
+}
+
+/// A code under `grant` for this request, sent to the client's redirect URI.
+async fn issue_code(
+    state: &AppState,
+    grant: &Grant,
+    valid: &Valid,
+    client_state: Option<&str>,
+) -> Response {
+    let t = state.clock.now();
+    let code = random_token("gsa_");
+    let record = SingleUse {
+        hash: token_hash(&code),
+        grant_id: grant.id,
+        client_id: grant.client_id.clone(),
+        redirect_uri: valid.redirect_uri.clone(),
+        code_challenge: valid.code_challenge.clone(),
+        created_at: t,
+        expires_at: t + CODE_SECONDS,
+    };
+    if let Err(e) = state.store.insert_code(&record).await {
+        return crate::web::PageError::from(e).into_response();
+    }
+    use secrecy::ExposeSecret as _;
+    client_redirect(
+        state,
+        &valid.redirect_uri,
+        &[("code", code.expose_secret())],
+        client_state,
+    )
 }
 
 fn consent_page(session: &SessionUser, valid: &Valid, params: &AuthorizeParams) -> Markup {
@@ -291,6 +371,8 @@ fn consent_page(session: &SessionUser, valid: &Valid, params: &AuthorizeParams) 
                     dt { "It will receive the answer at" } dd { code { (redirect_host) } }
                     dt { "Server" } dd { code { (valid.resource) } }
                 }
+                p { small { "You won't be asked again for this client and server until you revoke it on "
+                    a href="/clients" { "the MCP clients page" } "." } }
                 form method="post" action="/oauth/authorize" {
                     input type="hidden" name="csrf" value=(session.csrf);
                     @for (name, value) in hidden {
@@ -349,28 +431,9 @@ pub async fn authorize_post(
         created_at: t,
         revoked_at: None,
     };
-    let code = random_token("gsa_");
-    let record = SingleUse {
-        hash: token_hash(&code),
-        grant_id: grant.id,
-        client_id: grant.client_id.clone(),
-        redirect_uri: valid.redirect_uri.clone(),
-        code_challenge: valid.code_challenge.clone(),
-        created_at: t,
-        expires_at: t + CODE_SECONDS,
-    };
     if let Err(e) = state.store.insert_grant(&grant).await {
         return crate::web::PageError::from(e).into_response();
     }
-    if let Err(e) = state.store.insert_code(&record).await {
-        return crate::web::PageError::from(e).into_response();
-    }
     tracing::info!(user = %session.user.id, client = %grant.client_id, server = %valid.server.slug, "authorization granted");
-    use secrecy::ExposeSecret as _;
-    client_redirect(
-        &state,
-        &valid.redirect_uri,
-        &[("code", code.expose_secret())],
-        client_state,
-    )
+    issue_code(&state, &grant, &valid, client_state).await
 }
