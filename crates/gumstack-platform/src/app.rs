@@ -51,6 +51,9 @@ pub struct PlatformOptions {
     pub startup_timeout: Duration,
     /// TEST ONLY: accept client ID metadata documents on loopback http URLs.
     pub allow_loopback_metadata_documents: bool,
+    /// The domains whose client ID metadata documents are accepted (`--client-id-domain`);
+    /// empty: any public host.
+    pub client_id_domains: Vec<String>,
     /// When OAuth connections are refreshed.
     pub refresh: RefreshSettings,
     /// Reverse proxies whose `X-Forwarded-For` names the client (per-address limits).
@@ -80,6 +83,7 @@ impl PlatformOptions {
             key_reload_interval: Duration::from_secs(2),
             startup_timeout: Duration::from_secs(30),
             allow_loopback_metadata_documents: false,
+            client_id_domains: Vec::new(),
             refresh: RefreshSettings::default(),
             trusted_proxies: Vec::new(),
             clock: Arc::new(SystemClock),
@@ -288,6 +292,11 @@ impl Platform {
             keys,
             client_settings: ClientSettings {
                 allow_loopback_metadata_documents: options.allow_loopback_metadata_documents,
+                client_id_domains: options
+                    .client_id_domains
+                    .iter()
+                    .map(|domain| domain.trim_matches('.').to_ascii_lowercase())
+                    .collect(),
             },
             registration_limiter: Arc::new(RegistrationLimiter::default()),
             trusted_proxies: crate::client_ip::TrustedProxies::new(options.trusted_proxies.clone()),

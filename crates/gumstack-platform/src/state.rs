@@ -82,4 +82,8 @@ pub struct ClientSettings {
     /// TEST ONLY: accept client ID metadata documents on loopback `http://` URLs. Never set in
     /// production: it lets a client make the platform fetch from its own machine.
     pub allow_loopback_metadata_documents: bool,
+    /// The domains whose client ID metadata documents this platform accepts (a host matches
+    /// its domain or any subdomain); empty: any public host. Dynamically registered clients are
+    /// not affected.
+    pub client_id_domains: Vec<String>,
 }

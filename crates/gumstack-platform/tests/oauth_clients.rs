@@ -1,6 +1,7 @@
 //! OAuth clients of the authorization server, in-process: dynamic registration and its rules
 //! and rate limit, confidential clients and their secret, clients that are unknown or present
-//! another client's code or token, and client ID metadata documents.
+//! another client's code or token, and client ID metadata documents (and the operator's list of
+//! the domains they may come from).
 
 mod common;
 
@@ -11,6 +12,7 @@ use common::oauth::{
     param, public_client, refresh, register, serve_document, setup,
 };
 use common::{Harness, NONE_CONFIG};
+use gumstack_platform::store::{ClientKind, OAuthClient, OAuthStore as _};
 use serde_json::json;
 
 #[tokio::test]
@@ -237,4 +239,94 @@ async fn a_client_id_metadata_document_completes_the_flow_with_the_test_setting(
         "{}",
         reply.text
     );
+}
+
+/// An operator's client ID domains (`--client-id-domain`): a document outside them is never
+/// fetched, one inside completes the flow, one fetched earlier and kept in the store is
+/// refused too; dynamically registered clients are not affected.
+#[tokio::test]
+async fn client_id_domains_limit_metadata_documents_to_the_operators_list() {
+    let h = Harness::build_with(|options| {
+        options.allow_loopback_metadata_documents = true;
+        options.client_id_domains = vec!["Clients.Example.org.".into(), "127.0.0.1".into()];
+    })
+    .await;
+    h.create_server(NONE_CONFIG, "greeter").await;
+    let (cookie, _) = h.session_for(&h.admin).await;
+
+    // Inside the list (the host equals an entry): the flow completes.
+    let url = serve_document(
+        |url| json!({ "client_id": url, "client_name": "Doc Client", "redirect_uris": [REDIRECT] }),
+    )
+    .await;
+    let code = param(&approve(&h, &url, &[]).await, "code").unwrap();
+    let tokens = exchange(&h, &url, &code, VERIFIER, REDIRECT).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text);
+
+    // Outside it: refused before any fetch, with the list named; nothing stored.
+    let clients_before = h.count("SELECT COUNT(*) FROM oauth_clients").await;
+    for outside in [
+        "https://evil.example/client.json",
+        "https://notclients.example.org/client.json",
+        "https://clients.example.org.evil.example/client.json",
+    ] {
+        let reply = h.get(&authorize_query(outside, &[]), Some(&cookie)).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{outside}");
+        assert!(
+            reply
+                .text
+                .contains("accepts client IDs only from clients.example.org, 127.0.0.1"),
+            "{outside}: {}",
+            reply.text
+        );
+    }
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM oauth_clients").await,
+        clients_before
+    );
+
+    // A document client stored earlier (fetched before the operator set the list) and not
+    // expired is refused as well.
+    let now = gumstack_platform::clock::Clock::now(&gumstack_platform::clock::SystemClock);
+    let stored = "https://old.example.net/client.json";
+    h.store
+        .upsert_oauth_client(&OAuthClient {
+            client_id: stored.into(),
+            kind: ClientKind::MetadataDocument,
+            client_name: Some("Old".into()),
+            redirect_uris: vec![REDIRECT.into()],
+            auth_method: "none".into(),
+            secret_hash: None,
+            metadata_json: "{}".into(),
+            created_at: now,
+            expires_at: now + 3600,
+        })
+        .await
+        .unwrap();
+    let reply = h.get(&authorize_query(stored, &[]), Some(&cookie)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(
+        reply.text.contains("accepts client IDs only from"),
+        "{}",
+        reply.text
+    );
+
+    // A subdomain of an entry passes the list (and then fails only at the fetch: no such
+    // host here).
+    let sub = h
+        .get(
+            &authorize_query("https://app.clients.example.org/client.json", &[]),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(sub.status, StatusCode::BAD_REQUEST);
+    assert!(
+        !sub.text.contains("accepts client IDs only from"),
+        "{}",
+        sub.text
+    );
+
+    // Dynamic registration still works.
+    let registered = public_client(&h).await;
+    assert!(param(&approve(&h, &registered, &[]).await, "code").is_some());
 }

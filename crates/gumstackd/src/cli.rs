@@ -68,6 +68,17 @@ struct ServeArgs {
     /// `X-Forwarded-For` names the client for per-address limits such as login attempts.
     #[arg(long = "trusted-proxy", value_name = "IP")]
     trusted_proxies: Vec<std::net::IpAddr>,
+    /// Accept MCP clients identified by a client ID metadata document only from this domain
+    /// or its subdomains (repeatable, or comma-separated in the variable). Without it any
+    /// public https host is accepted. Clients registered dynamically are not affected.
+    #[arg(
+        long = "client-id-domain",
+        value_name = "DOMAIN",
+        env = "GUMSTACK_CLIENT_ID_DOMAINS",
+        value_delimiter = ',',
+        value_parser = parse_domain
+    )]
+    client_id_domains: Vec<String>,
     #[command(flatten)]
     data: DataDir,
     #[command(flatten)]
@@ -164,6 +175,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut options = args.data.options();
     options.public_url = args.public_url;
     options.trusted_proxies = args.trusted_proxies;
+    options.client_id_domains = args.client_id_domains;
     args.refresh.apply(&mut options);
     args.tokens.apply(&mut options);
     args.activity.apply(&mut options);
@@ -182,4 +194,48 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     platform.run(listener, shutdown_signal()).await?;
     Ok(())
+}
+
+/// A client ID domain as the operator wrote it: a host name (letters, digits, `-`, dots), no
+/// scheme, port or path.
+fn parse_domain(text: &str) -> Result<String, String> {
+    let domain = text.trim().trim_matches('.').to_ascii_lowercase();
+    let labels_ok = domain.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    if domain.is_empty() || !labels_ok {
+        return Err(format!(
+            "`{text}` is not a domain name (write it as example.com: no scheme, port or path)"
+        ));
+    }
+    Ok(domain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_domain;
+
+    #[test]
+    fn client_id_domains_parse_and_bad_ones_are_refused() {
+        assert_eq!(
+            parse_domain(" Clients.Example.org. ").as_deref(),
+            Ok("clients.example.org")
+        );
+        for bad in [
+            "",
+            ".",
+            "https://example.org",
+            "example.org/path",
+            "example.org:443",
+            "a..b",
+            "ex ample.org",
+        ] {
+            let error = parse_domain(bad).unwrap_err();
+            assert!(error.contains("is not a domain name"), "{bad}: {error}");
+        }
+    }
 }

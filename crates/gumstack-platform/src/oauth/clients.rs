@@ -220,6 +220,14 @@ pub async fn register(
 /// URL that is its client id.
 pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<OAuthClient, OAuthError> {
     match state.store.oauth_client(client_id).await {
+        // A document fetched before the operator narrowed the client ID domains is not
+        // trusted past them.
+        Ok(client) if client.kind == ClientKind::MetadataDocument => {
+            super::documents::check_domain(client_id, &state.client_settings)?;
+            if client.expires_at > state.clock.now() {
+                return Ok(client);
+            }
+        }
         Ok(client) if client.expires_at > state.clock.now() => return Ok(client),
         Ok(client) if client.kind == ClientKind::Dynamic => {
             return Err(OAuthError::invalid_client(
@@ -235,6 +243,7 @@ pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<OAuthCl
             client_id.escape_debug()
         )));
     }
+    super::documents::check_domain(client_id, &state.client_settings)?;
     let document = super::documents::fetch_metadata_document(
         client_id,
         &state.client_settings,

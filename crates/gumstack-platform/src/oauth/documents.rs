@@ -79,6 +79,31 @@ pub(super) async fn fetch_metadata_document(
     client_from_document(client_id, &body, now).map_err(bad)
 }
 
+/// Refuses a client ID metadata document URL whose host is outside the operator's client ID
+/// domains (when they are set): the host equals one of them or ends with `.` and one of them.
+pub(super) fn check_domain(client_id: &str, settings: &ClientSettings) -> Result<(), OAuthError> {
+    if settings.client_id_domains.is_empty() {
+        return Ok(());
+    }
+    let host = Url::parse(client_id)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
+        .unwrap_or_default();
+    let allowed = settings.client_id_domains.iter().any(|domain| {
+        host == *domain
+            || host
+                .strip_suffix(domain.as_str())
+                .is_some_and(|rest| rest.ends_with('.'))
+    });
+    if allowed {
+        return Ok(());
+    }
+    Err(OAuthError::invalid_client(format!(
+        "client metadata document {client_id}: this platform accepts client IDs only from {}",
+        settings.client_id_domains.join(", ")
+    )))
+}
+
 /// The URL of a client ID metadata document and its host, if the platform may fetch it: no
 /// fragment or credentials, a path, https (http on loopback only when `loopback_ok`).
 pub(crate) fn document_url(client_id: &str, loopback_ok: bool) -> Result<(Url, String), String> {
