@@ -175,6 +175,13 @@ async fn consent_is_remembered_per_user_client_and_server_until_revoked() {
     assert_eq!(opened(&h, &cookie, &client, &other).await, None);
     let forced = [("scope", "tools:read"), ("prompt", "login consent")];
     assert_eq!(opened(&h, &cookie, &client, &forced).await, None);
+    // The registered loopback redirect URI on another port: allowed (RFC 8252), but any local
+    // program could listen there, so the user is asked.
+    let other_port = [
+        ("scope", "tools:read"),
+        ("redirect_uri", "http://127.0.0.1:9999/callback"),
+    ];
+    assert_eq!(opened(&h, &cookie, &client, &other_port).await, None);
 
     // Another user of the same client is asked for their own consent.
     let (member, _) = h.user_with_token("member@example.com", Role::Member).await;

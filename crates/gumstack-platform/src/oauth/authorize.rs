@@ -5,8 +5,8 @@
 //! **Consent is remembered** per user × MCP client × server: while the user has an unrevoked
 //! grant for that client and server whose scopes cover the request's, the page is not shown
 //! again and the code is issued under that grant. Revoking it on the MCP clients page ends
-//! the consent; a request for another server or for more scopes, or with `prompt=consent`,
-//! asks again.
+//! the consent; a request for another server or for more scopes, to a loopback redirect URI on
+//! another port than registered, or with `prompt=consent`, asks again.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -279,13 +279,18 @@ pub async fn authorize_get(
 }
 
 /// The user's unrevoked grant for this client, server and resource whose scopes include every
-/// scope requested, if any: their consent to this request, given before.
+/// scope requested, if any: their consent to this request, given before. Only for a redirect
+/// URI the client registered exactly: a loopback one on another port (RFC 8252 lets it
+/// through) could be any local program's, so the user is asked.
 async fn remembered_grant(
     state: &AppState,
     session: &SessionUser,
     valid: &Valid,
     scope: Option<&str>,
 ) -> Result<Option<Grant>, crate::store::StoreError> {
+    if !valid.client.redirect_uris.contains(&valid.redirect_uri) {
+        return Ok(None);
+    }
     let requested: Vec<&str> = scope.unwrap_or_default().split_whitespace().collect();
     let grants = state.store.user_grants(session.user.id).await?;
     Ok(grants
