@@ -15,6 +15,41 @@ use crate::live::CallHold;
 pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// `token` is the bearer token from `Authorization: Bearer …` (None when absent or not a Bearer header).
     async fn authorize(&self, slug: &str, token: Option<&str>) -> Result<Grant, Refusal>;
+
+    /// Whether, during the live call `call_id` (a `tools/call` of `tool`), its server was
+    /// refused the caller's credentials because the user has not connected the account or
+    /// entered them yet (docs/PROTOCOL.md §3, 409 `credentials_required`), and where the user
+    /// provides them. The gateway asks when the call's answer arrives, only for clients that
+    /// can open a URL for their user (docs/PROTOCOL.md §5); `None` leaves the answer as it is.
+    fn input_needed(&self, call_id: &str, tool: &str) -> Option<InputNeeded> {
+        let _ = (call_id, tool);
+        None
+    }
+
+    /// Checks the `requestState` of an [`InputNeeded`] echoed back by a 2026-07-28 client
+    /// retrying `tool` under `grant`: made by this platform for this user, MCP client, server
+    /// and tool, and not expired. The error is said to the client.
+    fn check_request_state(&self, grant: &Grant, tool: &str, state: &str) -> Result<(), String> {
+        let _ = (grant, tool, state);
+        Err("this requestState was not issued here".to_owned())
+    }
+}
+
+/// A call that needs its user to connect an account or enter credentials first: what the
+/// gateway asks the client to show its user (a URL-mode elicitation).
+#[derive(Debug, Clone)]
+pub struct InputNeeded {
+    /// For the person: what is missing, e.g. "Demo needs your github account, which you have
+    /// not connected yet."
+    pub message: String,
+    /// The platform page where the user connects the account or enters the credentials; it
+    /// names the user it was made for and refuses anyone else.
+    pub url: String,
+    /// Names this elicitation (URL mode's `elicitationId`).
+    pub elicitation_id: String,
+    /// Signed by the platform: a 2026-07-28 client echoes it back with its retry, which
+    /// [`Backend::check_request_state`] checks.
+    pub request_state: String,
 }
 
 /// The request may go through: to whom, as whom.

@@ -19,12 +19,13 @@ use crate::{
     activity::{CallLog, CallStart, CallStatus, CallWatch, Captured, SharedLog, TeeBody},
     backend::{Backend, Grant, Refusal},
     challenge::bearer_challenge,
+    elicit::{self, Ask, ElicitBody},
     error::GatewayError,
-    headers::{self, GUMSTACK_CALL, GUMSTACK_IDENTITY, MCP_SESSION_ID},
+    headers::{self, GUMSTACK_CALL, GUMSTACK_IDENTITY, MCP_PROTOCOL_VERSION, MCP_SESSION_ID},
     jsonrpc,
     live::HeldBody,
     rebinding::{RebindingGuard, Rejection},
-    sessions::{MemorySessionBindings, SessionBindings, SessionCheck},
+    sessions::{ClientCaps, MemorySessionBindings, SessionBindings, SessionCheck},
     settings::{GatewayLimits, GatewaySettings},
     upstream::{Upstream, UpstreamError, mcp_uri, upstream_body},
 };
@@ -132,14 +133,23 @@ impl GatewayState {
         let (mut parts, body) = request.into_parts();
         let grant = self.admit(slug, &parts).await?;
         let session = parts.headers.get(&MCP_SESSION_ID).cloned();
-        if let Some(session) = &session {
-            self.check_session(&grant, session).await?;
-        }
+        let session_caps = match &session {
+            Some(session) => self.check_session(&grant, session).await?,
+            None => ClientCaps::default(),
+        };
         let mut filter_tools = false;
         let mut watch = None;
+        // What an `initialize` declares, kept with the session it opens.
+        let mut opening_caps = ClientCaps::default();
+        // How the call's answer is replaced if it needs the user's input (`elicit`).
+        let mut ask = None;
         let body = if parts.method == Method::POST {
-            let bytes = self.read_body(body).await?;
+            let mut bytes = self.read_body(body).await?;
+            let mut stripped = None;
             let message = jsonrpc::inspect(&bytes, &parts.headers).map_err(GatewayError::from)?;
+            if message.method.as_deref() == Some("initialize") {
+                opening_caps = elicit::initialize_caps(message.params);
+            }
             if let Some(tool) = message.tool() {
                 if let Some(log) = &self.activity {
                     let call = self.call_start(&grant, &parts, tool, &message);
@@ -156,9 +166,49 @@ impl GatewayState {
                     }
                     return Err(denied);
                 }
+                let version = parts
+                    .headers
+                    .get(&MCP_PROTOCOL_VERSION)
+                    .and_then(|v| v.to_str().ok());
+                let call = elicit::call_params(version, message.params);
+                if let Some(state) = &call.own_state
+                    && let Err(why) = self.backend.check_request_state(&grant, tool, state)
+                {
+                    tracing::debug!(server_id = %grant.server_id, user_id = %grant.user_id, tool, why, "requestState refused");
+                    let refused = GatewayError::InvalidMessage {
+                        code: jsonrpc::INVALID_PARAMS,
+                        message: format!("the requestState was refused: {why}"),
+                        id: message.id.map(|id| id.get().to_owned()),
+                    };
+                    if let Some(watch) = &mut watch {
+                        watch.fail(refused.to_string());
+                    }
+                    return Err(refused);
+                }
+                if let Some(reply) = elicit::reply_for(version, &call, session_caps) {
+                    ask = Some(Ask {
+                        backend: Arc::clone(&self.backend),
+                        call_id: grant.call_id.clone(),
+                        tool: tool.to_owned(),
+                        id: message.id.map_or("null", |id| id.get()).to_owned(),
+                        reply,
+                    });
+                    // The answer is read to be replaced: it must come uncompressed.
+                    parts.headers.remove(header::ACCEPT_ENCODING);
+                }
+                if call.carries_own() {
+                    // Not the server's to see (a retry of a call the gateway asked input for).
+                    stripped = Some(elicit::without_own(&bytes).ok_or(GatewayError::MalformedBody)?);
+                }
             }
             filter_tools =
                 message.method.as_deref() == Some("tools/list") && !grant.tools.allows_everything();
+            if let Some(stripped) = stripped {
+                parts
+                    .headers
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(stripped.len()));
+                bytes = stripped.into();
+            }
             if filter_tools {
                 // The answer is read to be filtered: it must come uncompressed.
                 parts.headers.remove(header::ACCEPT_ENCODING);
@@ -219,28 +269,31 @@ impl GatewayState {
         if let Some(opened) = parts.headers.get(&MCP_SESSION_ID)
             && session.as_ref() != Some(opened)
         {
-            self.bind_session(&server_id, &user_id, opened).await?;
+            self.bind_session(&server_id, &user_id, opened, opening_caps)
+                .await?;
         }
         if filter_tools && parts.status.is_success() {
             // Read whole before it is answered: the call ends with this function.
             return self.filter_tool_list(parts, body, &tools, &server_id).await;
         }
+        let event_stream = is_event_stream(&parts.headers);
+        // The call's answer is replaced (`elicit`) only in a successful response.
+        let ask = ask.filter(|_| parts.status.is_success()).map(|ask| {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            (ask, event_stream, self.max_tool_list)
+        });
+        // The activity log reads the server's answer, before any replacement.
         let body = match watch {
             Some(watch) => {
-                let tee = TeeBody::new(
-                    body,
-                    watch,
-                    is_event_stream(&parts.headers),
-                    self.activity_capture,
-                );
+                let tee = TeeBody::new(body, watch, event_stream, self.activity_capture);
                 let tee = if parts.status.is_success() {
                     tee
                 } else {
                     tee.http_error(parts.status.as_u16())
                 };
-                held(tee, call)
+                answered(tee, ask, call)
             }
-            None => held(body, call),
+            None => answered(body, ask, call),
         };
         Ok(Response::from_parts(parts, body))
     }
@@ -412,11 +465,12 @@ impl GatewayState {
     }
 
     /// A request may use a session only if its user opened it on this server.
+    /// What the session's client declared when it opened it.
     async fn check_session(
         &self,
         grant: &Grant,
         session: &HeaderValue,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<ClientCaps, GatewayError> {
         let Ok(session) = session.to_str() else {
             return Err(GatewayError::SessionNotFound);
         };
@@ -425,7 +479,7 @@ impl GatewayState {
             .check(&grant.server_id, session, &grant.user_id)
             .await
         {
-            SessionCheck::Owned => Ok(()),
+            SessionCheck::Owned(caps) => Ok(caps),
             SessionCheck::Unknown => Err(GatewayError::SessionNotFound),
             SessionCheck::OwnedByAnother => {
                 tracing::warn!(
@@ -443,13 +497,14 @@ impl GatewayState {
         server_id: &str,
         user_id: &str,
         opened: &HeaderValue,
+        caps: ClientCaps,
     ) -> Result<(), GatewayError> {
         let Ok(opened) = opened.to_str() else {
             tracing::warn!(%server_id, "MCP server sent a session id that is not visible ASCII");
             return Err(GatewayError::BadGateway);
         };
         self.sessions
-            .bind(server_id, opened, user_id)
+            .bind(server_id, opened, user_id, caps)
             .await
             .map_err(|conflict| {
                 tracing::warn!(%server_id, %user_id, %conflict, "MCP server reused another user's session id");
@@ -461,6 +516,22 @@ impl GatewayState {
         GatewayError::PayloadTooLarge {
             limit: self.max_request_body,
         }
+    }
+}
+
+/// A response body whose call's answer is replaced if the call needs its user's input (`ask`:
+/// how, whether the body is an event stream, and how much of a JSON body may be held back),
+/// holding its call until it ends.
+fn answered<B>(body: B, ask: Option<(Ask, bool, usize)>, call: Option<crate::live::CallHold>) -> Body
+where
+    B: hyper::body::Body<Data = axum::body::Bytes> + Send + Unpin + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    match ask {
+        Some((ask, event_stream, limit)) => {
+            held(ElicitBody::new(body, ask, event_stream, limit), call)
+        }
+        None => held(body, call),
     }
 }
 

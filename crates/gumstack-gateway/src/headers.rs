@@ -20,6 +20,9 @@ pub(crate) use gumstack_protocol::headers::CALL_NAME as GUMSTACK_CALL;
 pub(crate) use gumstack_protocol::headers::IDENTITY_NAME as GUMSTACK_IDENTITY;
 /// The MCP session header (Streamable HTTP).
 pub(crate) static MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+/// The revision a request speaks (after `initialize`, or on every 2026-07-28 request).
+pub(crate) static MCP_PROTOCOL_VERSION: HeaderName =
+    HeaderName::from_static("mcp-protocol-version");
 
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 

@@ -54,6 +54,8 @@ pub(crate) struct Message<'a> {
     pub(crate) target: Option<Cow<'a, str>>,
     /// `params.arguments` of a `tools/call` or `prompts/get`, as sent.
     pub(crate) arguments: Option<&'a RawValue>,
+    /// `params`, as sent (read further only where the gateway acts on it: `elicit`).
+    pub(crate) params: Option<&'a RawValue>,
 }
 
 impl Message<'_> {
@@ -200,7 +202,8 @@ pub(crate) fn inspect<'a>(body: &'a [u8], headers: &HeaderMap) -> Result<Message
         ));
     }
     let mut arguments = None;
-    let target = match (method.as_deref(), envelope.params) {
+    let params = envelope.params;
+    let target = match (method.as_deref(), params) {
         (Some(method @ ("tools/call" | "prompts/get" | "resources/read")), params) => {
             let key = if method == "resources/read" {
                 "uri"
@@ -236,6 +239,7 @@ pub(crate) fn inspect<'a>(body: &'a [u8], headers: &HeaderMap) -> Result<Message
         method,
         target,
         arguments,
+        params,
     };
     check_routing_headers(&message, headers)?;
     Ok(message)

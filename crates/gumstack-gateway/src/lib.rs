@@ -58,6 +58,7 @@ pub mod access;
 pub mod activity;
 pub mod backend;
 mod challenge;
+mod elicit;
 mod error;
 pub mod gateway;
 mod headers;
@@ -72,10 +73,12 @@ use std::sync::Arc;
 
 pub use access::ToolAccess;
 pub use activity::{CallEnd, CallLog, CallRecord, CallStart, CallStatus, Captured};
-pub use backend::{Backend, Grant, Refusal};
+pub use backend::{Backend, Grant, InputNeeded, Refusal};
 pub use gateway::Gateway;
 pub use live::CallHold;
-pub use sessions::{MemorySessionBindings, SessionBindings, SessionCheck, SessionConflict};
+pub use sessions::{
+    ClientCaps, MemorySessionBindings, SessionBindings, SessionCheck, SessionConflict,
+};
 pub use settings::{ACTIVITY_CAPTURE, GatewayLimits, GatewaySettings};
 
 /// The gateway's routes with default limits and in-memory session bindings.

@@ -13,11 +13,19 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// What the MCP client declared it can do when it opened a session (its `initialize`), as far
+/// as the gateway acts on it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientCaps {
+    /// `capabilities.elicitation.url`: the client can send its user to a URL (2025-11-25).
+    pub url_elicitation: bool,
+}
+
 /// Whom a session belongs to, as far as the caller is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionCheck {
-    /// Bound to this user on this server: forward.
-    Owned,
+    /// Bound to this user on this server: forward. With what the client declared.
+    Owned(ClientCaps),
     /// Never bound, ended, or expired: answer "session not found".
     Unknown,
     /// Bound to another user: answer "session not found", and never forward.
@@ -34,13 +42,15 @@ pub struct SessionConflict;
 pub trait SessionBindings: Send + Sync + fmt::Debug + 'static {
     /// Whether `session_id` on `server_id` belongs to `user_id`; counts as use of the binding.
     async fn check(&self, server_id: &str, session_id: &str, user_id: &str) -> SessionCheck;
-    /// Binds `session_id` on `server_id` to `user_id`. Binding it again to the same user only
-    /// counts as use; a binding to another user is kept and reported as a conflict.
+    /// Binds `session_id` on `server_id` to `user_id`, whose client declared `caps`. Binding it
+    /// again to the same user only counts as use; a binding to another user is kept and
+    /// reported as a conflict.
     async fn bind(
         &self,
         server_id: &str,
         session_id: &str,
         user_id: &str,
+        caps: ClientCaps,
     ) -> Result<(), SessionConflict>;
     /// Forgets a binding (session ended).
     async fn unbind(&self, server_id: &str, session_id: &str);
@@ -97,8 +107,9 @@ impl MemorySessionBindings {
         if *binding.user_id != *user {
             return SessionCheck::OwnedByAnother;
         }
+        let caps = binding.caps;
         bindings.touch(server, session, now);
-        SessionCheck::Owned
+        SessionCheck::Owned(caps)
     }
 
     fn bind_at(
@@ -107,6 +118,7 @@ impl MemorySessionBindings {
         server: &str,
         session: &str,
         user: &str,
+        caps: ClientCaps,
     ) -> Result<(), SessionConflict> {
         let mut bindings = self.lock();
         bindings.expire(now, self.idle_timeout);
@@ -120,7 +132,7 @@ impl MemorySessionBindings {
         while bindings.len() >= self.capacity {
             bindings.evict_least_recent();
         }
-        bindings.insert(server, session, user, now);
+        bindings.insert(server, session, user, caps, now);
         Ok(())
     }
 }
@@ -152,8 +164,9 @@ impl SessionBindings for MemorySessionBindings {
         server_id: &str,
         session_id: &str,
         user_id: &str,
+        caps: ClientCaps,
     ) -> Result<(), SessionConflict> {
-        self.bind_at(Instant::now(), server_id, session_id, user_id)
+        self.bind_at(Instant::now(), server_id, session_id, user_id, caps)
     }
 
     async fn unbind(&self, server_id: &str, session_id: &str) {
@@ -163,6 +176,7 @@ impl SessionBindings for MemorySessionBindings {
 
 struct Binding {
     user_id: Arc<str>,
+    caps: ClientCaps,
     last_used: Instant,
     /// This binding's key in [`Bindings::recency`].
     stamp: u64,
@@ -186,7 +200,7 @@ impl Bindings {
         self.servers.get(server)?.get(session)
     }
 
-    fn insert(&mut self, server: &str, session: &str, user: &str, now: Instant) {
+    fn insert(&mut self, server: &str, session: &str, user: &str, caps: ClientCaps, now: Instant) {
         let stamp = self.stamp();
         let server_key: Arc<str> = match self.servers.get_key_value(server) {
             Some((key, _)) => Arc::clone(key),
@@ -199,6 +213,7 @@ impl Bindings {
             session_key,
             Binding {
                 user_id: Arc::from(user),
+                caps,
                 last_used: now,
                 stamp,
             },
@@ -268,10 +283,10 @@ mod tests {
     fn a_session_belongs_to_the_user_and_server_that_opened_it() {
         let bindings = MemorySessionBindings::new(10, HOUR);
         let now = Instant::now();
-        assert_eq!(bindings.bind_at(now, "srv", "s1", "alice"), Ok(()));
+        assert_eq!(bindings.bind_at(now, "srv", "s1", "alice", ClientCaps::default()), Ok(()));
         assert_eq!(
             bindings.check_at(now, "srv", "s1", "alice"),
-            SessionCheck::Owned
+            SessionCheck::Owned(ClientCaps::default())
         );
         assert_eq!(
             bindings.check_at(now, "srv", "s1", "bob"),
@@ -285,14 +300,14 @@ mod tests {
             bindings.check_at(now, "srv", "s2", "alice"),
             SessionCheck::Unknown
         );
-        assert_eq!(bindings.bind_at(now, "srv", "s1", "alice"), Ok(()));
+        assert_eq!(bindings.bind_at(now, "srv", "s1", "alice", ClientCaps::default()), Ok(()));
         assert_eq!(
-            bindings.bind_at(now, "srv", "s1", "bob"),
+            bindings.bind_at(now, "srv", "s1", "bob", ClientCaps::default()),
             Err(SessionConflict)
         );
         assert_eq!(
             bindings.check_at(now, "srv", "s1", "alice"),
-            SessionCheck::Owned
+            SessionCheck::Owned(ClientCaps::default())
         );
     }
 
@@ -300,7 +315,7 @@ mod tests {
     fn unbinding_forgets_the_session() {
         let bindings = MemorySessionBindings::new(10, HOUR);
         let now = Instant::now();
-        bindings.bind_at(now, "srv", "s1", "alice").unwrap();
+        bindings.bind_at(now, "srv", "s1", "alice", ClientCaps::default()).unwrap();
         bindings.lock().remove("srv", "s1");
         assert_eq!(
             bindings.check_at(now, "srv", "s1", "alice"),
@@ -314,27 +329,27 @@ mod tests {
     fn idle_bindings_expire_and_use_keeps_them_alive() {
         let bindings = MemorySessionBindings::new(10, HOUR);
         let start = Instant::now();
-        bindings.bind_at(start, "srv", "used", "alice").unwrap();
-        bindings.bind_at(start, "srv", "idle", "alice").unwrap();
+        bindings.bind_at(start, "srv", "used", "alice", ClientCaps::default()).unwrap();
+        bindings.bind_at(start, "srv", "idle", "alice", ClientCaps::default()).unwrap();
         let later = start + HOUR / 2;
         assert_eq!(
             bindings.check_at(later, "srv", "used", "alice"),
-            SessionCheck::Owned
+            SessionCheck::Owned(ClientCaps::default())
         );
         let end = start + HOUR + Duration::from_secs(1);
         assert_eq!(
             bindings.check_at(end, "srv", "used", "alice"),
-            SessionCheck::Owned
+            SessionCheck::Owned(ClientCaps::default())
         );
         assert_eq!(
             bindings.check_at(end, "srv", "idle", "alice"),
             SessionCheck::Unknown
         );
         // Binding sweeps out what nobody has asked about since.
-        bindings.bind_at(end, "srv", "forgotten", "bob").unwrap();
+        bindings.bind_at(end, "srv", "forgotten", "bob", ClientCaps::default()).unwrap();
         assert_eq!(bindings.len(), 2);
         bindings
-            .bind_at(end + HOUR * 2, "srv", "new", "bob")
+            .bind_at(end + HOUR * 2, "srv", "new", "bob", ClientCaps::default())
             .unwrap();
         assert_eq!(bindings.len(), 1, "only the new binding remains");
     }
@@ -343,13 +358,13 @@ mod tests {
     fn at_capacity_the_least_recently_used_binding_goes() {
         let bindings = MemorySessionBindings::new(2, HOUR);
         let now = Instant::now();
-        bindings.bind_at(now, "srv", "a", "alice").unwrap();
-        bindings.bind_at(now, "srv", "b", "alice").unwrap();
+        bindings.bind_at(now, "srv", "a", "alice", ClientCaps::default()).unwrap();
+        bindings.bind_at(now, "srv", "b", "alice", ClientCaps::default()).unwrap();
         assert_eq!(
             bindings.check_at(now, "srv", "a", "alice"),
-            SessionCheck::Owned
+            SessionCheck::Owned(ClientCaps::default())
         );
-        bindings.bind_at(now, "srv", "c", "alice").unwrap();
+        bindings.bind_at(now, "srv", "c", "alice", ClientCaps::default()).unwrap();
         assert_eq!(bindings.len(), 2);
         assert_eq!(
             bindings.check_at(now, "srv", "b", "alice"),
@@ -357,11 +372,11 @@ mod tests {
         );
         assert_eq!(
             bindings.check_at(now, "srv", "a", "alice"),
-            SessionCheck::Owned
+            SessionCheck::Owned(ClientCaps::default())
         );
         assert_eq!(
             bindings.check_at(now, "srv", "c", "alice"),
-            SessionCheck::Owned
+            SessionCheck::Owned(ClientCaps::default())
         );
     }
 }

@@ -8,13 +8,14 @@
 //! identities signed for them are kept in memory (`grants`; docs/ARCHITECTURE.md, "The
 //! gateway's caches").
 
+pub(crate) mod elicitation;
 mod grants;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use gumstack_gateway::{Backend, CallHold, Grant, Refusal};
+use gumstack_gateway::{Backend, CallHold, Grant, InputNeeded, Refusal};
 use http::HeaderValue;
 use uuid::Uuid;
 
@@ -209,5 +210,34 @@ impl Backend for PlatformGateway {
             identity,
             tools,
         })
+    }
+
+    fn input_needed(&self, call_id: &str, tool: &str) -> Option<InputNeeded> {
+        let (scope, needed) = self.state.activity.needed(call_id)?;
+        let (elicitation_id, url, request_state) = elicitation::sign(
+            &self.state,
+            scope.server_id,
+            scope.user_id,
+            &scope.client_id,
+            tool,
+            &needed.connect_url,
+        );
+        Some(InputNeeded {
+            message: needed.message,
+            url,
+            elicitation_id,
+            request_state,
+        })
+    }
+
+    fn check_request_state(&self, grant: &Grant, tool: &str, state: &str) -> Result<(), String> {
+        elicitation::check_state(
+            &self.state,
+            &grant.server_id,
+            &grant.user_id,
+            &grant.client_id,
+            tool,
+            state,
+        )
     }
 }

@@ -25,6 +25,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::activity::NeededInput;
 use crate::connections::TokenError;
 use crate::connections::flow::declared_providers;
 use crate::credentials::{UserCredentials, fields};
@@ -59,8 +60,16 @@ fn internal_failure(err: &Internal) -> Response {
     )
 }
 
-/// 409 `credentials_required`, sending the user to `connect_url`.
-fn needs_credentials(message: String, connect_url: &str) -> Response {
+/// 409 `credentials_required`, sending the user to `connect_url`. The live call `call_id` is
+/// marked, so that the gateway can ask its user inside the call (docs/PROTOCOL.md §5).
+fn needs_credentials(state: &AppState, call_id: &str, message: String, connect_url: &str) -> Response {
+    state.activity.mark_needed(
+        call_id,
+        NeededInput {
+            message: message.clone(),
+            connect_url: connect_url.to_owned(),
+        },
+    );
     let code = ErrorCode::CredentialsRequired;
     reply(
         code.status(),
@@ -286,7 +295,7 @@ async fn credentials(
         );
     }
     let connect_url = state.urls.join(&format!("/connections/{}", server.slug));
-    let needs = |message: String| needs_credentials(message, &connect_url);
+    let needs = |message: String| needs_credentials(&state, &call_id, message, &connect_url);
     let fields = match fields(&server) {
         Ok(fields) => fields,
         Err(e) => return internal_failure(&e),
@@ -344,9 +353,15 @@ fn provider_of(server: &Server, named: Option<String>) -> Result<String, (ErrorC
 }
 
 /// The answer for a token that cannot be handed out.
-fn token_refusal(state: &AppState, server: &Server, provider: &str, error: TokenError) -> Response {
+fn token_refusal(
+    state: &AppState,
+    call_id: &str,
+    server: &Server,
+    provider: &str,
+    error: TokenError,
+) -> Response {
     let connect_url = state.connections.connect_url(&server.slug);
-    let needs = |message: String| needs_credentials(message, &connect_url);
+    let needs = |message: String| needs_credentials(state, call_id, message, &connect_url);
     match error {
         TokenError::NotConnected => needs(format!(
             "{} needs your {provider} account, which you have not connected yet.",
@@ -394,7 +409,7 @@ async fn oauth_credentials(
             tracing::info!(server = %server.slug, user = %user_id, call = %call_id, %provider, "access token fetched");
             reply(StatusCode::OK, &CredentialsReply::access_token(token))
         }
-        Err(error) => token_refusal(state, server, &provider, error),
+        Err(error) => token_refusal(state, call_id, server, &provider, error),
     }
 }
 
@@ -402,7 +417,9 @@ async fn oauth_credentials(
 async fn report_invalid(
     State(state): State<AppState>,
     ServerCall {
-        server, user_id, ..
+        server,
+        user_id,
+        call_id,
     }: ServerCall,
     body: axum::body::Bytes,
 ) -> Response {
@@ -432,6 +449,6 @@ async fn report_invalid(
             [(header::CACHE_CONTROL, "no-store")],
         )
             .into_response(),
-        Err(error) => token_refusal(&state, &server, &provider, error),
+        Err(error) => token_refusal(&state, &call_id, &server, &provider, error),
     }
 }

@@ -46,10 +46,22 @@ pub(crate) struct CallScope {
     pub(crate) client_id: String,
 }
 
+/// What a live call's server was refused for want of its user's credentials (`/internal`'s
+/// 409 `credentials_required`): the gateway may ask the user inside the call instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NeededInput {
+    /// For the person: what is missing.
+    pub(crate) message: String,
+    /// The page where the user provides it (the server's connections page).
+    pub(crate) connect_url: String,
+}
+
 #[derive(Debug, Default)]
 struct Entry {
     /// Set while the gateway holds the call.
     live: Option<CallScope>,
+    /// Set when the live call's server was refused the user's credentials.
+    needs: Option<NeededInput>,
     /// Set while the activity log shows the call "In Progress".
     shown: Option<InFlightCall>,
 }
@@ -102,7 +114,27 @@ impl InFlight {
 
     /// `call_id` is no longer live.
     pub(crate) fn close(&self, call_id: &str) {
-        self.update(call_id, |entry| entry.live = None);
+        self.update(call_id, |entry| {
+            entry.live = None;
+            entry.needs = None;
+        });
+    }
+
+    /// The live call `call_id`'s server was refused its user's credentials; nothing if the
+    /// call is not live.
+    pub(crate) fn mark_needed(&self, call_id: &str, needed: NeededInput) {
+        if let Some(entry) = self.calls().get_mut(call_id)
+            && entry.live.is_some()
+        {
+            entry.needs = Some(needed);
+        }
+    }
+
+    /// Whom the live call `call_id` is for and what its server was refused, if it was.
+    pub(crate) fn needed(&self, call_id: &str) -> Option<(CallScope, NeededInput)> {
+        let calls = self.calls();
+        let entry = calls.get(call_id)?;
+        Some((entry.live.clone()?, entry.needs.clone()?))
     }
 
     /// Whom the live call `call_id` is for; `None` when it ended or never was.
@@ -178,6 +210,25 @@ mod tests {
         table.close("c1");
         assert_eq!(table.live("c1"), None);
         assert!(table.calls().is_empty(), "nothing left behind");
+    }
+
+    #[test]
+    fn only_a_live_call_is_marked_as_needing_input_and_the_mark_ends_with_it() {
+        let table = InFlight::default();
+        let needed = NeededInput {
+            message: "connect".into(),
+            connect_url: "https://p/connections/demo".into(),
+        };
+        table.mark_needed("gone", needed.clone());
+        assert!(table.calls().is_empty(), "no entry made for a call that is not live");
+        let scope = scope();
+        table.open("c5", scope.clone());
+        assert_eq!(table.needed("c5"), None);
+        table.mark_needed("c5", needed.clone());
+        assert_eq!(table.needed("c5"), Some((scope, needed)));
+        table.close("c5");
+        assert_eq!(table.needed("c5"), None);
+        assert!(table.calls().is_empty());
     }
 
     #[test]

@@ -33,7 +33,7 @@
 //! - `retention`: the pruning job.
 
 mod in_flight;
-pub(crate) use in_flight::CallScope;
+pub(crate) use in_flight::{CallScope, NeededInput};
 mod released;
 mod retention;
 mod writer;
@@ -173,6 +173,17 @@ impl ActivityLog {
     /// ended (or if it never was).
     pub(crate) fn live_call(&self, call_id: &str) -> Option<CallScope> {
         self.inner.in_flight.live(call_id)
+    }
+
+    /// The live call `call_id`'s server was refused its user's credentials: the gateway may
+    /// ask the user for them inside the call ([`Self::needed`]).
+    pub(crate) fn mark_needed(&self, call_id: &str, needed: NeededInput) {
+        self.inner.in_flight.mark_needed(call_id, needed);
+    }
+
+    /// Whom the live call `call_id` is for and what its server was refused, if it was.
+    pub(crate) fn needed(&self, call_id: &str) -> Option<(CallScope, NeededInput)> {
+        self.inner.in_flight.needed(call_id)
     }
 
     /// Files values the platform handed the server during the call `call_id` (its

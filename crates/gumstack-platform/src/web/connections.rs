@@ -106,6 +106,8 @@ pub(super) enum Problem {
         missing_env: Vec<String>,
     },
     Message(String),
+    /// Not a problem: news for the person (e.g. an account just connected).
+    Note(String),
 }
 
 /// The accounts of an `oauth` server: one card per provider with Connect / Disconnect.
@@ -142,6 +144,7 @@ pub(super) async fn accounts_page(
                     }
                 }
                 Some(Problem::Message(message)) => { p.error role="alert" { (message) } }
+                Some(Problem::Note(note)) => { p.notice role="status" { (note) } }
                 None => {}
             }
             @for provider in &providers {
@@ -314,7 +317,7 @@ pub(super) async fn callback(
         .await
     {
         Ok(connected) => {
-            return Redirect::to(&format!("/connections/{}", connected.server.slug))
+            return Redirect::to(&format!("/connections/{}?connected=1", connected.server.slug))
                 .into_response();
         }
         Err(CallbackError::Internal(e)) => return PageError::from(e).into_response(),

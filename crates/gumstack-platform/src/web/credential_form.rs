@@ -4,18 +4,21 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use gumstack_config::CredentialField;
 use maud::{Markup, html};
 
-use super::connections::{accounts_page, oauth_server};
+use serde::Deserialize;
+
+use super::connections::{Problem, accounts_page, oauth_server};
 use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::pages;
 use crate::auth::SessionUser;
 use crate::credentials::{FieldErrors, SaveError, fields};
+use crate::gateway::elicitation::link_user;
 use crate::state::AppState;
 use crate::store::{AuthType, Server, User};
 
@@ -96,18 +99,97 @@ fn form_page(
     )
 }
 
+/// What `GET /connections/{slug}` may be told.
+#[derive(Debug, Deserialize)]
+pub(super) struct ShowQuery {
+    /// The link of a call that needs the user's input (docs/PROTOCOL.md §5): signed for the
+    /// user it was made for.
+    elicitation: Option<String>,
+    /// An account was just connected.
+    connected: Option<String>,
+    /// The credentials were just saved.
+    saved: Option<String>,
+}
+
+/// Said when the person is done.
+const RETURN_TO_CLIENT: &str = "If your MCP client sent you here, return to it now: it can go on with your request.";
+
+impl ShowQuery {
+    /// What the page says above the form; or the refusal of a link made for someone else.
+    fn note(&self, state: &AppState, session: &SessionUser, server: &Server) -> Result<Option<String>, Response> {
+        if let Some(link) = &self.elicitation {
+            let user = link_user(state, server.id, link).map_err(|why| {
+                (
+                    StatusCode::BAD_REQUEST,
+                    pages::page(
+                        "Link not usable",
+                        Some(session),
+                        html! {
+                            h1 { "Link not usable" }
+                            p.error role="alert" { (why) " Call the tool again from your MCP client for a new link." }
+                        },
+                    ),
+                )
+                    .into_response()
+            })?;
+            if user != session.user.id {
+                tracing::warn!(server = %server.slug, user = %session.user.id, "an elicitation link made for another user was opened");
+                return Err((
+                    StatusCode::FORBIDDEN,
+                    pages::page(
+                        "Link made for someone else",
+                        Some(session),
+                        html! {
+                            h1 { "This link was made for someone else" }
+                            p.error role="alert" {
+                                "You are signed in as " strong { (session.user.email) } ", but this link was made for another user of this platform. Nothing was connected and nothing was saved."
+                            }
+                            p { "If the link is yours, sign out and open it again signed in as the user your MCP client signed in as." }
+                        },
+                    ),
+                )
+                    .into_response());
+            }
+            let what = match server.auth_type {
+                AuthType::Oauth => "Connect your account below",
+                _ => "Enter your credentials below",
+            };
+            return Ok(Some(format!(
+                "Your MCP client asked for this. {what}, then return to your MCP client: it can go on with your request."
+            )));
+        }
+        if self.connected.is_some() {
+            return Ok(Some(format!("Account connected. {RETURN_TO_CLIENT}")));
+        }
+        if self.saved.is_some() {
+            return Ok(Some(format!("Credentials saved. {RETURN_TO_CLIENT}")));
+        }
+        Ok(None)
+    }
+}
+
 /// `GET /connections/{slug}`.
 pub(super) async fn show(
     State(state): State<AppState>,
     session: SessionUser,
     Path(slug): Path<String>,
+    Query(query): Query<ShowQuery>,
 ) -> Response {
     if let Ok(server) = oauth_server(&state, &session.user, &slug).await {
-        return accounts_page(&state, &session, &server, None, StatusCode::OK).await;
+        let note = match query.note(&state, &session, &server) {
+            Ok(note) => note,
+            Err(refusal) => return refusal,
+        };
+        return accounts_page(&state, &session, &server, note.map(Problem::Note), StatusCode::OK)
+            .await;
     }
     let server = match cred_server(&state, &session.user, &slug).await {
         Ok(server) => server,
         Err(response) => return response,
+    };
+    let note = match query.note(&state, &session, &server) {
+        Ok(note) => note,
+        Err(refusal) => return refusal,
     };
     let fields = match fields(&server) {
         Ok(f) => f,
@@ -124,7 +206,7 @@ pub(super) async fn show(
         &hints,
         &BTreeMap::new(),
         &FieldErrors::default(),
-        None,
+        note.as_deref(),
     )
     .into_response()
 }
