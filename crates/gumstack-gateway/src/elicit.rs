@@ -45,7 +45,7 @@ const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 /// The first revision with `InputRequiredResult` (and without `-32042`).
 const MRTR_REVISION: &str = "2026-07-28";
 /// The revision of `-32042`.
-const URL_ERROR_REVISION: &str = "2025-11-25";
+pub(crate) const URL_ERROR_REVISION: &str = "2025-11-25";
 
 /// How a call that needs input is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +147,52 @@ pub(crate) fn call_params(version: Option<&str>, raw: Option<&RawValue>) -> Call
     }
 }
 
+/// What the last `initialize` of each user × MCP client × server declared, for servers that
+/// open no session (a stateless server, e.g. every server of the Gumstack SDK): a 2025-11-25
+/// client declares its capabilities once, in `initialize`, and names no session afterwards.
+/// The latest `initialize` counts. Bounded: when full it starts over (a client that lost its
+/// entry is answered with the server's own tool error, the link).
+#[derive(Debug, Default)]
+pub(crate) struct DeclaredCaps {
+    by_caller: std::sync::Mutex<std::collections::HashMap<String, ClientCaps>>,
+}
+
+impl DeclaredCaps {
+    const CAPACITY: usize = 100_000;
+
+    fn key(server_id: &str, user_id: &str, client_id: &str) -> String {
+        format!("{server_id} {user_id} {client_id}")
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, ClientCaps>> {
+        self.by_caller
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The caller's `initialize` declared `caps`.
+    pub(crate) fn record(&self, server_id: &str, user_id: &str, client_id: &str, caps: ClientCaps) {
+        let key = Self::key(server_id, user_id, client_id);
+        let mut map = self.map();
+        if caps == ClientCaps::default() {
+            map.remove(&key);
+            return;
+        }
+        if map.len() >= Self::CAPACITY {
+            map.clear();
+        }
+        map.insert(key, caps);
+    }
+
+    /// What the caller's last `initialize` declared.
+    pub(crate) fn get(&self, server_id: &str, user_id: &str, client_id: &str) -> ClientCaps {
+        self.map()
+            .get(&Self::key(server_id, user_id, client_id))
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
 /// How a call of a client speaking `version` (its `Mcp-Protocol-Version`) is answered when it
 /// needs input, if it can be asked at all.
 pub(crate) fn reply_for(
@@ -161,7 +207,9 @@ pub(crate) fn reply_for(
     match version? {
         // Revisions are dates: later ones compare greater.
         v if v >= MRTR_REVISION => call.url_elicitation.then_some(Reply::InputRequired),
-        URL_ERROR_REVISION => session.url_elicitation.then_some(Reply::UrlElicitationError),
+        URL_ERROR_REVISION => session
+            .url_elicitation
+            .then_some(Reply::UrlElicitationError),
         _ => None,
     }
 }
@@ -322,9 +370,9 @@ impl<B> ElicitBody<B> {
                     let event: Vec<u8> = buffer.drain(..end).collect();
                     let data = event_data(&event);
                     if ask.answers(&data) {
-                        let replaced = ask.replace(&data).map(|message| {
-                            Bytes::from(replace_event_data(&event, &message))
-                        });
+                        let replaced = ask
+                            .replace(&data)
+                            .map(|message| Bytes::from(replace_event_data(&event, &message)));
                         self.out
                             .push_back(replaced.unwrap_or_else(|| Bytes::from(event)));
                         self.out.push_back(Bytes::from(std::mem::take(buffer)));
@@ -596,7 +644,10 @@ mod tests {
         assert_eq!(params.own_state.as_deref(), Some("abc"));
         assert!(params.declined);
         let servers = raw(r#"{"name":"greet","requestState":"server-state"}"#);
-        assert_eq!(call_params(Some("2026-07-28"), Some(&servers)), CallParams::default());
+        assert_eq!(
+            call_params(Some("2026-07-28"), Some(&servers)),
+            CallParams::default()
+        );
         assert_eq!(
             call_params(Some("2025-11-25"), Some(&declared)),
             CallParams::default(),

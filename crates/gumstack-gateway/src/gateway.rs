@@ -91,6 +91,7 @@ impl Gateway {
             tool_list_timeout: self.limits.upstream_header_timeout,
             activity: self.activity,
             activity_capture: self.limits.activity_capture,
+            declared: elicit::DeclaredCaps::default(),
         };
         Router::new()
             .route("/mcp/{slug}", any(handle))
@@ -114,6 +115,8 @@ struct GatewayState {
     activity: Option<SharedLog>,
     /// How much of a call's input and answer is reported.
     activity_capture: usize,
+    /// What each caller's `initialize` declared, for servers without sessions.
+    declared: elicit::DeclaredCaps,
 }
 
 async fn handle(
@@ -149,6 +152,12 @@ impl GatewayState {
             let message = jsonrpc::inspect(&bytes, &parts.headers).map_err(GatewayError::from)?;
             if message.method.as_deref() == Some("initialize") {
                 opening_caps = elicit::initialize_caps(message.params);
+                self.declared.record(
+                    &grant.server_id,
+                    &grant.user_id,
+                    &grant.client_id,
+                    opening_caps,
+                );
             }
             if let Some(tool) = message.tool() {
                 if let Some(log) = &self.activity {
@@ -185,7 +194,14 @@ impl GatewayState {
                     }
                     return Err(refused);
                 }
-                if let Some(reply) = elicit::reply_for(version, &call, session_caps) {
+                let declared = match (&session, version) {
+                    (None, Some(elicit::URL_ERROR_REVISION)) => {
+                        self.declared
+                            .get(&grant.server_id, &grant.user_id, &grant.client_id)
+                    }
+                    _ => session_caps,
+                };
+                if let Some(reply) = elicit::reply_for(version, &call, declared) {
                     ask = Some(Ask {
                         backend: Arc::clone(&self.backend),
                         call_id: grant.call_id.clone(),
@@ -198,7 +214,8 @@ impl GatewayState {
                 }
                 if call.carries_own() {
                     // Not the server's to see (a retry of a call the gateway asked input for).
-                    stripped = Some(elicit::without_own(&bytes).ok_or(GatewayError::MalformedBody)?);
+                    stripped =
+                        Some(elicit::without_own(&bytes).ok_or(GatewayError::MalformedBody)?);
                 }
             }
             filter_tools =
@@ -277,13 +294,34 @@ impl GatewayState {
             return self.filter_tool_list(parts, body, &tools, &server_id).await;
         }
         let event_stream = is_event_stream(&parts.headers);
-        // The call's answer is replaced (`elicit`) only in a successful response.
-        let ask = ask.filter(|_| parts.status.is_success()).map(|ask| {
-            parts.headers.remove(header::CONTENT_LENGTH);
-            (ask, event_stream, self.max_tool_list)
-        });
-        // The activity log reads the server's answer, before any replacement.
-        let body = match watch {
+        // The call's answer is replaced (`elicit`) only in a successful response; the activity
+        // log reads the answer the client gets.
+        let body = match ask.filter(|_| parts.status.is_success()) {
+            Some(ask) => {
+                parts.headers.remove(header::CONTENT_LENGTH);
+                let body = ElicitBody::new(body, ask, event_stream, self.max_tool_list);
+                self.watched(body, watch, &parts, event_stream, call)
+            }
+            None => self.watched(body, watch, &parts, event_stream, call),
+        };
+        Ok(Response::from_parts(parts, body))
+    }
+
+    /// A response body read by the activity log as it streams (when the call is watched),
+    /// holding its call until it ends.
+    fn watched<B>(
+        &self,
+        body: B,
+        watch: Option<CallWatch>,
+        parts: &http::response::Parts,
+        event_stream: bool,
+        call: Option<crate::live::CallHold>,
+    ) -> Body
+    where
+        B: hyper::body::Body<Data = axum::body::Bytes> + Send + Unpin + 'static,
+        B::Error: Into<axum::BoxError> + std::fmt::Display,
+    {
+        match watch {
             Some(watch) => {
                 let tee = TeeBody::new(body, watch, event_stream, self.activity_capture);
                 let tee = if parts.status.is_success() {
@@ -291,11 +329,10 @@ impl GatewayState {
                 } else {
                     tee.http_error(parts.status.as_u16())
                 };
-                answered(tee, ask, call)
+                held(tee, call)
             }
-            None => answered(body, ask, call),
-        };
-        Ok(Response::from_parts(parts, body))
+            None => held(body, call),
+        }
     }
 
     /// What the activity log is told when a `tools/call` starts.
@@ -516,22 +553,6 @@ impl GatewayState {
         GatewayError::PayloadTooLarge {
             limit: self.max_request_body,
         }
-    }
-}
-
-/// A response body whose call's answer is replaced if the call needs its user's input (`ask`:
-/// how, whether the body is an event stream, and how much of a JSON body may be held back),
-/// holding its call until it ends.
-fn answered<B>(body: B, ask: Option<(Ask, bool, usize)>, call: Option<crate::live::CallHold>) -> Body
-where
-    B: hyper::body::Body<Data = axum::body::Bytes> + Send + Unpin + 'static,
-    B::Error: Into<axum::BoxError>,
-{
-    match ask {
-        Some((ask, event_stream, limit)) => {
-            held(ElicitBody::new(body, ask, event_stream, limit), call)
-        }
-        None => held(body, call),
     }
 }
 

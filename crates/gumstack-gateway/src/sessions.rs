@@ -283,7 +283,10 @@ mod tests {
     fn a_session_belongs_to_the_user_and_server_that_opened_it() {
         let bindings = MemorySessionBindings::new(10, HOUR);
         let now = Instant::now();
-        assert_eq!(bindings.bind_at(now, "srv", "s1", "alice", ClientCaps::default()), Ok(()));
+        assert_eq!(
+            bindings.bind_at(now, "srv", "s1", "alice", ClientCaps::default()),
+            Ok(())
+        );
         assert_eq!(
             bindings.check_at(now, "srv", "s1", "alice"),
             SessionCheck::Owned(ClientCaps::default())
@@ -300,7 +303,10 @@ mod tests {
             bindings.check_at(now, "srv", "s2", "alice"),
             SessionCheck::Unknown
         );
-        assert_eq!(bindings.bind_at(now, "srv", "s1", "alice", ClientCaps::default()), Ok(()));
+        assert_eq!(
+            bindings.bind_at(now, "srv", "s1", "alice", ClientCaps::default()),
+            Ok(())
+        );
         assert_eq!(
             bindings.bind_at(now, "srv", "s1", "bob", ClientCaps::default()),
             Err(SessionConflict)
@@ -315,7 +321,9 @@ mod tests {
     fn unbinding_forgets_the_session() {
         let bindings = MemorySessionBindings::new(10, HOUR);
         let now = Instant::now();
-        bindings.bind_at(now, "srv", "s1", "alice", ClientCaps::default()).unwrap();
+        bindings
+            .bind_at(now, "srv", "s1", "alice", ClientCaps::default())
+            .unwrap();
         bindings.lock().remove("srv", "s1");
         assert_eq!(
             bindings.check_at(now, "srv", "s1", "alice"),
@@ -329,8 +337,12 @@ mod tests {
     fn idle_bindings_expire_and_use_keeps_them_alive() {
         let bindings = MemorySessionBindings::new(10, HOUR);
         let start = Instant::now();
-        bindings.bind_at(start, "srv", "used", "alice", ClientCaps::default()).unwrap();
-        bindings.bind_at(start, "srv", "idle", "alice", ClientCaps::default()).unwrap();
+        bindings
+            .bind_at(start, "srv", "used", "alice", ClientCaps::default())
+            .unwrap();
+        bindings
+            .bind_at(start, "srv", "idle", "alice", ClientCaps::default())
+            .unwrap();
         let later = start + HOUR / 2;
         assert_eq!(
             bindings.check_at(later, "srv", "used", "alice"),
@@ -346,7 +358,9 @@ mod tests {
             SessionCheck::Unknown
         );
         // Binding sweeps out what nobody has asked about since.
-        bindings.bind_at(end, "srv", "forgotten", "bob", ClientCaps::default()).unwrap();
+        bindings
+            .bind_at(end, "srv", "forgotten", "bob", ClientCaps::default())
+            .unwrap();
         assert_eq!(bindings.len(), 2);
         bindings
             .bind_at(end + HOUR * 2, "srv", "new", "bob", ClientCaps::default())
@@ -358,13 +372,19 @@ mod tests {
     fn at_capacity_the_least_recently_used_binding_goes() {
         let bindings = MemorySessionBindings::new(2, HOUR);
         let now = Instant::now();
-        bindings.bind_at(now, "srv", "a", "alice", ClientCaps::default()).unwrap();
-        bindings.bind_at(now, "srv", "b", "alice", ClientCaps::default()).unwrap();
+        bindings
+            .bind_at(now, "srv", "a", "alice", ClientCaps::default())
+            .unwrap();
+        bindings
+            .bind_at(now, "srv", "b", "alice", ClientCaps::default())
+            .unwrap();
         assert_eq!(
             bindings.check_at(now, "srv", "a", "alice"),
             SessionCheck::Owned(ClientCaps::default())
         );
-        bindings.bind_at(now, "srv", "c", "alice", ClientCaps::default()).unwrap();
+        bindings
+            .bind_at(now, "srv", "c", "alice", ClientCaps::default())
+            .unwrap();
         assert_eq!(bindings.len(), 2);
         assert_eq!(
             bindings.check_at(now, "srv", "b", "alice"),

@@ -8,7 +8,6 @@
 //! identities signed for them are kept in memory (`grants`; docs/ARCHITECTURE.md, "The
 //! gateway's caches").
 
-pub(crate) mod elicitation;
 mod grants;
 
 use std::collections::HashMap;
@@ -20,6 +19,7 @@ use http::HeaderValue;
 use uuid::Uuid;
 
 use crate::activity::CallScope;
+use crate::elicitation;
 use crate::oauth::tokens::{AccessClaims, mint_identity, verify_access_token};
 use crate::permissions::CallAccess;
 use crate::state::AppState;
@@ -214,25 +214,17 @@ impl Backend for PlatformGateway {
 
     fn input_needed(&self, call_id: &str, tool: &str) -> Option<InputNeeded> {
         let (scope, needed) = self.state.activity.needed(call_id)?;
-        let (elicitation_id, url, request_state) = elicitation::sign(
-            &self.state,
-            scope.server_id,
-            scope.user_id,
-            &scope.client_id,
-            tool,
-            &needed.connect_url,
-        );
+        let signed = elicitation::Seal::of(&self.state).sign(&scope, tool, &needed.connect_url);
         Some(InputNeeded {
             message: needed.message,
-            url,
-            elicitation_id,
-            request_state,
+            url: signed.url,
+            elicitation_id: signed.elicitation_id,
+            request_state: signed.request_state,
         })
     }
 
     fn check_request_state(&self, grant: &Grant, tool: &str, state: &str) -> Result<(), String> {
-        elicitation::check_state(
-            &self.state,
+        elicitation::Seal::of(&self.state).check_state(
             &grant.server_id,
             &grant.user_id,
             &grant.client_id,

@@ -62,7 +62,12 @@ fn internal_failure(err: &Internal) -> Response {
 
 /// 409 `credentials_required`, sending the user to `connect_url`. The live call `call_id` is
 /// marked, so that the gateway can ask its user inside the call (docs/PROTOCOL.md §5).
-fn needs_credentials(state: &AppState, call_id: &str, message: String, connect_url: &str) -> Response {
+fn needs_credentials(
+    state: &AppState,
+    call_id: &str,
+    message: String,
+    connect_url: &str,
+) -> Response {
     state.activity.mark_needed(
         call_id,
         NeededInput {

@@ -31,6 +31,9 @@
 //! - [`activity`]: the activity log: calls in progress, the queue and its writer (redacted,
 //!   batched inserts), retention. `activity_views`: who may read which calls, the filters,
 //!   the stats and the CSV export, for the pages and the JSON API.
+//! - `elicitation`: what the platform signs when a call needs its user to connect an account
+//!   or enter credentials (docs/PROTOCOL.md §5): the page link made for that user, and the
+//!   `requestState` a 2026-07-28 client echoes back.
 //! - [`connections`]: OAuth connections of `oauth` servers: the connect flow, sealed tokens,
 //!   coordinated refresh, and the calls to servers' provider code (docs/PROTOCOL.md §4).
 //! - [`server_tools`]: the tools of a server — config.yaml's joined with those the platform
@@ -67,6 +70,7 @@ pub(crate) mod credentials;
 pub mod crypto;
 pub(crate) mod csv;
 pub(crate) mod deployment_log;
+pub(crate) mod elicitation;
 pub(crate) mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

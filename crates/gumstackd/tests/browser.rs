@@ -453,7 +453,11 @@ async fn an_oauth_account_is_connected_and_disconnected_in_a_real_browser() {
     chrome
         .click("form[action='/connections/account/oidc/connect'] button")
         .await;
-    assert_eq!(chrome.path().await, "/connections/account");
+    assert_eq!(chrome.path().await, "/connections/account?connected=1");
+    assert!(
+        chrome.text("p.notice").await.contains("return to it now"),
+        "the page tells the person to go back to their MCP client"
+    );
     assert_eq!(chrome.text("strong.nickname").await, "alice@provider.test");
     chrome.screenshot("13-oauth-connected").await;
     assert_eq!(w.stats().await.token_requests.authorization_code, 1);

@@ -92,7 +92,7 @@ async fn connect_account(browser: &Browser, base: &str) -> String {
         response.text().await.unwrap()
     );
     let location = response.headers()["location"].to_str().unwrap();
-    assert_eq!(location, "/connections/account");
+    assert_eq!(location, "/connections/account?connected=1");
     page(browser, &format!("{base}{location}")).await.1
 }
 

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use super::{CallStatus, Captured};
+use crate::elicit::URL_ELICITATION_REQUIRED;
 
 mod outline;
 use outline::{Outline, ResultOutline};
@@ -71,10 +72,19 @@ impl Message {
                 return None;
             }
             if outline.error {
-                return Some(Answer::error(output, error_message(text)));
+                return Some(match error_message(text) {
+                    (Some(URL_ELICITATION_REQUIRED), message) => {
+                        Answer::input_required(output, message)
+                    }
+                    (_, message) => Answer::error(output, message),
+                });
             }
             return match outline.result? {
                 ResultOutline::IsError => Some(Answer::error(output, result_text(text))),
+                ResultOutline::InputRequired => Some(Answer::input_required(
+                    output,
+                    "the client was asked for input".to_owned(),
+                )),
                 ResultOutline::Other => Some(Answer::success(output)),
             };
         }
@@ -111,13 +121,14 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// The message of the JSON-RPC error in `text` (a response the outline found an `error` in):
 /// its `message`, or the whole error as JSON. Parsed whole: errors are the rare path.
-fn error_message(text: &str) -> String {
+fn error_message(text: &str) -> (Option<i64>, String) {
     let value: Value = serde_json::from_str(text).unwrap_or_default();
     let error = value.get("error").unwrap_or(&Value::Null);
-    error
+    let message = error
         .get("message")
         .and_then(Value::as_str)
-        .map_or_else(|| error.to_string(), str::to_owned)
+        .map_or_else(|| error.to_string(), str::to_owned);
+    (error.get("code").and_then(Value::as_i64), message)
 }
 
 /// The text content of the tool result in `text` (a response whose `result` has
@@ -223,6 +234,15 @@ impl Answer {
             status: CallStatus::Error,
             output,
             error: Some(error),
+        }
+    }
+
+    /// The client was asked for input (docs/PROTOCOL.md §5): `why` says for what.
+    pub(super) fn input_required(output: Captured, why: String) -> Self {
+        Self {
+            status: CallStatus::InputRequired,
+            output,
+            error: Some(why),
         }
     }
 }

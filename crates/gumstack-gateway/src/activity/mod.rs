@@ -112,6 +112,9 @@ pub enum CallStatus {
     Error,
     /// Refused by the caller's permission group; never forwarded.
     Denied,
+    /// Answered by asking the client for input (an `InputRequiredResult`, or the `-32042`
+    /// URL elicitation error): the client retries once its user has given it.
+    InputRequired,
 }
 
 /// The record of one ended call.

@@ -13,7 +13,8 @@ use std::{
 
 use axum::{Router, extract::Request, middleware::Next, response::Response};
 use gumstack_gateway::{
-    Backend, CallHold, CallLog, Gateway, GatewayLimits, GatewaySettings, Grant, Refusal, ToolAccess,
+    Backend, CallHold, CallLog, Gateway, GatewayLimits, GatewaySettings, Grant, InputNeeded,
+    Refusal, ToolAccess,
 };
 use http::{HeaderMap, HeaderValue};
 use tokio::net::TcpListener;
@@ -38,6 +39,29 @@ pub struct FakeServer {
 pub struct FakeBackend {
     servers: Mutex<HashMap<String, FakeServer>>,
     live: LiveCalls,
+    needed: NeededCalls,
+}
+
+/// Calls a test's server marked as needing the user's input (as `/internal` does when it
+/// answers 409 `credentials_required`), with the user of each.
+#[derive(Debug, Clone, Default)]
+pub struct NeededCalls {
+    marked: Arc<Mutex<Vec<String>>>,
+    users: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl NeededCalls {
+    /// The live call `call_id` needs its user's input.
+    pub fn mark(&self, call_id: &str) {
+        self.marked.lock().unwrap().push(call_id.to_owned());
+    }
+
+    fn granted(&self, call_id: &str, user: &str) {
+        self.users
+            .lock()
+            .unwrap()
+            .insert(call_id.to_owned(), user.to_owned());
+    }
 }
 
 /// The calls the fake platform counts as live: those whose [`CallHold`] the gateway still
@@ -95,6 +119,11 @@ impl FakeBackend {
         self.servers.lock().unwrap().insert(slug.to_owned(), server);
     }
 
+    /// Where a test's server marks the calls that need their user's input.
+    pub fn needed(&self) -> NeededCalls {
+        self.needed.clone()
+    }
+
     /// The calls this backend's grants keep live, as the gateway holds them.
     pub fn live(&self) -> LiveCalls {
         self.live.clone()
@@ -140,6 +169,7 @@ impl Backend for FakeBackend {
             "call-{}",
             CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
+        self.needed.granted(&call_id, user);
         Ok(Grant {
             server_id: server.id,
             user_id: user.to_owned(),
@@ -150,6 +180,42 @@ impl Backend for FakeBackend {
             identity: HeaderValue::try_from(Self::identity(user, slug)).unwrap(),
             tools: server.tools.clone(),
         })
+    }
+
+    fn input_needed(&self, call_id: &str, tool: &str) -> Option<InputNeeded> {
+        if !self
+            .needed
+            .marked
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| c == call_id)
+        {
+            return None;
+        }
+        let user = self.needed.users.lock().unwrap().get(call_id)?.clone();
+        Some(InputNeeded {
+            message: format!("Connect your account, {user}."),
+            url: format!("{PUBLIC_BASE}/connections/demo?for={user}"),
+            elicitation_id: format!("elicitation-{call_id}"),
+            request_state: Self::state_of(&user, &format!("client-of-{user}"), "server-demo", tool),
+        })
+    }
+
+    fn check_request_state(&self, grant: &Grant, tool: &str, state: &str) -> Result<(), String> {
+        if state == Self::state_of(&grant.user_id, &grant.client_id, &grant.server_id, tool) {
+            Ok(())
+        } else {
+            Err("not this call's".to_owned())
+        }
+    }
+}
+
+impl FakeBackend {
+    /// The fake platform's `requestState`: who, through which client, to which server, which
+    /// tool — "signed" by being exactly this text.
+    fn state_of(user: &str, client: &str, server: &str, tool: &str) -> String {
+        format!("{user}|{client}|{server}|{tool}")
     }
 }
 

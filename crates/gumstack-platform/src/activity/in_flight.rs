@@ -220,7 +220,10 @@ mod tests {
             connect_url: "https://p/connections/demo".into(),
         };
         table.mark_needed("gone", needed.clone());
-        assert!(table.calls().is_empty(), "no entry made for a call that is not live");
+        assert!(
+            table.calls().is_empty(),
+            "no entry made for a call that is not live"
+        );
         let scope = scope();
         table.open("c5", scope.clone());
         assert_eq!(table.needed("c5"), None);

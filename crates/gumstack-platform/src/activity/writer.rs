@@ -194,6 +194,7 @@ fn row(inner: &Inner, pending: Pending, cache: &mut CallSets) -> NewActivity {
             CallStatus::Success => StoredStatus::Success,
             CallStatus::Error => StoredStatus::Error,
             CallStatus::Denied => StoredStatus::Denied,
+            CallStatus::InputRequired => StoredStatus::InputRequired,
         },
         started_at: unix_millis(call.started_at),
         duration_us: i64::try_from(record.duration.as_micros()).unwrap_or(i64::MAX),

@@ -14,10 +14,18 @@ pub enum CallStatus {
     Error,
     /// Refused by the gateway: the caller's group may not call the tool.
     Denied,
+    /// Answered by asking the client for input, e.g. to connect the user's account inside the
+    /// call (docs/PROTOCOL.md §5); the client's retry is a call of its own.
+    InputRequired,
 }
 
 impl CallStatus {
-    pub const ALL: [Self; 3] = [Self::Success, Self::Error, Self::Denied];
+    pub const ALL: [Self; 4] = [
+        Self::Success,
+        Self::Error,
+        Self::Denied,
+        Self::InputRequired,
+    ];
 
     /// The stored (and query-string) form.
     pub fn as_str(self) -> &'static str {
@@ -25,6 +33,7 @@ impl CallStatus {
             Self::Success => "success",
             Self::Error => "error",
             Self::Denied => "denied",
+            Self::InputRequired => "input_required",
         }
     }
 
@@ -34,6 +43,7 @@ impl CallStatus {
             Self::Success => "Success",
             Self::Error => "Error",
             Self::Denied => "Permission Denied",
+            Self::InputRequired => "Input Required",
         }
     }
 

@@ -317,8 +317,11 @@ pub(super) async fn callback(
         .await
     {
         Ok(connected) => {
-            return Redirect::to(&format!("/connections/{}?connected=1", connected.server.slug))
-                .into_response();
+            return Redirect::to(&format!(
+                "/connections/{}?connected=1",
+                connected.server.slug
+            ))
+            .into_response();
         }
         Err(CallbackError::Internal(e)) => return PageError::from(e).into_response(),
         Err(error) => error,

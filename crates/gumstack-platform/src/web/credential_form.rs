@@ -18,7 +18,7 @@ use super::error::PageError;
 use super::pages;
 use crate::auth::SessionUser;
 use crate::credentials::{FieldErrors, SaveError, fields};
-use crate::gateway::elicitation::link_user;
+use crate::elicitation::Seal;
 use crate::state::AppState;
 use crate::store::{AuthType, Server, User};
 
@@ -112,13 +112,20 @@ pub(super) struct ShowQuery {
 }
 
 /// Said when the person is done.
-const RETURN_TO_CLIENT: &str = "If your MCP client sent you here, return to it now: it can go on with your request.";
+const RETURN_TO_CLIENT: &str =
+    "If your MCP client sent you here, return to it now: it can go on with your request.";
 
 impl ShowQuery {
     /// What the page says above the form; or the refusal of a link made for someone else.
-    fn note(&self, state: &AppState, session: &SessionUser, server: &Server) -> Result<Option<String>, Response> {
+    fn note(
+        &self,
+        state: &AppState,
+        session: &SessionUser,
+        server: &Server,
+    ) -> Result<Option<String>, Box<Response>> {
         if let Some(link) = &self.elicitation {
-            let user = link_user(state, server.id, link).map_err(|why| {
+            let user = Seal::of(state).link_user(server.id, link).map_err(|why| {
+                Box::new(
                 (
                     StatusCode::BAD_REQUEST,
                     pages::page(
@@ -130,11 +137,12 @@ impl ShowQuery {
                         },
                     ),
                 )
-                    .into_response()
+                    .into_response(),
+                )
             })?;
             if user != session.user.id {
                 tracing::warn!(server = %server.slug, user = %session.user.id, "an elicitation link made for another user was opened");
-                return Err((
+                return Err(Box::new((
                     StatusCode::FORBIDDEN,
                     pages::page(
                         "Link made for someone else",
@@ -148,7 +156,7 @@ impl ShowQuery {
                         },
                     ),
                 )
-                    .into_response());
+                    .into_response()));
             }
             let what = match server.auth_type {
                 AuthType::Oauth => "Connect your account below",
@@ -178,10 +186,16 @@ pub(super) async fn show(
     if let Ok(server) = oauth_server(&state, &session.user, &slug).await {
         let note = match query.note(&state, &session, &server) {
             Ok(note) => note,
-            Err(refusal) => return refusal,
+            Err(refusal) => return *refusal,
         };
-        return accounts_page(&state, &session, &server, note.map(Problem::Note), StatusCode::OK)
-            .await;
+        return accounts_page(
+            &state,
+            &session,
+            &server,
+            note.map(Problem::Note),
+            StatusCode::OK,
+        )
+        .await;
     }
     let server = match cred_server(&state, &session.user, &slug).await {
         Ok(server) => server,
@@ -189,7 +203,7 @@ pub(super) async fn show(
     };
     let note = match query.note(&state, &session, &server) {
         Ok(note) => note,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let fields = match fields(&server) {
         Ok(f) => f,

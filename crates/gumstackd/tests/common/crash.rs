@@ -179,7 +179,10 @@ impl Member {
             .get("location")
             .map(|l| l.to_str().unwrap().to_owned());
         assert_eq!(status, 303, "{}", response.text().await.unwrap());
-        assert_eq!(location.as_deref(), Some("/connections/account"));
+        assert_eq!(
+            location.as_deref(),
+            Some("/connections/account?connected=1")
+        );
     }
 
     /// (status, body) of a page in this user's browser.

@@ -7,6 +7,7 @@ pub mod crash;
 pub mod node;
 pub mod oauth_demo;
 pub mod oidc;
+pub mod python;
 pub mod slow_proxy;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};

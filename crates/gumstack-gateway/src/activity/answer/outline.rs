@@ -27,6 +27,9 @@ pub(super) struct Outline {
 pub(super) enum ResultOutline {
     /// An object whose `isError` is `true`.
     IsError,
+    /// An object whose `resultType` is `"input_required"` (2026-07-28: the client is asked for
+    /// input and retries).
+    InputRequired,
     /// Anything else.
     Other,
 }
@@ -37,6 +40,7 @@ enum Key {
     Error,
     Result,
     IsError,
+    ResultType,
     Other,
 }
 
@@ -54,6 +58,7 @@ impl<'de> Deserialize<'de> for Key {
                     "error" => Key::Error,
                     "result" => Key::Result,
                     "isError" => Key::IsError,
+                    "resultType" => Key::ResultType,
                     _ => Key::Other,
                 })
             }
@@ -83,7 +88,7 @@ impl<'de> Deserialize<'de> for Outline {
                             outline.error = true;
                         }
                         Key::Result => outline.result = Some(map.next_value()?),
-                        Key::IsError | Key::Other => {
+                        Key::IsError | Key::ResultType | Key::Other => {
                             map.next_value::<IgnoredAny>()?;
                         }
                     }
@@ -112,15 +117,22 @@ impl<'de> Visitor<'de> for ResultVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ResultOutline, A::Error> {
-        let mut is_error = false;
+        let (mut is_error, mut input_required) = (false, false);
         while let Some(key) = map.next_key::<Key>()? {
-            if matches!(key, Key::IsError) {
-                is_error = map.next_value::<Flag>()?.0;
-            } else {
-                map.next_value::<IgnoredAny>()?;
+            match key {
+                Key::IsError => is_error = map.next_value::<Flag>()?.0,
+                Key::ResultType => {
+                    let value: serde_json::Value = map.next_value()?;
+                    input_required = value.as_str() == Some("input_required");
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
-        Ok(if is_error {
+        Ok(if input_required {
+            ResultOutline::InputRequired
+        } else if is_error {
             ResultOutline::IsError
         } else {
             ResultOutline::Other
