@@ -501,8 +501,8 @@ impl GatewayState {
         }
     }
 
-    /// A request may use a session only if its user opened it on this server.
-    /// What the session's client declared when it opened it.
+    /// A request may use a session only if its user opened it on this server; then, what the
+    /// session's client declared when it opened it.
     async fn check_session(
         &self,
         grant: &Grant,

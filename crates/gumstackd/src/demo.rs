@@ -30,6 +30,10 @@ pub struct DemoArgs {
     /// (`target/debug` after `cargo build --workspace`).
     #[arg(long)]
     pub examples_dir: Option<PathBuf>,
+    /// How long the demo provider's access tokens work, in seconds: short, so that the
+    /// platform's refresh shows up while you try the `account` example.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub demo_token_secs: u64,
     #[command(flatten)]
     pub refresh: RefreshArgs,
     #[command(flatten)]
@@ -62,8 +66,8 @@ const EXAMPLES: &[Example] = &[
         config_yaml: include_str!("../../../examples/cred-server/config.yaml"),
         env: &[],
     },
-    // No provider settings: its connect page tells the user which env vars the developer must
-    // set (OAUTH_CLIENT_ID, …) until someone points it at a real provider.
+    // Pointed at the demo provider (`demo_provider_env`) at every start: its port and client
+    // secret are new each time.
     Example {
         slug: "account",
         binary: "example-oauth-server",
@@ -100,6 +104,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let platform = Platform::open(options, listener.local_addr()?).await?;
     tracing::info!(data_dir = %data_dir.display(), "demo data directory");
     let password = platform.reset_first_admin().await?;
+    let provider = gumstack_demo_provider::start(
+        tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+        gumstack_demo_provider::Settings::new(
+            &format!("{}/auth/callback", platform.state.urls.base()),
+            Duration::from_secs(args.demo_token_secs),
+        ),
+    )?;
 
     let mut hosted = Vec::new();
     for example in EXAMPLES {
@@ -109,7 +120,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             "example server {} not found; build the workspace first: cargo build --workspace",
             binary.display()
         );
-        hosted.push(register(&platform, example, binary).await?);
+        let server_id = register(&platform, example, binary).await?;
+        if example.slug == "account" {
+            point_at_demo_provider(&platform, example.slug, &provider, &data_dir).await?;
+        }
+        hosted.push(server_id);
     }
 
     let running = tokio::spawn(platform.clone().run(listener, shutdown_signal()));
@@ -137,6 +152,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     for line in lines {
         say(&line);
     }
+    say(&format!(
+        "demo provider: {} (made-up accounts for the account example; not a real provider)",
+        provider.url
+    ));
     running.await??;
     Ok(())
 }
@@ -191,6 +210,67 @@ async fn register(
         }
     }
     Ok(server.id)
+}
+
+/// Where the demo notes the ids of the env vars it set for the demo provider: a value replaced
+/// since (through the dashboard or the API) has another id, and is left alone.
+const DEMO_PROVIDER_ENV_FILE: &str = "demo-provider-env-ids";
+
+/// Sets the `OAUTH_*` env vars of the server `slug` to the demo provider, unless someone gave
+/// it a provider of their own (its `OAUTH_CLIENT_ID` is not one the demo set).
+async fn point_at_demo_provider(
+    platform: &Platform,
+    slug: &str,
+    provider: &gumstack_demo_provider::Running,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let servers = &platform.state.servers;
+    let noted = data_dir.join(DEMO_PROVIDER_ENV_FILE);
+    let ours = std::fs::read_to_string(&noted).unwrap_or_default();
+    let client_id = servers
+        .list_env(slug)
+        .await?
+        .into_iter()
+        .find(|var| var.name == "OAUTH_CLIENT_ID");
+    if let Some(var) = client_id
+        && !ours.lines().any(|id| id == var.id.to_string())
+    {
+        tracing::info!(
+            server = slug,
+            "keeps the OAuth provider it was given; the demo provider is not used"
+        );
+        return Ok(());
+    }
+    for (name, value) in demo_provider_env(provider) {
+        servers
+            .set_env(slug, name, &SecretString::from(value))
+            .await?;
+    }
+    let ids: Vec<String> = servers
+        .list_env(slug)
+        .await?
+        .into_iter()
+        .filter(|var| var.name.starts_with("OAUTH_"))
+        .map(|var| var.id.to_string())
+        .collect();
+    std::fs::write(&noted, ids.join("\n"))
+        .with_context(|| format!("writing {}", noted.display()))?;
+    Ok(())
+}
+
+/// The `account` example's settings for the demo provider (examples/oauth-server/README.md).
+fn demo_provider_env(provider: &gumstack_demo_provider::Running) -> [(&'static str, String); 6] {
+    [
+        ("OAUTH_CLIENT_ID", provider.settings.client_id.clone()),
+        (
+            "OAUTH_CLIENT_SECRET",
+            provider.settings.client_secret.clone(),
+        ),
+        ("OAUTH_AUTHORIZE_URL", provider.authorize_url()),
+        ("OAUTH_TOKEN_URL", provider.token_url()),
+        ("OAUTH_USERINFO_URL", provider.userinfo_url()),
+        ("OAUTH_REVOCATION_URL", provider.revocation_url()),
+    ]
 }
 
 /// Waits until the server's current generation is live; its address.

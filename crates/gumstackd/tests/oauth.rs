@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::oauth_demo::{World, banner, demo_on, demo_with};
 use common::oidc::Fault;
-use common::{Browser, OAuthMcp, hidden_fields, text_of};
+use common::{Api, Browser, OAuthMcp, api_token, hidden_fields, sibling_binary, text_of};
 use serde_json::{Value, json};
 
 /// A logged-in browser of the platform.
@@ -197,13 +197,30 @@ async fn a_user_connects_their_account_and_tools_get_a_token_refreshed_once_when
 #[tokio::test(flavor = "multi_thread")]
 async fn until_the_developer_configures_the_provider_the_connect_page_names_the_env_vars() {
     let dir = tempfile::tempdir().unwrap();
-    let mut demo = demo_on(&dir.path().join("data"));
+    let data_dir = dir.path().join("data");
+    let mut demo = demo_on(&data_dir);
     let (base, email, password, _) = banner(&mut demo);
+    // The demo points its own `account` at the demo provider: a second copy of the example,
+    // with no settings, is what a developer starts from.
+    let api = Api::new(&base, api_token(&data_dir));
+    let (status, body) = api
+        .send(
+            reqwest::Method::POST,
+            "/api/servers",
+            Some(json!({
+                "config_yaml": include_str!("../../../examples/oauth-server/config.yaml"),
+                "slug": "fresh",
+                "runtime": { "command": sibling_binary("example-oauth-server").to_str().unwrap() }
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    api.wait_live("fresh", 1).await;
     let browser = browser(&base, &email, &password).await;
-    let (_, account_page) = page(&browser, &format!("{base}/connections/account")).await;
+    let (_, account_page) = page(&browser, &format!("{base}/connections/fresh")).await;
     let response = browser
         .http
-        .post(format!("{base}/connections/account/oidc/connect"))
+        .post(format!("{base}/connections/fresh/oidc/connect"))
         .form(&[("csrf", csrf_of(&account_page))])
         .send()
         .await
