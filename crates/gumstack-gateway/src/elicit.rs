@@ -155,6 +155,8 @@ pub(crate) fn call_params(version: Option<&str>, raw: Option<&RawValue>) -> Call
 #[derive(Debug, Default)]
 pub(crate) struct DeclaredCaps {
     by_caller: std::sync::Mutex<std::collections::HashMap<String, ClientCaps>>,
+    /// Whether any caller declared anything: until one does, a call costs no lookup.
+    any: std::sync::atomic::AtomicBool,
 }
 
 impl DeclaredCaps {
@@ -182,10 +184,14 @@ impl DeclaredCaps {
             map.clear();
         }
         map.insert(key, caps);
+        self.any.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// What the caller's last `initialize` declared.
     pub(crate) fn get(&self, server_id: &str, user_id: &str, client_id: &str) -> ClientCaps {
+        if !self.any.load(std::sync::atomic::Ordering::Relaxed) {
+            return ClientCaps::default();
+        }
         self.map()
             .get(&Self::key(server_id, user_id, client_id))
             .copied()
@@ -655,6 +661,28 @@ mod tests {
         );
         let init = raw(r#"{"capabilities":{"elicitation":{"url":{}}}}"#);
         assert!(initialize_caps(Some(&init)).url_elicitation);
+    }
+
+    #[test]
+    fn the_latest_initialize_of_each_caller_counts() {
+        let declared = DeclaredCaps::default();
+        let url = ClientCaps {
+            url_elicitation: true,
+        };
+        assert_eq!(declared.get("s", "alice", "c"), ClientCaps::default());
+        declared.record("s", "alice", "c", url);
+        assert_eq!(declared.get("s", "alice", "c"), url);
+        for (server, user, client) in [("s", "bob", "c"), ("t", "alice", "c"), ("s", "alice", "d")]
+        {
+            assert_eq!(
+                declared.get(server, user, client),
+                ClientCaps::default(),
+                "another caller"
+            );
+        }
+        declared.record("s", "alice", "c", ClientCaps::default());
+        assert_eq!(declared.get("s", "alice", "c"), ClientCaps::default());
+        assert!(declared.map().is_empty(), "nothing kept for a plain client");
     }
 
     #[test]
