@@ -8,18 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::chrome::Chrome;
-use common::{OAuthMcp, Running, text_of};
-use serde_json::{Value, json};
-
-/// The JSON `provider_profile` returned.
-fn profile(result: &Value) -> Value {
-    assert_ne!(result["isError"], true, "{result}");
-    let text = text_of(result);
-    let start = text
-        .find('{')
-        .unwrap_or_else(|| panic!("no JSON in {text}"));
-    serde_json::from_str(&text[start..]).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
+use common::{OAuthMcp, Running, profile, text_of};
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demos_oauth_example_connects_refreshes_and_disconnects_with_no_set_up() {

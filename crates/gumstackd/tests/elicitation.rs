@@ -14,31 +14,10 @@ use std::time::Duration;
 
 use common::oauth_demo::World;
 use common::python::PyClient;
-use common::{Api, Browser, OAuthMcp, Running, api_token, hidden_fields, text_of};
+use common::{
+    Api, Browser, OAuthMcp, Running, api_token, csrf_of, page as get, signed_in, text_of,
+};
 use serde_json::{Value, json};
-
-/// A browser signed in as `email`.
-async fn signed_in(base: &str, email: &str, password: &str) -> Browser {
-    let browser = Browser::new(base);
-    browser
-        .log_in(&format!("{base}/login"), email, password)
-        .await;
-    browser
-}
-
-async fn get(browser: &Browser, url: &str) -> (u16, String) {
-    let response = browser.http.get(url).send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap())
-}
-
-fn csrf_of(page: &str) -> String {
-    hidden_fields(page)
-        .into_iter()
-        .find(|(name, _)| name == "csrf")
-        .map(|(_, value)| value)
-        .expect("a CSRF field")
-}
 
 /// The elicitation the Python client shows, after it said which revision it speaks.
 fn elicitation_of(client: &mut PyClient) -> Value {

@@ -10,31 +10,11 @@ use std::time::Duration;
 
 use common::oauth_demo::{World, banner, demo_on, demo_with};
 use common::oidc::Fault;
-use common::{Api, Browser, OAuthMcp, api_token, hidden_fields, sibling_binary, text_of};
+use common::{
+    Api, Browser, OAuthMcp, api_token, csrf_of, page, profile, sibling_binary,
+    signed_in as browser, text_of,
+};
 use serde_json::{Value, json};
-
-/// A logged-in browser of the platform.
-async fn browser(base: &str, email: &str, password: &str) -> Browser {
-    let browser = Browser::new(base);
-    browser
-        .log_in(&format!("{base}/login"), email, password)
-        .await;
-    browser
-}
-
-async fn page(browser: &Browser, url: &str) -> (u16, String) {
-    let response = browser.http.get(url).send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap())
-}
-
-fn csrf_of(page: &str) -> String {
-    hidden_fields(page)
-        .into_iter()
-        .find(|(name, _)| name == "csrf")
-        .map(|(_, value)| value)
-        .expect("a CSRF field")
-}
 
 /// Presses Connect on the account page; the provider's authorization URL.
 async fn press_connect(browser: &Browser, base: &str) -> String {
@@ -94,16 +74,6 @@ async fn connect_account(browser: &Browser, base: &str) -> String {
     let location = response.headers()["location"].to_str().unwrap();
     assert_eq!(location, "/connections/account?connected=1");
     page(browser, &format!("{base}{location}")).await.1
-}
-
-/// The JSON a successful `provider_profile` call returned.
-fn profile(result: &Value) -> Value {
-    assert_ne!(result["isError"], true, "{result}");
-    let text = text_of(result);
-    let start = text
-        .find('{')
-        .unwrap_or_else(|| panic!("no JSON in {text}"));
-    serde_json::from_str(&text[start..]).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 fn fingerprint(result: &Value) -> String {

@@ -309,6 +309,41 @@ impl Browser {
     }
 }
 
+/// A browser of the platform signed in as `email`.
+pub async fn signed_in(base: &str, email: &str, password: &str) -> Browser {
+    let browser = Browser::new(base);
+    browser
+        .log_in(&format!("{base}/login"), email, password)
+        .await;
+    browser
+}
+
+/// (status, body) of a page in `browser`.
+pub async fn page(browser: &Browser, url: &str) -> (u16, String) {
+    let response = browser.http.get(url).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+/// The CSRF field of a page's form.
+pub fn csrf_of(page: &str) -> String {
+    hidden_fields(page)
+        .into_iter()
+        .find(|(name, _)| name == "csrf")
+        .map(|(_, value)| value)
+        .expect("a CSRF field")
+}
+
+/// The JSON a successful `provider_profile` call (examples/oauth-server) returned.
+pub fn profile(result: &Value) -> Value {
+    assert_ne!(result["isError"], true, "{result}");
+    let text = text_of(result);
+    let start = text
+        .find('{')
+        .unwrap_or_else(|| panic!("no JSON in {text}"));
+    serde_json::from_str(&text[start..]).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
 /// The hidden inputs of an HTML page (name, unescaped value).
 pub fn hidden_fields(page: &str) -> Vec<(String, String)> {
     page.split("<input type=\"hidden\" name=\"")
