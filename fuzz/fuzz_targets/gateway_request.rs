@@ -95,6 +95,7 @@ impl Backend for FuzzBackend {
                 call_id: format!("call-{user}"),
                 call: gumstack_gateway::CallHold::none(),
                 upstream: self.upstream,
+                user_credentials: false,
                 identity: HeaderValue::from_str(&identity(user)).unwrap(),
                 tools: if user == "alice" {
                     ToolAccess::new(true, [DENIED_TOOL.to_owned()])

@@ -73,6 +73,10 @@ pub struct Grant {
     pub call: CallHold,
     /// The live server process, e.g. `127.0.0.1:41234` (the path is always `/mcp`).
     pub upstream: SocketAddr,
+    /// Whether the server takes per-user credentials (auth types `oauth` and `cred`): only
+    /// then can a call need its user's input, and only then does the gateway read a call's
+    /// answer to ask for it (docs/PROTOCOL.md §5).
+    pub user_credentials: bool,
     /// The platform-signed identity sent as `Gumstack-Identity` (docs/PROTOCOL.md §2); it
     /// replaces anything the client sent under that name. The platform may give the same
     /// identity to many requests of the same user, MCP client and server.

@@ -201,7 +201,9 @@ impl GatewayState {
                     }
                     _ => session_caps,
                 };
-                if let Some(reply) = elicit::reply_for(version, &call, declared) {
+                if grant.user_credentials
+                    && let Some(reply) = elicit::reply_for(version, &call, declared)
+                {
                     ask = Some(Ask {
                         backend: Arc::clone(&self.backend),
                         call_id: grant.call_id.clone(),

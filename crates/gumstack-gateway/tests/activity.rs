@@ -99,6 +99,7 @@ async fn gateway_with(
             disabled: false,
             denied: Vec::new(),
             tools,
+            user_credentials: true,
         },
     );
     let log = Log::default();

@@ -125,7 +125,20 @@ async fn setup(sessions: bool) -> Setup {
         keep_body(kept.clone(), request, next)
     }));
     let upstream = common::serve(router).await;
-    let gateway = TestGateway::start(backend.with_server("demo", upstream)).await;
+    let backend = backend.with_server("demo", upstream);
+    // The same process as a server without per-user credentials (auth type `none`).
+    backend.add(
+        "plain",
+        common::FakeServer {
+            id: "server-plain".to_owned(),
+            upstream,
+            disabled: false,
+            denied: Vec::new(),
+            tools: gumstack_gateway::ToolAccess::allow_all(),
+            user_credentials: false,
+        },
+    );
+    let gateway = TestGateway::start(backend).await;
     Setup {
         gateway,
         connected,
@@ -143,9 +156,15 @@ fn capabilities(url: bool) -> ClientCapabilities {
 }
 
 fn transport(gateway: &TestGateway) -> StreamableHttpClientTransport<reqwest::Client> {
+    transport_to(gateway, "demo")
+}
+
+fn transport_to(
+    gateway: &TestGateway,
+    slug: &str,
+) -> StreamableHttpClientTransport<reqwest::Client> {
     StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(gateway.url("demo"))
-            .auth_header("token-alice"),
+        StreamableHttpClientTransportConfig::with_uri(gateway.url(slug)).auth_header("token-alice"),
     )
 }
 
@@ -277,4 +296,23 @@ async fn a_2025_11_25_session_that_declared_url_elicitation_gets_minus_32042_ove
     let result = plain.call_tool(profile()).await.unwrap();
     assert_eq!(result.is_error, Some(true));
     plain.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_server_without_per_user_credentials_never_gets_its_answers_replaced() {
+    let s = setup(false).await;
+    let client = ClientConfig::new(capabilities(true), Default::default())
+        .serve_with_lifecycle(
+            transport_to(&s.gateway, "plain"),
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .unwrap();
+    let CallToolResponse::Complete(result) = client.call_tool_once(profile()).await.unwrap() else {
+        panic!("a server of auth type none asked for input")
+    };
+    assert_eq!(result.is_error, Some(true));
+    client.cancel().await.unwrap();
 }

@@ -78,6 +78,7 @@ async fn setup() -> (TestGateway, Recorder) {
             disabled: false,
             denied: Vec::new(),
             tools: ToolAccess::allow_all(),
+            user_credentials: true,
         },
     );
     backend.add(
@@ -88,6 +89,7 @@ async fn setup() -> (TestGateway, Recorder) {
             disabled: false,
             denied: Vec::new(),
             tools: ToolAccess::new(true, ["add".to_owned()]),
+            user_credentials: true,
         },
     );
     (TestGateway::start(backend).await, recorder)

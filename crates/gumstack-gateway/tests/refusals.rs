@@ -24,6 +24,7 @@ async fn setup() -> (TestGateway, Recorder) {
             disabled: true,
             denied: Vec::new(),
             tools: ToolAccess::allow_all(),
+            user_credentials: true,
         },
     );
     backend.add(
@@ -34,6 +35,7 @@ async fn setup() -> (TestGateway, Recorder) {
             disabled: false,
             denied: vec!["alice".to_owned()],
             tools: ToolAccess::allow_all(),
+            user_credentials: true,
         },
     );
     (TestGateway::start(backend).await, recorder)

@@ -207,6 +207,7 @@ impl Backend for PlatformGateway {
             call_id,
             call: CallHold::new(call),
             upstream: live.addr(),
+            user_credentials: live.user_credentials,
             identity,
             tools,
         })

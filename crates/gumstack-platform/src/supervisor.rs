@@ -25,7 +25,7 @@ use crate::redact::SecretValues;
 use crate::server_tools::{ToolDiscovery, discover_and_record};
 use crate::servers::{env_name_problem, env_var_aad};
 use crate::store::{
-    Deployment, DeploymentRecord, DeploymentStatus, Server, Store, UidAssignment, now,
+    AuthType, Deployment, DeploymentRecord, DeploymentStatus, Server, Store, UidAssignment, now,
 };
 use crate::urls::PublicUrls;
 use crate::vault::Vault;
@@ -64,6 +64,8 @@ pub struct LiveDeployment {
     /// server token), decrypted once at deployment: what its output and the activity log's
     /// records of the calls it serves are redacted of.
     pub(crate) secrets: Arc<SecretValues>,
+    /// Whether the server takes per-user credentials (auth types `oauth` and `cred`).
+    pub(crate) user_credentials: bool,
 }
 
 impl LiveDeployment {
@@ -318,6 +320,7 @@ impl Supervisor {
                     generation: record.generation,
                     handle,
                     secrets,
+                    user_credentials: server.auth_type != AuthType::None,
                 };
                 let previous = {
                     let mut state = self.state();

@@ -32,6 +32,8 @@ pub struct FakeServer {
     pub denied: Vec<String>,
     /// The tools every caller may call.
     pub tools: ToolAccess,
+    /// Whether it takes per-user credentials (auth types `oauth`, `cred`).
+    pub user_credentials: bool,
 }
 
 /// Tokens `token-{user}` belong to `{user}`; anything else is invalid.
@@ -110,6 +112,7 @@ impl FakeBackend {
                 disabled: false,
                 denied: Vec::new(),
                 tools: ToolAccess::allow_all(),
+                user_credentials: true,
             },
         );
         self
@@ -177,6 +180,7 @@ impl Backend for FakeBackend {
             call: self.live.open(&call_id),
             call_id,
             upstream: server.upstream,
+            user_credentials: server.user_credentials,
             identity: HeaderValue::try_from(Self::identity(user, slug)).unwrap(),
             tools: server.tools.clone(),
         })
