@@ -62,6 +62,7 @@ impl Constraint {
             Self::FlowLimit => "too_many_flows",
             Self::GroupName => "group_name_taken",
             Self::DefaultGroup => "default_group",
+            Self::AccountName => "account_name_taken",
         }
     }
 }

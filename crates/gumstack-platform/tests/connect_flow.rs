@@ -215,10 +215,9 @@ async fn disconnect_revokes_then_deletes_the_tokens() {
     let s = Setup::new(Some(600)).await;
     let c = s.instance(settings());
     s.connect(&c).await;
+    let id = c.views(s.user.id).await.unwrap()[0].id;
     assert_eq!(
-        c.disconnect(s.user.id, s.server.id, "tracker")
-            .await
-            .unwrap(),
+        c.disconnect(s.user.id, s.server.id, id).await.unwrap(),
         Some(true)
     );
     let revoked = s.provider.with(|r| {
@@ -235,9 +234,7 @@ async fn disconnect_revokes_then_deletes_the_tokens() {
     assert_eq!(s.h.count("SELECT COUNT(*) FROM connections").await, 0);
     assert!(matches!(s.token(&c).await, Err(TokenError::NotConnected)));
     assert_eq!(
-        c.disconnect(s.user.id, s.server.id, "tracker")
-            .await
-            .unwrap(),
+        c.disconnect(s.user.id, s.server.id, id).await.unwrap(),
         None
     );
 }

@@ -56,6 +56,8 @@ async fn connect(h: &Harness, user: &User, server: &Server, provider: &str, stan
         server_id: server.id,
         provider: provider.to_owned(),
         nickname: format!("{}@{provider}", user.email.split('@').next().unwrap()),
+        label: None,
+        is_default: false,
         access_ciphertext: b"sealed access token".to_vec(),
         access_hash: vec![0; 32],
         refresh_ciphertext: Some(b"sealed refresh token".to_vec()),
@@ -81,23 +83,55 @@ async fn connect(h: &Harness, user: &User, server: &Server, provider: &str, stan
         .unwrap();
 }
 
+/// The entry of a provider with the default account `account`, if any (ids shown as `<id>`:
+/// see [`ids_hidden`]).
 fn entry(slug: &str, name: &str, provider: &str, state: &str, account: Option<&str>) -> Value {
+    let nickname = account.map(|a| format!("{a}@{provider}"));
+    let accounts: Vec<Value> = nickname
+        .iter()
+        .map(|nickname| {
+            json!({
+                "id": "<id>",
+                "nickname": nickname,
+                "label": null,
+                "default": true,
+                "state": state,
+                "expires_at": CONNECTED_AT + 3600,
+                "connected_at": CONNECTED_AT,
+                "error": null,
+            })
+        })
+        .collect();
     json!({
         "server": slug,
         "server_name": name,
         "provider": provider,
         "state": state,
-        "nickname": account.map(|a| format!("{a}@{provider}")),
+        "nickname": nickname,
         "expires_at": account.map(|_| CONNECTED_AT + 3600),
         "connected_at": account.map(|_| CONNECTED_AT),
         "error": null,
         "connect_url": format!("{PUBLIC}/connections/{slug}"),
+        "accounts": accounts,
     })
 }
 
 fn with_error(mut entry: Value, error: &str) -> Value {
     entry["error"] = json!(error);
+    entry["accounts"][0]["error"] = json!(error);
     entry
+}
+
+/// The reply with every account's id replaced by `<id>`, after checking it is a UUID.
+fn ids_hidden(mut reply: Value) -> Value {
+    for entry in reply["connections"].as_array_mut().unwrap() {
+        for account in entry["accounts"].as_array_mut().unwrap() {
+            let id = account["id"].as_str().unwrap();
+            assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+            account["id"] = json!("<id>");
+        }
+    }
+    reply
 }
 
 #[tokio::test]
@@ -148,7 +182,7 @@ async fn each_provider_of_each_oauth_server_shows_the_callers_state() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     // Servers by name; providers in the order the config declares them.
     assert_eq!(
-        reply.json(),
+        ids_hidden(reply.json()),
         json!({ "connections": [
             entry("calendar", "Calendar", "calendar", "not_connected", None),
             entry("tracker", "Tracker", "tracker", "connected", Some("ann")),
@@ -178,7 +212,7 @@ async fn another_users_connections_are_not_visible() {
 
     let anns = h.api(Method::GET, URI, Some(&ann_token), None).await;
     assert_eq!(
-        anns.json(),
+        ids_hidden(anns.json()),
         json!({ "connections": [
             entry("calendar", "Calendar", "calendar", "not_connected", None),
         ]})
@@ -187,7 +221,7 @@ async fn another_users_connections_are_not_visible() {
 
     let bobs = h.api(Method::GET, URI, Some(&bob_token), None).await;
     assert_eq!(
-        bobs.json(),
+        ids_hidden(bobs.json()),
         json!({ "connections": [
             entry("calendar", "Calendar", "calendar", "connected", Some("bob")),
         ]})

@@ -1,7 +1,7 @@
 //! `GET /api/me/connections`: the caller's own OAuth connections (SPEC §3), the JSON twin of
 //! the Connections page: one entry per provider of every enabled `oauth` server, saying
-//! whether the account is connected, must be connected again, or is stuck on the server's
-//! integration with the provider. Always the caller's (no route takes a user id), and never a
+//! whether its default account is connected, must be connected again, or is stuck on the
+//! server's integration with the provider, with every account the caller connected to it. Always the caller's (no route takes a user id), and never a
 //! token: the row's sealed tokens are not even decrypted.
 
 use axum::Json;
@@ -35,6 +35,39 @@ enum ConnectionState {
     NotConnected,
 }
 
+/// One of the accounts connected to a provider.
+#[derive(Debug, Serialize)]
+struct AccountEntry {
+    /// The connection's id.
+    id: uuid::Uuid,
+    nickname: String,
+    /// The caller's own name for the account.
+    label: Option<String>,
+    /// The account tools get unless they name another.
+    default: bool,
+    state: ConnectionState,
+    expires_at: Option<Timestamp>,
+    connected_at: Timestamp,
+    error: Option<String>,
+}
+
+impl AccountEntry {
+    fn of(view: &ConnectionView) -> Self {
+        let (state, error) = state_of(view);
+        Self {
+            id: view.id,
+            nickname: view.nickname.clone(),
+            label: view.label.clone(),
+            default: view.is_default,
+            state,
+            expires_at: view.expires_at,
+            connected_at: view.connected_at,
+            error,
+        }
+    }
+}
+
+/// A provider of a server; its top-level fields describe the default account.
 #[derive(Debug, Serialize)]
 struct ConnectionEntry {
     /// The server's slug.
@@ -52,6 +85,8 @@ struct ConnectionEntry {
     error: Option<String>,
     /// The page where the user connects, reconnects or disconnects.
     connect_url: String,
+    /// Every account connected to this provider, the default first.
+    accounts: Vec<AccountEntry>,
 }
 
 #[derive(Debug, Serialize)]
@@ -92,9 +127,11 @@ async fn list(
         }
         let connect_url = state.urls.join(&format!("/connections/{}", server.slug));
         for provider in providers {
-            let view = views
+            let mine: Vec<&ConnectionView> = views
                 .iter()
-                .find(|v| v.server_id == server.id && v.provider == provider);
+                .filter(|v| v.server_id == server.id && v.provider == provider)
+                .collect();
+            let view = mine.iter().copied().find(|v| v.is_default);
             let (connection_state, error) =
                 view.map_or((ConnectionState::NotConnected, None), state_of);
             connections.push(ConnectionEntry {
@@ -107,6 +144,7 @@ async fn list(
                 connected_at: view.map(|v| v.connected_at),
                 error,
                 connect_url: connect_url.clone(),
+                accounts: mine.into_iter().map(AccountEntry::of).collect(),
             });
         }
     }

@@ -355,6 +355,9 @@ impl Connections {
             server_id: server.id,
             provider: flow.provider.clone(),
             nickname: nickname.clone(),
+            // Kept from the row this reconnect replaces; chosen by the store for a new account.
+            label: None,
+            is_default: false,
             access_ciphertext: Vec::new(),
             access_hash: token_hash(&tokens.access_token),
             refresh_ciphertext: None,

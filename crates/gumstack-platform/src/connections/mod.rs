@@ -6,6 +6,7 @@
 //! ([`provider::ProviderCalls`], docs/PROTOCOL.md §4); this module decides when to call and
 //! keeps the results sealed in the store.
 
+mod accounts;
 pub mod flow;
 mod lease;
 pub mod provider;
@@ -27,8 +28,9 @@ use crate::urls::PublicUrls;
 use crate::vault::{Aad, Vault};
 use provider::ProviderCalls;
 
+pub use accounts::{MAX_LABEL_CHARS, RenameError};
 pub use flow::{CallbackError, ConnectError, Connected};
-pub use refresh::TokenError;
+pub use refresh::{AccountToken, TokenError};
 pub use revoke::{Revocation, RevokeOutcome};
 
 /// When and how connections are refreshed.
@@ -83,9 +85,14 @@ impl Default for RefreshSettings {
 /// What a page shows of a connection: never a token.
 #[derive(Debug, Clone)]
 pub struct ConnectionView {
+    pub id: Uuid,
     pub server_id: Uuid,
     pub provider: String,
     pub nickname: String,
+    /// The user's own name for the account.
+    pub label: Option<String>,
+    /// The account tools get unless they name another.
+    pub is_default: bool,
     pub status: crate::store::ConnectionStatus,
     pub failure_kind: Option<crate::store::FailureKind>,
     pub failure_message: Option<String>,
@@ -119,7 +126,8 @@ struct Inner {
     in_flight: Mutex<HashMap<FlightKey, Weak<tokio::sync::Mutex<()>>>>,
 }
 
-type FlightKey = (Uuid, Uuid, String);
+/// A connection's id: each account refreshes on its own.
+type FlightKey = Uuid;
 
 impl fmt::Debug for Connections {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -195,9 +203,12 @@ impl Connections {
         Ok(rows
             .into_iter()
             .map(|c| ConnectionView {
+                id: c.id,
                 server_id: c.server_id,
                 provider: c.provider,
                 nickname: c.nickname,
+                label: c.label,
+                is_default: c.is_default,
                 status: c.status,
                 failure_kind: c.failure_kind,
                 failure_message: c.failure_message,
@@ -207,17 +218,18 @@ impl Connections {
             .collect())
     }
 
-    /// The connection, if the user has one.
+    /// The user's default account at the provider, or the one called `account`, if any.
     async fn find(
         &self,
         user_id: Uuid,
         server_id: Uuid,
         provider: &str,
+        account: Option<&str>,
     ) -> Result<Option<Connection>, Internal> {
         match self
             .inner
             .store
-            .connection(user_id, server_id, provider)
+            .connection(user_id, server_id, provider, account)
             .await
         {
             Ok(c) => Ok(Some(c)),
@@ -245,19 +257,14 @@ impl Connections {
             .transpose()
     }
 
-    /// The in-process lock of one connection's refreshes.
-    fn flight(
-        &self,
-        user_id: Uuid,
-        server_id: Uuid,
-        provider: &str,
-    ) -> Arc<tokio::sync::Mutex<()>> {
+    /// The in-process lock of the refreshes of connection `id`.
+    fn flight(&self, id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self
             .inner
             .in_flight
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let key = (user_id, server_id, provider.to_owned());
+        let key = id;
         if let Some(lock) = map.get(&key).and_then(Weak::upgrade) {
             return lock;
         }

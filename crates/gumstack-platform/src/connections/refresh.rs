@@ -36,6 +36,13 @@ pub enum TokenError {
     /// The user has no connection to this provider.
     #[error("not connected")]
     NotConnected,
+    /// The user has accounts of this provider, but none called `account`.
+    #[error("no connected account is called {account}")]
+    UnknownAccount {
+        account: String,
+        /// The names (label, else nickname) of the accounts the user did connect.
+        connected: Vec<String>,
+    },
     /// The connection must be made again (refresh refused, or expired without a refresh token).
     #[error("the connection needs to be renewed")]
     NeedsReauth,
@@ -136,21 +143,98 @@ fn too_slow() -> TokenError {
     }
 }
 
+/// An access token handed out, and the account it is of.
+pub struct AccountToken {
+    pub access_token: SecretString,
+    /// The account's nickname at the provider.
+    pub account: String,
+}
+
+impl std::fmt::Debug for AccountToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountToken")
+            .field("account", &self.account)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Connections {
-    /// An access token of the user's connection to `provider` of `server_id` that does not
-    /// expire within the margin, refreshing it first when needed.
+    /// An access token of the user's default account at `provider` of `server_id` that does
+    /// not expire within the margin, refreshing it first when needed.
     pub async fn access_token(
         &self,
         user_id: Uuid,
         server_id: Uuid,
         provider: &str,
     ) -> Result<SecretString, TokenError> {
+        Ok(self
+            .account_token(user_id, server_id, provider, None)
+            .await?
+            .access_token)
+    }
+
+    /// [`access_token`](Self::access_token) of the account called `account` (its nickname,
+    /// else its label), or of the default account when `None`. Each account refreshes on its
+    /// own.
+    pub async fn account_token(
+        &self,
+        user_id: Uuid,
+        server_id: Uuid,
+        provider: &str,
+        account: Option<&str>,
+    ) -> Result<AccountToken, TokenError> {
+        // Most calls find a fresh token and take no lock.
+        let Some(c) = self.find(user_id, server_id, provider, account).await? else {
+            return Err(match account {
+                None => TokenError::NotConnected,
+                Some(account) => {
+                    self.unknown_account(user_id, server_id, provider, account)
+                        .await?
+                }
+            });
+        };
+        let nickname = c.nickname.clone();
+        let access_token = self.token_of_account(c).await?;
+        Ok(AccountToken {
+            access_token,
+            account: nickname,
+        })
+    }
+
+    /// The error for an account name that matches none of the user's accounts.
+    async fn unknown_account(
+        &self,
+        user_id: Uuid,
+        server_id: Uuid,
+        provider: &str,
+        account: &str,
+    ) -> Result<TokenError, TokenError> {
+        let connected: Vec<String> = self
+            .inner
+            .store
+            .user_connections(user_id)
+            .await?
+            .into_iter()
+            .filter(|c| c.server_id == server_id && c.provider == provider)
+            .map(|c| c.label.unwrap_or(c.nickname))
+            .collect();
+        Ok(if connected.is_empty() {
+            TokenError::NotConnected
+        } else {
+            TokenError::UnknownAccount {
+                account: account.to_owned(),
+                connected,
+            }
+        })
+    }
+
+    /// The access token of account `c` (as first read), refreshed first when needed. The row
+    /// is read again by its nickname: a reconnect of the same account replaces it.
+    async fn token_of_account(&self, c: Connection) -> Result<SecretString, TokenError> {
         let margin = self.inner.settings.margin;
         let deadline = tokio::time::Instant::now() + self.inner.settings.wait;
-        // Most calls find a fresh token and take no lock.
-        let Some(c) = self.find(user_id, server_id, provider).await? else {
-            return Err(TokenError::NotConnected);
-        };
+        let (user_id, server_id) = (c.user_id, c.server_id);
+        let (provider, nickname) = (c.provider.clone(), c.nickname.clone());
         let now = self.inner.clock.now();
         let step = next_step(&c, now, margin);
         if step == Next::Use {
@@ -162,7 +246,7 @@ impl Connections {
         if usable_meanwhile && lease_pending(&c, now) {
             return Ok(self.access_token_of(&c)?);
         }
-        let flight = self.flight(user_id, server_id, provider);
+        let flight = self.flight(c.id);
         let _one_at_a_time = match flight.try_lock() {
             Ok(guard) => guard,
             // Another task of this process is refreshing it.
@@ -174,7 +258,10 @@ impl Connections {
         };
         let mut poll = Duration::from_millis(25);
         loop {
-            let Some(c) = self.find(user_id, server_id, provider).await? else {
+            let Some(c) = self
+                .find(user_id, server_id, &provider, Some(&nickname))
+                .await?
+            else {
                 return Err(TokenError::NotConnected);
             };
             let now = self.inner.clock.now();
@@ -393,9 +480,9 @@ impl Connections {
         Ok(error)
     }
 
-    /// A tool reported that the provider rejected `access_token`: if it is still the
-    /// connection's current token, it is treated as expired (the next fetch refreshes it).
-    /// True when the report changed something.
+    /// A tool reported that the provider rejected `access_token`: if it is still the current
+    /// token of one of the user's accounts at `provider`, it is treated as expired (the next
+    /// fetch refreshes it). True when the report changed something.
     pub async fn report_invalid(
         &self,
         user_id: Uuid,
@@ -403,14 +490,27 @@ impl Connections {
         provider: &str,
         access_token: &SecretString,
     ) -> Result<bool, TokenError> {
-        let Some(c) = self.find(user_id, server_id, provider).await? else {
+        let accounts: Vec<Connection> = self
+            .inner
+            .store
+            .user_connections(user_id)
+            .await?
+            .into_iter()
+            .filter(|c| c.server_id == server_id && c.provider == provider)
+            .collect();
+        if accounts.is_empty() {
             return Err(TokenError::NotConnected);
+        }
+        // The token names the account: only the one it is current for changes.
+        let hash = token_hash(access_token);
+        let Some(c) = accounts.into_iter().find(|c| c.access_hash == hash) else {
+            return Ok(false);
         };
         let now = self.inner.clock.now();
         let expired = self
             .inner
             .store
-            .expire_access_token(c.id, &token_hash(access_token), now)
+            .expire_access_token(c.id, &hash, now)
             .await?;
         if expired {
             tracing::info!(connection = %c.id, provider = %c.provider, "a tool reported the access token as rejected");
@@ -430,12 +530,17 @@ impl Connections {
             .await?;
         let mut refreshed = 0;
         for candidate in due {
-            let flight = self.flight(candidate.user_id, candidate.server_id, &candidate.provider);
+            let flight = self.flight(candidate.id);
             let Ok(_one_at_a_time) = flight.try_lock() else {
                 continue; // a caller is refreshing it right now
             };
             let Some(c) = self
-                .find(candidate.user_id, candidate.server_id, &candidate.provider)
+                .find(
+                    candidate.user_id,
+                    candidate.server_id,
+                    &candidate.provider,
+                    Some(&candidate.nickname),
+                )
                 .await?
             else {
                 continue;

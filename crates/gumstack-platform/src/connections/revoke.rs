@@ -77,16 +77,17 @@ impl Connections {
         }
     }
 
-    /// Disconnects: asks the provider to revoke the grant, then deletes the tokens whatever
-    /// the answer (the user asked for them to go). `Ok(None)` when there was no connection;
-    /// `Ok(Some(revoked))` otherwise.
+    /// Disconnects the user's account `id` at `server_id`: asks the provider to revoke the
+    /// grant, then deletes the tokens whatever the answer (the user asked for them to go).
+    /// When it was the default, the user's oldest other account of that provider becomes the
+    /// default. `Ok(None)` when the user has no such connection; `Ok(Some(revoked))` otherwise.
     pub async fn disconnect(
         &self,
         user_id: Uuid,
         server_id: Uuid,
-        provider: &str,
+        id: Uuid,
     ) -> Result<Option<bool>, Internal> {
-        let Some(c) = self.find(user_id, server_id, provider).await? else {
+        let Some(c) = self.owned(user_id, server_id, id).await? else {
             return Ok(None);
         };
         let outcome = self.revoke_at_provider(&c).await;
@@ -95,7 +96,7 @@ impl Connections {
         }
         self.inner.store.delete_connection(c.id).await?;
         let revoked = outcome.is_revoked();
-        tracing::info!(connection = %c.id, provider = %provider, revoked, "account disconnected");
+        tracing::info!(connection = %c.id, provider = %c.provider, revoked, "account disconnected");
         Ok(Some(revoked))
     }
 

@@ -62,6 +62,8 @@ impl World {
             server_id: server.id,
             provider: "github".into(),
             nickname: "me".into(),
+            label: None,
+            is_default: false,
             access_ciphertext: vault.encrypt(
                 b"access-token",
                 &crate::connections::access_aad_of(user.id, server.id, id),

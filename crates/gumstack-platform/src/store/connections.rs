@@ -60,13 +60,24 @@ pub enum FailureKind {
 }
 
 /// A user's connected account at one provider of one `oauth` server, tokens sealed.
+///
+/// A user may connect several accounts of one provider to a server (SPEC §3), told apart by
+/// their nickname; one of them is the default.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Connection {
     pub id: Uuid,
     pub user_id: Uuid,
     pub server_id: Uuid,
     pub provider: String,
+    /// The account's name at the provider (`get_nickname`); unique per user, server and
+    /// provider.
     pub nickname: String,
+    /// The user's own name for the account, if they gave one.
+    pub label: Option<String>,
+    /// The account a tool gets unless it names another. The store keeps exactly one default
+    /// per (user, server, provider) that has accounts; this field is ignored by
+    /// [`ConnectionStore::upsert_connection`].
+    pub is_default: bool,
     /// Sealed to (connections, access_token, user, server, id).
     pub access_ciphertext: Vec<u8>,
     /// SHA-256 of the access token.
@@ -99,6 +110,7 @@ impl std::fmt::Debug for Connection {
             .field("user_id", &self.user_id)
             .field("server_id", &self.server_id)
             .field("provider", &self.provider)
+            .field("is_default", &self.is_default)
             .field("status", &self.status)
             .field("expires_at", &self.expires_at)
             .field("version", &self.version)
@@ -171,17 +183,34 @@ pub trait ConnectionStore: Send + Sync {
     ) -> Result<OAuthFlow, StoreError>;
 
     // OAuth connections.
+    /// The user's account at `provider` of `server_id`: the default one when `account` is
+    /// `None`, else the one whose nickname is `account` or, failing that, whose label is.
     async fn connection(
         &self,
         user_id: Uuid,
         server_id: Uuid,
         provider: &str,
+        account: Option<&str>,
     ) -> Result<Connection, StoreError>;
-    /// Every connection of a user, any server.
+    /// Every connection of a user, any server; defaults first within each provider.
     async fn user_connections(&self, user_id: Uuid) -> Result<Vec<Connection>, StoreError>;
-    /// Inserts the connection, or replaces the (user, server, provider) row wholesale (a
-    /// reconnect: new id, tokens, status; a refresh in flight on the old row loses its lease).
+    /// Inserts the connection, or replaces the row of the same account (user, server,
+    /// provider, nickname) wholesale (a reconnect: new id, tokens, status; a refresh in flight
+    /// on the old row loses its lease), keeping its label and whether it is the default. A
+    /// new account becomes the default when its provider has none.
     async fn upsert_connection(&self, connection: &Connection) -> Result<(), StoreError>;
+    /// Makes connection `id` of `user_id` the default of its provider. `NotFound` when the
+    /// user has no such connection.
+    async fn set_default_connection(&self, user_id: Uuid, id: Uuid) -> Result<(), StoreError>;
+    /// Sets (or, with `None`, removes) the label of connection `id` of `user_id`.
+    /// `NotFound` when the user has no such connection; `Conflict(AccountName)` when another
+    /// account of the same provider is called `label` (by nickname or label).
+    async fn label_connection(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        label: Option<&str>,
+    ) -> Result<(), StoreError>;
     /// Takes the refresh lease of connection `id` for `claim`, if its version is still
     /// `version` and no lease is held that is unexpired at `now` by an instance with a
     /// heartbeat at or after `live_since`. True when taken.
@@ -236,6 +265,8 @@ pub trait ConnectionStore: Send + Sync {
         live_since: Timestamp,
         limit: i64,
     ) -> Result<Vec<Connection>, StoreError>;
+    /// Deletes a connection; when it was its provider's default, the user's oldest other
+    /// account of that provider becomes the default.
     async fn delete_connection(&self, id: Uuid) -> Result<(), StoreError>;
 
     // Platform instances, for the leases they hold.

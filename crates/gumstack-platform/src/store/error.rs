@@ -54,6 +54,9 @@ pub enum Constraint {
     /// A user has as many connect flows in progress as allowed.
     #[error("too many connect flows in progress")]
     FlowLimit,
+    /// Another account of the same provider already goes by this name (nickname or label).
+    #[error("another account of this provider has this name")]
+    AccountName,
 }
 
 impl Constraint {

@@ -11,6 +11,7 @@ use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::pages;
 use crate::auth::SessionUser;
+use crate::connections::ConnectionView;
 use crate::connections::flow::{CallbackQuery, declared_providers};
 use crate::connections::{CallbackError, ConnectError};
 use crate::state::AppState;
@@ -110,7 +111,66 @@ pub(super) enum Problem {
     Note(String),
 }
 
-/// The accounts of an `oauth` server: one card per provider with Connect / Disconnect.
+/// One account: its names, whether it is the default, its state, and what can be done with it.
+fn account_card(
+    session: &SessionUser,
+    server: &Server,
+    provider: &str,
+    account: &ConnectionView,
+    several: bool,
+) -> maud::Markup {
+    let action = |what: &str| format!("/connections/{}/{provider}/{what}", server.slug);
+    let id = account.id.to_string();
+    html! {
+        p {
+            @match &account.label {
+                Some(label) => { strong.label { (label) } " (" span.nickname { (account.nickname) } ")" }
+                None => { strong.nickname { (account.nickname) } }
+            }
+            @if account.is_default && several { " " span.badge { "default" } }
+        }
+        @match account.status {
+            ConnectionStatus::Active => {
+                p { "Connected." }
+                @if let (Some(FailureKind::Integration), Some(message)) = (account.failure_kind, &account.failure_message) {
+                    p.error role="alert" { (message) }
+                }
+            }
+            ConnectionStatus::NeedsReauth => {
+                p.error role="alert" { "The connection of " strong { (account.nickname) } " has expired or was revoked. Connect it again to keep using " (server.name) "." }
+                form.inline method="post" action=(action("connect")) {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    button type="submit" { "Reconnect" }
+                }
+            }
+        }
+        @if several && !account.is_default {
+            form.inline method="post" action=(action("default")) {
+                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="account" value=(id);
+                button type="submit" { "Make default" }
+            }
+        }
+        form.inline method="post" action=(action("rename")) {
+            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="account" value=(id);
+            label { "Label "
+                input type="text" name="label" maxlength=(crate::connections::MAX_LABEL_CHARS)
+                    value=(account.label.as_deref().unwrap_or_default()) placeholder=(account.nickname);
+            }
+            " "
+            button type="submit" { "Rename" }
+        }
+        form.inline method="post" action=(action("disconnect")) {
+            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="account" value=(id);
+            button type="submit" { "Disconnect" }
+        }
+    }
+}
+
+/// The accounts of an `oauth` server: one card per provider listing the accounts connected
+/// (Make default / Rename / Disconnect each) with Connect.
 pub(super) async fn accounts_page(
     state: &AppState,
     session: &SessionUser,
@@ -148,38 +208,31 @@ pub(super) async fn accounts_page(
                 None => {}
             }
             @for provider in &providers {
-                @let account = accounts.iter().find(|a| a.server_id == server.id && &a.provider == provider);
+                @let mine: Vec<&ConnectionView> = accounts.iter().filter(|a| a.server_id == server.id && &a.provider == provider).collect();
                 section.card aria-labelledby={ "provider-" (provider) } {
                     h2 id={ "provider-" (provider) } { (provider) }
-                    @match account {
-                        Some(account) => {
-                            @match account.status {
-                                ConnectionStatus::Active => {
-                                    p { "Connected as " strong.nickname { (account.nickname) } "." }
-                                    @if let (Some(FailureKind::Integration), Some(message)) = (account.failure_kind, &account.failure_message) {
-                                        p.error role="alert" { (message) }
-                                    }
+                    @if mine.is_empty() {
+                        p { "Not connected." }
+                    } @else {
+                        @if mine.len() > 1 {
+                            p { "Tools use the default account unless you ask for another by name." }
+                        }
+                        ul.accounts {
+                            @for account in &mine {
+                                li.account data-account=(account.nickname) {
+                                    (account_card(session, server, provider, account, mine.len() > 1))
                                 }
-                                ConnectionStatus::NeedsReauth => {
-                                    p.error role="alert" { "The connection of " strong.nickname { (account.nickname) } " has expired or was revoked. Connect again to keep using " (server.name) "." }
-                                }
-                            }
-                            form.inline method="post" action={ "/connections/" (server.slug) "/" (provider) "/connect" } {
-                                input type="hidden" name="csrf" value=(session.csrf);
-                                button type="submit" { "Reconnect" }
-                            }
-                            form.inline method="post" action={ "/connections/" (server.slug) "/" (provider) "/disconnect" } {
-                                input type="hidden" name="csrf" value=(session.csrf);
-                                button type="submit" { "Disconnect" }
                             }
                         }
-                        None => {
-                            p { "Not connected." }
-                            form.inline method="post" action={ "/connections/" (server.slug) "/" (provider) "/connect" } {
-                                input type="hidden" name="csrf" value=(session.csrf);
-                                button type="submit" { "Connect " (provider) }
-                            }
+                    }
+                    form.inline method="post" action={ "/connections/" (server.slug) "/" (provider) "/connect" } {
+                        input type="hidden" name="csrf" value=(session.csrf);
+                        button type="submit" {
+                            @if mine.is_empty() { "Connect " (provider) } @else { "Connect another " (provider) " account" }
                         }
+                    }
+                    @if !mine.is_empty() {
+                        p { small { "To connect another account, sign in to " (provider) " as that account when it asks; an account you connect again replaces its old connection." } }
                     }
                 }
             }
@@ -282,27 +335,6 @@ fn continue_to_provider(server: &Server, provider: &str, url: &str) -> Response 
         }
     };
     markup.into_response()
-}
-
-/// `POST /connections/{slug}/{provider}/disconnect`: revokes at the provider, deletes the
-/// tokens.
-pub(super) async fn disconnect(
-    State(state): State<AppState>,
-    Path((slug, provider)): Path<(String, String)>,
-    VerifiedForm { session, .. }: VerifiedForm,
-) -> Response {
-    let server = match oauth_server(&state, &session.user, &slug).await {
-        Ok(server) => server,
-        Err(response) => return response,
-    };
-    match state
-        .connections
-        .disconnect(session.user.id, server.id, &provider)
-        .await
-    {
-        Ok(_) => Redirect::to(&format!("/connections/{}", server.slug)).into_response(),
-        Err(e) => PageError::from(e).into_response(),
-    }
 }
 
 /// `GET /auth/callback`: where every provider sends the browser back.

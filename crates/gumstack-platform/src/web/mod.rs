@@ -5,6 +5,7 @@
 //! role on the server (module `access`).
 
 mod access;
+mod accounts;
 mod activity;
 mod audit;
 mod clients;
@@ -120,7 +121,15 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route(
             "/connections/{slug}/{provider}/disconnect",
-            post(connections::disconnect),
+            post(accounts::disconnect),
+        )
+        .route(
+            "/connections/{slug}/{provider}/default",
+            post(accounts::make_default),
+        )
+        .route(
+            "/connections/{slug}/{provider}/rename",
+            post(accounts::rename),
         )
         .route("/auth/callback", get(connections::callback))
         .route("/assets/app.css", get(stylesheet))

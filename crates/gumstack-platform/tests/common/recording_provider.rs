@@ -23,6 +23,8 @@ use super::Harness;
 
 pub const CONFIG: &str = "name: Tracker\nauth:\n  type: oauth\n  provider: tracker\n";
 pub const REDIRECT: &str = "http://127.0.0.1:8080/auth/callback";
+/// The nickname of the account the recorder signs in unless told otherwise.
+pub const ANN: &str = "<b>ann</b>@tracker";
 
 /// A provider that issues numbered tokens, rotates refresh tokens, refuses a reused one like
 /// real providers do, and records every call.
@@ -46,6 +48,8 @@ pub struct Recorded {
     pub not_configured: bool,
     /// How `revoke` fails, if it does.
     pub revoke_failure: Option<ProviderFailure>,
+    /// The nickname of the account signing in (default `<b>ann</b>@tracker`).
+    pub nickname: Option<String>,
 }
 
 impl Recorder {
@@ -143,7 +147,9 @@ impl ProviderCalls for Recorder {
                         }
                     }
                 }
-                Operation::Nickname => Ok(json!({ "nickname": "<b>ann</b>@tracker" })),
+                Operation::Nickname => Ok(json!({
+                    "nickname": r.nickname.clone().unwrap_or_else(|| ANN.to_owned())
+                })),
                 Operation::Revoke => match r.revoke_failure.clone() {
                     Some(failure) => Err(failure),
                     None => Ok(json!({ "revoked": true })),
@@ -233,7 +239,8 @@ impl Setup {
             )
             .await
             .unwrap();
-        assert_eq!(connected.nickname, "<b>ann</b>@tracker");
+        let expected = self.provider.with(|r| r.nickname.clone());
+        assert_eq!(connected.nickname, expected.as_deref().unwrap_or(ANN));
     }
 
     pub async fn token(&self, c: &Connections) -> Result<String, TokenError> {
@@ -247,7 +254,7 @@ impl Setup {
             .platform
             .state
             .store
-            .connection(self.user.id, self.server.id, "tracker")
+            .connection(self.user.id, self.server.id, "tracker", None)
             .await
             .unwrap()
     }

@@ -35,6 +35,8 @@ fn connection_from_row(row: &SqliteRow) -> Result<Connection, StoreError> {
         server_id: uuid_col(row, "server_id")?,
         provider: row.try_get("provider")?,
         nickname: row.try_get("nickname")?,
+        label: row.try_get("label")?,
+        is_default: row.try_get("is_default")?,
         access_ciphertext: row.try_get("access_ciphertext")?,
         access_hash: row.try_get("access_hash")?,
         refresh_ciphertext: row.try_get("refresh_ciphertext")?,
@@ -118,36 +120,129 @@ impl ConnectionStore for SqliteStore {
         user_id: Uuid,
         server_id: Uuid,
         provider: &str,
+        account: Option<&str>,
     ) -> Result<Connection, StoreError> {
-        let row = sqlx::query(
-            "SELECT * FROM connections WHERE user_id = ? AND server_id = ? AND provider = ?",
-        )
-        .bind(user_id.to_string())
-        .bind(server_id.to_string())
-        .bind(provider)
-        .fetch_one(&self.pool)
-        .await?;
+        let query = match account {
+            None => sqlx::query(
+                "SELECT * FROM connections
+                 WHERE user_id = ? AND server_id = ? AND provider = ? AND is_default = 1",
+            )
+            .bind(user_id.to_string())
+            .bind(server_id.to_string())
+            .bind(provider),
+            // A nickname is the account's own name: it wins over another account's label.
+            Some(name) => sqlx::query(
+                "SELECT * FROM connections
+                 WHERE user_id = ? AND server_id = ? AND provider = ?
+                   AND (nickname = ? OR label = ?)
+                 ORDER BY nickname = ? DESC LIMIT 1",
+            )
+            .bind(user_id.to_string())
+            .bind(server_id.to_string())
+            .bind(provider)
+            .bind(name)
+            .bind(name)
+            .bind(name),
+        };
+        let row = query.fetch_one(&self.pool).await?;
         connection_from_row(&row)
     }
 
     async fn user_connections(&self, user_id: Uuid) -> Result<Vec<Connection>, StoreError> {
-        let rows =
-            sqlx::query("SELECT * FROM connections WHERE user_id = ? ORDER BY created_at, id")
-                .bind(user_id.to_string())
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT * FROM connections WHERE user_id = ?
+             ORDER BY server_id, provider, is_default DESC, created_at, id",
+        )
+        .bind(user_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(connection_from_row).collect()
+    }
+
+    async fn set_default_connection(&self, user_id: Uuid, id: Uuid) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row =
+            sqlx::query("SELECT server_id, provider FROM connections WHERE id = ? AND user_id = ?")
+                .bind(id.to_string())
+                .bind(user_id.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+        let server_id: String = row.try_get("server_id")?;
+        let provider: String = row.try_get("provider")?;
+        // The old default is cleared first: the one-default index is checked row by row.
+        sqlx::query(
+            "UPDATE connections SET is_default = 0
+             WHERE user_id = ? AND server_id = ? AND provider = ? AND id <> ? AND is_default = 1",
+        )
+        .bind(user_id.to_string())
+        .bind(&server_id)
+        .bind(&provider)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE connections SET is_default = 1 WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn label_connection(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        label: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row =
+            sqlx::query("SELECT server_id, provider FROM connections WHERE id = ? AND user_id = ?")
+                .bind(id.to_string())
+                .bind(user_id.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+        let server_id: String = row.try_get("server_id")?;
+        let provider: String = row.try_get("provider")?;
+        if let Some(label) = label {
+            let taken = sqlx::query(
+                "SELECT 1 FROM connections
+                 WHERE user_id = ? AND server_id = ? AND provider = ? AND id <> ?
+                   AND (nickname = ? OR label = ?)",
+            )
+            .bind(user_id.to_string())
+            .bind(&server_id)
+            .bind(&provider)
+            .bind(id.to_string())
+            .bind(label)
+            .bind(label)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if taken.is_some() {
+                return Err(StoreError::Conflict(Constraint::AccountName));
+            }
+        }
+        sqlx::query("UPDATE connections SET label = ? WHERE id = ?")
+            .bind(label)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn upsert_connection(&self, c: &Connection) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO connections (id, user_id, server_id, provider, nickname, access_ciphertext,
-                                      access_hash, refresh_ciphertext, expires_at, scope, status,
-                                      failure_kind, failure_message, failures, retry_at, version,
-                                      lease_holder, lease_until, obtained_at, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)
-             ON CONFLICT (user_id, server_id, provider) DO UPDATE SET
-                 id = excluded.id, nickname = excluded.nickname,
+            "INSERT INTO connections (id, user_id, server_id, provider, nickname, is_default,
+                                      access_ciphertext, access_hash, refresh_ciphertext,
+                                      expires_at, scope, status, failure_kind, failure_message,
+                                      failures, retry_at, version, lease_holder, lease_until,
+                                      obtained_at, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5,
+                     NOT EXISTS (SELECT 1 FROM connections WHERE user_id = ?2 AND server_id = ?3
+                                 AND provider = ?4 AND is_default = 1),
+                     ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, NULL, NULL, ?17, ?18, ?19)
+             ON CONFLICT (user_id, server_id, provider, nickname) DO UPDATE SET
+                 id = excluded.id,
                  access_ciphertext = excluded.access_ciphertext, access_hash = excluded.access_hash,
                  refresh_ciphertext = excluded.refresh_ciphertext, expires_at = excluded.expires_at,
                  scope = excluded.scope, status = excluded.status,
@@ -346,12 +441,34 @@ impl ConnectionStore for SqliteStore {
     }
 
     async fn delete_connection(&self, id: Uuid) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM connections WHERE id = ?")
-            .bind(id.to_string())
-            .execute(&self.pool)
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let gone = sqlx::query(
+            "DELETE FROM connections WHERE id = ? RETURNING user_id, server_id, provider, is_default",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(gone) = gone
+            && gone.try_get::<bool, _>("is_default")?
+        {
+            let user_id: String = gone.try_get("user_id")?;
+            let server_id: String = gone.try_get("server_id")?;
+            let provider: String = gone.try_get("provider")?;
+            sqlx::query(
+                "UPDATE connections SET is_default = 1 WHERE id = (
+                     SELECT id FROM connections WHERE user_id = ? AND server_id = ? AND provider = ?
+                     ORDER BY created_at, id LIMIT 1)",
+            )
+            .bind(user_id)
+            .bind(server_id)
+            .bind(provider)
+            .execute(&mut *tx)
             .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
+
     async fn beat_instance(
         &self,
         id: Uuid,
