@@ -85,6 +85,8 @@ fn needs_credentials(
 #[derive(Debug, Deserialize)]
 struct CredentialQuery {
     provider: Option<String>,
+    /// One of the user's accounts of the provider (nickname or label); else the default.
+    account: Option<String>,
 }
 
 /// A call from a server process, authenticated: its server, and the user whose call it
@@ -289,14 +291,14 @@ async fn credentials(
             );
         }
         AuthType::Oauth => {
-            return oauth_credentials(&state, &server, user_id, &call_id, query.provider).await;
+            return oauth_credentials(&state, &server, user_id, &call_id, query).await;
         }
         AuthType::Cred => {}
     }
-    if query.provider.is_some() {
+    if query.provider.is_some() || query.account.is_some() {
         return refuse(
             ErrorCode::NotSupported,
-            "providers apply to oauth servers only",
+            "providers and accounts apply to oauth servers only",
         );
     }
     let connect_url = state.urls.join(&format!("/connections/{}", server.slug));
@@ -372,6 +374,12 @@ fn token_refusal(
             "{} needs your {provider} account, which you have not connected yet.",
             server.name
         )),
+        TokenError::UnknownAccount { account, connected } => needs(format!(
+            "You have no {provider} account called \"{account}\" connected to {}; yours are: {}. \
+             Connect it, or call again with one of these.",
+            server.name,
+            connected.join(", ")
+        )),
         TokenError::NeedsReauth => needs(format!(
             "Your {provider} account connection for {} has expired or was revoked; connect it again.",
             server.name
@@ -398,21 +406,27 @@ async fn oauth_credentials(
     server: &Server,
     user_id: Uuid,
     call_id: &str,
-    provider: Option<String>,
+    query: CredentialQuery,
 ) -> Response {
-    let provider = match provider_of(server, provider) {
+    let provider = match provider_of(server, query.provider) {
         Ok(provider) => provider,
         Err((code, message)) => return refuse(code, &message),
     };
+    let account = query.account.as_deref().filter(|name| !name.is_empty());
     match state
         .connections
-        .access_token(user_id, server.id, &provider)
+        .account_token(user_id, server.id, &provider, account)
         .await
     {
         Ok(token) => {
-            state.activity.released(call_id, [token.clone()]);
+            state
+                .activity
+                .released(call_id, [token.access_token.clone()]);
             tracing::info!(server = %server.slug, user = %user_id, call = %call_id, %provider, "access token fetched");
-            reply(StatusCode::OK, &CredentialsReply::access_token(token))
+            reply(
+                StatusCode::OK,
+                &CredentialsReply::access_token(token.access_token, token.account),
+            )
         }
         Err(error) => token_refusal(state, call_id, server, &provider, error),
     }

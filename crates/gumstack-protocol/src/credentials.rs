@@ -20,13 +20,20 @@ pub const CREDENTIALS_PATH: &str = "/internal/v1/credentials";
 pub const INVALID_TOKEN_PATH: &str = "/internal/v1/credentials/invalid";
 /// The query parameter naming the provider.
 pub const PROVIDER_QUERY: &str = "provider";
+/// The query parameter naming one of the user's accounts of an OAuth provider (its nickname
+/// or the user's label for it); without it, the default account.
+pub const ACCOUNT_QUERY: &str = "account";
 
 /// 200 `{"credentials": {"name": "value", …}}`: a `cred` server's saved form values, or an
-/// `oauth` server's `{"access_token": …}`. A `null` value counts as not set.
+/// `oauth` server's `{"access_token": …}` with `"account"`, the nickname of the account it is
+/// of. A `null` value counts as not set.
 #[derive(Clone, Default, Serialize, Deserialize)]
 pub struct CredentialsReply {
     #[serde(serialize_with = "expose_values")]
     pub credentials: BTreeMap<String, Option<SecretString>>,
+    /// `oauth`: the account's nickname at the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 impl CredentialsReply {
@@ -34,23 +41,31 @@ impl CredentialsReply {
     pub fn new(values: impl IntoIterator<Item = (String, SecretString)>) -> Self {
         Self {
             credentials: values.into_iter().map(|(k, v)| (k, Some(v))).collect(),
+            account: None,
         }
     }
 
-    /// The reply of an `oauth` server: its access token.
-    pub fn access_token(token: SecretString) -> Self {
-        Self::new([("access_token".to_owned(), token)])
+    /// The reply of an `oauth` server: the access token of `account`.
+    pub fn access_token(token: SecretString, account: String) -> Self {
+        Self {
+            account: Some(account),
+            ..Self::new([("access_token".to_owned(), token)])
+        }
     }
 }
 
 impl fmt::Debug for CredentialsReply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map()
-            .entries(
-                self.credentials
+        f.debug_struct("CredentialsReply")
+            .field(
+                "credentials",
+                &self
+                    .credentials
                     .iter()
-                    .map(|(k, v)| (k, v.as_ref().map(|_| REDACTED))),
+                    .map(|(k, v)| (k, v.as_ref().map(|_| REDACTED)))
+                    .collect::<BTreeMap<_, _>>(),
             )
+            .field("account", &self.account)
             .finish()
     }
 }
@@ -212,7 +227,7 @@ mod tests {
 
     #[test]
     fn debug_never_shows_a_secret() {
-        let reply = CredentialsReply::access_token("at-secret".into());
+        let reply = CredentialsReply::access_token("at-secret".into(), "ada".into());
         let report = InvalidTokenReport {
             provider: None,
             access_token: "at-secret".into(),

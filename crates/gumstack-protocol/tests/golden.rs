@@ -234,7 +234,7 @@ fn credentials_replies() {
     );
     golden(
         "credentials.oauth.json",
-        &CredentialsReply::access_token("at-2".into()),
+        &CredentialsReply::access_token("at-2".into(), "ada@work".into()),
     );
 }
 

@@ -31,7 +31,7 @@ use crate::{
     env::Mode,
     error::GumstackError,
     identity::Presented,
-    platform_api::{NO_USER, PlatformApi},
+    platform_api::{Fetched, NO_USER, PlatformApi},
     scope::{HostState, RequestScope},
 };
 
@@ -41,9 +41,18 @@ pub struct Credentials {
     values: BTreeMap<String, SecretString>,
     /// Declared credentials that are not set, with how they would be set.
     unset: BTreeMap<String, String>,
+    /// `oauth` in production: the nickname of the account the token is of.
+    account: Option<String>,
 }
 
 impl Credentials {
+    /// `oauth` in production: the account (its nickname at the provider) whose access token
+    /// this is: the user's default account, or the one asked for. `None` in local mode and
+    /// for other auth types.
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
+    }
+
     /// The value of credential `name`, if set.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(|value| value.expose_secret())
@@ -116,13 +125,13 @@ pub async fn get_credentials() -> Result<Credentials, GumstackError> {
         AuthType::None => declared_from_env(host),
         AuthType::Cred => match host.env.mode() {
             Mode::Local => declared_from_env(host),
-            Mode::Production => from_platform(&scope, None).await,
+            Mode::Production => from_platform(&scope, None, None).await,
         },
         AuthType::Oauth => match host.config.auth.providers.as_slice() {
             [provider] => match host.env.mode() {
                 Mode::Local => local_oauth_token(host, provider),
                 // The platform knows the server's one provider.
-                Mode::Production => from_platform(&scope, None).await,
+                Mode::Production => from_platform(&scope, None, None).await,
             },
             providers => Err(GumstackError::misconfigured(format!(
                 "this server has several OAuth providers ({}): call \
@@ -133,23 +142,65 @@ pub async fn get_credentials() -> Result<Credentials, GumstackError> {
     }
 }
 
-/// The OAuth credentials (`access_token`) of the calling user for `provider`, for `oauth`
-/// servers with several providers.
+/// The OAuth credentials (`access_token`) of the calling user's default account at
+/// `provider`, for `oauth` servers with several providers.
 pub async fn get_credentials_for(provider: &str) -> Result<Credentials, GumstackError> {
-    let scope = current_scope("get_credentials_for()")?;
+    get_credentials_for_account(Some(provider), None).await
+}
+
+/// The OAuth credentials (`access_token`) of one of the calling user's accounts at `provider`
+/// (`None`: the server's one provider): the account called `account` (its nickname at the
+/// provider, or the label the user gave it), or the user's default account when `None`.
+///
+/// A user may connect several accounts of a provider (docs/PROTOCOL.md §3); a tool that lets
+/// them choose takes an optional `account` argument ([`AccountArgs`]) and passes it here.
+/// An account the user has not connected fails with [`GumstackError::NeedsAuthorization`],
+/// whose message names the accounts they did connect. [`Credentials::account`] says which
+/// account answered. In local mode `account` is ignored: the one local token is used.
+pub async fn get_credentials_for_account(
+    provider: Option<&str>,
+    account: Option<&str>,
+) -> Result<Credentials, GumstackError> {
+    let scope = current_scope("get_credentials_for_account()")?;
     let host = scope.host();
     if !matches!(host.config.auth.kind, AuthType::Oauth) {
         return Err(GumstackError::misconfigured(format!(
-            "get_credentials_for() is for servers with auth type `oauth`; this server's auth \
-             type is `{}`: call get_credentials() instead",
+            "get_credentials_for() and get_credentials_for_account() are for servers with auth \
+             type `oauth`; this server's auth type is `{}`: call get_credentials() instead",
             host.config.auth.kind.as_str()
         )));
     }
-    check_declared(host, provider)?;
+    let named = match (provider, host.config.auth.providers.as_slice()) {
+        (Some(provider), _) => {
+            check_declared(host, provider)?;
+            provider
+        }
+        (None, [provider]) => provider.as_str(),
+        (None, providers) => {
+            return Err(GumstackError::misconfigured(format!(
+                "this server has several OAuth providers ({}): name one",
+                providers.join(", ")
+            )));
+        }
+    };
+    let account = account.map(str::trim).filter(|name| !name.is_empty());
     match host.env.mode() {
-        Mode::Local => local_oauth_token(host, provider),
-        Mode::Production => from_platform(&scope, Some(provider)).await,
+        Mode::Local => local_oauth_token(host, named),
+        // Unnamed, the platform knows the server's one provider.
+        Mode::Production => from_platform(&scope, provider, account).await,
     }
+}
+
+/// The arguments of a tool that lets the user choose which of their accounts to use: add
+/// them to the tool's own (`#[serde(flatten)]`) or take them as they are, and pass `account`
+/// to [`get_credentials_for_account`].
+#[derive(Debug, Clone, Default, serde::Deserialize, rmcp::schemars::JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+pub struct AccountArgs {
+    /// Which of your connected accounts to use (its name at the provider, or the label you
+    /// gave it); leave it out for your default account.
+    #[serde(default)]
+    pub account: Option<String>,
 }
 
 /// Tells the platform that the provider rejected `access_token` (an HTTP 401 from its API),
@@ -277,6 +328,7 @@ fn declared_from_env(host: &HostState) -> Result<Credentials, GumstackError> {
     let mut credentials = Credentials {
         values: BTreeMap::new(),
         unset: BTreeMap::new(),
+        account: None,
     };
     for field in &host.config.auth.credentials {
         let variable = match host.env.mode() {
@@ -305,14 +357,16 @@ fn declared_from_env(host: &HostState) -> Result<Credentials, GumstackError> {
 }
 
 /// Production `cred` and `oauth`: the calling user's credentials, from the platform
-/// (`provider` names the OAuth provider for servers with several).
+/// (`provider` names the OAuth provider for servers with several, `account` one of the user's
+/// accounts there).
 async fn from_platform(
     scope: &RequestScope,
     provider: Option<&str>,
+    account: Option<&str>,
 ) -> Result<Credentials, GumstackError> {
     let host = scope.host();
     let (platform, identity) = platform_and_identity(scope)?;
-    let values = platform.credentials(identity, provider).await?;
+    let Fetched { values, account } = platform.credentials(identity, provider, account).await?;
     let expected: Vec<&str> = match host.config.auth.kind {
         AuthType::Oauth => vec!["access_token"],
         _ => host
@@ -331,7 +385,11 @@ async fn from_platform(
             (name.to_owned(), how.to_owned())
         })
         .collect();
-    Ok(Credentials { values, unset })
+    Ok(Credentials {
+        values,
+        unset,
+        account,
+    })
 }
 
 /// Production: the client of the platform, and what the call being served presented.
@@ -375,6 +433,7 @@ fn local_oauth_token(host: &HostState, provider: &str) -> Result<Credentials, Gu
     Ok(Credentials {
         values: BTreeMap::from([("access_token".to_owned(), value)]),
         unset: BTreeMap::new(),
+        account: None,
     })
 }
 

@@ -115,7 +115,8 @@ pub mod testing;
 
 pub use context::GumstackContext;
 pub use credentials::{
-    Credentials, get_credentials, get_credentials_for, get_credentials_sync, report_invalid_token,
+    AccountArgs, Credentials, get_credentials, get_credentials_for, get_credentials_for_account,
+    get_credentials_sync, report_invalid_token,
 };
 pub use env::{HostEnv, Mode};
 pub use error::{GumstackError, HostError};

@@ -25,15 +25,15 @@
 //! passed on for 409 and 502 `integration_error`, where it is written for people (the user,
 //! the developer); for the others it goes to the log.
 
-use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use gumstack_protocol::credentials::{
-    CREDENTIALS_PATH, INVALID_TOKEN_PATH, InvalidTokenReport, PROVIDER_QUERY,
+    ACCOUNT_QUERY, CREDENTIALS_PATH, INVALID_TOKEN_PATH, InvalidTokenReport, PROVIDER_QUERY,
 };
 use reqwest::{Url, header};
 use secrecy::{ExposeSecret, SecretString};
 
-pub(crate) use self::answer::NO_USER;
+pub(crate) use self::answer::{Fetched, NO_USER};
 use self::answer::{credentials_answer, error_answer, retry_later};
 use crate::error::{GumstackError, HostError};
 use crate::identity::Presented;
@@ -122,17 +122,20 @@ impl PlatformApi {
     }
 
     /// The credentials of the user whose call presented `identity` (its `Gumstack-Identity`
-    /// and `Gumstack-Call`, unchanged), for `provider` when given: name → value, values that
-    /// are set only.
+    /// and `Gumstack-Call`, unchanged), for `provider` and its `account` when given.
     pub(crate) async fn credentials(
         &self,
         identity: &Presented,
         provider: Option<&str>,
-    ) -> Result<BTreeMap<String, SecretString>, GumstackError> {
+        account: Option<&str>,
+    ) -> Result<Fetched, GumstackError> {
         let server_token = self.server_token()?;
         let mut url = self.credentials_url.clone();
         if let Some(provider) = provider {
             url.query_pairs_mut().append_pair(PROVIDER_QUERY, provider);
+        }
+        if let Some(account) = account {
+            url.query_pairs_mut().append_pair(ACCOUNT_QUERY, account);
         }
         let response = with_call(
             self.http
@@ -284,16 +287,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_provider_is_sent_url_encoded() {
+    async fn the_provider_and_account_are_sent_url_encoded() {
         let platform = TestPlatform::start().await;
-        platform.reply_credentials(CredentialsReply::credentials(
-            json!({ "access_token": "t" }),
-        ));
+        platform.reply_credentials(CredentialsReply::account_token("t", "me@work"));
         let api = api(platform.backend_url(), platform.server_token());
-        let values = api.credentials(&identity(), Some("a b&c")).await.unwrap();
-        assert_eq!(values["access_token"].expose_secret(), "t");
+        let fetched = api
+            .credentials(&identity(), Some("a b&c"), Some("me@work"))
+            .await
+            .unwrap();
+        assert_eq!(fetched.values["access_token"].expose_secret(), "t");
+        assert_eq!(fetched.account.as_deref(), Some("me@work"));
         let request = &platform.credentials_requests()[0];
-        assert_eq!(request.query.as_deref(), Some("provider=a+b%26c"));
+        assert_eq!(
+            request.query.as_deref(),
+            Some("provider=a+b%26c&account=me%40work")
+        );
         assert_eq!(request.identity.as_deref(), Some("header.claims.signature"));
         assert_eq!(request.call.as_deref(), Some("call-7"));
     }
@@ -305,8 +313,9 @@ mod tests {
             json!({ "api_key": "sk-1", "region": "", "team": null }),
         ));
         let api = api(platform.backend_url(), platform.server_token());
-        let values = api.credentials(&identity(), None).await.unwrap();
-        assert_eq!(values.keys().collect::<Vec<_>>(), ["api_key"]);
+        let fetched = api.credentials(&identity(), None, None).await.unwrap();
+        assert_eq!(fetched.values.keys().collect::<Vec<_>>(), ["api_key"]);
+        assert_eq!(fetched.account, None);
     }
 
     #[tokio::test]
@@ -318,7 +327,7 @@ mod tests {
         );
         platform.reply_credentials(CredentialsReply::raw(200, huge));
         let api = api(platform.backend_url(), platform.server_token());
-        let error = api.credentials(&identity(), None).await.unwrap_err();
+        let error = api.credentials(&identity(), None, None).await.unwrap_err();
         assert_eq!(retry_message(error), UNREADABLE);
     }
 
@@ -328,7 +337,7 @@ mod tests {
         let url = format!("http://{}", listener.local_addr().unwrap());
         drop(listener);
         let error = api(&url, "gst_1")
-            .credentials(&identity(), None)
+            .credentials(&identity(), None, None)
             .await
             .unwrap_err();
         assert!(retry_message(error).contains("could not be reached"));
@@ -341,7 +350,7 @@ mod tests {
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api = api(&format!("http://{}", silent.local_addr().unwrap()), "gst_1");
         let started = tokio::time::Instant::now();
-        let error = api.credentials(&identity(), None).await.unwrap_err();
+        let error = api.credentials(&identity(), None, None).await.unwrap_err();
         assert!(
             retry_message(error).contains("did not answer in time"),
             "after {:?}",

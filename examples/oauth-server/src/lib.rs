@@ -5,8 +5,10 @@
 //! `OAUTH_*` environment variables ([`oidc_provider`]); the platform calls it to build the
 //! authorization URL, exchange the code, refresh tokens and name the account.
 //!
-//! The `provider_profile` tool gets the caller's access token with `get_credentials().await`
-//! and calls the provider's userinfo endpoint with it. When the provider rejects the token
+//! The `provider_profile` tool gets the caller's access token with
+//! `get_credentials_for_account(None, account).await` (the user's default account, or the one
+//! its optional `account` argument names: a user may connect several) and calls the provider's
+//! userinfo endpoint with it. When the provider rejects the token
 //! (HTTP 401) it reports it with `report_invalid_token`, which has the platform refresh the
 //! connection, and tries once more with a freshly fetched token.
 //!
@@ -19,11 +21,11 @@
 use std::sync::Arc;
 
 use gumstack::{
-    Config, GumstackContext, GumstackError, GumstackHost,
+    AccountArgs, Config, GumstackContext, GumstackError, GumstackHost,
     auth::{ClientAuthMethod, ProviderError, StandardOAuthProvider},
-    get_credentials, report_invalid_token,
+    get_credentials_for_account, report_invalid_token,
 };
-use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+use rmcp::{ServerHandler, handler::server::wrapper::Parameters, tool, tool_handler, tool_router};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -104,22 +106,29 @@ impl ProviderAccount {
     #[tool(
         description = "Show your account at the provider (its userinfo) and which access token was used"
     )]
-    async fn provider_profile(&self) -> Result<String, GumstackError> {
-        let token = access_token().await?;
-        let (token, mut profile) = match self.userinfo(&token).await {
+    async fn provider_profile(
+        &self,
+        Parameters(AccountArgs { account }): Parameters<AccountArgs>,
+    ) -> Result<String, GumstackError> {
+        let account = account.as_deref();
+        let (token, used) = access_token(account).await?;
+        let (token, used, mut profile) = match self.userinfo(&token).await {
             // The provider no longer accepts the token: the platform refreshes it, once.
             Err(ProviderError::Rejected { status: 401, .. }) => {
                 report_invalid_token(None, &token).await?;
-                let fresh = access_token().await?;
+                let (fresh, used) = access_token(account).await?;
                 let profile = self.userinfo(&fresh).await.map_err(tool_error)?;
-                (fresh, profile)
+                (fresh, used, profile)
             }
-            answer => (token, answer.map_err(tool_error)?),
+            answer => (token, used, answer.map_err(tool_error)?),
         };
         profile.insert(
             "token_fingerprint".to_owned(),
             Value::String(fingerprint(&token)),
         );
+        if let Some(used) = used {
+            profile.insert("account".to_owned(), Value::String(used));
+        }
         Ok(Value::Object(profile).to_string())
     }
 
@@ -141,9 +150,12 @@ impl ProviderAccount {
 #[tool_handler(name = "Provider Account")]
 impl ServerHandler for ProviderAccount {}
 
-/// The caller's access token, fetched for this call.
-async fn access_token() -> Result<String, GumstackError> {
-    Ok(get_credentials().await?.require("access_token")?.to_owned())
+/// The access token of the caller's account `account` (else their default one), fetched for
+/// this call, and the account it is of.
+async fn access_token(account: Option<&str>) -> Result<(String, Option<String>), GumstackError> {
+    let credentials = get_credentials_for_account(None, account).await?;
+    let token = credentials.require("access_token")?.to_owned();
+    Ok((token, credentials.account().map(str::to_owned)))
 }
 
 /// What a failed userinfo call means for the user of the tool.

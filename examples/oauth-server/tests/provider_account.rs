@@ -88,6 +88,37 @@ async fn start_production(
 }
 
 #[tokio::test]
+async fn the_account_argument_asks_the_platform_for_that_account() {
+    let platform = TestPlatform::start().await;
+    let idp = TestProvider::start().await;
+    platform.reply_credentials(CredentialsReply::account_token(
+        TEST_ACCESS_TOKEN,
+        "ada@work",
+    ));
+    let (url, _stop) = start_production(&platform, &idp).await;
+    let client = connect(&url, Some(&platform.identity())).await;
+
+    let arguments = json!({ "account": "Work" }).as_object().cloned().unwrap();
+    let result = client
+        .call_tool(CallToolRequestParams::new("provider_profile").with_arguments(arguments))
+        .await
+        .unwrap();
+    let text = result.content[0].as_text().unwrap().text.clone();
+    assert_ne!(result.is_error, Some(true), "{text}");
+    let profile: Value = serde_json::from_str(&text).unwrap();
+    // The account the platform says the token is of.
+    assert_eq!(profile["account"], "ada@work");
+    let request = &platform.credentials_requests()[0];
+    assert_eq!(request.query.as_deref(), Some("account=Work"));
+
+    // Without the argument: the default account.
+    let (is_error, text) = call(&client, "provider_profile").await;
+    assert!(!is_error, "{text}");
+    let request = &platform.credentials_requests()[1];
+    assert_eq!(request.query.as_deref(), None);
+}
+
+#[tokio::test]
 async fn the_profile_is_the_connected_accounts_userinfo() {
     let platform = TestPlatform::start().await;
     let idp = TestProvider::start().await;

@@ -14,10 +14,19 @@ use crate::error::GumstackError;
 type PlatformError = ErrorDetail;
 
 /// What the platform's answer to a fetch means for the tool.
+/// What a credentials fetch got.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    /// Name → value, values that are set only.
+    pub(crate) values: BTreeMap<String, SecretString>,
+    /// `oauth`: the nickname of the account the token is of.
+    pub(crate) account: Option<String>,
+}
+
 pub(super) fn credentials_answer(
     status: StatusCode,
     body: &[u8],
-) -> Result<BTreeMap<String, SecretString>, GumstackError> {
+) -> Result<Fetched, GumstackError> {
     if status == StatusCode::OK {
         let body: CredentialsReply = serde_json::from_slice(body).map_err(|error| {
             // The body may hold credentials: log where it failed, not what it says.
@@ -28,12 +37,16 @@ pub(super) fn credentials_answer(
             );
             retry_later(UNREADABLE)
         })?;
-        return Ok(body
+        let values = body
             .credentials
             .into_iter()
             .filter_map(|(name, value)| Some((name, value?)))
             .filter(|(_, value)| !value.expose_secret().is_empty())
-            .collect());
+            .collect();
+        return Ok(Fetched {
+            values,
+            account: body.account,
+        });
     }
     Err(error_answer(status, body))
 }

@@ -50,6 +50,15 @@ impl CredentialsReply {
         Self::json(StatusCode::OK, json!({ "credentials": values }))
     }
 
+    /// 200 `{"credentials": {"access_token": token}, "account": account}`: the token of the
+    /// user's account `account` (`oauth`).
+    pub fn account_token(token: &str, account: &str) -> Self {
+        Self::json(
+            StatusCode::OK,
+            json!({ "credentials": { "access_token": token }, "account": account }),
+        )
+    }
+
     /// 409 `credentials_required`: the user must go to `connect_url` first.
     pub fn required(connect_url: &str, message: &str) -> Self {
         Self::error(ErrorBody::credentials_required(message, connect_url))
