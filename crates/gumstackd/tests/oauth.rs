@@ -8,73 +8,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::oauth_demo::{World, banner, demo_on, demo_with};
+use common::oauth_demo::{
+    World, banner, connect_account, demo_on, demo_with, press_connect, through_provider,
+};
 use common::oidc::Fault;
 use common::{
-    Api, Browser, OAuthMcp, api_token, csrf_of, page, profile, sibling_binary,
-    signed_in as browser, text_of,
+    Api, OAuthMcp, api_token, csrf_of, page, profile, sibling_binary, signed_in as browser, text_of,
 };
 use serde_json::{Value, json};
-
-/// Presses Connect on the account page; the provider's authorization URL.
-async fn press_connect(browser: &Browser, base: &str) -> String {
-    let (_, page) = page(browser, &format!("{base}/connections/account")).await;
-    let response = browser
-        .http
-        .post(format!("{base}/connections/account/oidc/connect"))
-        .form(&[("csrf", csrf_of(&page))])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    let page = response.text().await.unwrap();
-    // The page sends the browser on with a refresh and a link (a plain navigation).
-    let href = page
-        .split("<a id=\"continue\" href=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("no link to the provider: {page}"));
-    href.replace("&amp;", "&")
-}
-
-/// Follows the provider's redirects (it logs its test account in and consents by itself) until
-/// it sends the browser to the platform's callback; that callback URL.
-async fn through_provider(browser: &Browser, base: &str, authorize_url: &str) -> String {
-    let callback = format!("{base}/auth/callback");
-    let mut url = reqwest::Url::parse(authorize_url).unwrap();
-    for _ in 0..20 {
-        let response = browser.http.get(url.as_str()).send().await.unwrap();
-        let status = response.status();
-        assert!(
-            status.is_redirection(),
-            "{url}: {status} {}",
-            response.text().await.unwrap()
-        );
-        let location = response.headers()["location"].to_str().unwrap();
-        let next = url.join(location).unwrap();
-        if next.as_str().starts_with(&callback) {
-            return next.to_string();
-        }
-        url = next;
-    }
-    panic!("the provider never redirected to the callback");
-}
-
-/// The whole connect flow in the browser; the page the platform shows after the callback.
-async fn connect_account(browser: &Browser, base: &str) -> String {
-    let authorize_url = press_connect(browser, base).await;
-    let callback = through_provider(browser, base, &authorize_url).await;
-    let response = browser.http.get(&callback).send().await.unwrap();
-    assert_eq!(
-        response.status().as_u16(),
-        303,
-        "{}",
-        response.text().await.unwrap()
-    );
-    let location = response.headers()["location"].to_str().unwrap();
-    assert_eq!(location, "/connections/account?connected=1");
-    page(browser, &format!("{base}{location}")).await.1
-}
 
 fn fingerprint(result: &Value) -> String {
     profile(result)["token_fingerprint"]
@@ -470,8 +411,12 @@ async fn the_callback_refuses_states_it_did_not_give_this_browser() {
     // login_hint: one whose name has markup in it, shown as text), whose callback replayed is
     // refused.
     let authorize = press_connect(&alice, &w.base).await;
-    let callback_url =
-        through_provider(&alice, &w.base, &format!("{authorize}&login_hint=html")).await;
+    let callback_url = through_provider(
+        &alice.http,
+        &w.base,
+        &format!("{authorize}&login_hint=html"),
+    )
+    .await;
     let response = alice.http.get(&callback_url).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 303);
     let (status, text) = page(&alice, &callback_url).await;
@@ -489,7 +434,7 @@ async fn the_callback_refuses_states_it_did_not_give_this_browser() {
     // Mallory starts a flow and gets the callback URL with her code and state; Alice's browser
     // is made to open it (login CSRF): refused, and nothing is connected for either.
     let mallory_authorize = press_connect(&mallory, &w.base).await;
-    let mallory_callback = through_provider(&mallory, &w.base, &mallory_authorize).await;
+    let mallory_callback = through_provider(&mallory.http, &w.base, &mallory_authorize).await;
     let (status, text) = page(&alice, &mallory_callback).await;
     assert_eq!(status, 400);
     assert!(
@@ -508,7 +453,7 @@ async fn the_callback_refuses_states_it_did_not_give_this_browser() {
 
     // A state of the same user from another browser session.
     let authorize = press_connect(&alice, &w.base).await;
-    let alice_callback = through_provider(&alice, &w.base, &authorize).await;
+    let alice_callback = through_provider(&alice.http, &w.base, &authorize).await;
     let other_session = browser(&w.base, &w.admin_email, &w.admin_password).await;
     let (status, text) = page(&other_session, &alice_callback).await;
     assert_eq!(status, 400, "{text}");

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::Running;
 use super::oidc::{OidcProvider, Stats};
+use super::{Browser, Running, csrf_of, page};
 
 /// A demo platform (refreshing on demand only, 1 s margin) with the example `account` server
 /// pointed at a running provider.
@@ -200,4 +200,69 @@ impl World {
     pub async fn stats(&self) -> Stats {
         self.provider.stats().await
     }
+}
+
+/// Presses Connect on the account page; the provider's authorization URL.
+pub async fn press_connect(browser: &Browser, base: &str) -> String {
+    let (_, page) = page(browser, &format!("{base}/connections/account")).await;
+    let response = browser
+        .http
+        .post(format!("{base}/connections/account/oidc/connect"))
+        .form(&[("csrf", csrf_of(&page))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let page = response.text().await.unwrap();
+    // The page sends the browser on with a refresh and a link (a plain navigation).
+    let href = page
+        .split("<a id=\"continue\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no link to the provider: {page}"));
+    href.replace("&amp;", "&")
+}
+
+/// Follows the provider's redirects with `provider_client` (a browser's, or a fresh one to sign
+/// in as another account: the provider logs in `login_hint`, else alice, and consents by
+/// itself) until it sends the browser to the platform's callback; that callback URL.
+pub async fn through_provider(
+    provider_client: &reqwest::Client,
+    base: &str,
+    authorize_url: &str,
+) -> String {
+    let callback = format!("{base}/auth/callback");
+    let mut url = reqwest::Url::parse(authorize_url).unwrap();
+    for _ in 0..20 {
+        let response = provider_client.get(url.as_str()).send().await.unwrap();
+        let status = response.status();
+        assert!(
+            status.is_redirection(),
+            "{url}: {status} {}",
+            response.text().await.unwrap()
+        );
+        let location = response.headers()["location"].to_str().unwrap();
+        let next = url.join(location).unwrap();
+        if next.as_str().starts_with(&callback) {
+            return next.to_string();
+        }
+        url = next;
+    }
+    panic!("the provider never redirected to the callback");
+}
+
+/// The whole connect flow in the browser; the page the platform shows after the callback.
+pub async fn connect_account(browser: &Browser, base: &str) -> String {
+    let authorize_url = press_connect(browser, base).await;
+    let callback = through_provider(&browser.http, base, &authorize_url).await;
+    let response = browser.http.get(&callback).send().await.unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        303,
+        "{}",
+        response.text().await.unwrap()
+    );
+    let location = response.headers()["location"].to_str().unwrap();
+    assert_eq!(location, "/connections/account?connected=1");
+    page(browser, &format!("{base}{location}")).await.1
 }
