@@ -7,7 +7,7 @@
 //       [--require-pkce]
 //
 // One static confidential client (`client_secret_basic`, authorization_code + refresh_token,
-// refresh tokens rotated on every use), scopes `openid email offline_access`, revocation and
+// refresh tokens rotated on every use), scopes `openid email profile offline_access`, revocation and
 // userinfo enabled. Nobody logs in: the interaction URL logs in the account named by the
 // authorization request's `login_hint` (else `alice`) and grants what was asked, so a client
 // that follows redirects with a cookie jar lands on `redirect_uri` with `code` and `state`.
@@ -101,11 +101,16 @@ function emailOf(id) {
     return id === 'html' ? '<b>bold</b>@provider.test' : `${id}@provider.test`;
 }
 
+// `alice` is called "Alice Provider" (the `profile` scope's `name` claim).
+function nameOf(id) {
+    return `${id.charAt(0).toUpperCase()}${id.slice(1)} Provider`;
+}
+
 async function findAccount(_ctx, id) {
     return {
         accountId: id,
         async claims() {
-            return { sub: id, email: emailOf(id), email_verified: true };
+            return { sub: id, email: emailOf(id), email_verified: true, name: nameOf(id) };
         },
     };
 }
@@ -313,8 +318,8 @@ provider = new Provider(issuer, {
         },
     ],
     findAccount,
-    scopes: ['openid', 'email', 'offline_access'],
-    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+    scopes: ['openid', 'email', 'profile', 'offline_access'],
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     features: {
         devInteractions: { enabled: false },

@@ -110,7 +110,10 @@ impl<'a> Seal<'a> {
         );
         Signed {
             elicitation_id: jti,
-            url: format!("{connect_url}?elicitation={link}"),
+            url: format!(
+                "{connect_url}{}elicitation={link}",
+                if connect_url.contains('?') { '&' } else { '?' }
+            ),
             request_state,
         }
     }
@@ -270,6 +273,27 @@ mod tests {
         assert_eq!(
             stranger.link_user(call.server_id, link),
             Err("This link is not one the platform made.".to_owned())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_link_to_a_page_with_a_query_keeps_it() {
+        let keys = keys().await;
+        let seal = Seal::new(&keys, ISSUER.into(), NOW);
+        let call = call();
+        let step_up = "https://gumstack.test/connections/demo?provider=oidc&scope=openid+profile";
+        let signed = seal.sign(&call, "provider_name", step_up);
+        let url = url::Url::parse(&signed.url).unwrap();
+        let query: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert_eq!(query[0], ("provider".into(), "oidc".into()));
+        assert_eq!(query[1], ("scope".into(), "openid profile".into()));
+        assert_eq!(query[2].0, "elicitation");
+        assert_eq!(
+            seal.link_user(call.server_id, &query[2].1),
+            Ok(call.user_id)
         );
     }
 }

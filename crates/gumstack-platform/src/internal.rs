@@ -21,6 +21,7 @@ use gumstack_protocol::credentials::{
     InvalidTokenReport,
 };
 use gumstack_protocol::headers::{CALL, IDENTITY};
+use gumstack_protocol::scopes;
 use secrecy::SecretString;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -87,6 +88,8 @@ struct CredentialQuery {
     provider: Option<String>,
     /// One of the user's accounts of the provider (nickname or label); else the default.
     account: Option<String>,
+    /// The provider scopes the tool needs (space-separated).
+    scope: Option<String>,
 }
 
 /// A call from a server process, authenticated: its server, and the user whose call it
@@ -295,10 +298,10 @@ async fn credentials(
         }
         AuthType::Cred => {}
     }
-    if query.provider.is_some() || query.account.is_some() {
+    if query.provider.is_some() || query.account.is_some() || query.scope.is_some() {
         return refuse(
             ErrorCode::NotSupported,
-            "providers and accounts apply to oauth servers only",
+            "providers, accounts and scopes apply to oauth servers only",
         );
     }
     let connect_url = state.urls.join(&format!("/connections/{}", server.slug));
@@ -359,6 +362,15 @@ fn provider_of(server: &Server, named: Option<String>) -> Result<String, (ErrorC
     }
 }
 
+/// Whether an account granted `granted` (as the provider wrote it) lacks one of `needed`.
+/// Unknown grants (the provider named none and the flow asked for none) are not held back.
+fn lacks_scopes(granted: Option<&str>, needed: &[String]) -> bool {
+    match granted {
+        Some(granted) => !scopes::missing(&scopes::split(granted), needed).is_empty(),
+        None => false,
+    }
+}
+
 /// The answer for a token that cannot be handed out.
 fn token_refusal(
     state: &AppState,
@@ -413,11 +425,41 @@ async fn oauth_credentials(
         Err((code, message)) => return refuse(code, &message),
     };
     let account = query.account.as_deref().filter(|name| !name.is_empty());
+    let needed = match query.scope.as_deref().map(scopes::parse_requested) {
+        None => Vec::new(),
+        Some(Ok(needed)) => needed,
+        Some(Err(why)) => return refuse(ErrorCode::InvalidRequest, &format!("scope: {why}")),
+    };
     match state
         .connections
         .account_token(user_id, server.id, &provider, account)
         .await
     {
+        Ok(token) if lacks_scopes(token.scope.as_deref(), &needed) => {
+            let granted = scopes::split(token.scope.as_deref().unwrap_or_default());
+            let missing = scopes::missing(&granted, &needed);
+            let all = scopes::union(&granted, &needed).join(" ");
+            let connect_url = url::Url::parse_with_params(
+                &state.connections.connect_url(&server.slug),
+                [("provider", provider.as_str()), ("scope", all.as_str())],
+            )
+            .map_or_else(
+                |_| state.connections.connect_url(&server.slug),
+                String::from,
+            );
+            tracing::info!(server = %server.slug, user = %user_id, call = %call_id, %provider, missing = %missing.join(" "), "the tool needs scopes the account lacks");
+            needs_credentials(
+                state,
+                call_id,
+                format!(
+                    "This tool of {} needs more access to your {provider} account ({}) than \
+                     you granted; connect it again and allow it.",
+                    server.name,
+                    missing.join(" ")
+                ),
+                &connect_url,
+            )
+        }
         Ok(token) => {
             state
                 .activity

@@ -131,14 +131,16 @@ async fn a_bad_authorization_url_from_the_server_is_refused_and_starts_no_flow()
         "https://idp.example/authorize?redirect_uri=http%3A%2F%2F127.0.0.1%3A8080%2Fauth%2Fcallback".to_owned(),
     ] {
         s.provider.with(|r| r.bad_url = Some(bad.clone()));
-        let refused = c.start(s.user.id, &s.session, &s.server, "tracker").await;
+        let refused = c.start(s.user.id, &s.session, &s.server, "tracker", &[]).await;
         assert!(matches!(refused, Err(ConnectError::Integration(_))), "{bad}");
     }
     let flows: i64 = s.h.count("SELECT COUNT(*) FROM oauth_flows").await;
     assert_eq!(flows, 0);
     // An unknown provider is refused before the server is asked.
     let asked = s.provider.count(Operation::AuthorizationUrl);
-    let unknown = c.start(s.user.id, &s.session, &s.server, "other").await;
+    let unknown = c
+        .start(s.user.id, &s.session, &s.server, "other", &[])
+        .await;
     assert!(matches!(unknown, Err(ConnectError::UnknownProvider { .. })));
     assert_eq!(s.provider.count(Operation::AuthorizationUrl), asked);
 }
@@ -148,8 +150,9 @@ async fn a_provider_without_settings_says_which_env_vars_to_set() {
     let s = Setup::new(Some(600)).await;
     let c = s.instance(settings());
     s.provider.with(|r| r.not_configured = true);
-    let Err(ConnectError::NotConfigured { missing_env, .. }) =
-        c.start(s.user.id, &s.session, &s.server, "tracker").await
+    let Err(ConnectError::NotConfigured { missing_env, .. }) = c
+        .start(s.user.id, &s.session, &s.server, "tracker", &[])
+        .await
     else {
         panic!("expected not configured");
     };
@@ -170,7 +173,7 @@ async fn a_state_connects_only_the_server_it_was_made_for() {
             .await
             .unwrap();
     let url = c
-        .start(s.user.id, &s.session, &other, "tracker")
+        .start(s.user.id, &s.session, &other, "tracker", &[])
         .await
         .unwrap();
     let state = url
@@ -198,7 +201,9 @@ async fn a_user_cannot_pile_up_connect_flows() {
     for _ in 0..20 {
         s.start(&c, &s.user, &s.session).await;
     }
-    let refused = c.start(s.user.id, &s.session, &s.server, "tracker").await;
+    let refused = c
+        .start(s.user.id, &s.session, &s.server, "tracker", &[])
+        .await;
     assert!(
         matches!(refused, Err(ConnectError::Unavailable(_))),
         "{refused:?}"
@@ -266,4 +271,53 @@ async fn a_token_moved_to_another_users_row_does_not_decrypt() {
     let moved = c.access_token(bob.id, s.server.id, "tracker").await;
     assert!(matches!(moved, Err(TokenError::Internal(_))), "{moved:?}");
     assert_eq!(s.token(&c).await.unwrap(), "access-0");
+}
+
+/// A step-up (docs/PROTOCOL.md §3): the server is asked for the scopes a tool needs; an
+/// authorization URL that does not ask for them starts no flow; a provider that names no scope
+/// in its token response granted what the URL asked for, and the connection records it.
+#[tokio::test]
+async fn scopes_a_tool_needs_are_asked_for_and_recorded() {
+    let s = Setup::new(Some(600)).await;
+    let c = s.instance(settings());
+    let admin = vec!["admin".to_owned()];
+    s.provider.with(|r| r.url_scope = Some("read".into()));
+    let refused = c
+        .start(s.user.id, &s.session, &s.server, "tracker", &admin)
+        .await;
+    match refused {
+        Err(ConnectError::Integration(message)) => {
+            assert!(message.contains("does not ask for the scopes"), "{message}");
+            assert!(message.contains("admin"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.h.count("SELECT COUNT(*) FROM oauth_flows").await, 0);
+    let asked = s.provider.with(|r| r.calls.last().unwrap().1.clone());
+    assert_eq!(asked["scopes"], json!(["admin"]));
+
+    s.provider.with(|r| {
+        r.url_scope = Some("read admin".into());
+        r.no_scope_in_tokens = true;
+    });
+    let url = c
+        .start(s.user.id, &s.session, &s.server, "tracker", &admin)
+        .await
+        .unwrap();
+    let state = url
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    c.finish(s.user.id, &s.session, callback(&state, Some("code")))
+        .await
+        .unwrap();
+    assert_eq!(s.stored().await.scope.as_deref(), Some("read admin"));
+
+    // Without extra scopes the request carries none.
+    c.start(s.user.id, &s.session, &s.server, "tracker", &[])
+        .await
+        .unwrap();
+    let asked = s.provider.with(|r| r.calls.last().unwrap().1.clone());
+    assert!(asked.get("scopes").is_none(), "{asked}");
 }

@@ -23,6 +23,9 @@ pub const PROVIDER_QUERY: &str = "provider";
 /// The query parameter naming one of the user's accounts of an OAuth provider (its nickname
 /// or the user's label for it); without it, the default account.
 pub const ACCOUNT_QUERY: &str = "account";
+/// The query parameter listing the provider scopes the tool needs (space-separated): an
+/// account granted fewer must be connected again for them first.
+pub const SCOPE_QUERY: &str = "scope";
 
 /// 200 `{"credentials": {"name": "value", …}}`: a `cred` server's saved form values, or an
 /// `oauth` server's `{"access_token": …}` with `"account"`, the nickname of the account it is

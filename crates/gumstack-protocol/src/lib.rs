@@ -20,6 +20,7 @@
 //!   response and the failure body.
 //! - [`credentials`]: the credentials routes (§3): paths, the reply, the error codes, the
 //!   report of an invalid token.
+//! - [`scopes`]: provider scope lists (what a tool needs, what a connection was granted).
 //! - [`timeouts`]: the waits both sides rely on, and the relations between them.
 //! - [`bearer`], [`loopback`], [`hash`]: one home each for a rule with security meaning (RFC
 //!   6750 bearer parsing, "is this URL loopback?", token and body hashing).
@@ -33,5 +34,6 @@ pub mod headers;
 pub mod jws;
 pub mod loopback;
 pub mod provider;
+pub mod scopes;
 mod secret;
 pub mod timeouts;

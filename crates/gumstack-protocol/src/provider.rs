@@ -72,6 +72,10 @@ pub struct AuthorizationUrlRequest {
     /// The PKCE verifier (RFC 7636, 43 characters) the platform keeps for this flow.
     #[serde(serialize_with = "expose")]
     pub code_verifier: SecretString,
+    /// Scopes to ask for in addition to the provider's own (a tool needs them); absent when
+    /// none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
 }
 
 /// The reply of `authorization-url`.
@@ -139,7 +143,7 @@ macro_rules! redacted_debug {
 }
 
 redacted_debug! {
-    AuthorizationUrlRequest { redirect_uri },
+    AuthorizationUrlRequest { redirect_uri, scopes },
     ExchangeRequest { redirect_uri },
     RefreshRequest {},
     NicknameRequest {},

@@ -111,6 +111,7 @@ fn provider_operations() {
             redirect_uri: REDIRECT.into(),
             state: "st_4d3c2b1a".into(),
             code_verifier: VERIFIER.into(),
+            scopes: vec!["read:org".into()],
         }),
         ProviderRequest::Exchange(ExchangeRequest {
             code: "code-1".into(),

@@ -125,13 +125,13 @@ pub async fn get_credentials() -> Result<Credentials, GumstackError> {
         AuthType::None => declared_from_env(host),
         AuthType::Cred => match host.env.mode() {
             Mode::Local => declared_from_env(host),
-            Mode::Production => from_platform(&scope, None, None).await,
+            Mode::Production => from_platform(&scope, None, None, &[]).await,
         },
         AuthType::Oauth => match host.config.auth.providers.as_slice() {
             [provider] => match host.env.mode() {
                 Mode::Local => local_oauth_token(host, provider),
                 // The platform knows the server's one provider.
-                Mode::Production => from_platform(&scope, None, None).await,
+                Mode::Production => from_platform(&scope, None, None, &[]).await,
             },
             providers => Err(GumstackError::misconfigured(format!(
                 "this server has several OAuth providers ({}): call \
@@ -145,7 +145,89 @@ pub async fn get_credentials() -> Result<Credentials, GumstackError> {
 /// The OAuth credentials (`access_token`) of the calling user's default account at
 /// `provider`, for `oauth` servers with several providers.
 pub async fn get_credentials_for(provider: &str) -> Result<Credentials, GumstackError> {
-    get_credentials_for_account(Some(provider), None).await
+    get_oauth_credentials(OAuthRequest {
+        provider: Some(provider),
+        ..OAuthRequest::default()
+    })
+    .await
+}
+
+/// Which OAuth credentials a tool asks for ([`get_oauth_credentials`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OAuthRequest<'a> {
+    /// The provider; `None` for the server's one provider.
+    pub provider: Option<&'a str>,
+    /// One of the user's accounts there (nickname or label); `None` for their default account.
+    pub account: Option<&'a str>,
+    /// The provider scopes the tool needs. When the account was granted fewer, the user is
+    /// asked to connect it again for them ([`GumstackError::NeedsAuthorization`], or inside
+    /// the call when their MCP client supports it); the server's other tools keep working.
+    pub scopes: &'a [&'a str],
+}
+
+/// The OAuth credentials (`access_token`) `request` describes: a provider, one of the user's
+/// accounts there, and the scopes the tool needs (docs/PROTOCOL.md §3).
+///
+/// ```no_run
+/// use gumstack::{GumstackError, OAuthRequest, get_oauth_credentials};
+///
+/// async fn list_org_repos() -> Result<String, GumstackError> {
+///     let credentials = get_oauth_credentials(OAuthRequest {
+///         scopes: &["read:org"],
+///         ..OAuthRequest::default()
+///     })
+///     .await?;
+///     let _token = credentials.require("access_token")?;
+///     Ok(String::new())
+/// }
+/// ```
+///
+/// In local mode the account and scopes are not checked: the one local token is used.
+pub async fn get_oauth_credentials(
+    request: OAuthRequest<'_>,
+) -> Result<Credentials, GumstackError> {
+    let scope = current_scope("get_oauth_credentials()")?;
+    let host = scope.host();
+    if !matches!(host.config.auth.kind, AuthType::Oauth) {
+        return Err(GumstackError::misconfigured(format!(
+            "OAuth credentials are for servers with auth type `oauth`; this server's auth type \
+             is `{}`: call get_credentials() instead",
+            host.config.auth.kind.as_str()
+        )));
+    }
+    let named = match (request.provider, host.config.auth.providers.as_slice()) {
+        (Some(provider), _) => {
+            check_declared(host, provider)?;
+            provider
+        }
+        (None, [provider]) => provider.as_str(),
+        (None, providers) => {
+            return Err(GumstackError::misconfigured(format!(
+                "this server has several OAuth providers ({}): name one",
+                providers.join(", ")
+            )));
+        }
+    };
+    if let Some(bad) = request
+        .scopes
+        .iter()
+        .find(|s| !gumstack_protocol::scopes::is_scope_token(s))
+    {
+        return Err(GumstackError::misconfigured(format!(
+            "`{}` is not an OAuth scope (printable ASCII without spaces, commas, quotes or \
+             backslashes)",
+            bad.escape_default()
+        )));
+    }
+    let account = request
+        .account
+        .map(str::trim)
+        .filter(|name| !name.is_empty());
+    match host.env.mode() {
+        Mode::Local => local_oauth_token(host, named),
+        // Unnamed, the platform knows the server's one provider.
+        Mode::Production => from_platform(&scope, request.provider, account, request.scopes).await,
+    }
 }
 
 /// The OAuth credentials (`access_token`) of one of the calling user's accounts at `provider`
@@ -161,39 +243,17 @@ pub async fn get_credentials_for_account(
     provider: Option<&str>,
     account: Option<&str>,
 ) -> Result<Credentials, GumstackError> {
-    let scope = current_scope("get_credentials_for_account()")?;
-    let host = scope.host();
-    if !matches!(host.config.auth.kind, AuthType::Oauth) {
-        return Err(GumstackError::misconfigured(format!(
-            "get_credentials_for() and get_credentials_for_account() are for servers with auth \
-             type `oauth`; this server's auth type is `{}`: call get_credentials() instead",
-            host.config.auth.kind.as_str()
-        )));
-    }
-    let named = match (provider, host.config.auth.providers.as_slice()) {
-        (Some(provider), _) => {
-            check_declared(host, provider)?;
-            provider
-        }
-        (None, [provider]) => provider.as_str(),
-        (None, providers) => {
-            return Err(GumstackError::misconfigured(format!(
-                "this server has several OAuth providers ({}): name one",
-                providers.join(", ")
-            )));
-        }
-    };
-    let account = account.map(str::trim).filter(|name| !name.is_empty());
-    match host.env.mode() {
-        Mode::Local => local_oauth_token(host, named),
-        // Unnamed, the platform knows the server's one provider.
-        Mode::Production => from_platform(&scope, provider, account).await,
-    }
+    get_oauth_credentials(OAuthRequest {
+        provider,
+        account,
+        scopes: &[],
+    })
+    .await
 }
 
 /// The arguments of a tool that lets the user choose which of their accounts to use: add
 /// them to the tool's own (`#[serde(flatten)]`) or take them as they are, and pass `account`
-/// to [`get_credentials_for_account`].
+/// to [`get_credentials_for_account`] (or [`OAuthRequest::account`]).
 #[derive(Debug, Clone, Default, serde::Deserialize, rmcp::schemars::JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
 pub struct AccountArgs {
@@ -358,15 +418,18 @@ fn declared_from_env(host: &HostState) -> Result<Credentials, GumstackError> {
 
 /// Production `cred` and `oauth`: the calling user's credentials, from the platform
 /// (`provider` names the OAuth provider for servers with several, `account` one of the user's
-/// accounts there).
+/// accounts there, `scopes` the provider scopes the tool needs).
 async fn from_platform(
     scope: &RequestScope,
     provider: Option<&str>,
     account: Option<&str>,
+    scopes: &[&str],
 ) -> Result<Credentials, GumstackError> {
     let host = scope.host();
     let (platform, identity) = platform_and_identity(scope)?;
-    let Fetched { values, account } = platform.credentials(identity, provider, account).await?;
+    let Fetched { values, account } = platform
+        .credentials(identity, provider, account, scopes)
+        .await?;
     let expected: Vec<&str> = match host.config.auth.kind {
         AuthType::Oauth => vec!["access_token"],
         _ => host

@@ -70,8 +70,10 @@
 //! [`GumstackHost::register_auth`] (most use the ready
 //! [`StandardOAuthProvider`](auth::StandardOAuthProvider)), and the platform calls it through
 //! the host's provider routes (docs/PROTOCOL.md §4), which accept only calls the platform
-//! signed. A tool gets the caller's access token with [`get_credentials`]; when the provider
-//! rejects it, [`report_invalid_token`] has the platform refresh it.
+//! signed. A tool gets the caller's access token with [`get_credentials`] (the user's default
+//! account; [`get_credentials_for_account`] with an account the user named, from the tool's
+//! optional [`AccountArgs`]); when the provider rejects it, [`report_invalid_token`] has the
+//! platform refresh it.
 //!
 //! # Layout
 //!
@@ -115,8 +117,8 @@ pub mod testing;
 
 pub use context::GumstackContext;
 pub use credentials::{
-    AccountArgs, Credentials, get_credentials, get_credentials_for, get_credentials_for_account,
-    get_credentials_sync, report_invalid_token,
+    AccountArgs, Credentials, OAuthRequest, get_credentials, get_credentials_for,
+    get_credentials_for_account, get_credentials_sync, get_oauth_credentials, report_invalid_token,
 };
 pub use env::{HostEnv, Mode};
 pub use error::{GumstackError, HostError};

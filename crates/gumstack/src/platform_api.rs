@@ -29,6 +29,7 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use gumstack_protocol::credentials::{
     ACCOUNT_QUERY, CREDENTIALS_PATH, INVALID_TOKEN_PATH, InvalidTokenReport, PROVIDER_QUERY,
+    SCOPE_QUERY,
 };
 use reqwest::{Url, header};
 use secrecy::{ExposeSecret, SecretString};
@@ -122,12 +123,14 @@ impl PlatformApi {
     }
 
     /// The credentials of the user whose call presented `identity` (its `Gumstack-Identity`
-    /// and `Gumstack-Call`, unchanged), for `provider` and its `account` when given.
+    /// and `Gumstack-Call`, unchanged), for `provider` and its `account` when given, with the
+    /// provider `scopes` the tool needs.
     pub(crate) async fn credentials(
         &self,
         identity: &Presented,
         provider: Option<&str>,
         account: Option<&str>,
+        scopes: &[&str],
     ) -> Result<Fetched, GumstackError> {
         let server_token = self.server_token()?;
         let mut url = self.credentials_url.clone();
@@ -136,6 +139,10 @@ impl PlatformApi {
         }
         if let Some(account) = account {
             url.query_pairs_mut().append_pair(ACCOUNT_QUERY, account);
+        }
+        if !scopes.is_empty() {
+            url.query_pairs_mut()
+                .append_pair(SCOPE_QUERY, &scopes.join(" "));
         }
         let response = with_call(
             self.http
@@ -292,7 +299,12 @@ mod tests {
         platform.reply_credentials(CredentialsReply::account_token("t", "me@work"));
         let api = api(platform.backend_url(), platform.server_token());
         let fetched = api
-            .credentials(&identity(), Some("a b&c"), Some("me@work"))
+            .credentials(
+                &identity(),
+                Some("a b&c"),
+                Some("me@work"),
+                &["repo", "read:org"],
+            )
             .await
             .unwrap();
         assert_eq!(fetched.values["access_token"].expose_secret(), "t");
@@ -300,7 +312,7 @@ mod tests {
         let request = &platform.credentials_requests()[0];
         assert_eq!(
             request.query.as_deref(),
-            Some("provider=a+b%26c&account=me%40work")
+            Some("provider=a+b%26c&account=me%40work&scope=repo+read%3Aorg")
         );
         assert_eq!(request.identity.as_deref(), Some("header.claims.signature"));
         assert_eq!(request.call.as_deref(), Some("call-7"));
@@ -313,7 +325,7 @@ mod tests {
             json!({ "api_key": "sk-1", "region": "", "team": null }),
         ));
         let api = api(platform.backend_url(), platform.server_token());
-        let fetched = api.credentials(&identity(), None, None).await.unwrap();
+        let fetched = api.credentials(&identity(), None, None, &[]).await.unwrap();
         assert_eq!(fetched.values.keys().collect::<Vec<_>>(), ["api_key"]);
         assert_eq!(fetched.account, None);
     }
@@ -327,7 +339,10 @@ mod tests {
         );
         platform.reply_credentials(CredentialsReply::raw(200, huge));
         let api = api(platform.backend_url(), platform.server_token());
-        let error = api.credentials(&identity(), None, None).await.unwrap_err();
+        let error = api
+            .credentials(&identity(), None, None, &[])
+            .await
+            .unwrap_err();
         assert_eq!(retry_message(error), UNREADABLE);
     }
 
@@ -337,7 +352,7 @@ mod tests {
         let url = format!("http://{}", listener.local_addr().unwrap());
         drop(listener);
         let error = api(&url, "gst_1")
-            .credentials(&identity(), None, None)
+            .credentials(&identity(), None, None, &[])
             .await
             .unwrap_err();
         assert!(retry_message(error).contains("could not be reached"));
@@ -350,7 +365,10 @@ mod tests {
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api = api(&format!("http://{}", silent.local_addr().unwrap()), "gst_1");
         let started = tokio::time::Instant::now();
-        let error = api.credentials(&identity(), None, None).await.unwrap_err();
+        let error = api
+            .credentials(&identity(), None, None, &[])
+            .await
+            .unwrap_err();
         assert!(
             retry_message(error).contains("did not answer in time"),
             "after {:?}",

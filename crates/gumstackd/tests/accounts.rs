@@ -182,3 +182,117 @@ async fn a_user_connects_two_accounts_and_the_tool_uses_the_default_or_the_one_i
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].1.as_str(), listed[0].2), (ALICE, true));
 }
+
+/// The link a tool error sends the user to (`Connect your account at <url>`).
+fn link_in(text: &str) -> String {
+    let start = text
+        .find("Connect your account at ")
+        .unwrap_or_else(|| panic!("no link: {text}"))
+        + "Connect your account at ".len();
+    text[start..].split_whitespace().next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tool_that_needs_another_scope_has_the_user_connect_again_for_it_while_others_work() {
+    let w = World::new(Duration::from_secs(600)).await;
+    let mcp = OAuthMcp::connect(&w.base, &w.mcp_url, &w.admin_email, &w.admin_password).await;
+    let browser = signed_in(&w.base, &w.admin_email, &w.admin_password).await;
+    connect_account(&browser, &w.base).await;
+    let granted = "openid email offline_access";
+    assert_eq!(
+        w.stats().await.authorizations[0]
+            .get("scope")
+            .map(String::as_str),
+        Some(granted)
+    );
+
+    // `provider_name` needs `profile`, which the account was not granted.
+    let refused = mcp.call("provider_name", json!({})).await;
+    assert_eq!(refused["isError"], true, "{refused}");
+    let text = text_of(&refused);
+    assert!(
+        text.contains("needs more access") && text.contains("(profile)"),
+        "{text}"
+    );
+    let link = link_in(&text);
+    assert_eq!(
+        link,
+        format!(
+            "{}/connections/account?provider=oidc&scope=openid+email+offline_access+profile",
+            w.base
+        )
+    );
+    // The server's other tools keep working meanwhile.
+    assert_eq!(used(&mcp, json!({})).await.0, ALICE);
+
+    // The link's page asks to connect again for the union of the old and the new scopes.
+    let (status, step_up) = page(&browser, &link).await;
+    assert_eq!(status, 200);
+    assert!(step_up.contains("needs more access"), "{step_up}");
+    let union = "openid email offline_access profile";
+    assert!(
+        step_up.contains(&format!("name=\"scope\" value=\"{union}\"")),
+        "{step_up}"
+    );
+    let response = browser
+        .http
+        .post(format!("{}/connections/account/oidc/connect", w.base))
+        .form(&[("csrf", csrf_of(&step_up).as_str()), ("scope", union)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let moving = response.text().await.unwrap();
+    let authorize = moving
+        .split("<a id=\"continue\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&");
+    let callback = through_provider(&browser.http, &w.base, &authorize).await;
+    let back = browser.http.get(&callback).send().await.unwrap();
+    assert_eq!(back.status().as_u16(), 303);
+    // The provider was asked for all of them, in one scope parameter.
+    let stats = w.stats().await;
+    assert_eq!(
+        stats.authorizations[1].get("scope").map(String::as_str),
+        Some(union)
+    );
+
+    // The same account, now with the name.
+    let named = mcp.call("provider_name", json!({})).await;
+    assert_eq!(named["isError"], false, "{named}");
+    assert_eq!(text_of(&named), "Alice Provider");
+    assert_eq!(accounts(&w).await.len(), 1);
+    assert_eq!(used(&mcp, json!({})).await.0, ALICE);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_step_up_link_with_a_scope_that_is_not_one_changes_nothing() {
+    let w = World::new(Duration::from_secs(600)).await;
+    let browser = signed_in(&w.base, &w.admin_email, &w.admin_password).await;
+    let (status, _) = page(
+        &browser,
+        &format!(
+            "{}/connections/account?provider=oidc&scope=profile%20%22quoted%22",
+            w.base
+        ),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (_, account_page) = page(&browser, &format!("{}/connections/account", w.base)).await;
+    let refused = browser
+        .http
+        .post(format!("{}/connections/account/oidc/connect", w.base))
+        .form(&[
+            ("csrf", csrf_of(&account_page).as_str()),
+            ("scope", "profile back\\slash"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+    assert!(refused.text().await.unwrap().contains("is not a scope"));
+    // No flow was started: the provider saw no authorization request.
+    assert!(w.stats().await.authorizations.is_empty());
+}

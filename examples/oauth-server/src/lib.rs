@@ -8,9 +8,13 @@
 //! The `provider_profile` tool gets the caller's access token with
 //! `get_credentials_for_account(None, account).await` (the user's default account, or the one
 //! its optional `account` argument names: a user may connect several) and calls the provider's
-//! userinfo endpoint with it. When the provider rejects the token
-//! (HTTP 401) it reports it with `report_invalid_token`, which has the platform refresh the
-//! connection, and tries once more with a freshly fetched token.
+//! userinfo endpoint with it. When the provider rejects the token (HTTP 401) it reports it with
+//! `report_invalid_token`, which has the platform refresh the connection, and tries once more
+//! with a freshly fetched token.
+//!
+//! The `provider_name` tool needs the `profile` scope, which the default scopes do not ask
+//! for: its first call asks the user to connect again allowing it (scope step-up,
+//! docs/PROTOCOL.md §3).
 //!
 //! # Layout
 //!
@@ -21,9 +25,9 @@
 use std::sync::Arc;
 
 use gumstack::{
-    AccountArgs, Config, GumstackContext, GumstackError, GumstackHost,
+    AccountArgs, Config, GumstackContext, GumstackError, GumstackHost, OAuthRequest,
     auth::{ClientAuthMethod, ProviderError, StandardOAuthProvider},
-    get_credentials_for_account, report_invalid_token,
+    get_credentials_for_account, get_oauth_credentials, report_invalid_token,
 };
 use rmcp::{ServerHandler, handler::server::wrapper::Parameters, tool, tool_handler, tool_router};
 use serde_json::{Map, Value};
@@ -41,6 +45,9 @@ pub const ENV_PREFIX: &str = "OAUTH";
 /// The scopes asked for unless `OAUTH_SCOPES` says otherwise: the account's email, and a
 /// refresh token.
 pub const DEFAULT_SCOPES: &str = "openid email offline_access";
+
+/// The scope `provider_name` needs beyond [`DEFAULT_SCOPES`]: the account's name.
+pub const NAME_SCOPE: &str = "profile";
 
 /// How many hex characters of the token's SHA-256 `token_fingerprint` shows.
 const FINGERPRINT_CHARS: usize = 12;
@@ -130,6 +137,31 @@ impl ProviderAccount {
             profile.insert("account".to_owned(), Value::String(used));
         }
         Ok(Value::Object(profile).to_string())
+    }
+
+    #[tool(
+        description = "Show your name at the provider; needs the provider's `profile` scope, which you are asked to allow the first time"
+    )]
+    async fn provider_name(
+        &self,
+        Parameters(AccountArgs { account }): Parameters<AccountArgs>,
+    ) -> Result<String, GumstackError> {
+        // A user connected without `profile` is asked to connect again, allowing it; the
+        // server's other tools keep working meanwhile.
+        let request = OAuthRequest {
+            account: account.as_deref(),
+            scopes: &[NAME_SCOPE],
+            ..OAuthRequest::default()
+        };
+        let credentials = get_oauth_credentials(request).await?;
+        let token = credentials.require("access_token")?;
+        let profile = self.userinfo(token).await.map_err(tool_error)?;
+        match profile.get("name").and_then(Value::as_str) {
+            Some(name) => Ok(name.to_owned()),
+            None => Err(GumstackError::Misconfigured {
+                message: "the provider's userinfo has no name even with the profile scope".into(),
+            }),
+        }
     }
 
     #[tool(description = "Show who is calling, as the platform vouches for it")]

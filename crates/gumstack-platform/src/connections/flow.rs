@@ -188,6 +188,14 @@ pub fn check_authorization_url(url: &str, state: &str, redirect_uri: &str) -> Re
     Ok(parsed)
 }
 
+/// The scopes an authorization URL asks for (its `scope` parameters).
+fn requested_scopes(url: &Url) -> Vec<String> {
+    url.query_pairs()
+        .filter(|(key, _)| key == "scope")
+        .flat_map(|(_, value)| gumstack_protocol::scopes::split(&value))
+        .collect()
+}
+
 /// The providers a server's config.yaml declares.
 pub fn declared_providers(server: &Server) -> Result<Vec<String>, Internal> {
     Ok(crate::servers::stored_config(server)?.auth.providers)
@@ -200,13 +208,15 @@ impl Connections {
     }
 
     /// Starts connecting `user_id`'s account at `provider` of `server` from the browser session
-    /// `session_token`; the URL to send the browser to.
+    /// `session_token`, asking for `scopes` beyond the provider's own (a tool needs them); the
+    /// URL to send the browser to.
     pub async fn start(
         &self,
         user_id: Uuid,
         session_token: &SecretString,
         server: &Server,
         provider: &str,
+        scopes: &[String],
     ) -> Result<Url, ConnectError> {
         if !declared_providers(server)?.iter().any(|p| p == provider) {
             return Err(ConnectError::UnknownProvider {
@@ -227,6 +237,7 @@ impl Connections {
                     redirect_uri: redirect_uri.clone(),
                     state: state.clone(),
                     code_verifier: verifier.clone(),
+                    scopes: scopes.to_vec(),
                 }),
             )
             .await?;
@@ -240,6 +251,15 @@ impl Connections {
                 ))
             },
         )?;
+        let asked = requested_scopes(&url);
+        let ignored = gumstack_protocol::scopes::missing(&asked, scopes);
+        if !ignored.is_empty() {
+            return Err(ConnectError::Integration(format!(
+                "the provider authorization URL the server built does not ask for the scopes a \
+                 tool needs ({})",
+                ignored.join(" ")
+            )));
+        }
         let now = self.inner.clock.now();
         let id = Uuid::new_v4();
         let flow = OAuthFlow {
@@ -253,6 +273,7 @@ impl Connections {
                 verifier.expose_secret().as_bytes(),
                 &verifier_aad(id, user_id, server.id),
             ),
+            requested_scope: (!asked.is_empty()).then(|| asked.join(" ")),
             created_at: now,
             expires_at: now + FLOW_SECONDS,
         };
@@ -362,7 +383,8 @@ impl Connections {
             access_hash: token_hash(&tokens.access_token),
             refresh_ciphertext: None,
             expires_at: tokens.expires_in.map(|s| now.saturating_add(s)),
-            scope: tokens.scope.clone(),
+            // A provider that names no scope granted what was asked (RFC 6749 §5.1).
+            scope: tokens.scope.clone().or(flow.requested_scope.clone()),
             status: ConnectionStatus::Active,
             failure_kind: None,
             failure_message: None,

@@ -148,6 +148,8 @@ pub struct AccountToken {
     pub access_token: SecretString,
     /// The account's nickname at the provider.
     pub account: String,
+    /// The scopes the account was granted, as the provider wrote them (`None`: unknown).
+    pub scope: Option<String>,
 }
 
 impl std::fmt::Debug for AccountToken {
@@ -193,11 +195,12 @@ impl Connections {
                 }
             });
         };
-        let nickname = c.nickname.clone();
+        let (nickname, scope) = (c.nickname.clone(), c.scope.clone());
         let access_token = self.token_of_account(c).await?;
         Ok(AccountToken {
             access_token,
             account: nickname,
+            scope,
         })
     }
 

@@ -102,6 +102,7 @@ impl World {
                     b"verifier",
                     &crate::connections::flow::verifier_aad(flow_id, user.id, server.id),
                 ),
+                requested_scope: None,
                 created_at: now,
                 expires_at: now + 600,
             })

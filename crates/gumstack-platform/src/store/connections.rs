@@ -20,6 +20,8 @@ pub struct OAuthFlow {
     pub session_hash: Vec<u8>,
     /// The flow's PKCE verifier, sealed to the flow id.
     pub verifier_ciphertext: Vec<u8>,
+    /// The scopes the authorization URL asks for (space-separated), if it names any.
+    pub requested_scope: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
 }

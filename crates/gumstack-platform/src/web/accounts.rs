@@ -144,5 +144,5 @@ pub(super) async fn rename(
         _ => StatusCode::BAD_REQUEST,
     };
     let problem = Problem::Message(format!("{} was not renamed: {error}.", account.nickname));
-    accounts_page(&state, &session, &server, Some(problem), status).await
+    accounts_page(&state, &session, &server, Some(problem), None, status).await
 }

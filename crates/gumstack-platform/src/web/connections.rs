@@ -99,6 +99,29 @@ pub(super) async fn oauth_server(
     }
 }
 
+/// Scopes a tool needs from one provider that the user's account was not granted
+/// (docs/PROTOCOL.md §3): the page asks to connect again for them.
+#[derive(Debug, Clone)]
+pub(super) struct StepUp {
+    pub(super) provider: String,
+    pub(super) scopes: Vec<String>,
+}
+
+impl StepUp {
+    /// From a page's `provider` and `scope` query parameters; `None` without both, an error
+    /// for a scope list that is not one.
+    pub(super) fn of(provider: Option<&str>, scope: Option<&str>) -> Result<Option<Self>, String> {
+        let (Some(provider), Some(scope)) = (provider, scope) else {
+            return Ok(None);
+        };
+        let scopes = gumstack_protocol::scopes::parse_requested(scope)?;
+        Ok((!scopes.is_empty()).then(|| Self {
+            provider: provider.to_owned(),
+            scopes,
+        }))
+    }
+}
+
 /// A problem to show above the accounts of a server.
 pub(super) enum Problem {
     /// The developer has not given the provider's settings yet.
@@ -122,22 +145,25 @@ fn account_card(
     let action = |what: &str| format!("/connections/{}/{provider}/{what}", server.slug);
     let id = account.id.to_string();
     html! {
-        p {
-            @match &account.label {
-                Some(label) => { strong.label { (label) } " (" span.nickname { (account.nickname) } ")" }
-                None => { strong.nickname { (account.nickname) } }
-            }
-            @if account.is_default && several { " " span.badge { "default" } }
-        }
         @match account.status {
             ConnectionStatus::Active => {
-                p { "Connected." }
+                p {
+                    "Connected as " strong.nickname { (account.nickname) }
+                    @if let Some(label) = &account.label { " (" span.label { (label) } ")" }
+                    "."
+                    @if account.is_default && several { " " span.badge { "default" } }
+                }
                 @if let (Some(FailureKind::Integration), Some(message)) = (account.failure_kind, &account.failure_message) {
                     p.error role="alert" { (message) }
                 }
             }
             ConnectionStatus::NeedsReauth => {
-                p.error role="alert" { "The connection of " strong { (account.nickname) } " has expired or was revoked. Connect it again to keep using " (server.name) "." }
+                p.error role="alert" {
+                    "The connection of " strong.nickname { (account.nickname) }
+                    @if let Some(label) = &account.label { " (" span.label { (label) } ")" }
+                    " has expired or was revoked. Connect it again to keep using " (server.name) "."
+                    @if account.is_default && several { " " span.badge { "default" } }
+                }
                 form.inline method="post" action=(action("connect")) {
                     input type="hidden" name="csrf" value=(session.csrf);
                     button type="submit" { "Reconnect" }
@@ -176,6 +202,7 @@ pub(super) async fn accounts_page(
     session: &SessionUser,
     server: &Server,
     problem: Option<Problem>,
+    step_up: Option<&StepUp>,
     status: StatusCode,
 ) -> Response {
     let providers = match declared_providers(server) {
@@ -225,10 +252,22 @@ pub(super) async fn accounts_page(
                             }
                         }
                     }
+                    @let more = step_up.filter(|s| &s.provider == provider).map(|s| s.scopes.join(" "));
+                    @if let Some(more) = &more {
+                        p.notice role="status" {
+                            "A tool of " (server.name) " needs more access to your " (provider) " account: "
+                            code { (more) } ". Connect it again (signing in as the same account) and allow it."
+                        }
+                    }
                     form.inline method="post" action={ "/connections/" (server.slug) "/" (provider) "/connect" } {
                         input type="hidden" name="csrf" value=(session.csrf);
+                        @if let Some(more) = &more {
+                            input type="hidden" name="scope" value=(more);
+                        }
                         button type="submit" {
-                            @if mine.is_empty() { "Connect " (provider) } @else { "Connect another " (provider) " account" }
+                            @if more.is_some() { "Connect " (provider) " with the new access" }
+                            @else if mine.is_empty() { "Connect " (provider) }
+                            @else { "Connect another " (provider) " account" }
                         }
                     }
                     @if !mine.is_empty() {
@@ -242,20 +281,41 @@ pub(super) async fn accounts_page(
     (status, markup).into_response()
 }
 
+/// The Connect form.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct ConnectForm {
+    /// Scopes to ask for beyond the provider's own (a tool needs them), space-separated.
+    scope: Option<String>,
+}
+
 /// `POST /connections/{slug}/{provider}/connect`: starts the flow and sends the browser to the
 /// provider.
 pub(super) async fn connect(
     State(state): State<AppState>,
     Path((slug, provider)): Path<(String, String)>,
-    VerifiedForm { session, .. }: VerifiedForm,
+    VerifiedForm { session, form }: VerifiedForm<ConnectForm>,
 ) -> Response {
     let server = match oauth_server(&state, &session.user, &slug).await {
         Ok(server) => server,
         Err(response) => return response,
     };
+    let scopes = match form
+        .scope
+        .as_deref()
+        .map(gumstack_protocol::scopes::parse_requested)
+        .transpose()
+    {
+        Ok(scopes) => scopes.unwrap_or_default(),
+        Err(why) => {
+            return pages::error_page(
+                Some(&session),
+                PageError::invalid("invalid_scope", format!("The scopes asked for: {why}.")),
+            );
+        }
+    };
     match state
         .connections
-        .start(session.user.id, &session.token, &server, &provider)
+        .start(session.user.id, &session.token, &server, &provider, &scopes)
         .await
     {
         Ok(url) => continue_to_provider(&server, &provider, url.as_str()),
@@ -269,6 +329,7 @@ pub(super) async fn connect(
                 &session,
                 &server,
                 Some(problem),
+                None,
                 StatusCode::SERVICE_UNAVAILABLE,
             )
             .await
@@ -283,6 +344,7 @@ pub(super) async fn connect(
                 &session,
                 &server,
                 Some(problem),
+                None,
                 StatusCode::SERVICE_UNAVAILABLE,
             )
             .await
@@ -301,6 +363,7 @@ pub(super) async fn connect(
                 &session,
                 &server,
                 Some(problem),
+                None,
                 StatusCode::BAD_GATEWAY,
             )
             .await

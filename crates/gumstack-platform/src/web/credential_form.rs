@@ -12,7 +12,7 @@ use maud::{Markup, html};
 
 use serde::Deserialize;
 
-use super::connections::{Problem, accounts_page, oauth_server};
+use super::connections::{Problem, StepUp, accounts_page, oauth_server};
 use super::csrf::VerifiedForm;
 use super::error::PageError;
 use super::pages;
@@ -109,6 +109,10 @@ pub(super) struct ShowQuery {
     connected: Option<String>,
     /// The credentials were just saved.
     saved: Option<String>,
+    /// `oauth`: a tool needs these scopes (space-separated) from `provider`, beyond what the
+    /// user's account was granted.
+    provider: Option<String>,
+    scope: Option<String>,
 }
 
 /// Said when the person is done.
@@ -188,11 +192,21 @@ pub(super) async fn show(
             Ok(note) => note,
             Err(refusal) => return *refusal,
         };
+        let step_up = match StepUp::of(query.provider.as_deref(), query.scope.as_deref()) {
+            Ok(step_up) => step_up,
+            Err(why) => {
+                return pages::error_page(
+                    Some(&session),
+                    PageError::invalid("invalid_scope", format!("The scopes asked for: {why}.")),
+                );
+            }
+        };
         return accounts_page(
             &state,
             &session,
             &server,
             note.map(Problem::Note),
+            step_up.as_ref(),
             StatusCode::OK,
         )
         .await;

@@ -76,8 +76,22 @@ impl Harness {
 
     /// `GET /internal/v1/credentials` as a server process sends it.
     pub async fn fetch_credentials(&self, server_token: &str, proof: &CallProof) -> Reply {
+        self.fetch_credentials_with(server_token, proof, "").await
+    }
+
+    /// `GET /internal/v1/credentials?{query}` as a server process sends it.
+    pub async fn fetch_credentials_with(
+        &self,
+        server_token: &str,
+        proof: &CallProof,
+        query: &str,
+    ) -> Reply {
+        let uri = match query {
+            "" => "/internal/v1/credentials".to_owned(),
+            query => format!("/internal/v1/credentials?{query}"),
+        };
         let req = proof
-            .headers(Request::get("/internal/v1/credentials"))
+            .headers(Request::get(uri))
             .header(header::AUTHORIZATION, format!("Bearer {server_token}"))
             .body(Body::empty())
             .unwrap();

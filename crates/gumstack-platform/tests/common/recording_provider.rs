@@ -50,6 +50,10 @@ pub struct Recorded {
     pub revoke_failure: Option<ProviderFailure>,
     /// The nickname of the account signing in (default `<b>ann</b>@tracker`).
     pub nickname: Option<String>,
+    /// The `scope` parameter of the authorization URLs it builds, if any.
+    pub url_scope: Option<String>,
+    /// Token responses name no scope (the provider granted what was asked).
+    pub no_scope_in_tokens: bool,
 }
 
 impl Recorder {
@@ -89,7 +93,7 @@ impl Recorder {
             "refresh_token": with_refresh.then_some(refresh),
             "expires_in": r.expires_in,
             "token_type": "Bearer",
-            "scope": "read",
+            "scope": (!r.no_scope_in_tokens).then_some("read"),
         })
     }
 }
@@ -117,9 +121,13 @@ impl ProviderCalls for Recorder {
                 }
                 Operation::AuthorizationUrl => Ok(json!({
                     "url": r.bad_url.clone().unwrap_or_else(|| format!(
-                        "https://idp.example/authorize?client_id=c&state={}&redirect_uri={}",
+                        "https://idp.example/authorize?client_id=c&state={}&redirect_uri={}{}",
                         body["state"].as_str().unwrap(),
                         url::form_urlencoded::byte_serialize(body["redirect_uri"].as_str().unwrap().as_bytes()).collect::<String>(),
+                        r.url_scope.as_deref().map(|scope| format!(
+                            "&scope={}",
+                            url::form_urlencoded::byte_serialize(scope.as_bytes()).collect::<String>()
+                        )).unwrap_or_default(),
                     ))
                 })),
                 Operation::Exchange => {
@@ -220,7 +228,7 @@ impl Setup {
     /// Runs the connect flow for `user`; the state sent to the provider.
     pub async fn start(&self, c: &Connections, user: &User, session: &SecretString) -> String {
         let url = c
-            .start(user.id, session, &self.server, "tracker")
+            .start(user.id, session, &self.server, "tracker", &[])
             .await
             .unwrap();
         url.query_pairs()

@@ -78,6 +78,15 @@ pub trait AuthProvider: Send + Sync + 'static {
         Ok(self.get_url(redirect_uri, state))
     }
 
+    /// The authorization `url` ([`get_url_with_pkce`](Self::get_url_with_pkce)) asking for
+    /// `scopes` as well: a tool needs them and the user's connection lacks them
+    /// (docs/PROTOCOL.md §3, §4). The default adds them to the URL's `scope` parameter
+    /// (space-separated, as RFC 6749 §3.3), which fits providers that take their scopes there;
+    /// override it for a provider that takes them elsewhere.
+    fn add_scopes(&self, url: String, scopes: &[String]) -> Result<String, ProviderError> {
+        with_scopes(&url, scopes)
+    }
+
     /// [`exchange`](Self::exchange) with the flow's PKCE `code_verifier`, which a provider that
     /// uses PKCE sends with the code. The default ignores the verifier.
     async fn exchange_with_pkce(
@@ -140,6 +149,10 @@ impl<P: AuthProvider + ?Sized> AuthProvider for Arc<P> {
         (**self).get_url_with_pkce(redirect_uri, state, code_verifier)
     }
 
+    fn add_scopes(&self, url: String, scopes: &[String]) -> Result<String, ProviderError> {
+        (**self).add_scopes(url, scopes)
+    }
+
     async fn exchange_with_pkce(
         &self,
         code: &str,
@@ -157,6 +170,33 @@ impl<P: AuthProvider + ?Sized> AuthProvider for Arc<P> {
 /// Serialising it exposes the tokens (that is what the provider routes answer), `Debug` never
 /// does.
 pub use gumstack_protocol::provider::TokenResponse;
+
+/// `url` with `scopes` added to its `scope` query parameter (one parameter, space-separated,
+/// the URL's own scopes first); every other parameter is kept as it was.
+pub fn with_scopes(url: &str, scopes: &[String]) -> Result<String, ProviderError> {
+    let mut parsed = url::Url::parse(url).map_err(|error| {
+        ProviderError::invalid_response(format!("the authorization URL is not a URL: {error}"))
+    })?;
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let own: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .flat_map(|(_, v)| gumstack_protocol::scopes::split(v))
+        .collect();
+    let all = gumstack_protocol::scopes::union(&own, scopes);
+    {
+        let mut query = parsed.query_pairs_mut();
+        query.clear();
+        for (k, v) in pairs.iter().filter(|(k, _)| k != "scope") {
+            query.append_pair(k, v);
+        }
+        query.append_pair("scope", &all.join(" "));
+    }
+    Ok(parsed.into())
+}
 
 /// Why a provider operation failed, as the platform acts on it (the `kind`s of
 /// docs/PROTOCOL.md §4). Messages and descriptions are for people; they never contain a token.
@@ -319,5 +359,33 @@ mod tests {
             "the provider refused the request: invalid_grant (expired) (HTTP 400)"
         );
         assert_eq!(error.kind(), "provider");
+    }
+
+    #[test]
+    fn scopes_are_added_to_the_one_scope_parameter_and_the_rest_is_kept() {
+        let url = "https://idp.example/authorize?client_id=c&scope=openid%20email&state=s%26t&redirect_uri=https%3A%2F%2Fp%2Fcb";
+        let more = ["profile".to_owned(), "email".to_owned()];
+        let out = url::Url::parse(&with_scopes(url, &more).unwrap()).unwrap();
+        let pairs: Vec<(String, String)> = out
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let pairs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("client_id", "c"),
+                ("state", "s&t"),
+                ("redirect_uri", "https://p/cb"),
+                ("scope", "openid email profile"),
+            ]
+        );
+        // A URL without scopes gets the parameter.
+        let bare = with_scopes("https://idp.example/a?state=x", &more).unwrap();
+        assert_eq!(bare, "https://idp.example/a?state=x&scope=profile+email");
+        assert!(with_scopes("not a url", &more).is_err());
     }
 }

@@ -249,6 +249,10 @@ async fn run(
                 request.state.expose_secret(),
                 request.code_verifier.expose_secret(),
             )
+            .and_then(|url| match request.scopes.as_slice() {
+                [] => Ok(url),
+                scopes => auth.add_scopes(url, scopes),
+            })
             .map(|url| ProviderReply::AuthorizationUrl(AuthorizationUrlReply { url })),
         ProviderRequest::Exchange(request) => auth
             .exchange_with_pkce(

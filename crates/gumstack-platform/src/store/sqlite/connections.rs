@@ -65,8 +65,8 @@ impl ConnectionStore for SqliteStore {
             .await?;
         let done = sqlx::query(
             "INSERT INTO oauth_flows (state_hash, id, user_id, server_id, provider, session_hash,
-                                      verifier_ciphertext, created_at, expires_at)
-             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
+                                      verifier_ciphertext, requested_scope, created_at, expires_at)
+             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
              WHERE (SELECT COUNT(*) FROM oauth_flows WHERE user_id = ?) < ?",
         )
         .bind(&flow.state_hash)
@@ -76,6 +76,7 @@ impl ConnectionStore for SqliteStore {
         .bind(&flow.provider)
         .bind(&flow.session_hash)
         .bind(&flow.verifier_ciphertext)
+        .bind(&flow.requested_scope)
         .bind(flow.created_at)
         .bind(flow.expires_at)
         .bind(flow.user_id.to_string())
@@ -110,6 +111,7 @@ impl ConnectionStore for SqliteStore {
             provider: row.try_get("provider")?,
             session_hash: row.try_get("session_hash")?,
             verifier_ciphertext: row.try_get("verifier_ciphertext")?,
+            requested_scope: row.try_get("requested_scope")?,
             created_at: row.try_get("created_at")?,
             expires_at: row.try_get("expires_at")?,
         })
