@@ -48,8 +48,19 @@ pub use error::ConfigError;
 pub use model::{
     Auth, AuthType, Config, CredentialField, InvalidAuthType, MAX_NAME_CHARS, ToolMeta,
 };
+pub use names::is_scope;
 
 impl Config {
+    /// The scopes of `provider` that `tool` declares it needs (`tools[].scopes`); empty when
+    /// it declares none.
+    pub fn tool_scopes(&self, tool: &str, provider: &str) -> &[String] {
+        self.tools
+            .iter()
+            .find(|t| t.name == tool)
+            .and_then(|t| t.scopes.get(provider))
+            .map_or(&[], Vec::as_slice)
+    }
+
     /// Parses and validates the text of a config.yaml.
     ///
     /// # Errors

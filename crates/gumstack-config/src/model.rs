@@ -1,5 +1,6 @@
 //! The validated shape of a config.yaml: [`Config`] and the types it holds.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -143,6 +144,11 @@ pub struct ToolMeta {
     pub name: String,
     /// What the tool does.
     pub description: Option<String>,
+    /// `oauth`: the provider scopes the tool needs, by provider (empty: none beyond what every
+    /// connection asks for). A user whose account was granted fewer is asked to connect it
+    /// again for them when the tool fetches its credentials (docs/PROTOCOL.md §3).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub scopes: BTreeMap<String, Vec<String>>,
 }
 
 #[cfg(test)]

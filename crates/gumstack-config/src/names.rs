@@ -27,6 +27,18 @@ pub(crate) fn is_provider_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
+/// What an error says an OAuth scope must look like.
+pub(crate) const SCOPE_RULE: &str = "1 to 128 printable ASCII characters without spaces, commas, quotes or backslashes (an RFC 6749 scope-token)";
+
+/// An RFC 6749 scope-token (printable ASCII except space, `"` and `\`) without a comma (some
+/// providers separate granted scopes with commas), 1 to 128 bytes.
+pub fn is_scope(scope: &str) -> bool {
+    (1..=128).contains(&scope.len())
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || ((0x23..=0x7E).contains(&b) && b != b'\\' && b != b','))
+}
+
 /// `[A-Za-z0-9_.-]{1,128}`: the characters and length MCP recommends for tool names.
 pub(crate) fn is_tool_name(name: &str) -> bool {
     (1..=128).contains(&name.len())

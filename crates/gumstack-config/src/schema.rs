@@ -1,15 +1,15 @@
 //! The config.yaml schema: which keys each section has, which are required, and the rules
 //! between them (auth type against `provider`/`credentials`, name patterns, uniqueness).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::ConfigError;
 use crate::document::{Node, Value, key_path};
 use crate::mark::Mark;
 use crate::model::{Auth, AuthType, Config, CredentialField, MAX_NAME_CHARS, ToolMeta};
 use crate::names::{
-    CREDENTIAL_NAME_RULE, PROVIDER_NAME_RULE, TOOL_NAME_RULE, is_credential_name, is_provider_name,
-    is_tool_name,
+    CREDENTIAL_NAME_RULE, PROVIDER_NAME_RULE, SCOPE_RULE, TOOL_NAME_RULE, is_credential_name,
+    is_provider_name, is_scope, is_tool_name,
 };
 use crate::reader::{Field, Fields};
 
@@ -23,7 +23,7 @@ const CREDENTIAL_KEYS: &[&str] = &[
     "secret",
     "required",
 ];
-const TOOL_KEYS: &[&str] = &["name", "description"];
+const TOOL_KEYS: &[&str] = &["name", "description", "scopes"];
 
 /// Reads the document's root into a [`Config`], checking every rule.
 pub(crate) fn decode(root: &Node) -> Result<Config, ConfigError> {
@@ -43,7 +43,7 @@ pub(crate) fn decode(root: &Node) -> Result<Config, ConfigError> {
     let icon = top.optional_string("icon")?;
     let auth = auth(&top.required("auth")?)?;
     let tools = match top.optional("tools") {
-        Some(field) => tools(&field)?,
+        Some(field) => tools(&field, &auth)?,
         None => Vec::new(),
     };
     Ok(Config {
@@ -219,7 +219,7 @@ fn credentials(field: &Field<'_>) -> Result<Vec<CredentialField>, ConfigError> {
     Ok(credentials)
 }
 
-fn tools(field: &Field<'_>) -> Result<Vec<ToolMeta>, ConfigError> {
+fn tools(field: &Field<'_>, auth: &Auth) -> Result<Vec<ToolMeta>, ConfigError> {
     let items = field.items("a list of tools")?;
     let mut names = Unique::new("tool name");
     let mut tools = Vec::with_capacity(items.len());
@@ -233,12 +233,80 @@ fn tools(field: &Field<'_>) -> Result<Vec<ToolMeta>, ConfigError> {
             )));
         }
         names.insert(&name, &name_field)?;
+        let scopes = match fields.optional("scopes") {
+            Some(field) => tool_scopes(&field, auth)?,
+            None => BTreeMap::new(),
+        };
         tools.push(ToolMeta {
             name,
             description: fields.optional_string("description")?,
+            scopes,
         });
     }
     Ok(tools)
+}
+
+/// A tool's `scopes`: a list (the server's one provider) or a mapping from provider to list.
+fn tool_scopes(
+    field: &Field<'_>,
+    auth: &Auth,
+) -> Result<BTreeMap<String, Vec<String>>, ConfigError> {
+    if auth.kind != AuthType::Oauth {
+        return Err(field.error(format!(
+            "`scopes` are provider scopes, for auth type `oauth` only; this server's is `{}`",
+            auth.kind
+        )));
+    }
+    let mut scopes = BTreeMap::new();
+    match &field.node.value {
+        Value::Mapping(_) => {
+            let names: Vec<&str> = auth.providers.iter().map(String::as_str).collect();
+            let fields = field.fields(&names).map_err(|error| ConfigError {
+                message: format!(
+                    "{} (`scopes` maps a provider of `auth.provider` to its scopes)",
+                    error.message
+                ),
+                ..error
+            })?;
+            for provider in &auth.providers {
+                if let Some(list) = fields.optional(provider) {
+                    scopes.insert(provider.clone(), scope_list(&list)?);
+                }
+            }
+        }
+        _ => match auth.providers.as_slice() {
+            [provider] => {
+                scopes.insert(provider.clone(), scope_list(field)?);
+            }
+            providers => {
+                return Err(field.error(format!(
+                    "this server has several providers ({}): map each to its scopes, as \
+                     `scopes: {{{}: [...]}}`",
+                    providers.join(", "),
+                    providers[0]
+                )));
+            }
+        },
+    }
+    Ok(scopes)
+}
+
+/// A list of OAuth scopes (RFC 6749 scope-tokens, without commas), each once.
+fn scope_list(field: &Field<'_>) -> Result<Vec<String>, ConfigError> {
+    let mut scopes: Vec<String> = Vec::new();
+    for item in field.items("a list of scopes")? {
+        let scope = item.string()?;
+        if !is_scope(&scope) {
+            return Err(item.error(format!(
+                "invalid scope `{}`: expected {SCOPE_RULE}",
+                scope.escape_default()
+            )));
+        }
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    Ok(scopes)
 }
 
 /// Names seen so far in one list, with where each was first written.

@@ -505,3 +505,52 @@ fn merge_keys_are_unknown_keys() {
         "unknown key `base`",
     );
 }
+
+// --- tool scopes ------------------------------------------------------------------------------
+
+#[test]
+fn tool_scopes_are_for_oauth_servers_and_their_providers() {
+    refused(
+        "name: Keys\nauth:\n  type: cred\n  credentials: [{name: api_key}]\ntools:\n  - name: t\n    scopes: [repo]\n",
+        "tools[0].scopes",
+        Some(7),
+        "for auth type `oauth` only",
+    );
+    refused(
+        "name: Two\nauth: {type: oauth, provider: [github, slack]}\ntools:\n  - name: t\n    scopes: [repo]\n",
+        "tools[0].scopes",
+        Some(5),
+        "map each to its scopes",
+    );
+    refused(
+        "name: Two\nauth: {type: oauth, provider: [github, slack]}\ntools:\n  - name: t\n    scopes: {gitlab: [api]}\n",
+        "tools[0].scopes.gitlab",
+        Some(5),
+        "unknown key `gitlab`",
+    );
+}
+
+#[test]
+fn a_scope_that_is_not_one_is_named() {
+    for (scope, line) in [
+        ("\"a b\"", 5),
+        ("\"a,b\"", 5),
+        ("'back\\slash'", 5),
+        ("\"\"", 5),
+    ] {
+        refused(
+            &format!(
+                "name: One\nauth: {{type: oauth, provider: github}}\ntools:\n  - name: t\n    scopes: [repo, {scope}]\n"
+            ),
+            "tools[0].scopes[1]",
+            Some(line),
+            "expected 1 to 128 printable ASCII characters",
+        );
+    }
+    refused(
+        "name: One\nauth: {type: oauth, provider: github}\ntools:\n  - name: t\n    scopes: repo\n",
+        "tools[0].scopes",
+        Some(5),
+        "a list of scopes",
+    );
+}

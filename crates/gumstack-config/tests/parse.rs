@@ -1,5 +1,7 @@
 //! Valid config.yaml files and what they parse to.
 
+use std::collections::BTreeMap;
+
 use gumstack_config::{Auth, AuthType, Config, CredentialField, ToolMeta};
 
 fn parse(yaml: &str) -> Config {
@@ -25,6 +27,8 @@ tools:
   - name: "list_issues"
     description: "List the issues assigned to you"
   - name: create_issue
+    scopes:
+      github-app: [repo, "read:org", repo]
 "#,
     );
     assert_eq!(
@@ -42,10 +46,15 @@ tools:
                 ToolMeta {
                     name: "list_issues".to_owned(),
                     description: Some("List the issues assigned to you".to_owned()),
+                    scopes: BTreeMap::new(),
                 },
                 ToolMeta {
                     name: "create_issue".to_owned(),
                     description: None,
+                    scopes: BTreeMap::from([(
+                        "github-app".to_owned(),
+                        vec!["repo".to_owned(), "read:org".to_owned()],
+                    )]),
                 },
             ],
         }
@@ -201,7 +210,7 @@ fn document_markers_bom_and_crlf_are_accepted() {
 #[test]
 fn config_serializes_to_json_for_the_api() {
     let config = parse(
-        "name: Linear\nauth:\n  type: oauth\n  provider: linear\ntools:\n  - name: list_issues\n",
+        "name: Linear\nauth:\n  type: oauth\n  provider: linear\ntools:\n  - name: list_issues\n  - name: admin\n    scopes: [admin]\n",
     );
     let json = serde_json::to_value(&config).unwrap();
     assert_eq!(
@@ -211,7 +220,10 @@ fn config_serializes_to_json_for_the_api() {
             "description": "",
             "icon": null,
             "auth": {"type": "oauth", "providers": ["linear"], "credentials": []},
-            "tools": [{"name": "list_issues", "description": null}],
+            "tools": [
+                {"name": "list_issues", "description": null},
+                {"name": "admin", "description": null, "scopes": {"linear": ["admin"]}},
+            ],
         })
     );
 }
@@ -249,4 +261,18 @@ fn from_file_reports_io_errors() {
     std::fs::write(&path, b"name: \xff\n").unwrap();
     let error = Config::from_file(&path).unwrap_err();
     assert!(error.message.contains("UTF-8"), "{error}");
+}
+
+#[test]
+fn a_tools_scopes_of_the_one_provider_are_a_list() {
+    let config = parse(
+        "name: Account\nauth: {type: oauth, provider: oidc}\ntools:\n  - name: provider_name\n    scopes: [profile, email]\n  - name: whoami\n",
+    );
+    assert_eq!(
+        config.tool_scopes("provider_name", "oidc"),
+        ["profile", "email"]
+    );
+    assert!(config.tool_scopes("provider_name", "other").is_empty());
+    assert!(config.tool_scopes("whoami", "oidc").is_empty());
+    assert!(config.tool_scopes("unknown", "oidc").is_empty());
 }

@@ -16,6 +16,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// `token` is the bearer token from `Authorization: Bearer …` (None when absent or not a Bearer header).
     async fn authorize(&self, slug: &str, token: Option<&str>) -> Result<Grant, Refusal>;
 
+    /// The live call `call_id` is a `tools/call` of `tool`: told before it is forwarded, for
+    /// servers that take per-user credentials, so that the credentials the server fetches
+    /// during the call can follow what the tool declares (its scopes, docs/PROTOCOL.md §3).
+    fn calls_tool(&self, call_id: &str, tool: &str) {
+        let _ = (call_id, tool);
+    }
+
     /// Whether, during the live call `call_id` (a `tools/call` of `tool`), its server was
     /// refused the caller's credentials because the user has not connected the account or
     /// entered them yet (docs/PROTOCOL.md §3, 409 `credentials_required`), and where the user

@@ -194,6 +194,9 @@ impl GatewayState {
                     }
                     return Err(refused);
                 }
+                if grant.user_credentials {
+                    self.backend.calls_tool(&grant.call_id, tool);
+                }
                 let declared = match (&session, version) {
                     (None, Some(elicit::URL_ERROR_REVISION)) => {
                         self.declared

@@ -90,11 +90,13 @@ struct Setup {
     gateway: TestGateway,
     connected: Arc<AtomicBool>,
     bodies: Bodies,
+    needed: common::NeededCalls,
 }
 
 /// The gateway in front of the server, stateless (JSON answers) or with sessions (SSE).
 async fn setup(sessions: bool) -> Setup {
     let backend = FakeBackend::default();
+    let needed = backend.needed();
     let tools = Tools {
         needed: backend.needed(),
         connected: Arc::default(),
@@ -143,6 +145,7 @@ async fn setup(sessions: bool) -> Setup {
         gateway,
         connected,
         bodies,
+        needed,
     }
 }
 
@@ -248,6 +251,9 @@ async fn a_2026_07_28_call_gets_input_required_and_its_retry_completes_without_t
     assert_eq!(error.code.0, -32602, "{error:?}");
     assert!(error.message.contains("requestState"), "{error:?}");
     assert_eq!(s.bodies.calls().len(), 2, "nothing more reached the server");
+    // The platform was told the tool of each call it forwarded (for the scopes the tool
+    // declares), not of the refused one.
+    assert_eq!(s.needed.named_tools(), ["profile", "profile"]);
     client.cancel().await.unwrap();
 }
 
@@ -314,5 +320,7 @@ async fn a_server_without_per_user_credentials_never_gets_its_answers_replaced()
         panic!("a server of auth type none asked for input")
     };
     assert_eq!(result.is_error, Some(true));
+    // Nor is the platform told which tool its calls call.
+    assert!(s.needed.named_tools().is_empty());
     client.cancel().await.unwrap();
 }

@@ -198,6 +198,7 @@ mod tests {
             user_id: Uuid::new_v4(),
             grant_id: Uuid::new_v4(),
             client_id: "client-a".into(),
+            tool: None,
         }
     }
 

@@ -198,6 +198,7 @@ impl Backend for PlatformGateway {
                 user_id: user.id,
                 grant_id: grant.id,
                 client_id: grant.client_id.clone(),
+                tool: None,
             },
         );
         Ok(Grant {
@@ -211,6 +212,10 @@ impl Backend for PlatformGateway {
             identity,
             tools,
         })
+    }
+
+    fn calls_tool(&self, call_id: &str, tool: &str) {
+        self.state.activity.name_tool(call_id, tool);
     }
 
     fn input_needed(&self, call_id: &str, tool: &str) -> Option<InputNeeded> {

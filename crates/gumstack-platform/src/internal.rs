@@ -15,6 +15,7 @@ use axum::extract::{FromRequestParts, Query, State};
 use axum::http::{StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use gumstack_config::Config;
 use gumstack_protocol::bearer::bearer_token;
 use gumstack_protocol::credentials::{
     CREDENTIALS_PATH, CredentialsReply, ErrorBody, ErrorCode, INVALID_TOKEN_PATH,
@@ -28,11 +29,11 @@ use uuid::Uuid;
 
 use crate::activity::NeededInput;
 use crate::connections::TokenError;
-use crate::connections::flow::declared_providers;
 use crate::credentials::{UserCredentials, fields};
 use crate::crypto::token_hash;
 use crate::error::Internal;
 use crate::oauth::tokens::{IDENTITY_TYP, IdentityClaims, server_audience};
+use crate::servers::stored_config;
 use crate::state::AppState;
 use crate::store::{AuthType, Deployment, DeploymentStatus, Server, StoreError};
 
@@ -102,6 +103,8 @@ struct ServerCall {
     user_id: Uuid,
     /// The live call the request was made for (its `Gumstack-Call`).
     call_id: String,
+    /// The tool that call calls, as the gateway read it.
+    tool: Option<String>,
 }
 
 impl FromRequestParts<AppState> for ServerCall {
@@ -186,7 +189,7 @@ async fn authenticate(state: &AppState, parts: &Parts) -> Result<ServerCall, Res
             "send the Gumstack-Call header of the call being served with its identity",
         ));
     };
-    live_call(state, call_id, user_id, &deployment, &claims.cid).await?;
+    let tool = live_call(state, call_id, user_id, &deployment, &claims.cid).await?;
     let server = match state.store.server_by_id(deployment.server_id).await {
         Ok(server) if server.enabled => server,
         Ok(_) => {
@@ -206,19 +209,20 @@ async fn authenticate(state: &AppState, parts: &Parts) -> Result<ServerCall, Res
         server,
         user_id,
         call_id: call_id.to_owned(),
+        tool,
     })
 }
 
 /// The call `call_id` a server's request names, checked: in flight through the gateway, the
 /// call of `user_id` through the MCP client `client_id` to this very `deployment`, its grant
-/// not revoked and its user not disabled.
+/// not revoked and its user not disabled. The tool it calls, if the gateway read it.
 async fn live_call(
     state: &AppState,
     call_id: &str,
     user_id: Uuid,
     deployment: &Deployment,
     client_id: &str,
-) -> Result<(), Response> {
+) -> Result<Option<String>, Response> {
     let Some(call) = state.activity.live_call(call_id) else {
         return Err(refuse(
             ErrorCode::InvalidIdentity,
@@ -274,7 +278,7 @@ async fn live_call(
             ));
         }
     }
-    Ok(())
+    Ok(call.tool)
 }
 
 async fn credentials(
@@ -283,6 +287,7 @@ async fn credentials(
         server,
         user_id,
         call_id,
+        tool,
     }: ServerCall,
     Query(query): Query<CredentialQuery>,
 ) -> Response {
@@ -294,7 +299,8 @@ async fn credentials(
             );
         }
         AuthType::Oauth => {
-            return oauth_credentials(&state, &server, user_id, &call_id, query).await;
+            return oauth_credentials(&state, &server, user_id, &call_id, tool.as_deref(), query)
+                .await;
         }
         AuthType::Cred => {}
     }
@@ -338,8 +344,13 @@ async fn credentials(
 /// The provider a call means: the one named, which config.yaml must declare, or the server's
 /// only one. The error is the `code` and message of a 400.
 fn provider_of(server: &Server, named: Option<String>) -> Result<String, (ErrorCode, String)> {
-    let declared =
-        declared_providers(server).map_err(|e| (ErrorCode::InvalidConfig, e.to_string()))?;
+    let config = stored_config(server).map_err(|e| (ErrorCode::InvalidConfig, e.to_string()))?;
+    provider_in(&config, named)
+}
+
+/// [`provider_of`] with the server's config.yaml already read.
+fn provider_in(config: &Config, named: Option<String>) -> Result<String, (ErrorCode, String)> {
+    let declared = &config.auth.providers;
     match named {
         Some(name) if declared.contains(&name) => Ok(name),
         Some(_) => Err((
@@ -418,18 +429,26 @@ async fn oauth_credentials(
     server: &Server,
     user_id: Uuid,
     call_id: &str,
+    tool: Option<&str>,
     query: CredentialQuery,
 ) -> Response {
-    let provider = match provider_of(server, query.provider) {
+    let config = match stored_config(server) {
+        Ok(config) => config,
+        Err(e) => return refuse(ErrorCode::InvalidConfig, &e.to_string()),
+    };
+    let provider = match provider_in(&config, query.provider) {
         Ok(provider) => provider,
         Err((code, message)) => return refuse(code, &message),
     };
     let account = query.account.as_deref().filter(|name| !name.is_empty());
-    let needed = match query.scope.as_deref().map(scopes::parse_requested) {
+    let asked = match query.scope.as_deref().map(scopes::parse_requested) {
         None => Vec::new(),
-        Some(Ok(needed)) => needed,
+        Some(Ok(asked)) => asked,
         Some(Err(why)) => return refuse(ErrorCode::InvalidRequest, &format!("scope: {why}")),
     };
+    // What config.yaml declares for the tool, and what the tool asks for itself.
+    let declared = tool.map_or(&[][..], |tool| config.tool_scopes(tool, &provider));
+    let needed = scopes::union(declared, &asked);
     match state
         .connections
         .account_token(user_id, server.id, &provider, account)
@@ -481,6 +500,7 @@ async fn report_invalid(
         server,
         user_id,
         call_id,
+        ..
     }: ServerCall,
     body: axum::body::Bytes,
 ) -> Response {

@@ -18,10 +18,25 @@ use uuid::Uuid;
 const TRACKER: &str = "name: Tracker\nauth:\n  type: oauth\n  provider: tracker\n";
 const AT: i64 = 1_800_000_000;
 
+/// `tracker` whose tool `wait` declares that it needs `admin`.
+const ADMIN_TRACKER: &str = "name: Admin Tracker\nauth:\n  type: oauth\n  provider: tracker\ntools:\n  - name: wait\n    scopes: [admin]\n";
+
 /// Stores `user`'s account `nickname` at `tracker`, granted `scope`, with `token`.
 async fn connect(h: &Harness, user: &User, nickname: &str, scope: Option<&str>, token: &str) {
+    connect_to(h, "tracker", user, nickname, scope, token).await;
+}
+
+/// [`connect`] to the server `slug`.
+async fn connect_to(
+    h: &Harness,
+    slug: &str,
+    user: &User,
+    nickname: &str,
+    scope: Option<&str>,
+    token: &str,
+) {
     let state = &h.platform.state;
-    let server = state.servers.resolve("tracker").await.unwrap();
+    let server = state.servers.resolve(slug).await.unwrap();
     let id = Uuid::new_v4();
     let aad = Aad::new("connections", "access_token", &[user.id, server.id, id]);
     let connection = Connection {
@@ -157,4 +172,50 @@ async fn a_scope_list_that_is_not_one_or_a_scope_for_a_cred_server_is_refused() 
             "oauth servers only",
         );
     }
+}
+
+#[tokio::test]
+async fn scopes_config_yaml_declares_for_the_tool_are_needed_without_the_tool_asking() {
+    let w = World::new().await;
+    w.h.create_server(ADMIN_TRACKER, "admin-tracker").await;
+    w.h.deploy("admin-tracker", 1).await;
+    let (_, token) = w.h.grant_on(w.ann.id, "admin-tracker").await;
+    connect_to(
+        &w.h,
+        "admin-tracker",
+        &w.ann,
+        "ann@home",
+        Some("read"),
+        "at-admin",
+    )
+    .await;
+
+    // The call of `wait` asks for nothing itself; config.yaml says it needs `admin`.
+    let reply = w.ask("admin-tracker", &token, "").await;
+    reply.assert_error(StatusCode::CONFLICT, "credentials_required", "(admin)");
+    assert_eq!(
+        reply.json()["error"]["connect_url"],
+        "http://127.0.0.1:8080/connections/admin-tracker?provider=tracker&scope=read+admin"
+    );
+    assert!(!reply.text.contains("at-admin"), "{}", reply.text);
+    // With the tool's own scopes as well: the union.
+    let reply = w.ask("admin-tracker", &token, "scope=write").await;
+    assert_eq!(
+        reply.json()["error"]["connect_url"],
+        "http://127.0.0.1:8080/connections/admin-tracker?provider=tracker&scope=read+admin+write"
+    );
+
+    // Once the account has it, the token is released.
+    connect_to(
+        &w.h,
+        "admin-tracker",
+        &w.ann,
+        "ann@home",
+        Some("read admin"),
+        "at-admin-2",
+    )
+    .await;
+    let reply = w.ask("admin-tracker", &token, "").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json()["credentials"]["access_token"], "at-admin-2");
 }

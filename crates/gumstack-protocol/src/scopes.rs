@@ -6,17 +6,10 @@
 
 /// The most scopes one list may hold.
 pub const MAX_SCOPES: usize = 32;
-/// The longest scope, in bytes.
-pub const MAX_SCOPE_BYTES: usize = 128;
 
-/// Whether `scope` is an RFC 6749 scope-token: printable ASCII except space, `"` and `\`.
-pub fn is_scope_token(scope: &str) -> bool {
-    !scope.is_empty()
-        && scope.len() <= MAX_SCOPE_BYTES
-        && scope
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
-}
+/// Whether `scope` is an RFC 6749 scope-token without a comma, at most 128 bytes: the rule
+/// config.yaml's `tools[].scopes` follow too.
+pub use gumstack_config::is_scope as is_scope_token;
 
 /// The scopes of a list, in order, each once.
 pub fn split(list: &str) -> Vec<String> {
@@ -38,8 +31,8 @@ pub fn parse_requested(list: &str) -> Result<Vec<String>, String> {
     }
     if let Some(bad) = scopes.iter().find(|s| !is_scope_token(s)) {
         return Err(format!(
-            "`{}` is not a scope (printable ASCII without spaces, quotes or backslashes, at most \
-             {MAX_SCOPE_BYTES} bytes)",
+            "`{}` is not a scope (printable ASCII without spaces, commas, quotes or \
+             backslashes, at most 128 bytes)",
             bad.escape_default()
         ));
     }

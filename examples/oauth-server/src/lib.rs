@@ -13,8 +13,8 @@
 //! with a freshly fetched token.
 //!
 //! The `provider_name` tool needs the `profile` scope, which the default scopes do not ask
-//! for: its first call asks the user to connect again allowing it (scope step-up,
-//! docs/PROTOCOL.md §3).
+//! for; config.yaml declares it (`tools[].scopes`), so its first call asks the user to connect
+//! again allowing it (scope step-up, docs/PROTOCOL.md §3) with no code in the tool.
 //!
 //! # Layout
 //!
@@ -25,9 +25,9 @@
 use std::sync::Arc;
 
 use gumstack::{
-    AccountArgs, Config, GumstackContext, GumstackError, GumstackHost, OAuthRequest,
+    AccountArgs, Config, GumstackContext, GumstackError, GumstackHost,
     auth::{ClientAuthMethod, ProviderError, StandardOAuthProvider},
-    get_credentials_for_account, get_oauth_credentials, report_invalid_token,
+    get_credentials_for_account, report_invalid_token,
 };
 use rmcp::{ServerHandler, handler::server::wrapper::Parameters, tool, tool_handler, tool_router};
 use serde_json::{Map, Value};
@@ -45,9 +45,6 @@ pub const ENV_PREFIX: &str = "OAUTH";
 /// The scopes asked for unless `OAUTH_SCOPES` says otherwise: the account's email, and a
 /// refresh token.
 pub const DEFAULT_SCOPES: &str = "openid email offline_access";
-
-/// The scope `provider_name` needs beyond [`DEFAULT_SCOPES`]: the account's name.
-pub const NAME_SCOPE: &str = "profile";
 
 /// How many hex characters of the token's SHA-256 `token_fingerprint` shows.
 const FINGERPRINT_CHARS: usize = 12;
@@ -146,14 +143,9 @@ impl ProviderAccount {
         &self,
         Parameters(AccountArgs { account }): Parameters<AccountArgs>,
     ) -> Result<String, GumstackError> {
-        // A user connected without `profile` is asked to connect again, allowing it; the
-        // server's other tools keep working meanwhile.
-        let request = OAuthRequest {
-            account: account.as_deref(),
-            scopes: &[NAME_SCOPE],
-            ..OAuthRequest::default()
-        };
-        let credentials = get_oauth_credentials(request).await?;
+        // config.yaml declares that this tool needs `profile`: the platform asks a user
+        // connected without it to connect again, allowing it, before handing out the token.
+        let credentials = get_credentials_for_account(None, account.as_deref()).await?;
         let token = credentials.require("access_token")?;
         let profile = self.userinfo(token).await.map_err(tool_error)?;
         match profile.get("name").and_then(Value::as_str) {
@@ -226,7 +218,9 @@ mod tests {
         assert_eq!(config.auth.kind.as_str(), "oauth");
         assert_eq!(config.auth.providers, [PROVIDER]);
         let tools: Vec<&str> = config.tools.iter().map(|tool| tool.name.as_str()).collect();
-        assert_eq!(tools, ["provider_profile", "whoami"]);
+        assert_eq!(tools, ["provider_profile", "provider_name", "whoami"]);
+        assert_eq!(config.tool_scopes("provider_name", PROVIDER), ["profile"]);
+        assert!(config.tool_scopes("provider_profile", PROVIDER).is_empty());
     }
 
     #[test]

@@ -50,9 +50,16 @@ pub struct FakeBackend {
 pub struct NeededCalls {
     marked: Arc<Mutex<Vec<String>>>,
     users: Arc<Mutex<HashMap<String, String>>>,
+    /// The tools the gateway said live calls call (`Backend::calls_tool`), in order.
+    named: Arc<Mutex<Vec<String>>>,
 }
 
 impl NeededCalls {
+    /// The tools the gateway named for live calls so far.
+    pub fn named_tools(&self) -> Vec<String> {
+        self.named.lock().unwrap().clone()
+    }
+
     /// The live call `call_id` needs its user's input.
     pub fn mark(&self, call_id: &str) {
         self.marked.lock().unwrap().push(call_id.to_owned());
@@ -184,6 +191,10 @@ impl Backend for FakeBackend {
             identity: HeaderValue::try_from(Self::identity(user, slug)).unwrap(),
             tools: server.tools.clone(),
         })
+    }
+
+    fn calls_tool(&self, _call_id: &str, tool: &str) {
+        self.needed.named.lock().unwrap().push(tool.to_owned());
     }
 
     fn input_needed(&self, call_id: &str, tool: &str) -> Option<InputNeeded> {

@@ -44,6 +44,8 @@ pub(crate) struct CallScope {
     pub(crate) grant_id: Uuid,
     /// The MCP client's `client_id` (the identity's `cid`).
     pub(crate) client_id: String,
+    /// The tool it calls, once the gateway read it (servers with per-user credentials only).
+    pub(crate) tool: Option<String>,
 }
 
 /// What a live call's server was refused for want of its user's credentials (`/internal`'s
@@ -120,6 +122,17 @@ impl InFlight {
         });
     }
 
+    /// The live call `call_id` calls `tool`; nothing if the call is not live.
+    pub(crate) fn name_tool(&self, call_id: &str, tool: &str) {
+        if let Some(live) = self
+            .calls()
+            .get_mut(call_id)
+            .and_then(|entry| entry.live.as_mut())
+        {
+            live.tool = Some(tool.to_owned());
+        }
+    }
+
     /// The live call `call_id`'s server was refused its user's credentials; nothing if the
     /// call is not live.
     pub(crate) fn mark_needed(&self, call_id: &str, needed: NeededInput) {
@@ -180,6 +193,7 @@ mod tests {
             user_id: Uuid::new_v4(),
             grant_id: Uuid::new_v4(),
             client_id: "client".into(),
+            tool: None,
         }
     }
 

@@ -175,6 +175,11 @@ impl ActivityLog {
         self.inner.in_flight.live(call_id)
     }
 
+    /// The live call `call_id` calls `tool` (the gateway read it from the call).
+    pub(crate) fn name_tool(&self, call_id: &str, tool: &str) {
+        self.inner.in_flight.name_tool(call_id, tool);
+    }
+
     /// The live call `call_id`'s server was refused its user's credentials: the gateway may
     /// ask the user for them inside the call ([`Self::needed`]).
     pub(crate) fn mark_needed(&self, call_id: &str, needed: NeededInput) {
