@@ -206,3 +206,68 @@ async fn nobody_acts_on_another_users_account() {
     assert_eq!(default_nickname(&s, &c).await, ANN);
     assert_eq!(c.views(s.user.id).await.unwrap()[1].label, None);
 }
+
+#[tokio::test]
+async fn the_same_subject_is_the_same_account_even_renamed_and_another_may_not_take_its_name() {
+    let s = Setup::new(Some(3600)).await;
+    let c = s.instance(settings());
+    s.provider.with(|r| r.subject = Some("sub-ann".into()));
+    s.connect(&c).await;
+    let first = id_of(&s, &c, ANN).await;
+    c.rename(s.user.id, s.server.id, first, "Mine")
+        .await
+        .unwrap();
+    s.provider.with(|r| {
+        r.nickname = Some(WORK.into());
+        r.subject = Some("sub-work".into());
+    });
+    s.connect(&c).await;
+
+    // Ann renamed her account at the provider: the same subject, a new name.
+    s.provider.with(|r| {
+        r.nickname = Some("ann@renamed.example".into());
+        r.subject = Some("sub-ann".into());
+    });
+    s.connect(&c).await;
+    let views = c.views(s.user.id).await.unwrap();
+    let names: Vec<_> = views
+        .iter()
+        .map(|v| (v.nickname.as_str(), v.label.as_deref(), v.is_default))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("ann@renamed.example", Some("Mine"), true),
+            (WORK, None, false)
+        ]
+    );
+    assert_eq!(
+        token_of(&s, &c, None).await,
+        ("access-2".into(), "ann@renamed.example".into())
+    );
+
+    // Another account (another subject) going by the work account's name connects nothing.
+    s.provider.with(|r| {
+        r.nickname = Some(WORK.into());
+        r.subject = Some("sub-impostor".into());
+    });
+    let state = s.start(&c, &s.user, &s.session).await;
+    let refused = c
+        .finish(
+            s.user.id,
+            &s.session,
+            common::recording_provider::callback(&state, Some("code")),
+        )
+        .await;
+    match refused {
+        Err(gumstack_platform::connections::CallbackError::ExchangeFailed { message, .. }) => {
+            assert!(
+                message.contains("also called ann@work.example"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(token_of(&s, &c, Some(WORK)).await.0, "access-1");
+    assert_eq!(s.h.count("SELECT COUNT(*) FROM connections").await, 2);
+}

@@ -112,6 +112,10 @@ pub struct NicknameRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NicknameReply {
     pub nickname: String,
+    /// The account's stable id at the provider (OpenID `sub`), when it has one: the platform
+    /// tells a user's accounts apart by it (a renamed account stays the same account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 /// `revoke`: the user disconnected; end the grant.
@@ -329,9 +333,9 @@ impl ProviderReply {
     }
 
     /// The name of a `nickname` reply.
-    pub fn into_nickname(self) -> Result<String, UnexpectedReply> {
+    pub fn into_nickname(self) -> Result<NicknameReply, UnexpectedReply> {
         match self {
-            Self::Nickname(reply) => Ok(reply.nickname),
+            Self::Nickname(reply) => Ok(reply),
             other => Err(UnexpectedReply(other.kind())),
         }
     }

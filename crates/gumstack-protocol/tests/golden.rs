@@ -142,6 +142,7 @@ fn provider_operations() {
         ProviderReply::Tokens(TokenResponse::bearer("at-2")),
         ProviderReply::Nickname(NicknameReply {
             nickname: "ada@github".into(),
+            subject: Some("583231".into()),
         }),
         ProviderReply::Revoke(RevokeReply { revoked: true }),
     ];

@@ -439,6 +439,22 @@ async fn the_nickname_is_the_userinfo_field_passed_through_untouched() {
     let error = oidc.get_nickname("at-none").await.unwrap_err();
     assert_eq!(error.kind(), "invalid_response", "{error:?}");
 
+    // The account's stable id: `sub`, else a GitHub-style numeric `id`.
+    let account = by_login.get_account("at-login").await.unwrap();
+    assert_eq!(
+        (account.nickname.as_str(), account.subject.as_deref()),
+        ("ada", Some("u-3"))
+    );
+    idp.account("at-github", json!({ "login": "grace", "id": 583_231 }));
+    let account = by_login.get_account("at-github").await.unwrap();
+    assert_eq!(
+        (account.nickname.as_str(), account.subject.as_deref()),
+        ("grace", Some("583231"))
+    );
+    idp.account("at-anonymous", json!({ "login": "nobody" }));
+    let account = by_login.get_account("at-anonymous").await.unwrap();
+    assert_eq!(account.subject, None);
+
     let requests = idp.requests_to(ProviderEndpoint::Userinfo);
     assert_eq!(requests[0].method, "GET");
     assert_eq!(requests[0].authorization.as_deref(), Some("Bearer at-html"));
@@ -625,7 +641,10 @@ async fn behind_the_host_the_provider_reads_the_hosts_environment() {
         )
         .await;
     let nickname: Value = response.json().await.unwrap();
-    assert_eq!(nickname, json!({ "nickname": "ada@provider.example" }));
+    assert_eq!(
+        nickname,
+        json!({ "nickname": "ada@provider.example", "subject": "test-user" })
+    );
 
     // The provider refuses the code: the platform learns why, and the code is not repeated.
     idp.reply(

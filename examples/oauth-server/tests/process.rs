@@ -165,7 +165,10 @@ async fn in_production_it_answers_only_calls_the_platform_signed() {
         .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body, json!({ "nickname": "ada@provider.example" }));
+    assert_eq!(
+        body,
+        json!({ "nickname": "ada@provider.example", "subject": "test-user" })
+    );
 
     let unsigned = reqwest::Client::new()
         .post(format!("{base_url}/gumstack/providers/oidc/nickname"))

@@ -296,7 +296,10 @@ async fn the_platform_runs_the_connect_flow_through_the_provider_routes() {
         )
         .await;
     let nickname: Value = response.json().await.unwrap();
-    assert_eq!(nickname, json!({ "nickname": "ada@provider.example" }));
+    assert_eq!(
+        nickname,
+        json!({ "nickname": "ada@provider.example", "subject": "test-user" })
+    );
 
     // Later: a refresh, and a revocation when the user disconnects.
     let response = platform

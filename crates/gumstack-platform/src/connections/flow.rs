@@ -18,7 +18,7 @@ use super::provider::{ProviderFailure, ProviderRequest, tokens_of};
 use super::{Connections, access_aad, refresh_aad};
 use crate::crypto::{constant_time_eq, random_token, token_hash};
 use crate::error::Internal;
-use crate::store::{Connection, ConnectionStatus, OAuthFlow, Server, StoreError};
+use crate::store::{Connection, ConnectionStatus, Constraint, OAuthFlow, Server, StoreError};
 use crate::vault::Aad;
 use gumstack_protocol::provider::{AuthorizationUrlRequest, ExchangeRequest, NicknameRequest};
 
@@ -32,6 +32,9 @@ const MAX_NICKNAME_CHARS: usize = 200;
 /// A provider-supplied name as it may be shown: no control or bidirectional-formatting
 /// characters (which could make it read as another name), trimmed and bounded. (HTML is
 /// escaped by the pages.)
+/// The longest account id kept, in bytes.
+const MAX_SUBJECT_BYTES: usize = 255;
+
 fn displayable(name: &str) -> String {
     let is_bidi = |c: char| matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}');
     name.chars()
@@ -366,7 +369,7 @@ impl Connections {
             .await
             .and_then(tokens_of)
             .map_err(|f| failed(&server, f))?;
-        let nickname = self
+        let (nickname, subject) = self
             .nickname(&server, &flow.provider, &tokens.access_token)
             .await;
         let now = self.inner.clock.now();
@@ -376,6 +379,7 @@ impl Connections {
             server_id: server.id,
             provider: flow.provider.clone(),
             nickname: nickname.clone(),
+            subject,
             // Kept from the row this reconnect replaces; chosen by the store for a new account.
             label: None,
             is_default: false,
@@ -406,7 +410,20 @@ impl Connections {
                 .vault
                 .encrypt(t.expose_secret().as_bytes(), &refresh_aad(&connection))
         });
-        self.inner.store.upsert_connection(&connection).await?;
+        match self.inner.store.upsert_connection(&connection).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(Constraint::AccountName)) => {
+                return Err(CallbackError::ExchangeFailed {
+                    server,
+                    message: format!(
+                        "another of your {} accounts is also called {nickname}; disconnect it \
+                         first, then connect this one",
+                        flow.provider
+                    ),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
         tracing::info!(server = %server.slug, provider = %flow.provider, user = %user_id, "account connected");
         Ok(Connected {
             server: *server,
@@ -415,8 +432,14 @@ impl Connections {
         })
     }
 
-    /// The account's name at the provider, or the provider's name when it gives none.
-    async fn nickname(&self, server: &Server, provider: &str, access: &SecretString) -> String {
+    /// The account's name at the provider (or the provider's name when it gives none), and its
+    /// stable id there when the provider code gives a usable one.
+    async fn nickname(
+        &self,
+        server: &Server,
+        provider: &str,
+        access: &SecretString,
+    ) -> (String, Option<String>) {
         let reply = self
             .inner
             .providers
@@ -428,12 +451,23 @@ impl Connections {
                 }),
             )
             .await;
+        let unnamed = || format!("{provider} account");
         match reply.map(|reply| reply.into_nickname()) {
-            Ok(Ok(name)) if !displayable(&name).is_empty() => displayable(&name),
-            Ok(_) => format!("{provider} account"),
+            Ok(Ok(reply)) => {
+                let name = displayable(&reply.nickname);
+                // An id that is not plain text is no id: accounts are told apart by name.
+                let subject = reply.subject.filter(|s| {
+                    !s.is_empty()
+                        && s.len() <= MAX_SUBJECT_BYTES
+                        && !s.chars().any(char::is_control)
+                });
+                let name = if name.is_empty() { unnamed() } else { name };
+                (name, subject)
+            }
+            Ok(Err(_)) => (unnamed(), None),
             Err(error) => {
                 tracing::warn!(server = %server.slug, %provider, %error, "nickname unavailable");
-                format!("{provider} account")
+                (unnamed(), None)
             }
         }
     }

@@ -62,6 +62,7 @@ impl World {
             server_id: server.id,
             provider: "github".into(),
             nickname: "me".into(),
+            subject: None,
             label: None,
             is_default: false,
             access_ciphertext: vault.encrypt(

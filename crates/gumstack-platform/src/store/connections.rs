@@ -74,6 +74,9 @@ pub struct Connection {
     /// The account's name at the provider (`get_nickname`); unique per user, server and
     /// provider.
     pub nickname: String,
+    /// The account's stable id at the provider, when its provider code gives one; unique per
+    /// user, server and provider.
+    pub subject: Option<String>,
     /// The user's own name for the account, if they gave one.
     pub label: Option<String>,
     /// The account a tool gets unless it names another. The store keeps exactly one default
@@ -196,10 +199,12 @@ pub trait ConnectionStore: Send + Sync {
     ) -> Result<Connection, StoreError>;
     /// Every connection of a user, any server; defaults first within each provider.
     async fn user_connections(&self, user_id: Uuid) -> Result<Vec<Connection>, StoreError>;
-    /// Inserts the connection, or replaces the row of the same account (user, server,
-    /// provider, nickname) wholesale (a reconnect: new id, tokens, status; a refresh in flight
-    /// on the old row loses its lease), keeping its label and whether it is the default. A
-    /// new account becomes the default when its provider has none.
+    /// Inserts the connection, or replaces the row of the same account wholesale (a
+    /// reconnect: new id, nickname, tokens, status; a refresh in flight on the old row loses
+    /// its lease), keeping its label and whether it is the default. The same account is the
+    /// user's account of the server and provider with the same subject, or, failing that, the
+    /// same nickname and no other subject; `Conflict(AccountName)` when another subject goes
+    /// by that nickname. A new account becomes the default when its provider has none.
     async fn upsert_connection(&self, connection: &Connection) -> Result<(), StoreError>;
     /// Makes connection `id` of `user_id` the default of its provider. `NotFound` when the
     /// user has no such connection.

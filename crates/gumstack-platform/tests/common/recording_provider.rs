@@ -50,6 +50,8 @@ pub struct Recorded {
     pub revoke_failure: Option<ProviderFailure>,
     /// The nickname of the account signing in (default `<b>ann</b>@tracker`).
     pub nickname: Option<String>,
+    /// The stable id of the account signing in, if the provider gives one.
+    pub subject: Option<String>,
     /// The `scope` parameter of the authorization URLs it builds, if any.
     pub url_scope: Option<String>,
     /// Token responses name no scope (the provider granted what was asked).
@@ -156,7 +158,8 @@ impl ProviderCalls for Recorder {
                     }
                 }
                 Operation::Nickname => Ok(json!({
-                    "nickname": r.nickname.clone().unwrap_or_else(|| ANN.to_owned())
+                    "nickname": r.nickname.clone().unwrap_or_else(|| ANN.to_owned()),
+                    "subject": r.subject,
                 })),
                 Operation::Revoke => match r.revoke_failure.clone() {
                     Some(failure) => Err(failure),

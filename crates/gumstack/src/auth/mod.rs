@@ -35,5 +35,5 @@ mod provider;
 pub(crate) mod routes;
 mod standard;
 
-pub use provider::{AuthProvider, ProviderError, TokenResponse, with_scopes};
+pub use provider::{AccountName, AuthProvider, ProviderError, TokenResponse, with_scopes};
 pub use standard::{ClientAuthMethod, DEFAULT_TIMEOUT, StandardOAuthProvider, pkce_challenge};

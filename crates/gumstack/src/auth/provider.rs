@@ -44,6 +44,17 @@ pub trait AuthProvider: Send + Sync + 'static {
     /// A name for the connected account, shown to the user (an email, a login…).
     async fn get_nickname(&self, access_token: &str) -> Result<String, ProviderError>;
 
+    /// The connected account's name ([`get_nickname`](Self::get_nickname)) and, when the
+    /// provider has one, its stable id (OpenID `sub`, a user id): the platform tells a user's
+    /// accounts of the provider apart by it, so an account whose name changed is still the
+    /// same account. The default has no id (accounts are told apart by name).
+    async fn get_account(&self, access_token: &str) -> Result<AccountName, ProviderError> {
+        Ok(AccountName {
+            nickname: self.get_nickname(access_token).await?,
+            subject: None,
+        })
+    }
+
     /// Revokes `access_token` at the provider when the user disconnects; whether it was. The
     /// default does nothing and returns `Ok(true)`.
     async fn revoke(&self, access_token: &str) -> Result<bool, ProviderError> {
@@ -128,6 +139,10 @@ impl<P: AuthProvider + ?Sized> AuthProvider for Arc<P> {
         (**self).get_nickname(access_token).await
     }
 
+    async fn get_account(&self, access_token: &str) -> Result<AccountName, ProviderError> {
+        (**self).get_account(access_token).await
+    }
+
     async fn revoke(&self, access_token: &str) -> Result<bool, ProviderError> {
         (**self).revoke(access_token).await
     }
@@ -170,6 +185,15 @@ impl<P: AuthProvider + ?Sized> AuthProvider for Arc<P> {
 /// Serialising it exposes the tokens (that is what the provider routes answer), `Debug` never
 /// does.
 pub use gumstack_protocol::provider::TokenResponse;
+
+/// A connected account as the provider names it ([`AuthProvider::get_account`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountName {
+    /// Shown to the user.
+    pub nickname: String,
+    /// The account's stable id at the provider, if it has one.
+    pub subject: Option<String>,
+}
 
 /// `url` with `scopes` added to its `scope` query parameter (one parameter, space-separated,
 /// the URL's own scopes first); every other parameter is kept as it was.

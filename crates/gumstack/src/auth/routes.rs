@@ -267,9 +267,14 @@ async fn run(
             .await
             .map(ProviderReply::Tokens),
         ProviderRequest::Nickname(request) => auth
-            .get_nickname(request.access_token.expose_secret())
+            .get_account(request.access_token.expose_secret())
             .await
-            .map(|nickname| ProviderReply::Nickname(NicknameReply { nickname })),
+            .map(|account| {
+                ProviderReply::Nickname(NicknameReply {
+                    nickname: account.nickname,
+                    subject: account.subject,
+                })
+            }),
         ProviderRequest::Revoke(request) => auth
             .revoke_grant(
                 request.access_token.expose_secret(),

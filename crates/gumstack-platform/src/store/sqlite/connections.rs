@@ -35,6 +35,7 @@ fn connection_from_row(row: &SqliteRow) -> Result<Connection, StoreError> {
         server_id: uuid_col(row, "server_id")?,
         provider: row.try_get("provider")?,
         nickname: row.try_get("nickname")?,
+        subject: row.try_get("subject")?,
         label: row.try_get("label")?,
         is_default: row.try_get("is_default")?,
         access_ciphertext: row.try_get("access_ciphertext")?,
@@ -54,6 +55,65 @@ fn connection_from_row(row: &SqliteRow) -> Result<Connection, StoreError> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
+}
+
+/// The server and provider of `user_id`'s connection `id`; `NotFound` when it is not theirs.
+async fn owned_by(
+    tx: &mut sqlx::SqliteConnection,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<(String, String), StoreError> {
+    let row =
+        sqlx::query("SELECT server_id, provider FROM connections WHERE id = ? AND user_id = ?")
+            .bind(id.to_string())
+            .bind(user_id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+    Ok((row.try_get("server_id")?, row.try_get("provider")?))
+}
+
+/// The row of the account `c` connects again, if the user has it: the one with the same
+/// subject, else the one with the same nickname and no other subject. `Conflict(AccountName)`
+/// when another account (another subject) goes by that nickname.
+async fn same_account(
+    tx: &mut sqlx::SqliteConnection,
+    c: &Connection,
+) -> Result<Option<String>, StoreError> {
+    if let Some(subject) = &c.subject {
+        let by_subject = sqlx::query_scalar::<_, String>(
+            "SELECT id FROM connections
+             WHERE user_id = ? AND server_id = ? AND provider = ? AND subject = ?",
+        )
+        .bind(c.user_id.to_string())
+        .bind(c.server_id.to_string())
+        .bind(&c.provider)
+        .bind(subject)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if by_subject.is_some() {
+            return Ok(by_subject);
+        }
+    }
+    let by_name = sqlx::query(
+        "SELECT id, subject FROM connections
+         WHERE user_id = ? AND server_id = ? AND provider = ? AND nickname = ?",
+    )
+    .bind(c.user_id.to_string())
+    .bind(c.server_id.to_string())
+    .bind(&c.provider)
+    .bind(&c.nickname)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = by_name else {
+        return Ok(None);
+    };
+    let theirs: Option<String> = row.try_get("subject")?;
+    match (&c.subject, theirs) {
+        (Some(ours), Some(theirs)) if *ours != theirs => {
+            Err(StoreError::Conflict(Constraint::AccountName))
+        }
+        _ => Ok(Some(row.try_get("id")?)),
+    }
 }
 
 #[async_trait]
@@ -163,14 +223,7 @@ impl ConnectionStore for SqliteStore {
 
     async fn set_default_connection(&self, user_id: Uuid, id: Uuid) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let row =
-            sqlx::query("SELECT server_id, provider FROM connections WHERE id = ? AND user_id = ?")
-                .bind(id.to_string())
-                .bind(user_id.to_string())
-                .fetch_one(&mut *tx)
-                .await?;
-        let server_id: String = row.try_get("server_id")?;
-        let provider: String = row.try_get("provider")?;
+        let (server_id, provider) = owned_by(&mut tx, user_id, id).await?;
         // The old default is cleared first: the one-default index is checked row by row.
         sqlx::query(
             "UPDATE connections SET is_default = 0
@@ -197,14 +250,7 @@ impl ConnectionStore for SqliteStore {
         label: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let row =
-            sqlx::query("SELECT server_id, provider FROM connections WHERE id = ? AND user_id = ?")
-                .bind(id.to_string())
-                .bind(user_id.to_string())
-                .fetch_one(&mut *tx)
-                .await?;
-        let server_id: String = row.try_get("server_id")?;
-        let provider: String = row.try_get("provider")?;
+        let (server_id, provider) = owned_by(&mut tx, user_id, id).await?;
         if let Some(label) = label {
             let taken = sqlx::query(
                 "SELECT 1 FROM connections
@@ -233,47 +279,59 @@ impl ConnectionStore for SqliteStore {
     }
 
     async fn upsert_connection(&self, c: &Connection) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO connections (id, user_id, server_id, provider, nickname, is_default,
-                                      access_ciphertext, access_hash, refresh_ciphertext,
-                                      expires_at, scope, status, failure_kind, failure_message,
-                                      failures, retry_at, version, lease_holder, lease_until,
-                                      obtained_at, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5,
-                     NOT EXISTS (SELECT 1 FROM connections WHERE user_id = ?2 AND server_id = ?3
-                                 AND provider = ?4 AND is_default = 1),
-                     ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, NULL, NULL, ?17, ?18, ?19)
-             ON CONFLICT (user_id, server_id, provider, nickname) DO UPDATE SET
-                 id = excluded.id,
-                 access_ciphertext = excluded.access_ciphertext, access_hash = excluded.access_hash,
-                 refresh_ciphertext = excluded.refresh_ciphertext, expires_at = excluded.expires_at,
-                 scope = excluded.scope, status = excluded.status,
-                 failure_kind = excluded.failure_kind, failure_message = excluded.failure_message,
-                 failures = excluded.failures, retry_at = excluded.retry_at,
-                 version = connections.version + 1, lease_holder = NULL, lease_until = NULL,
-                 lease_instance = NULL, obtained_at = excluded.obtained_at, updated_at = excluded.updated_at",
-        )
-        .bind(c.id.to_string())
-        .bind(c.user_id.to_string())
-        .bind(c.server_id.to_string())
-        .bind(&c.provider)
-        .bind(&c.nickname)
-        .bind(&c.access_ciphertext)
-        .bind(&c.access_hash)
-        .bind(&c.refresh_ciphertext)
-        .bind(c.expires_at)
-        .bind(&c.scope)
-        .bind(c.status)
-        .bind(c.failure_kind)
-        .bind(&c.failure_message)
-        .bind(c.failures)
-        .bind(c.retry_at)
-        .bind(c.version)
-        .bind(c.obtained_at)
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .execute(&self.pool)
-        .await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let same = same_account(&mut tx, c).await?;
+        let sql = match same {
+            // Its row takes the new id and tokens; its label and default stay.
+            Some(_) => {
+                "UPDATE connections SET
+                     id = ?1, nickname = ?5, subject = COALESCE(?20, subject),
+                     access_ciphertext = ?6, access_hash = ?7, refresh_ciphertext = ?8,
+                     expires_at = ?9, scope = ?10, status = ?11, failure_kind = ?12,
+                     failure_message = ?13, failures = ?14, retry_at = ?15,
+                     version = version + 1, lease_holder = NULL, lease_until = NULL,
+                     lease_instance = NULL, obtained_at = ?17, updated_at = ?19
+                 WHERE id = ?21 AND user_id = ?2 AND server_id = ?3 AND provider = ?4"
+            }
+            None => {
+                "INSERT INTO connections (id, user_id, server_id, provider, nickname, subject,
+                                          is_default, access_ciphertext, access_hash,
+                                          refresh_ciphertext, expires_at, scope, status,
+                                          failure_kind, failure_message, failures, retry_at,
+                                          version, lease_holder, lease_until, obtained_at,
+                                          created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?20,
+                         NOT EXISTS (SELECT 1 FROM connections WHERE user_id = ?2
+                                     AND server_id = ?3 AND provider = ?4 AND is_default = 1),
+                         ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, NULL, NULL, ?17, ?18,
+                         ?19)"
+            }
+        };
+        sqlx::query(sql)
+            .bind(c.id.to_string())
+            .bind(c.user_id.to_string())
+            .bind(c.server_id.to_string())
+            .bind(&c.provider)
+            .bind(&c.nickname)
+            .bind(&c.access_ciphertext)
+            .bind(&c.access_hash)
+            .bind(&c.refresh_ciphertext)
+            .bind(c.expires_at)
+            .bind(&c.scope)
+            .bind(c.status)
+            .bind(c.failure_kind)
+            .bind(&c.failure_message)
+            .bind(c.failures)
+            .bind(c.retry_at)
+            .bind(c.version)
+            .bind(c.obtained_at)
+            .bind(c.created_at)
+            .bind(c.updated_at)
+            .bind(&c.subject)
+            .bind(same)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -16,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
 use self::settings::{Defaults, Settings, VarNames, Vars, split_scopes};
-use super::{AuthProvider, ProviderError, TokenResponse};
+use super::{AccountName, AuthProvider, ProviderError, TokenResponse};
 
 /// How long one call to the provider may take, answer included, unless set with
 /// [`StandardOAuthProvider::timeout`].
@@ -327,17 +327,25 @@ impl AuthProvider for StandardOAuthProvider {
     }
 
     async fn get_nickname(&self, access_token: &str) -> Result<String, ProviderError> {
+        Ok(self.get_account(access_token).await?.nickname)
+    }
+
+    /// The userinfo's `nickname_field` (else `sub`) as the name, and its `sub` (else `id`) as
+    /// the account's stable id.
+    async fn get_account(&self, access_token: &str) -> Result<AccountName, ProviderError> {
         let settings = self.settings()?;
         let userinfo = self
             .fetch_userinfo(settings.userinfo_url, access_token)
             .await?;
-        [self.nickname_field.as_str(), "sub"]
-            .iter()
-            .find_map(|field| match userinfo.get(*field)? {
-                Value::String(text) if !text.trim().is_empty() => Some(text.clone()),
-                Value::Number(number) => Some(number.to_string()),
-                _ => None,
-            })
+        let text = |field: &str| match userinfo.get(field)? {
+            Value::String(text) if !text.trim().is_empty() => Some(text.clone()),
+            Value::Number(number) => Some(number.to_string()),
+            _ => None,
+        };
+        let subject = text("sub").or_else(|| text("id"));
+        text(&self.nickname_field)
+            .or_else(|| text("sub"))
+            .map(|nickname| AccountName { nickname, subject })
             .ok_or_else(|| {
                 ProviderError::invalid_response(format!(
                     "the provider's userinfo answer has no `{}` or `sub` to name the account",
