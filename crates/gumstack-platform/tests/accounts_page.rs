@@ -6,7 +6,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::Harness;
-use gumstack_platform::store::{Connection, ConnectionStatus, Role, Server, User};
+use gumstack_platform::store::{Role, Server, User};
 use uuid::Uuid;
 
 const TRACKER: &str = "name: Tracker\nauth:\n  type: oauth\n  provider: tracker\n";
@@ -14,32 +14,8 @@ const AT: i64 = 1_800_000_000;
 
 /// Stores an active connection of `user` to account `nickname`, created at `AT + age`.
 async fn connect(h: &Harness, user: &User, server: &Server, nickname: &str, age: i64) -> Uuid {
-    let id = Uuid::new_v4();
-    let connection = Connection {
-        id,
-        user_id: user.id,
-        server_id: server.id,
-        provider: "tracker".to_owned(),
-        nickname: nickname.to_owned(),
-        label: None,
-        is_default: false,
-        access_ciphertext: b"sealed access token".to_vec(),
-        access_hash: vec![0; 32],
-        refresh_ciphertext: None,
-        expires_at: None,
-        scope: None,
-        status: ConnectionStatus::Active,
-        failure_kind: None,
-        failure_message: None,
-        failures: 0,
-        retry_at: None,
-        version: 0,
-        lease_holder: None,
-        lease_until: None,
-        obtained_at: AT + age,
-        created_at: AT + age,
-        updated_at: AT + age,
-    };
+    let connection = common::connection_row(user.id, server.id, "tracker", nickname, AT + age);
+    let id = connection.id;
     h.platform
         .state
         .store

@@ -9,7 +9,6 @@ use gumstack_platform::store::{
     Connection, ConnectionStatus, FailureKind, Role, Server, Timestamp, User,
 };
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 const URI: &str = "/api/me/connections";
 const TRACKER: &str = "name: Tracker\nauth:\n  type: oauth\n  provider: [tracker, mail]\n";
@@ -50,30 +49,15 @@ async fn connect(h: &Harness, user: &User, server: &Server, provider: &str, stan
             )),
         ),
     };
+    let nickname = format!("{}@{provider}", user.email.split('@').next().unwrap());
     let connection = Connection {
-        id: Uuid::new_v4(),
-        user_id: user.id,
-        server_id: server.id,
-        provider: provider.to_owned(),
-        nickname: format!("{}@{provider}", user.email.split('@').next().unwrap()),
-        label: None,
-        is_default: false,
-        access_ciphertext: b"sealed access token".to_vec(),
-        access_hash: vec![0; 32],
         refresh_ciphertext: Some(b"sealed refresh token".to_vec()),
         expires_at: Some(CONNECTED_AT + 3600),
         scope: Some("read".to_owned()),
         status,
         failure_kind,
         failure_message,
-        failures: 0,
-        retry_at: None,
-        version: 0,
-        lease_holder: None,
-        lease_until: None,
-        obtained_at: CONNECTED_AT,
-        created_at: CONNECTED_AT,
-        updated_at: CONNECTED_AT,
+        ..common::connection_row(user.id, server.id, provider, &nickname, CONNECTED_AT)
     };
     h.platform
         .state

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use common::calls::LongCall;
 use common::fake_server::{FakeRuntime, WAIT};
 use common::{CRED_CONFIG, Harness, Reply};
-use gumstack_platform::store::{Connection, ConnectionStatus, Role, User};
+use gumstack_platform::store::{Role, User};
 use gumstack_platform::vault::Aad;
 use uuid::Uuid;
 
@@ -39,31 +39,10 @@ async fn connect_to(
     let server = state.servers.resolve(slug).await.unwrap();
     let id = Uuid::new_v4();
     let aad = Aad::new("connections", "access_token", &[user.id, server.id, id]);
-    let connection = Connection {
-        id,
-        user_id: user.id,
-        server_id: server.id,
-        provider: "tracker".to_owned(),
-        nickname: nickname.to_owned(),
-        label: None,
-        is_default: false,
-        access_ciphertext: state.vault.encrypt(token.as_bytes(), &aad),
-        access_hash: vec![0; 32],
-        refresh_ciphertext: None,
-        expires_at: None,
-        scope: scope.map(str::to_owned),
-        status: ConnectionStatus::Active,
-        failure_kind: None,
-        failure_message: None,
-        failures: 0,
-        retry_at: None,
-        version: 0,
-        lease_holder: None,
-        lease_until: None,
-        obtained_at: AT,
-        created_at: AT,
-        updated_at: AT,
-    };
+    let mut connection = common::connection_row(user.id, server.id, "tracker", nickname, AT);
+    connection.id = id;
+    connection.access_ciphertext = state.vault.encrypt(token.as_bytes(), &aad);
+    connection.scope = scope.map(str::to_owned);
     state.store.upsert_connection(&connection).await.unwrap();
 }
 

@@ -195,19 +195,7 @@ pub async fn get_oauth_credentials(
             host.config.auth.kind.as_str()
         )));
     }
-    let named = match (request.provider, host.config.auth.providers.as_slice()) {
-        (Some(provider), _) => {
-            check_declared(host, provider)?;
-            provider
-        }
-        (None, [provider]) => provider.as_str(),
-        (None, providers) => {
-            return Err(GumstackError::misconfigured(format!(
-                "this server has several OAuth providers ({}): name one",
-                providers.join(", ")
-            )));
-        }
-    };
+    let named = provider_meant(host, request.provider, "name one in the OAuthRequest")?;
     if let Some(bad) = request
         .scopes
         .iter()
@@ -314,20 +302,11 @@ pub async fn report_invalid_token(
             host.config.auth.kind.as_str()
         )));
     }
-    let name = match (provider, host.config.auth.providers.as_slice()) {
-        (Some(provider), _) => {
-            check_declared(host, provider)?;
-            provider
-        }
-        (None, [provider]) => provider.as_str(),
-        (None, providers) => {
-            return Err(GumstackError::misconfigured(format!(
-                "this server has several OAuth providers ({}): name the provider whose token \
-                 was rejected in report_invalid_token(Some(provider), …)",
-                providers.join(", ")
-            )));
-        }
-    };
+    let name = provider_meant(
+        host,
+        provider,
+        "name the provider whose token was rejected in report_invalid_token(Some(provider), …)",
+    )?;
     match host.env.mode() {
         Mode::Local => Err(GumstackError::misconfigured(format!(
             "the provider `{name}` rejected the access token from {}: local mode has no \
@@ -341,6 +320,26 @@ pub async fn report_invalid_token(
                 .report_invalid_token(identity, provider, &access_token)
                 .await
         }
+    }
+}
+
+/// The provider a call means: `named`, which config.yaml must declare, or the server's one
+/// provider; with several and none named, the error says `how` to name one.
+fn provider_meant<'a>(
+    host: &'a HostState,
+    named: Option<&'a str>,
+    how: &str,
+) -> Result<&'a str, GumstackError> {
+    match (named, host.config.auth.providers.as_slice()) {
+        (Some(provider), _) => {
+            check_declared(host, provider)?;
+            Ok(provider)
+        }
+        (None, [provider]) => Ok(provider.as_str()),
+        (None, providers) => Err(GumstackError::misconfigured(format!(
+            "this server has several OAuth providers ({}): {how}",
+            providers.join(", ")
+        ))),
     }
 }
 

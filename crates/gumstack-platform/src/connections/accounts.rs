@@ -50,6 +50,23 @@ impl Connections {
             .find(|c| c.id == id && c.server_id == server_id))
     }
 
+    /// The user's accounts at `provider` of `server_id`, the default first.
+    pub(super) async fn accounts(
+        &self,
+        user_id: Uuid,
+        server_id: Uuid,
+        provider: &str,
+    ) -> Result<Vec<Connection>, Internal> {
+        Ok(self
+            .inner
+            .store
+            .user_connections(user_id)
+            .await?
+            .into_iter()
+            .filter(|c| c.server_id == server_id && c.provider == provider)
+            .collect())
+    }
+
     /// Makes the user's connection `id` to `server_id` the default of its provider. False
     /// when the user has no such connection.
     pub async fn set_default(

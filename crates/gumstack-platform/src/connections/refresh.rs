@@ -213,12 +213,9 @@ impl Connections {
         account: &str,
     ) -> Result<TokenError, TokenError> {
         let connected: Vec<String> = self
-            .inner
-            .store
-            .user_connections(user_id)
+            .accounts(user_id, server_id, provider)
             .await?
             .into_iter()
-            .filter(|c| c.server_id == server_id && c.provider == provider)
             .map(|c| c.label.unwrap_or(c.nickname))
             .collect();
         Ok(if connected.is_empty() {
@@ -493,14 +490,7 @@ impl Connections {
         provider: &str,
         access_token: &SecretString,
     ) -> Result<bool, TokenError> {
-        let accounts: Vec<Connection> = self
-            .inner
-            .store
-            .user_connections(user_id)
-            .await?
-            .into_iter()
-            .filter(|c| c.server_id == server_id && c.provider == provider)
-            .collect();
+        let accounts = self.accounts(user_id, server_id, provider).await?;
         if accounts.is_empty() {
             return Err(TokenError::NotConnected);
         }

@@ -28,14 +28,21 @@ pub(super) struct AccountForm {
     label: String,
 }
 
-/// The server and the account a form names; the page's answer when there is none.
+/// The server and the account a form names; the page's answer when there is none. A form
+/// that must name its account says what it does (`to`); without one, it means the default.
 async fn account_of(
     state: &AppState,
     session: &SessionUser,
-    slug: &str,
-    provider: &str,
+    (slug, provider): (&str, &str),
     form: &AccountForm,
+    to: Option<&str>,
 ) -> Result<(Server, ConnectionView), Response> {
+    if let (Some(to), None) = (to, &form.account) {
+        return Err(pages::error_page(
+            Some(session),
+            PageError::invalid("account_required", format!("Say which account to {to}.")),
+        ));
+    }
     let server = oauth_server(state, &session.user, slug).await?;
     let views = state
         .connections
@@ -72,10 +79,11 @@ pub(super) async fn disconnect(
     Path((slug, provider)): Path<(String, String)>,
     VerifiedForm { session, form }: VerifiedForm<AccountForm>,
 ) -> Response {
-    let (server, account) = match account_of(&state, &session, &slug, &provider, &form).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (server, account) =
+        match account_of(&state, &session, (&slug, &provider), &form, None).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
     match state
         .connections
         .disconnect(session.user.id, server.id, account.id)
@@ -93,13 +101,9 @@ pub(super) async fn make_default(
     Path((slug, provider)): Path<(String, String)>,
     VerifiedForm { session, form }: VerifiedForm<AccountForm>,
 ) -> Response {
-    if form.account.is_none() {
-        return pages::error_page(
-            Some(&session),
-            PageError::invalid("account_required", "Say which account to make the default."),
-        );
-    }
-    let (server, account) = match account_of(&state, &session, &slug, &provider, &form).await {
+    let to = Some("make the default");
+    let (server, account) = match account_of(&state, &session, (&slug, &provider), &form, to).await
+    {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -119,13 +123,9 @@ pub(super) async fn rename(
     Path((slug, provider)): Path<(String, String)>,
     VerifiedForm { session, form }: VerifiedForm<AccountForm>,
 ) -> Response {
-    if form.account.is_none() {
-        return pages::error_page(
-            Some(&session),
-            PageError::invalid("account_required", "Say which account to rename."),
-        );
-    }
-    let (server, account) = match account_of(&state, &session, &slug, &provider, &form).await {
+    let to = Some("rename");
+    let (server, account) = match account_of(&state, &session, (&slug, &provider), &form, to).await
+    {
         Ok(found) => found,
         Err(response) => return response,
     };

@@ -17,7 +17,7 @@ use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
 use gumstack_platform::crypto::{random_token, token_hash};
 use gumstack_platform::store::sqlite::SqliteStore;
-use gumstack_platform::store::{Role, Store, User};
+use gumstack_platform::store::{Connection, ConnectionStatus, Role, Store, Timestamp, User};
 use gumstack_platform::vault::Vault;
 use gumstack_platform::{Platform, PlatformOptions};
 use gumstack_runtime::ProcessRuntime;
@@ -265,5 +265,43 @@ impl Harness {
             .fetch_one(self.store.pool())
             .await
             .unwrap()
+    }
+}
+
+/// An active connection of `user_id`'s account `nickname` at `provider` of `server_id`, made
+/// at `at`, as a test stores it directly: no expiry, no refresh token, no scope, and
+/// `access_ciphertext` that is no sealed token (set a sealed one when the test reads it).
+pub fn connection_row(
+    user_id: uuid::Uuid,
+    server_id: uuid::Uuid,
+    provider: &str,
+    nickname: &str,
+    at: Timestamp,
+) -> Connection {
+    Connection {
+        id: uuid::Uuid::new_v4(),
+        user_id,
+        server_id,
+        provider: provider.to_owned(),
+        nickname: nickname.to_owned(),
+        subject: None,
+        label: None,
+        is_default: false,
+        access_ciphertext: b"sealed access token".to_vec(),
+        access_hash: vec![0; 32],
+        refresh_ciphertext: None,
+        expires_at: None,
+        scope: None,
+        status: ConnectionStatus::Active,
+        failure_kind: None,
+        failure_message: None,
+        failures: 0,
+        retry_at: None,
+        version: 0,
+        lease_holder: None,
+        lease_until: None,
+        obtained_at: at,
+        created_at: at,
+        updated_at: at,
     }
 }
