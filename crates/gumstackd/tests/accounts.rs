@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::oauth_demo::{World, connect_account, press_connect, through_provider};
+use common::oauth_demo::{World, connect_account, continue_link, press_connect, through_provider};
 use common::{Browser, OAuthMcp, csrf_of, page, profile, signed_in, text_of};
 use serde_json::{Value, json};
 
@@ -242,13 +242,7 @@ async fn a_tool_that_needs_another_scope_has_the_user_connect_again_for_it_while
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    let moving = response.text().await.unwrap();
-    let authorize = moving
-        .split("<a id=\"continue\" href=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .replace("&amp;", "&");
+    let authorize = continue_link(&response.text().await.unwrap());
     let callback = through_provider(&browser.http, &w.base, &authorize).await;
     let back = browser.http.get(&callback).send().await.unwrap();
     assert_eq!(back.status().as_u16(), 303);

@@ -12,7 +12,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::oauth_demo::World;
+use common::oauth_demo::{World, continue_link, through_provider};
 use common::python::PyClient;
 use common::{
     Api, Browser, OAuthMcp, Running, api_token, csrf_of, page as get, signed_in, text_of,
@@ -213,23 +213,9 @@ async fn python_sdk_on_2026_07_28_connects_an_account_inside_the_call() {
         .await
         .unwrap();
     assert_eq!(connect.status().as_u16(), 200);
-    let page = connect.text().await.unwrap();
-    let authorize = page
-        .split("<a id=\"continue\" href=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("no link to the provider: {page}"))
-        .replace("&amp;", "&");
-    let callback = format!("{}/auth/callback", w.base);
-    let mut next = reqwest::Url::parse(&authorize).unwrap();
-    while !next.as_str().starts_with(&callback) {
-        let response = browser.http.get(next.as_str()).send().await.unwrap();
-        assert!(response.status().is_redirection(), "{next}");
-        next = next
-            .join(response.headers()["location"].to_str().unwrap())
-            .unwrap();
-    }
-    let back = browser.http.get(next.as_str()).send().await.unwrap();
+    let authorize = continue_link(&connect.text().await.unwrap());
+    let callback = through_provider(&browser.http, &w.base, &authorize).await;
+    let back = browser.http.get(&callback).send().await.unwrap();
     assert_eq!(back.status().as_u16(), 303);
 
     client.answer("accept");

@@ -136,35 +136,14 @@ impl Member {
         let status = response.status().as_u16();
         let page = response.text().await.unwrap();
         assert_eq!(status, 200, "{page}");
-        let href = page
-            .split("<a id=\"continue\" href=\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .unwrap_or_else(|| panic!("no link to the provider: {page}"));
-        format!("{}&login_hint={}", href.replace("&amp;", "&"), self.name)
+        let href = super::oauth_demo::continue_link(&page);
+        format!("{href}&login_hint={}", self.name)
     }
 
     /// Follows the provider's redirects (it logs the account in and consents by itself) to the
     /// platform's callback; that callback URL.
     pub async fn through_provider(&self, site: &Site, authorize_url: &str) -> String {
-        let callback = format!("{}/auth/callback", site.base);
-        let mut url = reqwest::Url::parse(authorize_url).unwrap();
-        for _ in 0..20 {
-            let response = self.browser.http.get(url.as_str()).send().await.unwrap();
-            let status = response.status();
-            assert!(
-                status.is_redirection(),
-                "{url}: {status} {}",
-                response.text().await.unwrap()
-            );
-            let location = response.headers()["location"].to_str().unwrap();
-            let next = url.join(location).unwrap();
-            if next.as_str().starts_with(&callback) {
-                return next.to_string();
-            }
-            url = next;
-        }
-        panic!("the provider never redirected to the callback");
+        super::oauth_demo::through_provider(&self.browser.http, &site.base, authorize_url).await
     }
 
     /// The whole connect flow; fails unless the platform answers the callback with the

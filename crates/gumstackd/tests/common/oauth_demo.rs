@@ -213,14 +213,17 @@ pub async fn press_connect(browser: &Browser, base: &str) -> String {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    let page = response.text().await.unwrap();
-    // The page sends the browser on with a refresh and a link (a plain navigation).
-    let href = page
-        .split("<a id=\"continue\" href=\"")
+    continue_link(&response.text().await.unwrap())
+}
+
+/// The provider's authorization URL on the page Connect answers: it sends the browser on with
+/// a refresh and a link (a plain navigation).
+pub fn continue_link(page: &str) -> String {
+    page.split("<a id=\"continue\" href=\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("no link to the provider: {page}"));
-    href.replace("&amp;", "&")
+        .unwrap_or_else(|| panic!("no link to the provider: {page}"))
+        .replace("&amp;", "&")
 }
 
 /// Follows the provider's redirects with `provider_client` (a browser's, or a fresh one to sign
