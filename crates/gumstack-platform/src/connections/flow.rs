@@ -29,12 +29,12 @@ pub const CALLBACK_PATH: &str = "/auth/callback";
 /// Longest nickname kept.
 const MAX_NICKNAME_CHARS: usize = 200;
 
-/// A provider-supplied name as it may be shown: no control or bidirectional-formatting
-/// characters (which could make it read as another name), trimmed and bounded. (HTML is
-/// escaped by the pages.)
 /// The longest account id kept, in bytes.
 const MAX_SUBJECT_BYTES: usize = 255;
 
+/// A provider-supplied name as it may be shown: no control or bidirectional-formatting
+/// characters (which could make it read as another name), trimmed and bounded. (HTML is
+/// escaped by the pages.)
 fn displayable(name: &str) -> String {
     let is_bidi = |c: char| matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}');
     name.chars()
