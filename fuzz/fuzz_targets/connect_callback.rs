@@ -171,7 +171,7 @@ fuzz_target!(|data: &[u8]| {
 async fn start(w: &World, session: &SecretString) -> String {
     let url = w
         .connections
-        .start(w.user.id, session, &w.server, "tracker")
+        .start(w.user.id, session, &w.server, "tracker", &[])
         .await
         .unwrap();
     url.query_pairs()
