@@ -373,15 +373,6 @@ fn provider_in(config: &Config, named: Option<String>) -> Result<String, (ErrorC
     }
 }
 
-/// Whether an account granted `granted` (as the provider wrote it) lacks one of `needed`.
-/// Unknown grants (the provider named none and the flow asked for none) are not held back.
-fn lacks_scopes(granted: Option<&str>, needed: &[String]) -> bool {
-    match granted {
-        Some(granted) => !scopes::missing(&scopes::split(granted), needed).is_empty(),
-        None => false,
-    }
-}
-
 /// The answer for a token that cannot be handed out.
 fn token_refusal(
     state: &AppState,
@@ -403,6 +394,27 @@ fn token_refusal(
             server.name,
             connected.join(", ")
         )),
+        TokenError::LacksScopes { granted, missing } => {
+            // The link asks the provider for what was granted and what is missing.
+            let all = scopes::union(&granted, &missing).join(" ");
+            let step_up = url::Url::parse_with_params(
+                &connect_url,
+                [("provider", provider), ("scope", all.as_str())],
+            )
+            .map_or_else(|_| connect_url.clone(), String::from);
+            tracing::info!(server = %server.slug, call = %call_id, %provider, missing = %missing.join(" "), "the tool needs scopes the account lacks");
+            needs_credentials(
+                state,
+                call_id,
+                format!(
+                    "This tool of {} needs more access to your {provider} account ({}) than \
+                     you granted; connect it again and allow it.",
+                    server.name,
+                    missing.join(" ")
+                ),
+                &step_up,
+            )
+        }
         TokenError::NeedsReauth => needs(format!(
             "Your {provider} account connection for {} has expired or was revoked; connect it again.",
             server.name
@@ -451,34 +463,9 @@ async fn oauth_credentials(
     let needed = scopes::union(declared, &asked);
     match state
         .connections
-        .account_token(user_id, server.id, &provider, account)
+        .account_token_with(user_id, server.id, &provider, account, &needed)
         .await
     {
-        Ok(token) if lacks_scopes(token.scope.as_deref(), &needed) => {
-            let granted = scopes::split(token.scope.as_deref().unwrap_or_default());
-            let missing = scopes::missing(&granted, &needed);
-            let all = scopes::union(&granted, &needed).join(" ");
-            let connect_url = url::Url::parse_with_params(
-                &state.connections.connect_url(&server.slug),
-                [("provider", provider.as_str()), ("scope", all.as_str())],
-            )
-            .map_or_else(
-                |_| state.connections.connect_url(&server.slug),
-                String::from,
-            );
-            tracing::info!(server = %server.slug, user = %user_id, call = %call_id, %provider, missing = %missing.join(" "), "the tool needs scopes the account lacks");
-            needs_credentials(
-                state,
-                call_id,
-                format!(
-                    "This tool of {} needs more access to your {provider} account ({}) than \
-                     you granted; connect it again and allow it.",
-                    server.name,
-                    missing.join(" ")
-                ),
-                &connect_url,
-            )
-        }
         Ok(token) => {
             state
                 .activity

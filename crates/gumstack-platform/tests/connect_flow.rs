@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::recording_provider::{CONFIG, Setup, callback, settings};
+use common::recording_provider::{CONFIG, Setup, callback, settings, state_of};
 use gumstack_platform::connections::flow::CallbackQuery;
 use gumstack_platform::connections::provider::Operation;
 use gumstack_platform::connections::{CallbackError, ConnectError, TokenError};
@@ -176,11 +176,7 @@ async fn a_state_connects_only_the_server_it_was_made_for() {
         .start(s.user.id, &s.session, &other, "tracker", &[])
         .await
         .unwrap();
-    let state = url
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let state = state_of(&url);
     let connected = c
         .finish(s.user.id, &s.session, callback(&state, Some("code")))
         .await
@@ -304,11 +300,7 @@ async fn scopes_a_tool_needs_are_asked_for_and_recorded() {
         .start(s.user.id, &s.session, &s.server, "tracker", &admin)
         .await
         .unwrap();
-    let state = url
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let state = state_of(&url);
     c.finish(s.user.id, &s.session, callback(&state, Some("code")))
         .await
         .unwrap();

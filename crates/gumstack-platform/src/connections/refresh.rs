@@ -29,6 +29,7 @@ use crate::store::{
     Connection, ConnectionStatus, FailureKind, RefreshFailure, RefreshedTokens, Timestamp,
 };
 use gumstack_protocol::provider::RefreshRequest;
+use gumstack_protocol::scopes;
 
 /// Why no access token can be handed out.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,13 @@ pub enum TokenError {
         account: String,
         /// The names (label, else nickname) of the accounts the user did connect.
         connected: Vec<String>,
+    },
+    /// The account was granted fewer scopes than the tool needs: it must be connected again
+    /// for them.
+    #[error("the account lacks the scopes {}", missing.join(" "))]
+    LacksScopes {
+        granted: Vec<String>,
+        missing: Vec<String>,
     },
     /// The connection must be made again (refresh refused, or expired without a refresh token).
     #[error("the connection needs to be renewed")]
@@ -148,8 +156,6 @@ pub struct AccountToken {
     pub access_token: SecretString,
     /// The account's nickname at the provider.
     pub account: String,
-    /// The scopes the account was granted, as the provider wrote them (`None`: unknown).
-    pub scope: Option<String>,
 }
 
 impl std::fmt::Debug for AccountToken {
@@ -185,6 +191,21 @@ impl Connections {
         provider: &str,
         account: Option<&str>,
     ) -> Result<AccountToken, TokenError> {
+        self.account_token_with(user_id, server_id, provider, account, &[])
+            .await
+    }
+
+    /// [`account_token`](Self::account_token) for a tool that needs the provider scopes
+    /// `needed`: an account whose known grant lacks one is refused before anything is
+    /// refreshed ([`TokenError::LacksScopes`]). An unknown grant is not held back.
+    pub async fn account_token_with(
+        &self,
+        user_id: Uuid,
+        server_id: Uuid,
+        provider: &str,
+        account: Option<&str>,
+        needed: &[String],
+    ) -> Result<AccountToken, TokenError> {
         // Most calls find a fresh token and take no lock.
         let Some(c) = self.find(user_id, server_id, provider, account).await? else {
             return Err(match account {
@@ -195,12 +216,17 @@ impl Connections {
                 }
             });
         };
-        let (nickname, scope) = (c.nickname.clone(), c.scope.clone());
+        if let Some(granted) = c.scope.as_deref().map(scopes::split) {
+            let missing = scopes::missing(&granted, needed);
+            if !missing.is_empty() {
+                return Err(TokenError::LacksScopes { granted, missing });
+            }
+        }
+        let nickname = c.nickname.clone();
         let access_token = self.token_of_account(c).await?;
         Ok(AccountToken {
             access_token,
             account: nickname,
-            scope,
         })
     }
 

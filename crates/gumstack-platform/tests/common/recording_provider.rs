@@ -234,10 +234,7 @@ impl Setup {
             .start(user.id, session, &self.server, "tracker", &[])
             .await
             .unwrap();
-        url.query_pairs()
-            .find(|(k, _)| k == "state")
-            .map(|(_, v)| v.into_owned())
-            .unwrap()
+        state_of(&url)
     }
 
     pub async fn connect(&self, c: &Connections) {
@@ -269,6 +266,14 @@ impl Setup {
             .await
             .unwrap()
     }
+}
+
+/// The `state` of an authorization URL the platform checked.
+pub fn state_of(url: &url::Url) -> String {
+    url.query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
 }
 
 pub fn callback(state: &str, code: Option<&str>) -> CallbackQuery {
